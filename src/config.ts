@@ -1,0 +1,99 @@
+/**
+ * The service's configuration, read from the environment in this one place. Every variable is
+ * documented in docs/configuration.md.
+ */
+
+/** Where the data lives: Postgres when DATABASE_URL is set, embedded PGlite otherwise. */
+export type DatabaseConfig =
+  | { readonly kind: "postgres"; readonly url: string; readonly poolSize: number }
+  /** dataDir null keeps the embedded database in memory (tests). */
+  | { readonly kind: "pglite"; readonly dataDir: string | null };
+
+export interface AuthConfig {
+  /** HS256 secret. When unset on the embedded default, one is created in the data dir. */
+  readonly secret: string | undefined;
+  /** A JWKS URL whose keys (RS256, ES256, EdDSA...) also verify tokens. */
+  readonly jwksUrl: string | undefined;
+  /** When set, tokens must carry this "iss". */
+  readonly issuer: string | undefined;
+  /** When set, tokens must carry this "aud". */
+  readonly audience: string | undefined;
+}
+
+export interface Config {
+  readonly host: string;
+  /** 0 picks a free port (tests). */
+  readonly port: number;
+  readonly database: DatabaseConfig;
+  readonly auth: AuthConfig;
+  /** NATS server(s) for live events between processes; an in-process bus when unset. */
+  readonly natsUrl: string | undefined;
+  /** The directory for the embedded database and the generated secret. */
+  readonly dataDir: string;
+}
+
+/** A configuration value that cannot be used; the message names the variable. */
+export class ConfigError extends Error {
+  constructor(variable: string, problem: string) {
+    super(`${variable}: ${problem}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function optional(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === undefined || value === "" ? undefined : value;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(name, `expected an integer from ${min} to ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function url(env: Env, name: string, protocols: readonly string[]): string | undefined {
+  const raw = optional(env, name);
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `not a URL: "${raw}"`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `expected a ${protocols.join(" or ")} URL`);
+  }
+  return raw;
+}
+
+/** Reads the configuration from an environment (process.env by default). */
+export function readConfig(env: Env = process.env): Config {
+  const dataDir = optional(env, "TALKHUB_DATA_DIR") ?? ".talkhub";
+  const databaseUrl = url(env, "DATABASE_URL", ["postgres:", "postgresql:"]);
+  const secret = optional(env, "TALKHUB_JWT_SECRET");
+  if (secret !== undefined && Buffer.byteLength(secret) < 32) {
+    throw new ConfigError("TALKHUB_JWT_SECRET", "must be at least 32 bytes");
+  }
+  return {
+    host: optional(env, "TALKHUB_HOST") ?? "0.0.0.0",
+    port: integer(env, "TALKHUB_PORT", 8080, 0, 65535),
+    database:
+      databaseUrl === undefined
+        ? { kind: "pglite", dataDir }
+        : { kind: "postgres", url: databaseUrl, poolSize: integer(env, "TALKHUB_DB_POOL_SIZE", 10, 1, 1000) },
+    auth: {
+      secret,
+      jwksUrl: url(env, "TALKHUB_JWKS_URL", ["http:", "https:"]),
+      issuer: optional(env, "TALKHUB_JWT_ISSUER"),
+      audience: optional(env, "TALKHUB_JWT_AUDIENCE"),
+    },
+    natsUrl: optional(env, "NATS_URL"),
+    dataDir,
+  };
+}
