@@ -1,0 +1,92 @@
+import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import { Unauthenticated } from "../domain/errors.js";
+import { isUuid, type AgentId, type CustomerId } from "../domain/ids.js";
+import type { Identity } from "../domain/identity.js";
+
+/** Turns a bearer token into the caller's identity, or throws Unauthenticated. */
+export type TokenVerifier = (token: string) => Promise<Identity>;
+
+export interface VerifierOptions {
+  /** HS256 secret. */
+  readonly secret: string | undefined;
+  /** A JWKS URL for asymmetric keys. */
+  readonly jwksUrl: string | undefined;
+  /** A JWKS document given inline (tests). */
+  readonly jwks?: Parameters<typeof createLocalJWKSet>[0];
+  readonly issuer: string | undefined;
+  readonly audience: string | undefined;
+}
+
+const asymmetric = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"];
+
+/**
+ * Builds the verifier. The algorithm decides the key: HS256 only with the shared secret and the
+ * asymmetric ones only with JWKS keys, so a token cannot switch one for the other; "none" is
+ * never accepted.
+ */
+export function createVerifier(options: VerifierOptions): TokenVerifier {
+  const secret = options.secret === undefined ? undefined : new TextEncoder().encode(options.secret);
+  const jwks: JWTVerifyGetKey | undefined =
+    options.jwks !== undefined
+      ? createLocalJWKSet(options.jwks)
+      : options.jwksUrl !== undefined
+        ? createRemoteJWKSet(new URL(options.jwksUrl))
+        : undefined;
+  if (secret === undefined && jwks === undefined) throw new Error("a token verifier needs a secret or a JWKS");
+  const claimChecks = {
+    ...(options.issuer === undefined ? {} : { issuer: options.issuer }),
+    ...(options.audience === undefined ? {} : { audience: options.audience }),
+  };
+
+  return async (token) => {
+    let payload: JWTPayload;
+    try {
+      const alg = headerAlg(token);
+      if (alg === "HS256" && secret !== undefined) {
+        ({ payload } = await jwtVerify(token, secret, { ...claimChecks, algorithms: ["HS256"] }));
+      } else if (alg !== undefined && asymmetric.includes(alg) && jwks !== undefined) {
+        ({ payload } = await jwtVerify(token, jwks, { ...claimChecks, algorithms: asymmetric }));
+      } else {
+        throw new Unauthenticated("the token's algorithm is not accepted");
+      }
+    } catch (error) {
+      // Which check failed is enough; nothing of the token itself goes back or into logs.
+      if (error instanceof Unauthenticated) throw error;
+      const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : "";
+      throw new Unauthenticated(
+        code === "ERR_JWT_EXPIRED" ? "the token has expired" : code === "ERR_JWT_CLAIM_VALIDATION_FAILED" ? "a token claim is not valid" : "the token is not valid",
+      );
+    }
+    return identityOf(payload);
+  };
+}
+
+function headerAlg(token: string): string | undefined {
+  const [header] = token.split(".");
+  if (header === undefined) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(header, "base64url").toString("utf8"));
+    return typeof parsed === "object" && parsed !== null && "alg" in parsed && typeof parsed.alg === "string" ? parsed.alg : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function identityOf(payload: JWTPayload): Identity {
+  const { sub } = payload;
+  const customerId = payload["customer_id"];
+  const name = payload["name"];
+  const role = payload["role"] ?? "agent";
+  if (typeof sub !== "string" || !isUuid(sub)) throw new Unauthenticated('the token\'s "sub" must be an agent UUID');
+  if (typeof customerId !== "string" || !isUuid(customerId)) {
+    throw new Unauthenticated('the token\'s "customer_id" must be a customer UUID');
+  }
+  if (name !== undefined && typeof name !== "string") throw new Unauthenticated('the token\'s "name" must be a string');
+  if (role !== "agent" && role !== "admin") throw new Unauthenticated('the token\'s "role" must be "agent" or "admin"');
+  return {
+    agentId: sub.toLowerCase() as AgentId,
+    customerId: customerId.toLowerCase() as CustomerId,
+    name: name === undefined || name.trim() === "" ? undefined : name.trim().slice(0, 200),
+    role,
+  };
+}

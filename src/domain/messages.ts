@@ -1,0 +1,189 @@
+/** Messages: send (optionally in a thread, idempotently), read, list, edit, delete (tombstone). */
+import type { Executor } from "../store/database.js";
+import { guarded } from "../store/errors.js";
+import {
+  findMessage,
+  findMessageByClientId,
+  insertMessage,
+  listMessages as listRows,
+  messageInTalk,
+  saveMessage,
+} from "../store/message-store.js";
+import { findTalkView } from "../store/talk-store.js";
+import type { DomainDeps } from "./deps.js";
+import { AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied } from "./errors.js";
+import { newId, type MessageId, type TalkId } from "./ids.js";
+import type { Identity } from "./identity.js";
+import { limits } from "./limits.js";
+import type { Media, Message, Page } from "./model.js";
+import { decodePageToken, encodePageToken } from "./page-token.js";
+import type { TalkChange } from "./talk-change.js";
+import { changeTalk } from "./transaction.js";
+import * as validate from "./validate.js";
+
+type NewMessage =
+  | { readonly ownerType: "system"; readonly text: string }
+  | {
+      readonly ownerType: "agent";
+      readonly text: string;
+      readonly medias: readonly Media[];
+      readonly parentId: MessageId | null;
+      readonly clientMessageId: string | null;
+    };
+
+/** Writes a message within a talk change and records its message_created event. */
+export async function postMessage(trx: Executor, change: TalkChange, fields: NewMessage): Promise<Message> {
+  const agent = fields.ownerType === "agent" ? fields : null;
+  const message: Message = {
+    id: newId<MessageId>(),
+    customerId: change.talk.customerId,
+    ownerType: fields.ownerType,
+    ownerId: change.actor.ownerType === "agent" && agent !== null ? change.actor.ownerId : null,
+    chatId: change.talk.id,
+    parentId: agent?.parentId ?? null,
+    type: agent === null ? "system" : "normal",
+    text: fields.text,
+    medias: agent?.medias ?? [],
+    reactions: [],
+    clientMessageId: agent?.clientMessageId ?? null,
+    seq: change.nextSeq,
+    tmCreate: change.now,
+    tmUpdate: change.now,
+    tmDelete: null,
+  };
+  // The talk lock makes the caller's idempotency check exact; the unique index backs it up.
+  if ((await insertMessage(trx, message)) === null) throw new AlreadyExists("client_message_id was already used");
+  change.record({ type: "message_created", message });
+  return message;
+}
+
+export interface SendMessageInput {
+  readonly chatId: string;
+  readonly type: string;
+  readonly text: string;
+  readonly parentId: string;
+  readonly medias: readonly Media[];
+  readonly clientMessageId: string;
+}
+
+/** Sends a message; a retry with the same client_message_id returns the first message. */
+export async function sendMessage(deps: DomainDeps, caller: Identity, input: SendMessageInput): Promise<Message> {
+  const talkId = validate.requireId<TalkId>("chat_id", input.chatId);
+  if (input.type !== "") validate.oneOf("type", input.type, ["normal"] as const);
+  const text = validate.text("text", input.text, limits.maxTextLength);
+  const medias = validate.medias("medias", input.medias);
+  if (text.trim() === "" && medias.length === 0) throw new InvalidArgument("text", "a message needs text or medias");
+  const parentId = validate.optionalId<MessageId>("parent_id", input.parentId);
+  const clientMessageId =
+    input.clientMessageId === ""
+      ? null
+      : validate.text("client_message_id", input.clientMessageId, limits.maxClientMessageIdLength);
+
+  return changeTalk(deps, caller, talkId, async (trx, change) => {
+    if (clientMessageId !== null) {
+      const first = await findMessageByClientId(trx, talkId, caller.agentId, clientMessageId);
+      if (first !== null) return first;
+    }
+    change.requireActive();
+    if (parentId !== null && !(await messageInTalk(trx, talkId, parentId))) {
+      throw new InvalidArgument("parent_id", "must name a message of the same talk");
+    }
+    return postMessage(trx, change, { ownerType: "agent", text, medias, parentId, clientMessageId });
+  });
+}
+
+/** Reads a message and checks that the caller takes part in its talk. */
+async function visibleMessage(deps: DomainDeps, caller: Identity, id: MessageId): Promise<Message> {
+  return guarded(async () => {
+    const message = await findMessage(deps.db, caller.customerId, id);
+    if (message === null) throw new NotFound("message", id);
+    const view = await findTalkView(deps.db, caller.customerId, message.chatId, caller.agentId);
+    if (view === null || view.participantId === null) throw new NotFound("message", id);
+    return message;
+  });
+}
+
+/** One message of a talk the caller takes part in. */
+export async function getMessage(deps: DomainDeps, caller: Identity, rawId: string): Promise<Message> {
+  return visibleMessage(deps, caller, validate.requireId<MessageId>("id", rawId));
+}
+
+/**
+ * Changes a message the caller can see, under its talk's lock; `work` gets the message as it
+ * is inside the transaction.
+ */
+export async function changeMessage<T>(
+  deps: DomainDeps,
+  caller: Identity,
+  id: MessageId,
+  work: (trx: Executor, change: TalkChange, message: Message) => Promise<T>,
+): Promise<T> {
+  const seen = await visibleMessage(deps, caller, id);
+  return changeTalk(deps, caller, seen.chatId, async (trx, change) => {
+    const message = await findMessage(trx, caller.customerId, id);
+    if (message === null) throw new NotFound("message", id);
+    return work(trx, change, message);
+  });
+}
+
+/** A talk's messages newest first, or one thread's direct replies; deleted ones as tombstones. */
+export async function listMessages(
+  deps: DomainDeps,
+  caller: Identity,
+  input: { chatId: string; parentId: string; pageSize: number; pageToken: string },
+): Promise<Page<Message>> {
+  const talkId = validate.requireId<TalkId>("chat_id", input.chatId);
+  const parentId = validate.optionalId<MessageId>("parent_id", input.parentId);
+  const size = validate.pageSize("page_size", input.pageSize);
+  const after = decodePageToken("page_token", input.pageToken, ["number"] as const);
+  return guarded(async () => {
+    const view = await findTalkView(deps.db, caller.customerId, talkId, caller.agentId);
+    if (view === null || view.participantId === null) throw new NotFound("talk", talkId);
+    const rows = await listRows(deps.db, talkId, parentId, after === null ? null : after[0], size + 1);
+    const items = rows.slice(0, size);
+    const last = items.at(-1);
+    return { items, nextPageToken: rows.length > size && last !== undefined ? encodePageToken([last.seq]) : "" };
+  });
+}
+
+function requireAuthor(caller: Identity, message: Message): void {
+  if (message.ownerType !== "agent" || message.ownerId !== caller.agentId) {
+    throw new PermissionDenied("only the author may change a message");
+  }
+}
+
+/** Changes the text of the caller's own message in an active talk. */
+export async function updateMessage(
+  deps: DomainDeps,
+  caller: Identity,
+  input: { id: string; text: string },
+): Promise<Message> {
+  const id = validate.requireId<MessageId>("id", input.id);
+  const text = validate.text("text", input.text, limits.maxTextLength);
+  return changeMessage(deps, caller, id, async (trx, change, message) => {
+    requireAuthor(caller, message);
+    if (message.tmDelete !== null) throw new FailedPrecondition("the message was deleted");
+    change.requireActive();
+    if (text.trim() === "" && message.medias.length === 0) throw new InvalidArgument("text", "a message needs text or medias");
+    const updated: Message = { ...message, text, tmUpdate: change.now };
+    await saveMessage(trx, updated);
+    change.record({ type: "message_updated", message: updated });
+    return updated;
+  });
+}
+
+/**
+ * Deletes the caller's own message (soft): a tombstone with no text or medias stays so threads
+ * keep their shape. Allowed in a closed talk too, so content can always be withdrawn.
+ */
+export async function deleteMessage(deps: DomainDeps, caller: Identity, rawId: string): Promise<Message> {
+  const id = validate.requireId<MessageId>("id", rawId);
+  return changeMessage(deps, caller, id, async (trx, change, message) => {
+    requireAuthor(caller, message);
+    if (message.tmDelete !== null) return message;
+    const tombstone: Message = { ...message, text: "", medias: [], tmUpdate: change.now, tmDelete: change.now };
+    await saveMessage(trx, tombstone);
+    change.record({ type: "message_deleted", message: tombstone });
+    return tombstone;
+  });
+}

@@ -1,0 +1,126 @@
+/** Participants: who takes part in a talk. Joins and leaves write system messages. */
+import { findLiveAgents } from "../store/agent-store.js";
+import type { Executor } from "../store/database.js";
+import { guarded } from "../store/errors.js";
+import { deleteParticipant, insertParticipant, listParticipantOwners, listParticipants as listRows } from "../store/participant-store.js";
+import { findTalkView } from "../store/talk-store.js";
+import { displayName } from "./agents.js";
+import type { DomainDeps } from "./deps.js";
+import { AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied } from "./errors.js";
+import { newId, type AgentId, type ParticipantId, type TalkId } from "./ids.js";
+import type { Identity } from "./identity.js";
+import { postMessage } from "./messages.js";
+import type { Agent, Participant } from "./model.js";
+import { pairKey } from "./pair-key.js";
+import type { TalkChange } from "./talk-change.js";
+import { changeTalk } from "./transaction.js";
+import * as validate from "./validate.js";
+
+/** The text of the system message written when an agent joins. */
+export function joinedText(name: string): string {
+  return `${name} joined the conversation.`;
+}
+
+/** The text of the system message written when an agent leaves or is removed. */
+export function leftText(name: string): string {
+  return `${name} left the conversation.`;
+}
+
+/** Makes an agent a participant within a talk change: the row, the event, the system message. */
+export async function joinTalk(trx: Executor, change: TalkChange, agent: Agent): Promise<Participant> {
+  const participant = await insertParticipant(trx, {
+    id: newId<ParticipantId>(),
+    customerId: change.talk.customerId,
+    ownerType: "agent",
+    ownerId: agent.id,
+    chatId: change.talk.id,
+    ownerName: agent.name,
+    tmJoined: change.now,
+  });
+  if (participant === null) throw new AlreadyExists(`agent ${agent.id} already takes part in the talk`);
+  const talk = change.updateTalk({ memberCount: change.talk.memberCount + 1 });
+  change.record({ type: "participant_joined", participant, talk });
+  await postMessage(trx, change, { ownerType: "system", text: joinedText(displayName(agent)) });
+  return participant;
+}
+
+export interface AddParticipantInput {
+  readonly chatId: string;
+  readonly agentId: string;
+  readonly ownerType: string;
+  readonly ownerId: string;
+}
+
+/** The agent an add request names, by agent_id or by owner_type + owner_id (the spec uses both). */
+function namedAgent(input: AddParticipantInput): AgentId {
+  if (input.ownerType !== "") validate.oneOf("owner_type", input.ownerType, ["agent"] as const);
+  if (input.agentId !== "" && input.ownerId !== "" && input.agentId.toLowerCase() !== input.ownerId.toLowerCase()) {
+    throw new InvalidArgument("owner_id", "names another agent than agent_id");
+  }
+  if (input.agentId === "" && input.ownerId === "") throw new InvalidArgument("agent_id", "is required (or owner_id)");
+  return input.agentId !== ""
+    ? validate.requireId<AgentId>("agent_id", input.agentId)
+    : validate.requireId<AgentId>("owner_id", input.ownerId);
+}
+
+/** Adds an agent of the caller's customer to an active talk the caller takes part in. */
+export async function addParticipant(deps: DomainDeps, caller: Identity, input: AddParticipantInput): Promise<Participant> {
+  const talkId = validate.requireId<TalkId>("chat_id", input.chatId);
+  const agentId = namedAgent(input);
+  return changeTalk(deps, caller, talkId, async (trx, change) => {
+    change.requireActive();
+    const [agent] = await findLiveAgents(trx, caller.customerId, [agentId]);
+    if (agent === undefined) throw new NotFound("agent", agentId);
+    const participant = await joinTalk(trx, change, agent);
+    if (change.talk.type === "normal") {
+      if (change.talk.memberCount > 2) throw new FailedPrecondition("a normal talk has at most two participants");
+      if (change.talk.memberCount === 2) {
+        const [a, b] = await listParticipantOwners(trx, talkId);
+        if (a !== undefined && b !== undefined) change.pairKey = pairKey(a, b);
+      }
+    }
+    return participant;
+  });
+}
+
+/**
+ * Removes a participant (hard delete). Anyone may leave; in a group talk any participant may
+ * remove another. The last one out closes the talk.
+ */
+export async function removeParticipant(
+  deps: DomainDeps,
+  caller: Identity,
+  input: { chatId: string; participantId: string },
+): Promise<Participant> {
+  const talkId = validate.requireId<TalkId>("chat_id", input.chatId);
+  const participantId = validate.requireId<ParticipantId>("participant_id", input.participantId);
+  return changeTalk(deps, caller, talkId, async (trx, change) => {
+    const removed = await deleteParticipant(trx, talkId, participantId);
+    if (removed === null) throw new NotFound("participant", participantId);
+    if (removed.ownerId !== caller.agentId && change.talk.type === "normal") {
+      throw new PermissionDenied("in a normal talk an agent may only remove itself");
+    }
+    const talk = change.updateTalk({ memberCount: change.talk.memberCount - 1 });
+    // The pair no longer talks in this talk; a new normal talk of the pair may be created.
+    if (talk.type === "normal") change.pairKey = null;
+    change.record({ type: "participant_left", participant: removed, talk });
+    await postMessage(trx, change, {
+      ownerType: "system",
+      text: leftText(displayName({ id: removed.ownerId, name: removed.ownerName })),
+    });
+    if (change.talk.memberCount === 0 && change.talk.status === "active") {
+      change.record({ type: "talk_closed", talk: change.updateTalk({ status: "closed" }) });
+    }
+    return removed;
+  });
+}
+
+/** A talk's participants, earliest joined first. */
+export async function listParticipants(deps: DomainDeps, caller: Identity, rawChatId: string): Promise<Participant[]> {
+  const talkId = validate.requireId<TalkId>("chat_id", rawChatId);
+  return guarded(async () => {
+    const view = await findTalkView(deps.db, caller.customerId, talkId, caller.agentId);
+    if (view === null || view.participantId === null) throw new NotFound("talk", talkId);
+    return listRows(deps.db, talkId);
+  });
+}

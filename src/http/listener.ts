@@ -1,0 +1,79 @@
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+
+export type RequestHandler = (
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: http.ServerResponse | http2.Http2ServerResponse,
+) => void;
+
+export interface Listener {
+  readonly port: number;
+  /** Stops accepting connections, then closes the open ones once their requests end. */
+  close(): Promise<void>;
+}
+
+/** Every HTTP/2 connection starts with this preface; no HTTP/1.x request starts with "PRI". */
+const h2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+function startsLikeH2(chunk: Buffer): boolean {
+  const n = Math.min(chunk.length, h2Preface.length);
+  return chunk.subarray(0, n).equals(h2Preface.subarray(0, n));
+}
+
+/**
+ * One TCP port for everything: each connection's first bytes tell HTTP/2 with prior knowledge
+ * (gRPC, Connect and gRPC-Web over h2c) from HTTP/1.1 (Connect, gRPC-Web, REST, WebSocket),
+ * and the connection goes to the matching Node server.
+ */
+export async function listen(handler: RequestHandler, host: string, port: number): Promise<Listener> {
+  const h1 = http.createServer(handler);
+  // Idle keep-alive connections are closed after a while; streams are not limited by this.
+  h1.keepAliveTimeout = 65_000;
+  h1.headersTimeout = 66_000;
+  h1.requestTimeout = 0;
+  const h2 = http2.createServer({ maxSessionMemory: 64 }, handler);
+  const sockets = new Set<net.Socket>();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  h2.on("session", (session) => {
+    sessions.add(session);
+    session.on("close", () => sessions.delete(session));
+  });
+
+  const tcp = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+    socket.once("data", (chunk: Buffer) => {
+      socket.pause();
+      socket.unshift(chunk);
+      (startsLikeH2(chunk) ? h2 : h1).emit("connection", socket);
+      process.nextTick(() => socket.resume());
+    });
+  });
+  tcp.maxConnections = 100_000;
+
+  await new Promise<void>((resolve, reject) => {
+    tcp.once("error", reject);
+    tcp.listen(port, host, () => {
+      tcp.off("error", reject);
+      resolve();
+    });
+  });
+  const address = tcp.address();
+  if (address === null || typeof address === "string") throw new Error("the listener has no TCP address");
+
+  return {
+    port: address.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        tcp.close(() => resolve());
+        for (const session of sessions) session.close();
+        h1.closeIdleConnections();
+        // Whatever is still open after a grace period is cut.
+        setTimeout(() => {
+          for (const socket of sockets) socket.destroy();
+        }, 5_000).unref();
+      }),
+  };
+}

@@ -1,0 +1,8 @@
+import type { Callers } from "../domain/agents.js";
+import type { DomainDeps } from "../domain/deps.js";
+
+/** What the RPC handlers are built with. */
+export interface RpcContext {
+  readonly deps: DomainDeps;
+  readonly callers: Callers;
+}

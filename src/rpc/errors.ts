@@ -1,0 +1,46 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { DomainError, ErrorKind } from "../domain/errors.js";
+import { DomainError as DomainErrorClass } from "../domain/errors.js";
+
+/** The one place where domain error kinds become gRPC codes. */
+function codeOf(kind: ErrorKind): Code {
+  switch (kind) {
+    case "invalid_argument":
+      return Code.InvalidArgument;
+    case "not_found":
+      return Code.NotFound;
+    case "already_exists":
+      return Code.AlreadyExists;
+    case "failed_precondition":
+      return Code.FailedPrecondition;
+    case "permission_denied":
+      return Code.PermissionDenied;
+    case "unauthenticated":
+      return Code.Unauthenticated;
+    case "resource_exhausted":
+      return Code.ResourceExhausted;
+    case "unavailable":
+      return Code.Unavailable;
+    default: {
+      const unreachable: never = kind;
+      throw new Error(`unmapped error kind ${String(unreachable)}`);
+    }
+  }
+}
+
+/**
+ * Converts anything a handler throws into a ConnectError. Domain errors keep their message;
+ * anything else is INTERNAL with a generic message (its details go to the log only).
+ */
+export function toConnectError(error: unknown): ConnectError {
+  if (error instanceof ConnectError) return error;
+  if (error instanceof DomainErrorClass) {
+    const domainError: DomainError = error;
+    const connectError = new ConnectError(domainError.message, codeOf(domainError.kind), undefined, undefined, domainError);
+    if (domainError.kind === "resource_exhausted" && "retryAfterMs" in domainError && typeof domainError.retryAfterMs === "number") {
+      connectError.metadata.set("retry-after", String(Math.ceil(domainError.retryAfterMs / 1000)));
+    }
+    return connectError;
+  }
+  return new ConnectError("internal error", Code.Internal, undefined, undefined, error);
+}

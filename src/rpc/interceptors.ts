@@ -1,0 +1,36 @@
+import { ConnectError, type Interceptor } from "@connectrpc/connect";
+import type { TokenVerifier } from "../auth/verifier.js";
+import type { Callers } from "../domain/agents.js";
+import { DomainError, Unauthenticated } from "../domain/errors.js";
+import { callerKey } from "./caller.js";
+import { toConnectError } from "./errors.js";
+
+/** Maps every error a handler throws to its gRPC code (see errors.ts). */
+export function errorInterceptor(onInternal: (error: unknown, procedure: string) => void): Interceptor {
+  return (next) => async (req) => {
+    try {
+      return await next(req);
+    } catch (error) {
+      if (!(error instanceof ConnectError) && !(error instanceof DomainError)) onInternal(error, req.url);
+      throw toConnectError(error);
+    }
+  };
+}
+
+/** Reads "Authorization: Bearer <token>" (the HTTP layer turns ?token= into it). */
+function bearerToken(authorization: string | null): string {
+  if (authorization === null) throw new Unauthenticated("missing Authorization: Bearer token");
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+  if (match?.[1] === undefined) throw new Unauthenticated("the Authorization header must be \"Bearer <token>\"");
+  return match[1];
+}
+
+/** Verifies the caller's token, enters the caller into the directory, and puts it on the context. */
+export function authInterceptor(verify: TokenVerifier, callers: Callers): Interceptor {
+  return (next) => async (req) => {
+    const caller = await verify(bearerToken(req.header.get("authorization")));
+    await callers.ensure(caller);
+    req.contextValues.set(callerKey, caller);
+    return next(req);
+  };
+}

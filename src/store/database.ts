@@ -1,0 +1,54 @@
+import { PGlite } from "@electric-sql/pglite";
+import { Kysely, PostgresDialect } from "kysely";
+import { PGliteDialect } from "kysely-pglite-dialect";
+import pg from "pg";
+import { mkdirSync } from "node:fs";
+import type { DatabaseConfig } from "../config.js";
+import { migrateToLatest } from "./migrator.js";
+import type { Schema } from "./schema/index.js";
+
+/** The database handle the store functions take; a transaction is one too. */
+export type Executor = Kysely<Schema>;
+
+export interface Database {
+  readonly db: Executor;
+  readonly kind: DatabaseConfig["kind"];
+  /** Resolves when a trivial query answers; rejects otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Opens Postgres or the embedded PGlite, and migrates the schema to the latest version. */
+export async function openDatabase(config: DatabaseConfig): Promise<Database> {
+  let db: Executor;
+  if (config.kind === "postgres") {
+    const pool = new pg.Pool({
+      connectionString: config.url,
+      max: config.poolSize,
+      // Fail fast while the server is down instead of queueing requests behind it.
+      connectionTimeoutMillis: 5000,
+    });
+    // An idle client's connection dropping must not crash the process; the pool replaces it.
+    pool.on("error", () => undefined);
+    db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  } else {
+    if (config.dataDir !== null) mkdirSync(config.dataDir, { recursive: true });
+    const pglite = config.dataDir === null ? new PGlite() : new PGlite(`${config.dataDir}/pgdata`);
+    await pglite.waitReady;
+    db = new Kysely<Schema>({ dialect: new PGliteDialect(pglite) });
+  }
+  try {
+    await migrateToLatest(db as unknown as Kysely<unknown>);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  return {
+    db,
+    kind: config.kind,
+    ping: async () => {
+      await db.selectNoFrom((eb) => eb.lit(1).as("one")).execute();
+    },
+    close: () => db.destroy(),
+  };
+}

@@ -1,0 +1,184 @@
+import type { Selectable } from "kysely";
+import type { AgentId, CustomerId, MessageId, TalkId } from "../domain/ids.js";
+import type { Message, MessageType, OwnerType, Reaction } from "../domain/model.js";
+import type { Executor } from "./database.js";
+import type { MessagesTable } from "./schema/messages.js";
+
+type MessageRow = Selectable<MessagesTable>;
+
+function toMessage(row: MessageRow, reactions: readonly Reaction[]): Message {
+  return {
+    id: row.id as MessageId,
+    customerId: row.customer_id as CustomerId,
+    ownerType: row.owner_type as OwnerType,
+    ownerId: row.owner_id as AgentId | null,
+    chatId: row.chat_id as TalkId,
+    parentId: row.parent_id as MessageId | null,
+    type: row.type as MessageType,
+    text: row.text,
+    medias: row.medias,
+    reactions,
+    clientMessageId: row.client_message_id,
+    seq: Number(row.seq),
+    tmCreate: row.tm_create,
+    tmUpdate: row.tm_update,
+    tmDelete: row.tm_delete,
+  };
+}
+
+/** The reactions of some messages, oldest first, grouped by message id. */
+async function reactionsOf(db: Executor, ids: readonly string[]): Promise<Map<string, Reaction[]>> {
+  const byMessage = new Map<string, Reaction[]>();
+  if (ids.length === 0) return byMessage;
+  const rows = await db
+    .selectFrom("reactions")
+    .selectAll()
+    .where("message_id", "in", ids)
+    .orderBy("tm_create")
+    .orderBy("owner_id")
+    .orderBy("emoji")
+    .execute();
+  for (const row of rows) {
+    const list = byMessage.get(row.message_id) ?? [];
+    list.push({ emoji: row.emoji, ownerType: "agent", ownerId: row.owner_id as AgentId, tmCreate: row.tm_create });
+    byMessage.set(row.message_id, list);
+  }
+  return byMessage;
+}
+
+async function withReactions(db: Executor, rows: readonly MessageRow[]): Promise<Message[]> {
+  const reactions = await reactionsOf(
+    db,
+    rows.map((row) => row.id),
+  );
+  return rows.map((row) => toMessage(row, reactions.get(row.id) ?? []));
+}
+
+/** Inserts a message; null when its client_message_id was already used by the sender in the talk. */
+export async function insertMessage(db: Executor, message: Message): Promise<Message | null> {
+  const row = await db
+    .insertInto("messages")
+    .values({
+      id: message.id,
+      customer_id: message.customerId,
+      chat_id: message.chatId,
+      seq: message.seq,
+      parent_id: message.parentId,
+      owner_type: message.ownerType,
+      owner_id: message.ownerId,
+      type: message.type,
+      text: message.text,
+      medias: JSON.stringify(message.medias),
+      client_message_id: message.clientMessageId,
+      tm_create: message.tmCreate,
+      tm_update: message.tmUpdate,
+      tm_delete: message.tmDelete,
+    })
+    .onConflict((oc) =>
+      oc.columns(["chat_id", "owner_id", "client_message_id"]).where("client_message_id", "is not", null).doNothing(),
+    )
+    .returningAll()
+    .executeTakeFirst();
+  return row === undefined ? null : toMessage(row, []);
+}
+
+/** One message of a customer by id, with its reactions. */
+export async function findMessage(db: Executor, customerId: CustomerId, id: MessageId): Promise<Message | null> {
+  const row = await db
+    .selectFrom("messages")
+    .selectAll()
+    .where("id", "=", id)
+    .where("customer_id", "=", customerId)
+    .executeTakeFirst();
+  if (row === undefined) return null;
+  const [message] = await withReactions(db, [row]);
+  return message ?? null;
+}
+
+/** The message a sender already sent to a talk under a client_message_id. */
+export async function findMessageByClientId(
+  db: Executor,
+  talkId: TalkId,
+  ownerId: AgentId,
+  clientMessageId: string,
+): Promise<Message | null> {
+  const row = await db
+    .selectFrom("messages")
+    .selectAll()
+    .where("chat_id", "=", talkId)
+    .where("owner_id", "=", ownerId)
+    .where("client_message_id", "=", clientMessageId)
+    .executeTakeFirst();
+  if (row === undefined) return null;
+  const [message] = await withReactions(db, [row]);
+  return message ?? null;
+}
+
+/** Whether a message is in a talk (deleted or not). */
+export async function messageInTalk(db: Executor, talkId: TalkId, id: MessageId): Promise<boolean> {
+  const row = await db.selectFrom("messages").select("id").where("id", "=", id).where("chat_id", "=", talkId).executeTakeFirst();
+  return row !== undefined;
+}
+
+/** A talk's messages (or one thread's direct replies), newest first, with seq below `beforeSeq`. */
+export async function listMessages(
+  db: Executor,
+  talkId: TalkId,
+  parentId: MessageId | null,
+  beforeSeq: number | null,
+  limit: number,
+): Promise<Message[]> {
+  let query = db.selectFrom("messages").selectAll();
+  query = parentId === null ? query.where("chat_id", "=", talkId) : query.where("parent_id", "=", parentId);
+  if (beforeSeq !== null) query = query.where("seq", "<", beforeSeq);
+  const rows = await query.orderBy("seq", "desc").limit(limit).execute();
+  return withReactions(db, rows);
+}
+
+/** Writes a message's text, medias and times (edits and tombstones). */
+export async function saveMessage(db: Executor, message: Message): Promise<void> {
+  await db
+    .updateTable("messages")
+    .set({
+      text: message.text,
+      medias: JSON.stringify(message.medias),
+      tm_update: message.tmUpdate,
+      tm_delete: message.tmDelete,
+    })
+    .where("id", "=", message.id)
+    .execute();
+}
+
+/** Adds a reaction; false when the agent already reacted with that emoji. */
+export async function insertReaction(db: Executor, messageId: MessageId, reaction: Reaction): Promise<boolean> {
+  const row = await db
+    .insertInto("reactions")
+    .values({
+      message_id: messageId,
+      owner_id: reaction.ownerId,
+      emoji: reaction.emoji,
+      owner_type: reaction.ownerType,
+      tm_create: reaction.tmCreate,
+    })
+    .onConflict((oc) => oc.columns(["message_id", "owner_id", "emoji"]).doNothing())
+    .returning("emoji")
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/** Removes an agent's reaction and returns it; null when there was none. */
+export async function deleteReaction(
+  db: Executor,
+  messageId: MessageId,
+  ownerId: AgentId,
+  emoji: string,
+): Promise<Reaction | null> {
+  const row = await db
+    .deleteFrom("reactions")
+    .where("message_id", "=", messageId)
+    .where("owner_id", "=", ownerId)
+    .where("emoji", "=", emoji)
+    .returningAll()
+    .executeTakeFirst();
+  return row === undefined ? null : { emoji: row.emoji, ownerType: "agent", ownerId: row.owner_id as AgentId, tmCreate: row.tm_create };
+}

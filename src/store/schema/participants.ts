@@ -1,0 +1,11 @@
+import type { ColumnType } from "kysely";
+
+/** participants: current memberships; a removed one is deleted, so re-adding makes a new row. */
+export interface ParticipantsTable {
+  id: string;
+  customer_id: string;
+  chat_id: string;
+  owner_type: string;
+  owner_id: string;
+  tm_joined: ColumnType<Date, Date, never>;
+}

@@ -1,0 +1,177 @@
+import type { Selectable } from "kysely";
+import type { AgentId, CustomerId, ParticipantId, TalkId } from "../domain/ids.js";
+import type { Talk, TalkStatus, TalkType } from "../domain/model.js";
+import { AlreadyExists } from "../domain/errors.js";
+import type { Executor } from "./database.js";
+import { isUniqueViolation } from "./errors.js";
+import type { TalksTable } from "./schema/talks.js";
+
+type TalkRow = Selectable<TalksTable>;
+
+function toTalk(row: TalkRow): Talk {
+  return {
+    id: row.id as TalkId,
+    customerId: row.customer_id as CustomerId,
+    type: row.type as TalkType,
+    name: row.name,
+    detail: row.detail,
+    status: row.status as TalkStatus,
+    memberCount: Number(row.member_count),
+    lastSeq: Number(row.last_seq),
+    tmCreate: row.tm_create,
+    tmUpdate: row.tm_update,
+    tmDelete: row.tm_delete,
+    tmActivity: row.tm_activity,
+  };
+}
+
+/** A talk as one agent sees it: the talk, and the agent's participant id if it takes part. */
+export interface TalkView {
+  readonly talk: Talk;
+  readonly participantId: ParticipantId | null;
+}
+
+function viewQuery(db: Executor, customerId: CustomerId, talkId: TalkId, agentId: AgentId) {
+  return db
+    .selectFrom("talks as t")
+    .leftJoin("participants as p", (join) => join.onRef("p.chat_id", "=", "t.id").on("p.owner_id", "=", agentId))
+    .selectAll("t")
+    .select("p.id as participant_id")
+    .where("t.id", "=", talkId)
+    .where("t.customer_id", "=", customerId)
+    .where("t.tm_delete", "is", null);
+}
+
+function toView(row: (TalkRow & { participant_id: string | null }) | undefined): TalkView | null {
+  if (row === undefined) return null;
+  return { talk: toTalk(row), participantId: row.participant_id as ParticipantId | null };
+}
+
+/** Reads a live (not deleted) talk of a customer, with the agent's membership. */
+export async function findTalkView(
+  db: Executor,
+  customerId: CustomerId,
+  talkId: TalkId,
+  agentId: AgentId,
+): Promise<TalkView | null> {
+  return toView(await viewQuery(db, customerId, talkId, agentId).executeTakeFirst());
+}
+
+/**
+ * Like findTalkView, and locks the talk row until the transaction ends: every write to a talk
+ * goes through this lock, which is what makes its event seq gap-free and ordered.
+ */
+export async function lockTalkView(
+  db: Executor,
+  customerId: CustomerId,
+  talkId: TalkId,
+  agentId: AgentId,
+): Promise<TalkView | null> {
+  return toView(await viewQuery(db, customerId, talkId, agentId).forUpdate("t").executeTakeFirst());
+}
+
+/**
+ * Inserts a talk. With a pair key, a live normal talk of the same pair wins: nothing is
+ * inserted and null comes back (the unique index decides, also under concurrent creates).
+ */
+export async function insertTalk(db: Executor, talk: Talk, pairKey: string | null): Promise<Talk | null> {
+  const row = await db
+    .insertInto("talks")
+    .values({
+      id: talk.id,
+      customer_id: talk.customerId,
+      type: talk.type,
+      name: talk.name,
+      detail: talk.detail,
+      status: talk.status,
+      member_count: talk.memberCount,
+      last_seq: talk.lastSeq,
+      pair_key: pairKey,
+      tm_create: talk.tmCreate,
+      tm_update: talk.tmUpdate,
+      tm_delete: talk.tmDelete,
+      tm_activity: talk.tmActivity,
+    })
+    .onConflict((oc) =>
+      oc.columns(["customer_id", "pair_key"]).where("pair_key", "is not", null).where("tm_delete", "is", null).doNothing(),
+    )
+    .returningAll()
+    .executeTakeFirst();
+  return row === undefined ? null : toTalk(row);
+}
+
+/** The live normal talk of a pair of agents, if there is one. */
+export async function findTalkByPair(db: Executor, customerId: CustomerId, pairKey: string): Promise<Talk | null> {
+  const row = await db
+    .selectFrom("talks")
+    .selectAll()
+    .where("customer_id", "=", customerId)
+    .where("pair_key", "=", pairKey)
+    .where("tm_delete", "is", null)
+    .executeTakeFirst();
+  return row === undefined ? null : toTalk(row);
+}
+
+/**
+ * Writes a talk's changed state. pairKey undefined leaves the stored pair key as it is; a pair
+ * key that another live talk holds is AlreadyExists.
+ */
+export async function saveTalk(db: Executor, talk: Talk, pairKey: string | null | undefined): Promise<void> {
+  try {
+    await updateTalkRow(db, talk, pairKey);
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new AlreadyExists("a normal talk between these two agents already exists");
+    throw error;
+  }
+}
+
+async function updateTalkRow(db: Executor, talk: Talk, pairKey: string | null | undefined): Promise<void> {
+  await db
+    .updateTable("talks")
+    .set({
+      name: talk.name,
+      detail: talk.detail,
+      status: talk.status,
+      member_count: talk.memberCount,
+      last_seq: talk.lastSeq,
+      tm_update: talk.tmUpdate,
+      tm_delete: talk.tmDelete,
+      tm_activity: talk.tmActivity,
+      ...(pairKey === undefined ? {} : { pair_key: pairKey }),
+    })
+    .where("id", "=", talk.id)
+    .execute();
+}
+
+/** The position after which the next page of an agent's talks starts. */
+export interface TalkCursor {
+  readonly tmActivity: Date;
+  readonly id: TalkId;
+}
+
+/** An agent's live talks, most recent activity first, after a cursor. */
+export async function listTalksOfAgent(
+  db: Executor,
+  customerId: CustomerId,
+  agentId: AgentId,
+  after: TalkCursor | null,
+  limit: number,
+): Promise<Talk[]> {
+  let query = db
+    .selectFrom("participants as p")
+    .innerJoin("talks as t", "t.id", "p.chat_id")
+    .selectAll("t")
+    .where("p.owner_id", "=", agentId)
+    .where("t.customer_id", "=", customerId)
+    .where("t.tm_delete", "is", null);
+  if (after !== null) {
+    query = query.where((eb) =>
+      eb.or([
+        eb("t.tm_activity", "<", after.tmActivity),
+        eb.and([eb("t.tm_activity", "=", after.tmActivity), eb("t.id", "<", after.id)]),
+      ]),
+    );
+  }
+  const rows = await query.orderBy("t.tm_activity", "desc").orderBy("t.id", "desc").limit(limit).execute();
+  return rows.map(toTalk);
+}
