@@ -20,6 +20,7 @@ export interface Service {
   /** The HS256 secret in use (generated on the embedded default), if any. */
   readonly secret: string | undefined;
   readonly database: Database;
+  readonly deps: DomainDeps;
   close(): Promise<void>;
 }
 
@@ -66,6 +67,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     url: `http://127.0.0.1:${server.port}`,
     secret,
     database,
+    deps,
     close: async () => {
       await server.close();
       await database.close();

@@ -1,0 +1,28 @@
+/** Process entry: config -> service; SIGTERM/SIGINT stop it gracefully. */
+import { readConfig } from "./config.js";
+import { demoIntroduction } from "./demo.js";
+import { startService } from "./service.js";
+
+const config = readConfig();
+const service = await startService(config);
+const where = config.database.kind === "postgres" ? "Postgres" : `embedded PGlite in ${config.dataDir}`;
+console.log(`Talkhub listening on :${service.port} (gRPC, Connect, gRPC-Web), data: ${where}`);
+if (config.database.kind === "pglite" && config.auth.secret === undefined && service.secret !== undefined) {
+  console.log(`\n${await demoIntroduction(service.deps, config.dataDir, service.secret, service.port)}\n`);
+}
+
+let stopping = false;
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: stopping`);
+    service.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error("shutdown failed:", error);
+        process.exit(1);
+      },
+    );
+  });
+}
