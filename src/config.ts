@@ -20,6 +20,28 @@ export interface AuthConfig {
   readonly audience: string | undefined;
 }
 
+/** Live delivery: streams, the bus and the event log's retention. */
+export interface LiveConfig {
+  /** Subject prefix on NATS; deployments (and test runs) sharing a NATS use different ones. */
+  readonly natsPrefix: string;
+  /** A heartbeat goes down an idle stream this often. */
+  readonly heartbeatMs: number;
+  /** How often watched talks are checked for events whose bus message was lost. */
+  readonly gapCheckMs: number;
+  /** Events a stream may fall behind before it is cut off with RESOURCE_EXHAUSTED. */
+  readonly streamMaxQueued: number;
+  /** How long the event log keeps events (resuming from older positions is OUT_OF_RANGE). */
+  readonly retentionDays: number;
+}
+
+export const defaultLiveConfig: LiveConfig = {
+  natsPrefix: "talkhub",
+  heartbeatMs: 15_000,
+  gapCheckMs: 1_000,
+  streamMaxQueued: 1_000,
+  retentionDays: 30,
+};
+
 export interface Config {
   readonly host: string;
   /** 0 picks a free port (tests). */
@@ -30,6 +52,8 @@ export interface Config {
   readonly natsUrl: string | undefined;
   /** The directory for the embedded database and the generated secret. */
   readonly dataDir: string;
+  /** Defaults to defaultLiveConfig. */
+  readonly live?: LiveConfig;
 }
 
 /** A configuration value that cannot be used; the message names the variable. */
@@ -95,5 +119,12 @@ export function readConfig(env: Env = process.env): Config {
     },
     natsUrl: optional(env, "NATS_URL"),
     dataDir,
+    live: {
+      natsPrefix: optional(env, "TALKHUB_NATS_PREFIX") ?? defaultLiveConfig.natsPrefix,
+      heartbeatMs: integer(env, "TALKHUB_HEARTBEAT_MS", defaultLiveConfig.heartbeatMs, 100, 3_600_000),
+      gapCheckMs: integer(env, "TALKHUB_GAP_CHECK_MS", defaultLiveConfig.gapCheckMs, 50, 600_000),
+      streamMaxQueued: integer(env, "TALKHUB_STREAM_MAX_QUEUED", defaultLiveConfig.streamMaxQueued, 10, 1_000_000),
+      retentionDays: integer(env, "TALKHUB_EVENT_RETENTION_DAYS", defaultLiveConfig.retentionDays, 1, 36_500),
+    },
   };
 }

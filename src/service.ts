@@ -3,15 +3,24 @@
  */
 import { loadOrCreateSecret } from "./auth/secret.js";
 import { createVerifier } from "./auth/verifier.js";
-import { ConfigError, type Config } from "./config.js";
+import { ConfigError, defaultLiveConfig, type Config } from "./config.js";
 import { Callers } from "./domain/agents.js";
 import type { DomainDeps } from "./domain/deps.js";
+import { Unavailable } from "./domain/errors.js";
+import type { WatchDeps } from "./domain/watch.js";
+import type { EventBus } from "./events/bus.js";
+import type { EventLog } from "./events/event-log.js";
 import { LocalBus } from "./events/local-bus.js";
+import { NatsBus } from "./events/nats-bus.js";
+import { startRetention } from "./events/retention.js";
+import { TalkFeeds } from "./events/talk-feeds.js";
 import { createHandler } from "./http/handler.js";
-import { listen } from "./http/listener.js";
+import { listen, type Listener } from "./http/listener.js";
 import { authInterceptor, errorInterceptor } from "./rpc/interceptors.js";
 import { routes } from "./rpc/index.js";
 import { openDatabase, type Database } from "./store/database.js";
+import { guarded } from "./store/errors.js";
+import { pruneEvents, readEvents, readHeads } from "./store/event-store.js";
 
 export interface Service {
   readonly port: number;
@@ -21,12 +30,13 @@ export interface Service {
   readonly secret: string | undefined;
   readonly database: Database;
   readonly deps: DomainDeps;
+  /** Ends every stream with UNAVAILABLE, then stops listening and closes the bus and database. */
   close(): Promise<void>;
 }
 
 export interface ServiceOptions {
-  /** Where unexpected (INTERNAL) errors are reported; stderr by default. */
-  readonly onInternalError?: (error: unknown, procedure: string) => void;
+  /** Where unexpected errors are reported; stderr by default. */
+  readonly onError?: (error: unknown, where: string) => void;
 }
 
 /** The HS256 secret: configured, or on the embedded default made once in the data dir. */
@@ -40,37 +50,65 @@ function resolveSecret(config: Config): string | undefined {
 }
 
 export async function startService(config: Config, options: ServiceOptions = {}): Promise<Service> {
+  const live = config.live ?? defaultLiveConfig;
+  const onError = options.onError ?? ((error: unknown, where: string) => console.error(`error in ${where}:`, error));
   const secret = resolveSecret(config);
   const verify = createVerifier({ ...config.auth, secret });
   const database = await openDatabase(config.database);
-  const bus = new LocalBus();
-  const deps: DomainDeps = { db: database.db, events: bus, now: () => new Date() };
-  const callers = new Callers(deps);
-  const onInternal =
-    options.onInternalError ??
-    ((error: unknown, procedure: string) => console.error(`internal error in ${procedure}:`, error));
-  const handler = createHandler({
-    routes: routes({ deps, callers }),
-    interceptors: [errorInterceptor(onInternal), authInterceptor(verify, callers)],
-    readMaxBytes: 4 * 1024 * 1024,
-  });
-  let listener;
+  const closers: (() => Promise<void> | void)[] = [() => database.close()];
   try {
-    listener = await listen(handler, config.host, config.port);
+    const bus: EventBus =
+      config.natsUrl === undefined
+        ? new LocalBus()
+        : await NatsBus.connect({ servers: config.natsUrl, prefix: live.natsPrefix, onError: (e) => onError(e, "nats") });
+    closers.unshift(() => bus.close());
+    const db = database.db;
+    const log: EventLog = {
+      read: (talkId, afterSeq, limit) => guarded(() => readEvents(db, talkId, afterSeq, limit)),
+      heads: (talkIds) => guarded(() => readHeads(db, talkIds)),
+    };
+    const feeds = new TalkFeeds(bus, log, { gapCheckMs: live.gapCheckMs, onError: (e) => onError(e, "talk feed") });
+    closers.unshift(() => feeds.close());
+    closers.unshift(
+      startRetention({
+        retentionDays: live.retentionDays,
+        prune: (before, limit) => guarded(() => pruneEvents(db, before, limit)),
+        onError: (e) => onError(e, "event retention"),
+      }),
+    );
+    const shutdown = new AbortController();
+    const deps: DomainDeps = { db, events: bus, now: () => new Date() };
+    const watch: WatchDeps = {
+      bus,
+      feeds,
+      log,
+      shutdown: shutdown.signal,
+      maxQueued: live.streamMaxQueued,
+      heartbeatMs: live.heartbeatMs,
+      membershipCheckMs: Math.max(live.gapCheckMs, 5_000),
+      retentionDays: live.retentionDays,
+    };
+    const callers = new Callers(deps);
+    const handler = createHandler({
+      routes: routes({ deps, callers, watch }),
+      interceptors: [errorInterceptor((e, procedure) => onError(e, procedure)), authInterceptor(verify, callers)],
+      readMaxBytes: 4 * 1024 * 1024,
+    });
+    const listener: Listener = await listen(handler, config.host, config.port);
+    return {
+      port: listener.port,
+      url: `http://127.0.0.1:${listener.port}`,
+      secret,
+      database,
+      deps,
+      close: async () => {
+        shutdown.abort(new Unavailable("the server is shutting down; reconnect and resume"));
+        await listener.close();
+        for (const close of closers) await close();
+      },
+    };
   } catch (error) {
-    await database.close();
+    for (const close of closers) await close();
     throw error;
   }
-  const server = listener;
-  return {
-    port: server.port,
-    url: `http://127.0.0.1:${server.port}`,
-    secret,
-    database,
-    deps,
-    close: async () => {
-      await server.close();
-      await database.close();
-    },
-  };
 }

@@ -10,6 +10,7 @@ export type ErrorKind =
   | "permission_denied"
   | "unauthenticated"
   | "resource_exhausted"
+  | "out_of_range"
   | "unavailable";
 
 export abstract class DomainError extends Error {
@@ -62,6 +63,11 @@ export class ResourceExhausted extends DomainError {
   ) {
     super(message);
   }
+}
+
+/** A position outside what is kept or exists, e.g. an after_seq older than the retained log. */
+export class OutOfRange extends DomainError {
+  readonly kind = "out_of_range";
 }
 
 /** A dependency (database, bus) cannot be reached; the request may be retried. */

@@ -29,6 +29,8 @@ export interface Participant {
   readonly ownerId: AgentId;
   readonly chatId: TalkId;
   readonly ownerName: string;
+  /** The seq of the talk's participant_joined event for this membership. */
+  readonly joinedSeq: number;
   readonly tmJoined: Date;
 }
 

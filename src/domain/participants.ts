@@ -35,6 +35,7 @@ export async function joinTalk(trx: Executor, change: TalkChange, agent: Agent):
     ownerId: agent.id,
     chatId: change.talk.id,
     ownerName: agent.name,
+    joinedSeq: change.nextSeq,
     tmJoined: change.now,
   });
   if (participant === null) throw new AlreadyExists(`agent ${agent.id} already takes part in the talk`);

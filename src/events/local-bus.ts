@@ -1,32 +1,50 @@
 import type { TalkEvent } from "../domain/events.js";
-import type { TalkId } from "../domain/ids.js";
-import type { EventSink } from "./event-sink.js";
+import type { AgentId, CustomerId, TalkId } from "../domain/ids.js";
+import { joinedAgent, type EventBus, type EventListener, type Unsubscribe } from "./bus.js";
 
-type Listener = (event: TalkEvent) => void;
+/** Listener sets by key, removing a key with its last listener. */
+class Listeners<K> {
+  readonly #byKey = new Map<K, Set<EventListener>>();
 
-/** The in-process bus: delivers committed events to this process's subscribers, per talk. */
-export class LocalBus implements EventSink {
-  readonly #listeners = new Map<TalkId, Set<Listener>>();
+  add(key: K, listener: EventListener): Unsubscribe {
+    let set = this.#byKey.get(key);
+    if (set === undefined) {
+      set = new Set();
+      this.#byKey.set(key, set);
+    }
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.#byKey.delete(key);
+    };
+  }
+
+  emit(key: K, event: TalkEvent): void {
+    const set = this.#byKey.get(key);
+    if (set !== undefined) for (const listener of [...set]) listener(event);
+  }
+}
+
+/** The bus of a single process (no NATS_URL): delivery within this process only. */
+export class LocalBus implements EventBus {
+  readonly #talks = new Listeners<TalkId>();
+  readonly #agents = new Listeners<AgentId>();
 
   publish(events: readonly TalkEvent[]): void {
     for (const event of events) {
-      const listeners = this.#listeners.get(event.chatId);
-      if (listeners === undefined) continue;
-      for (const listener of listeners) listener(event);
+      this.#talks.emit(event.chatId, event);
+      const agent = joinedAgent(event);
+      if (agent !== undefined) this.#agents.emit(agent, event);
     }
   }
 
-  /** Calls `listener` for each event of a talk published from now on; returns the unsubscribe. */
-  subscribe(talkId: TalkId, listener: Listener): () => void {
-    let listeners = this.#listeners.get(talkId);
-    if (listeners === undefined) {
-      listeners = new Set();
-      this.#listeners.set(talkId, listeners);
-    }
-    listeners.add(listener);
-    return () => {
-      listeners.delete(listener);
-      if (listeners.size === 0) this.#listeners.delete(talkId);
-    };
+  subscribeTalk(_customerId: CustomerId, talkId: TalkId, listener: EventListener): Unsubscribe {
+    return this.#talks.add(talkId, listener);
   }
+
+  subscribeAgent(_customerId: CustomerId, agentId: AgentId, listener: EventListener): Unsubscribe {
+    return this.#agents.add(agentId, listener);
+  }
+
+  async close(): Promise<void> {}
 }

@@ -67,13 +67,19 @@ export async function listen(handler: RequestHandler, host: string, port: number
     port: address.port,
     close: () =>
       new Promise<void>((resolve) => {
-        tcp.close(() => resolve());
+        // HTTP/2 sessions finish their open streams; HTTP/1.1 connections close once idle;
+        // whatever is still open after the grace period is cut.
+        const idle = setInterval(() => h1.closeIdleConnections(), 100);
+        const cut = setTimeout(() => {
+          for (const socket of sockets) socket.destroy();
+        }, 5_000);
+        tcp.close(() => {
+          clearInterval(idle);
+          clearTimeout(cut);
+          resolve();
+        });
         for (const session of sessions) session.close();
         h1.closeIdleConnections();
-        // Whatever is still open after a grace period is cut.
-        setTimeout(() => {
-          for (const socket of sockets) socket.destroy();
-        }, 5_000).unref();
       }),
   };
 }

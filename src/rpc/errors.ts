@@ -19,6 +19,8 @@ function codeOf(kind: ErrorKind): Code {
       return Code.Unauthenticated;
     case "resource_exhausted":
       return Code.ResourceExhausted;
+    case "out_of_range":
+      return Code.OutOfRange;
     case "unavailable":
       return Code.Unavailable;
     default: {

@@ -19,6 +19,8 @@ import { createTalk } from "./talks/create-talk.js";
 import { getTalk } from "./talks/get-talk.js";
 import { listTalks } from "./talks/list-talks.js";
 import { updateTalk } from "./talks/update-talk.js";
+import { watchEvents } from "./talks/watch-events.js";
+import { watchTalk } from "./talks/watch-talk.js";
 import { closeTalk } from "./talks/close-talk.js";
 import { reopenTalk } from "./talks/reopen-talk.js";
 import { deleteTalk } from "./talks/delete-talk.js";
@@ -40,6 +42,8 @@ export function routes(ctx: RpcContext): (router: ConnectRouter) => void {
       ...addParticipant(ctx),
       ...removeParticipant(ctx),
       ...listParticipants(ctx),
+      ...watchTalk(ctx),
+      ...watchEvents(ctx),
     });
     router.service(MessageService, {
       ...sendMessage(ctx),

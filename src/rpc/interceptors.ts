@@ -5,14 +5,30 @@ import { DomainError, Unauthenticated } from "../domain/errors.js";
 import { callerKey } from "./caller.js";
 import { toConnectError } from "./errors.js";
 
-/** Maps every error a handler throws to its gRPC code (see errors.ts). */
+/**
+ * Maps every error a handler throws, also midway through a response stream, to its gRPC code
+ * (see errors.ts).
+ */
 export function errorInterceptor(onInternal: (error: unknown, procedure: string) => void): Interceptor {
+  const convert = (error: unknown, procedure: string): ConnectError => {
+    if (!(error instanceof ConnectError) && !(error instanceof DomainError)) onInternal(error, procedure);
+    return toConnectError(error);
+  };
   return (next) => async (req) => {
     try {
-      return await next(req);
+      const res = await next(req);
+      if (!res.stream) return res;
+      const messages = res.message;
+      async function* converted() {
+        try {
+          yield* messages;
+        } catch (error) {
+          throw convert(error, req.url);
+        }
+      }
+      return { ...res, message: converted() };
     } catch (error) {
-      if (!(error instanceof ConnectError) && !(error instanceof DomainError)) onInternal(error, req.url);
-      throw toConnectError(error);
+      throw convert(error, req.url);
     }
   };
 }

@@ -1,12 +1,9 @@
-import type { Actor, EventPayload, EventType, TalkEvent } from "../domain/events.js";
-import type { AgentId, CustomerId, TalkId } from "../domain/ids.js";
+import { decodeEvent } from "../domain/event-codec.js";
+import type { Actor, EventPayload, TalkEvent } from "../domain/events.js";
+import type { AgentId, TalkId } from "../domain/ids.js";
 import type { Executor } from "./database.js";
 
-/** JSON keeps no Dates: the resources' tm_* fields come back as ISO strings and are revived here. */
-function reviveDates(key: string, value: unknown): unknown {
-  return key.startsWith("tm") && typeof value === "string" ? new Date(value) : value;
-}
-
+/** The part of an event that only the payload column holds (the rest has columns of its own). */
 function payloadOf(event: TalkEvent): Omit<EventPayload, "type"> {
   const { seq: _seq, chatId: _chatId, customerId: _customerId, tmCreate: _tmCreate, actor: _actor, type: _type, ...payload } = event;
   return payload;
@@ -45,16 +42,68 @@ export async function readEvents(db: Executor, talkId: TalkId, afterSeq: number,
   return rows.map((row) => {
     const actor: Actor =
       row.actor_type === "agent" ? { ownerType: "agent", ownerId: row.actor_id as AgentId } : { ownerType: "system" };
-    // pg hands jsonb back parsed and PGlite too; re-reading through JSON revives the Dates.
-    const payload = JSON.parse(JSON.stringify(row.payload), reviveDates) as Omit<EventPayload, "type">;
-    return {
-      ...payload,
-      type: row.type as EventType,
-      seq: Number(row.seq),
-      chatId: row.chat_id as TalkId,
-      customerId: row.customer_id as CustomerId,
-      tmCreate: row.tm_create,
-      actor,
-    } as TalkEvent;
+    // Drivers hand jsonb back parsed; going through the codec revives the Dates.
+    return decodeEvent(
+      JSON.stringify({
+        ...(row.payload as object),
+        type: row.type,
+        seq: Number(row.seq),
+        chatId: row.chat_id,
+        customerId: row.customer_id,
+        tmCreate: row.tm_create,
+        actor,
+      }),
+    );
   });
+}
+
+/** The head (last_seq) of each of some talks; talks that do not exist are left out. */
+export async function readHeads(db: Executor, talkIds: readonly TalkId[]): Promise<Map<TalkId, number>> {
+  const heads = new Map<TalkId, number>();
+  for (let i = 0; i < talkIds.length; i += 1000) {
+    const chunk = talkIds.slice(i, i + 1000);
+    const rows = await db.selectFrom("talks").select(["id", "last_seq"]).where("id", "in", chunk).execute();
+    for (const row of rows) heads.set(row.id as TalkId, Number(row.last_seq));
+  }
+  return heads;
+}
+
+/** The smallest seq still in a talk's log, or null when the log holds none of its events. */
+export async function firstRetainedSeq(db: Executor, talkId: TalkId): Promise<number | null> {
+  const row = await db
+    .selectFrom("events")
+    .select((eb) => eb.fn.min("seq").as("first"))
+    .where("chat_id", "=", talkId)
+    .executeTakeFirst();
+  return row?.first === null || row?.first === undefined ? null : Number(row.first);
+}
+
+/** For each talk, the seq of its last event written before `time` (0 when none is retained). */
+export async function lastSeqsBefore(db: Executor, talkIds: readonly TalkId[], time: Date): Promise<Map<TalkId, number>> {
+  const seqs = new Map<TalkId, number>();
+  if (talkIds.length === 0) return seqs;
+  const rows = await db
+    .selectFrom("events")
+    .select(["chat_id", (eb) => eb.fn.max("seq").as("seq")])
+    .where("chat_id", "in", talkIds)
+    .where("tm_create", "<", time)
+    .groupBy("chat_id")
+    .execute();
+  for (const row of rows) seqs.set(row.chat_id as TalkId, Number(row.seq));
+  return seqs;
+}
+
+/** Deletes events written before `time`, at most `limit` of them; returns how many went. */
+export async function pruneEvents(db: Executor, time: Date, limit: number): Promise<number> {
+  const result = await db
+    .deleteFrom("events")
+    .where(({ eb, selectFrom }) =>
+      eb(
+        eb.refTuple("chat_id", "seq"),
+        "in",
+        selectFrom("events").select(["chat_id", "seq"]).where("tm_create", "<", time).limit(limit).$asTuple("chat_id", "seq"),
+      ),
+    )
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
 }

@@ -7,6 +7,7 @@ interface ParticipantRow {
   customer_id: string;
   chat_id: string;
   owner_id: string;
+  joined_seq: number;
   tm_joined: Date;
 }
 
@@ -18,6 +19,7 @@ function toParticipant(row: ParticipantRow, ownerName: string): Participant {
     ownerId: row.owner_id as AgentId,
     chatId: row.chat_id as TalkId,
     ownerName,
+    joinedSeq: Number(row.joined_seq),
     tmJoined: row.tm_joined,
   };
 }
@@ -32,6 +34,7 @@ export async function insertParticipant(db: Executor, participant: Participant):
       chat_id: participant.chatId,
       owner_type: participant.ownerType,
       owner_id: participant.ownerId,
+      joined_seq: participant.joinedSeq,
       tm_joined: participant.tmJoined,
     })
     .onConflict((oc) => oc.columns(["chat_id", "owner_id"]).doNothing())
@@ -71,4 +74,32 @@ export async function listParticipants(db: Executor, talkId: TalkId): Promise<Pa
 export async function listParticipantOwners(db: Executor, talkId: TalkId): Promise<AgentId[]> {
   const rows = await db.selectFrom("participants").select("owner_id").where("chat_id", "=", talkId).execute();
   return rows.map((row) => row.owner_id as AgentId);
+}
+
+/** One of an agent's memberships, with what its feed needs to know of the talk. */
+export interface Membership {
+  readonly customerId: CustomerId;
+  readonly talkId: TalkId;
+  readonly joinedSeq: number;
+  readonly lastSeq: number;
+  readonly tmActivity: Date;
+}
+
+/** The live talks an agent takes part in. */
+export async function listMemberships(db: Executor, customerId: CustomerId, agentId: AgentId): Promise<Membership[]> {
+  const rows = await db
+    .selectFrom("participants as p")
+    .innerJoin("talks as t", "t.id", "p.chat_id")
+    .select(["p.chat_id", "p.joined_seq", "t.last_seq", "t.tm_activity"])
+    .where("p.owner_id", "=", agentId)
+    .where("t.customer_id", "=", customerId)
+    .where("t.tm_delete", "is", null)
+    .execute();
+  return rows.map((row) => ({
+    customerId,
+    talkId: row.chat_id as TalkId,
+    joinedSeq: Number(row.joined_seq),
+    lastSeq: Number(row.last_seq),
+    tmActivity: row.tm_activity,
+  }));
 }

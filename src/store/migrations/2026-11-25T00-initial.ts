@@ -48,6 +48,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn("chat_id", "uuid", (c) => c.notNull().references("talks.id"))
     .addColumn("owner_type", "text", (c) => c.notNull())
     .addColumn("owner_id", "uuid", (c) => c.notNull())
+    .addColumn("joined_seq", "bigint", (c) => c.notNull())
     .addColumn("tm_joined", "timestamptz", (c) => c.notNull())
     .execute();
   // Never the same agent twice in a talk; also ListParticipants and the membership check.

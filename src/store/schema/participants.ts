@@ -7,5 +7,7 @@ export interface ParticipantsTable {
   chat_id: string;
   owner_type: string;
   owner_id: string;
+  /** The seq of the participant_joined event: an agent's feed of this talk starts after it. */
+  joined_seq: ColumnType<number, number, never>;
   tm_joined: ColumnType<Date, Date, never>;
 }

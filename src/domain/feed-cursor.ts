@@ -1,0 +1,71 @@
+/**
+ * The resume position of an agent's feed, as an opaque token: every event written before the
+ * watermark `w` was delivered, and for the talks in `s`, every event up to the given seq.
+ * Entries older than the watermark are folded into it, which keeps the token small; the
+ * margin below the present covers transactions that commit after their events' time.
+ */
+import { InvalidArgument } from "./errors.js";
+import { isUuid, type TalkId } from "./ids.js";
+
+/** Longest time between an event's tm_create and its commit that resuming tolerates. */
+export const commitMarginMs = 60_000;
+const maxEntries = 256;
+
+export class FeedCursor {
+  private constructor(
+    private watermark: number,
+    private readonly seqs: Map<TalkId, { seq: number; time: number }>,
+  ) {}
+
+  /** A cursor for a feed that starts now, at the given heads. */
+  static startingAt(now: Date, heads: readonly { talkId: TalkId; lastSeq: number; tmActivity: Date }[]): FeedCursor {
+    const watermark = now.getTime() - commitMarginMs;
+    const seqs = new Map<TalkId, { seq: number; time: number }>();
+    for (const head of heads) {
+      if (head.tmActivity.getTime() >= watermark) seqs.set(head.talkId, { seq: head.lastSeq, time: head.tmActivity.getTime() });
+    }
+    return new FeedCursor(watermark, seqs);
+  }
+
+  /** Decodes a token from a client; InvalidArgument when it is not one. */
+  static decode(field: string, token: string): FeedCursor {
+    try {
+      const parsed: unknown = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+      if (typeof parsed !== "object" || parsed === null || !("w" in parsed) || !("s" in parsed)) throw new Error("shape");
+      const { w, s } = parsed as { w: unknown; s: unknown };
+      if (typeof w !== "number" || !Number.isSafeInteger(w) || typeof s !== "object" || s === null) throw new Error("shape");
+      const seqs = new Map<TalkId, { seq: number; time: number }>();
+      for (const [talkId, seq] of Object.entries(s)) {
+        if (!isUuid(talkId) || typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0) throw new Error("entry");
+        seqs.set(talkId as TalkId, { seq, time: w });
+      }
+      return new FeedCursor(w, seqs);
+    } catch {
+      throw new InvalidArgument(field, "is not a cursor of this feed");
+    }
+  }
+
+  get watermarkTime(): Date {
+    return new Date(this.watermark);
+  }
+
+  /** The last delivered seq of a talk, when the cursor names it. */
+  seqOf(talkId: TalkId): number | undefined {
+    return this.seqs.get(talkId)?.seq;
+  }
+
+  /** Records a delivered event. */
+  advance(talkId: TalkId, seq: number, time: Date, now: Date): void {
+    this.seqs.set(talkId, { seq, time: time.getTime() });
+    if (this.seqs.size > maxEntries) {
+      this.watermark = Math.max(this.watermark, now.getTime() - commitMarginMs);
+      for (const [id, entry] of this.seqs) if (entry.time < this.watermark) this.seqs.delete(id);
+    }
+  }
+
+  encode(): string {
+    const s: Record<string, number> = {};
+    for (const [talkId, entry] of this.seqs) s[talkId] = entry.seq;
+    return Buffer.from(JSON.stringify({ w: this.watermark, s })).toString("base64url");
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * Live events: a talk's watchers and an agent's feed. Both replay from the log and then follow
+ * the bus through events/event-stream.ts, which keeps each talk's events in seq order.
+ */
+import type { EventBus } from "../events/bus.js";
+import type { EventLog } from "../events/event-log.js";
+import { EventStream } from "../events/event-stream.js";
+import type { TalkFeeds } from "../events/talk-feeds.js";
+import { guarded } from "../store/errors.js";
+import { firstRetainedSeq, lastSeqsBefore } from "../store/event-store.js";
+import { listMemberships, type Membership } from "../store/participant-store.js";
+import { findTalkView } from "../store/talk-store.js";
+import type { DomainDeps } from "./deps.js";
+import { InvalidArgument, NotFound, OutOfRange, PermissionDenied } from "./errors.js";
+import type { TalkEvent } from "./events.js";
+import { FeedCursor } from "./feed-cursor.js";
+import type { TalkId } from "./ids.js";
+import type { Identity } from "./identity.js";
+import * as validate from "./validate.js";
+
+export interface WatchDeps {
+  readonly bus: EventBus;
+  readonly feeds: TalkFeeds;
+  readonly log: EventLog;
+  /** Aborted when the process shuts down; its reason ends every stream. */
+  readonly shutdown: AbortSignal;
+  readonly maxQueued: number;
+  readonly heartbeatMs: number;
+  /** How often an agent's feed re-reads its talks, for joins whose bus message was lost. */
+  readonly membershipCheckMs: number;
+  /** How long events are kept, for the error message of a too-old after_seq. */
+  readonly retentionDays: number;
+}
+
+export type TalkWatchItem = { readonly kind: "event"; readonly event: TalkEvent } | { readonly kind: "heartbeat"; readonly lastSeq: number };
+
+function streamFor(deps: DomainDeps, watch: WatchDeps, signal: AbortSignal): EventStream {
+  return new EventStream(watch.feeds, watch.log, {
+    maxQueued: watch.maxQueued,
+    heartbeatMs: watch.heartbeatMs,
+    signal: AbortSignal.any([signal, watch.shutdown]),
+  });
+}
+
+/** Whether an event ends the caller's view of its talk: the caller left, or the talk was deleted. */
+function endsView(caller: Identity, event: TalkEvent): "left" | "deleted" | undefined {
+  if (event.type === "participant_left" && event.participant.ownerId === caller.agentId) return "left";
+  if (event.type === "talk_deleted") return "deleted";
+  return undefined;
+}
+
+/**
+ * A talk's events after `afterSeq`, then live ones, for a participant. The stream ends with
+ * PERMISSION_DENIED after the caller's own participant_left, and NOT_FOUND after talk_deleted.
+ */
+export async function* watchTalk(
+  deps: DomainDeps,
+  watch: WatchDeps,
+  caller: Identity,
+  input: { chatId: string; afterSeq: number },
+  signal: AbortSignal,
+): AsyncGenerator<TalkWatchItem> {
+  const talkId = validate.requireId<TalkId>("chat_id", input.chatId);
+  if (!Number.isSafeInteger(input.afterSeq) || input.afterSeq < 0) throw new InvalidArgument("after_seq", "must not be negative");
+  const { talk, first } = await guarded(async () => {
+    const view = await findTalkView(deps.db, caller.customerId, talkId, caller.agentId);
+    if (view === null || view.participantId === null) throw new NotFound("talk", talkId);
+    return { talk: view.talk, first: await firstRetainedSeq(deps.db, talkId) };
+  });
+  if (input.afterSeq > talk.lastSeq) {
+    throw new OutOfRange(`after_seq ${input.afterSeq} is ahead of the talk's last seq ${talk.lastSeq}`);
+  }
+  if (input.afterSeq < (first ?? talk.lastSeq + 1) - 1) {
+    throw new OutOfRange(
+      `events after seq ${input.afterSeq} are no longer retained (the log keeps ${watch.retentionDays} days); ` +
+        `resync with ListMessages and watch from the talk's last_seq ${talk.lastSeq}`,
+    );
+  }
+  const stream = streamFor(deps, watch, signal);
+  await stream.follow(caller.customerId, talkId, input.afterSeq);
+  for await (const item of stream.items()) {
+    if (item.kind === "heartbeat") {
+      yield { kind: "heartbeat", lastSeq: stream.delivered(talkId) ?? input.afterSeq };
+      continue;
+    }
+    yield item;
+    const end = endsView(caller, item.event);
+    if (end === "left") throw new PermissionDenied("you no longer take part in this talk");
+    if (end === "deleted") throw new NotFound("talk", talkId);
+  }
+}
+
+export type FeedItem =
+  | { readonly kind: "event"; readonly event: TalkEvent; readonly cursor: string }
+  | { readonly kind: "heartbeat"; readonly cursor: string };
+
+/** Where an agent's feed of one talk starts, from a resume cursor (or now, without one). */
+async function startSeqs(
+  deps: DomainDeps,
+  memberships: readonly Membership[],
+  cursor: FeedCursor | null,
+): Promise<Map<TalkId, number>> {
+  const starts = new Map<TalkId, number>();
+  const sinceWatermark: TalkId[] = [];
+  for (const m of memberships) {
+    const known = cursor?.seqOf(m.talkId);
+    if (cursor === null || m.tmActivity < cursor.watermarkTime) starts.set(m.talkId, m.lastSeq);
+    else if (known !== undefined) starts.set(m.talkId, known);
+    else sinceWatermark.push(m.talkId);
+  }
+  if (cursor !== null && sinceWatermark.length > 0) {
+    const before = await lastSeqsBefore(deps.db, sinceWatermark, cursor.watermarkTime);
+    for (const talkId of sinceWatermark) starts.set(talkId, before.get(talkId) ?? 0);
+  }
+  // Never before the agent's own join.
+  for (const m of memberships) starts.set(m.talkId, Math.max(starts.get(m.talkId) ?? m.lastSeq, m.joinedSeq - 1));
+  return starts;
+}
+
+/**
+ * Every event of every talk the caller takes part in, including talks it joins while
+ * watching; each item carries the cursor to resume after it. Without a cursor the feed starts
+ * now.
+ */
+export async function* watchEvents(
+  deps: DomainDeps,
+  watch: WatchDeps,
+  caller: Identity,
+  input: { cursor: string },
+  signal: AbortSignal,
+): AsyncGenerator<FeedItem> {
+  const given = input.cursor === "" ? null : FeedCursor.decode("cursor", input.cursor);
+  const stream = streamFor(deps, watch, signal);
+  const follow = (m: { talkId: TalkId; start: number }) =>
+    stream.follow(caller.customerId, m.talkId, m.start).catch(() => undefined);
+  // Joins first, so that a join between reading the memberships and subscribing is not missed.
+  const unsubscribe = watch.bus.subscribeAgent(caller.customerId, caller.agentId, (event) => {
+    if (event.type === "participant_joined" && event.participant.ownerId === caller.agentId) {
+      void follow({ talkId: event.chatId, start: event.seq - 1 });
+    }
+  });
+  const recheck = setInterval(() => {
+    void guarded(() => listMemberships(deps.db, caller.customerId, caller.agentId)).then(
+      (memberships) => {
+        for (const m of memberships) void follow({ talkId: m.talkId, start: m.joinedSeq - 1 });
+      },
+      () => undefined,
+    );
+  }, watch.membershipCheckMs);
+  try {
+    const memberships = await guarded(() => listMemberships(deps.db, caller.customerId, caller.agentId));
+    const starts = await guarded(() => startSeqs(deps, memberships, given));
+    const cursor = given ?? FeedCursor.startingAt(deps.now(), memberships);
+    for (const [talkId, start] of starts) await stream.follow(caller.customerId, talkId, start);
+    yield { kind: "heartbeat", cursor: cursor.encode() };
+    for await (const item of stream.items()) {
+      if (item.kind === "heartbeat") {
+        yield { kind: "heartbeat", cursor: cursor.encode() };
+        continue;
+      }
+      const { event } = item;
+      cursor.advance(event.chatId, event.seq, event.tmCreate, deps.now());
+      yield { kind: "event", event, cursor: cursor.encode() };
+      if (endsView(caller, event) !== undefined) stream.unfollow(event.chatId);
+    }
+  } finally {
+    clearInterval(recheck);
+    unsubscribe();
+    stream.close();
+  }
+}
