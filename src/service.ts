@@ -16,6 +16,7 @@ import { startRetention } from "./events/retention.js";
 import { TalkFeeds } from "./events/talk-feeds.js";
 import { createHandler } from "./http/handler.js";
 import { listen, type Listener } from "./http/listener.js";
+import { createUpgradeHandler } from "./http/websocket.js";
 import { authInterceptor, errorInterceptor } from "./rpc/interceptors.js";
 import { routes } from "./rpc/index.js";
 import { openDatabase, type Database } from "./store/database.js";
@@ -94,7 +95,8 @@ export async function startService(config: Config, options: ServiceOptions = {})
       interceptors: [errorInterceptor((e, procedure) => onError(e, procedure)), authInterceptor(verify, callers)],
       readMaxBytes: 4 * 1024 * 1024,
     });
-    const listener: Listener = await listen(handler, config.host, config.port);
+    const onUpgrade = createUpgradeHandler({ deps, watch, verify, callers, maxBufferedBytes: 1 << 20, maxFrameBytes: 64 * 1024 });
+    const listener: Listener = await listen(handler, config.host, config.port, onUpgrade);
     return {
       port: listener.port,
       url: `http://127.0.0.1:${listener.port}`,

@@ -1,11 +1,15 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import type { Duplex } from "node:stream";
 
 export type RequestHandler = (
   req: http.IncomingMessage | http2.Http2ServerRequest,
   res: http.ServerResponse | http2.Http2ServerResponse,
 ) => void;
+
+/** Takes an HTTP/1.1 upgrade request, or returns false to have it refused. */
+export type UpgradeHandler = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => boolean;
 
 export interface Listener {
   readonly port: number;
@@ -26,8 +30,11 @@ function startsLikeH2(chunk: Buffer): boolean {
  * (gRPC, Connect and gRPC-Web over h2c) from HTTP/1.1 (Connect, gRPC-Web, REST, WebSocket),
  * and the connection goes to the matching Node server.
  */
-export async function listen(handler: RequestHandler, host: string, port: number): Promise<Listener> {
+export async function listen(handler: RequestHandler, host: string, port: number, onUpgrade?: UpgradeHandler): Promise<Listener> {
   const h1 = http.createServer(handler);
+  h1.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (onUpgrade === undefined || !onUpgrade(req, socket, head)) socket.destroy();
+  });
   // Idle keep-alive connections are closed after a while; streams are not limited by this.
   h1.keepAliveTimeout = 65_000;
   h1.headersTimeout = 66_000;
