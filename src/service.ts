@@ -19,6 +19,9 @@ import { listen, type Listener } from "./http/listener.js";
 import { createUpgradeHandler } from "./http/websocket.js";
 import { authInterceptor, errorInterceptor } from "./rpc/interceptors.js";
 import { routes } from "./rpc/index.js";
+import { AgentService } from "../gen/talk/v1/agent_service_pb.js";
+import { MessageService } from "../gen/talk/v1/message_service_pb.js";
+import { TalkService } from "../gen/talk/v1/talk_service_pb.js";
 import { openDatabase, type Database } from "./store/database.js";
 import { guarded } from "./store/errors.js";
 import { pruneEvents, readEvents, readHeads } from "./store/event-store.js";
@@ -91,6 +94,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     };
     const callers = new Callers(deps);
     const handler = createHandler({
+      services: [TalkService, MessageService, AgentService],
       routes: routes({ deps, callers, watch }),
       interceptors: [errorInterceptor((e, procedure) => onError(e, procedure)), authInterceptor(verify, callers)],
       readMaxBytes: 4 * 1024 * 1024,

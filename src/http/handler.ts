@@ -1,8 +1,11 @@
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+import { createRouterTransport, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import type { DescService } from "@bufbuild/protobuf";
 import type { RequestHandler } from "./listener.js";
+import { createRestHandler } from "./rest/transcoder.js";
 
 export interface HandlerOptions {
+  readonly services: readonly DescService[];
   readonly routes: (router: ConnectRouter) => void;
   readonly interceptors: Interceptor[];
   /** The largest request message accepted, in bytes. */
@@ -10,8 +13,9 @@ export interface HandlerOptions {
 }
 
 /**
- * The HTTP handler: gRPC, gRPC-Web and Connect for every service. A `?token=` query parameter
- * stands in for the Authorization header, as the spec's curl examples use it.
+ * The HTTP handler: the REST paths of the google.api.http annotations, then gRPC, gRPC-Web
+ * and Connect for every service. A `?token=` query parameter stands in for the Authorization
+ * header, as the spec's curl examples use it.
  */
 export function createHandler(options: HandlerOptions): RequestHandler {
   const connect = connectNodeAdapter({
@@ -21,8 +25,17 @@ export function createHandler(options: HandlerOptions): RequestHandler {
     // JSON speaks the spec's field names and shows every field, also empty ones.
     jsonOptions: { useProtoFieldName: true, alwaysEmitImplicit: true, ignoreUnknownFields: true },
   });
+  const rest = createRestHandler({
+    services: options.services,
+    transport: createRouterTransport(options.routes, {
+      router: { interceptors: options.interceptors, readMaxBytes: options.readMaxBytes },
+      transport: { readMaxBytes: options.readMaxBytes, writeMaxBytes: options.readMaxBytes },
+    }),
+    maxBodyBytes: options.readMaxBytes,
+  });
   return (req, res) => {
     tokenFromQuery(req);
+    if (rest(req, res)) return;
     connect(req, res);
   };
 }

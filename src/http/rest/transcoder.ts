@@ -1,0 +1,199 @@
+/**
+ * REST transcoding: requests to the google.api.http paths become calls of the RPCs, through
+ * the same router (interceptors, auth, errors) as gRPC and Connect. JSON uses the proto field
+ * names; errors come back as {"code","message"} with the HTTP status of their gRPC code; a
+ * server-streaming RPC answers newline-delimited JSON, one message per line.
+ */
+import {
+  fromJson,
+  ScalarType,
+  toJson,
+  type DescField,
+  type DescMethodServerStreaming,
+  type DescMethodUnary, type DescMessage, type DescService, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
+import { Code, ConnectError, type Transport } from "@connectrpc/connect";
+import { createAsyncIterable } from "@connectrpc/connect/protocol";
+import type { IncomingHttpHeaders } from "node:http";
+import { codeName, httpStatusOf } from "../http-status.js";
+import { restBindings, type RestBinding } from "./bindings.js";
+import { matchPathTemplate } from "./path-template.js";
+
+/** The parts of a Node HTTP/1 or HTTP/2 request and response that transcoding uses. */
+export interface RestRequest extends AsyncIterable<Buffer | string> {
+  readonly method?: string | undefined;
+  readonly url?: string | undefined;
+  readonly headers: IncomingHttpHeaders;
+}
+export interface RestResponse {
+  readonly headersSent: boolean;
+  writeHead(status: number, headers: Record<string, string>): unknown;
+  write(chunk: string): unknown;
+  end(chunk: string): unknown;
+  once(event: "close", listener: () => void): unknown;
+}
+
+export interface RestOptions {
+  readonly services: readonly DescService[];
+  /** Runs the RPCs: a router transport with the service's interceptors. */
+  readonly transport: Transport;
+  readonly maxBodyBytes: number;
+}
+
+const jsonWrite = { useProtoFieldName: true, alwaysEmitImplicit: true } as const;
+/** Headers that describe the HTTP exchange itself, not the call. */
+const notForwarded = new Set(["content-type", "content-length", "connection", "host", "transfer-encoding", "accept-encoding", "keep-alive"]);
+
+function sendJson(res: RestResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { "content-type": "application/json", ...headers });
+  res.end(JSON.stringify(body));
+}
+
+function errorBody(error: ConnectError): { code: string; message: string } {
+  return { code: codeName(error.code), message: error.rawMessage };
+}
+
+function sendError(res: RestResponse, error: ConnectError): void {
+  const retryAfter = error.metadata.get("retry-after");
+  sendJson(res, httpStatusOf(error.code), errorBody(error), retryAfter === null ? {} : { "retry-after": retryAfter });
+}
+
+async function readBody(req: RestRequest, max: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buffer = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
+    size += buffer.length;
+    if (size > max) throw new ConnectError(`request body larger than ${max} bytes`, Code.ResourceExhausted);
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+function fieldNamed(message: DescMessage, name: string): DescField | undefined {
+  return message.fields.find((f) => f.name === name || f.jsonName === name);
+}
+
+/** Sets a (possibly dotted) field path in a JSON object, creating nested objects. */
+function setPath(target: JsonObject, path: string, value: JsonValue): void {
+  const keys = path.split(".");
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    const next = node[key];
+    node = typeof next === "object" && next !== null && !Array.isArray(next) ? next : (node[key] = {});
+  }
+  node[keys[keys.length - 1] ?? path] = value;
+}
+
+/** A query parameter's value in the JSON type its field expects. */
+function queryValue(field: DescField | undefined, values: string[]): JsonValue {
+  const convert = (v: string): JsonValue =>
+    field?.fieldKind === "scalar" && field.scalar === ScalarType.BOOL ? v === "true" || v === "1" : v;
+  return field?.fieldKind === "list" ? values.map(convert) : convert(values[values.length - 1] ?? "");
+}
+
+/** The request message's JSON: body, then query parameters, then path fields (which win). */
+function requestJson(binding: RestBinding, bodyText: string, query: URLSearchParams, pathFields: Map<string, string>): JsonObject {
+  let json: JsonObject = {};
+  if (binding.body !== "" && bodyText.trim() !== "") {
+    let parsed: JsonValue;
+    try {
+      parsed = JSON.parse(bodyText) as JsonValue;
+    } catch {
+      throw new ConnectError("the request body is not JSON", Code.InvalidArgument);
+    }
+    if (binding.body === "*") {
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+        throw new ConnectError("the request body must be a JSON object", Code.InvalidArgument);
+      }
+      json = parsed;
+    } else {
+      json[binding.body] = parsed;
+    }
+  }
+  if (binding.body !== "*") {
+    for (const key of new Set(query.keys())) {
+      if (key === "token") continue;
+      const root = key.split(".")[0] ?? key;
+      const field = fieldNamed(binding.method.input, key);
+      if (fieldNamed(binding.method.input, root) === undefined) continue;
+      setPath(json, key, queryValue(field, query.getAll(key)));
+    }
+  }
+  for (const [path, value] of pathFields) setPath(json, path, value);
+  return json;
+}
+
+function forwardedHeaders(headers: IncomingHttpHeaders): Headers {
+  const forwarded = new Headers();
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || name.startsWith(":") || notForwarded.has(name)) continue;
+    forwarded.set(name, Array.isArray(value) ? value.join(", ") : value);
+  }
+  return forwarded;
+}
+
+/**
+ * Builds the REST handler. It returns false for a request that matches no binding, so the
+ * caller can hand it on (to Connect, or a 404).
+ */
+export function createRestHandler(options: RestOptions): (req: RestRequest, res: RestResponse) => boolean {
+  const bindings = restBindings(options.services);
+  return (req, res) => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    let pathFields: Map<string, string> | null = null;
+    const binding = bindings.find(
+      (b) => b.httpMethod === req.method && (pathFields = matchPathTemplate(b.template, url.pathname)) !== null,
+    );
+    if (binding === undefined || pathFields === null) return false;
+    const fields: Map<string, string> = pathFields;
+    const abort = new AbortController();
+    res.once("close", () => abort.abort());
+    void transcode(options, binding, req, res, url, fields, abort.signal).catch((error: unknown) => {
+      const connectError = ConnectError.from(error);
+      if (!res.headersSent) sendError(res, connectError);
+      else res.end(`${JSON.stringify({ error: errorBody(connectError) })}\n`);
+    });
+    return true;
+  };
+}
+
+async function transcode(
+  options: RestOptions,
+  binding: RestBinding,
+  req: RestRequest,
+  res: RestResponse,
+  url: URL,
+  pathFields: Map<string, string>,
+  signal: AbortSignal,
+): Promise<void> {
+  const { method } = binding;
+  const bodyText = await readBody(req, options.maxBodyBytes);
+  let input;
+  try {
+    input = fromJson(method.input, requestJson(binding, bodyText, url.searchParams, pathFields), { ignoreUnknownFields: true });
+  } catch (error) {
+    if (error instanceof ConnectError) throw error;
+    throw new ConnectError(`invalid request: ${error instanceof Error ? error.message : String(error)}`, Code.InvalidArgument);
+  }
+  const headers = forwardedHeaders(req.headers);
+  const output = (message: Parameters<typeof toJson>[1]): JsonValue => {
+    const json = toJson(method.output, message, jsonWrite) as JsonObject;
+    return binding.responseBody === "" ? json : (json[binding.responseBody] ?? null);
+  };
+  if (method.methodKind === "unary") {
+    const response = await options.transport.unary(method as DescMethodUnary, signal, undefined, headers, input);
+    sendJson(res, 200, output(response.message));
+    return;
+  }
+  if (method.methodKind === "server_streaming") {
+    const response = await options.transport.stream(method as DescMethodServerStreaming, signal, undefined, headers, createAsyncIterable([input]));
+    for await (const message of response.message) {
+      if (!res.headersSent) res.writeHead(200, { "content-type": "application/x-ndjson", "cache-control": "no-store" });
+      res.write(`${JSON.stringify(output(message))}\n`);
+    }
+    if (!res.headersSent) res.writeHead(200, { "content-type": "application/x-ndjson" });
+    res.end("");
+    return;
+  }
+  throw new ConnectError(`${method.name} has no REST form`, Code.Unimplemented);
+}
