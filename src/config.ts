@@ -42,6 +42,28 @@ export const defaultLiveConfig: LiveConfig = {
   retentionDays: 30,
 };
 
+/** The HTTP surface: browsers, limits, logs. */
+export interface HttpConfig {
+  /** Origins browsers may call from; "*" for any. */
+  readonly corsOrigins: readonly string[];
+  /** The largest request (message or REST body) accepted, in bytes. */
+  readonly maxRequestBytes: number;
+  /** Concurrent streams on one HTTP/2 connection. */
+  readonly maxStreamsPerConnection: number;
+  /** An idle HTTP/1.1 keep-alive connection is closed after this long. */
+  readonly idleTimeoutMs: number;
+  /** pino level: fatal, error, warn, info, debug, trace or silent. */
+  readonly logLevel: string;
+}
+
+export const defaultHttpConfig: HttpConfig = {
+  corsOrigins: ["*"],
+  maxRequestBytes: 4 * 1024 * 1024,
+  maxStreamsPerConnection: 1_000,
+  idleTimeoutMs: 65_000,
+  logLevel: "silent",
+};
+
 export interface Config {
   readonly host: string;
   /** 0 picks a free port (tests). */
@@ -54,6 +76,8 @@ export interface Config {
   readonly dataDir: string;
   /** Defaults to defaultLiveConfig. */
   readonly live?: LiveConfig;
+  /** Defaults to defaultHttpConfig (which logs nothing). */
+  readonly http?: HttpConfig;
 }
 
 /** A configuration value that cannot be used; the message names the variable. */
@@ -96,6 +120,13 @@ function url(env: Env, name: string, protocols: readonly string[]): string | und
   return raw;
 }
 
+const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+function logLevel(value: string): string {
+  if (!logLevels.includes(value)) throw new ConfigError("TALKHUB_LOG_LEVEL", `expected one of ${logLevels.join(", ")}`);
+  return value;
+}
+
 /** Reads the configuration from an environment (process.env by default). */
 export function readConfig(env: Env = process.env): Config {
   const dataDir = optional(env, "TALKHUB_DATA_DIR") ?? ".talkhub";
@@ -125,6 +156,13 @@ export function readConfig(env: Env = process.env): Config {
       gapCheckMs: integer(env, "TALKHUB_GAP_CHECK_MS", defaultLiveConfig.gapCheckMs, 50, 600_000),
       streamMaxQueued: integer(env, "TALKHUB_STREAM_MAX_QUEUED", defaultLiveConfig.streamMaxQueued, 10, 1_000_000),
       retentionDays: integer(env, "TALKHUB_EVENT_RETENTION_DAYS", defaultLiveConfig.retentionDays, 1, 36_500),
+    },
+    http: {
+      corsOrigins: (optional(env, "TALKHUB_CORS_ORIGINS") ?? "*").split(",").map((o) => o.trim()).filter((o) => o !== ""),
+      maxRequestBytes: integer(env, "TALKHUB_MAX_REQUEST_BYTES", defaultHttpConfig.maxRequestBytes, 1024, 1024 * 1024 * 1024),
+      maxStreamsPerConnection: integer(env, "TALKHUB_MAX_STREAMS_PER_CONNECTION", defaultHttpConfig.maxStreamsPerConnection, 1, 1_000_000),
+      idleTimeoutMs: integer(env, "TALKHUB_IDLE_TIMEOUT_MS", defaultHttpConfig.idleTimeoutMs, 1_000, 3_600_000),
+      logLevel: logLevel(optional(env, "TALKHUB_LOG_LEVEL") ?? "info"),
     },
   };
 }

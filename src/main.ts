@@ -6,7 +6,7 @@ import { startService } from "./service.js";
 const config = readConfig();
 const service = await startService(config);
 const where = config.database.kind === "postgres" ? "Postgres" : `embedded PGlite in ${config.dataDir}`;
-console.log(`Talkhub listening on :${service.port} (gRPC, Connect, gRPC-Web), data: ${where}`);
+console.log(`Talkhub listening on :${service.port} (gRPC, Connect, gRPC-Web, REST /v1.0, WebSocket /v1.0/ws), data: ${where}`);
 if (config.database.kind === "pglite" && config.auth.secret === undefined && service.secret !== undefined) {
   console.log(`\n${await demoIntroduction(service.deps, config.dataDir, service.secret, service.port)}\n`);
 }

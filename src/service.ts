@@ -3,7 +3,7 @@
  */
 import { loadOrCreateSecret } from "./auth/secret.js";
 import { createVerifier } from "./auth/verifier.js";
-import { ConfigError, defaultLiveConfig, type Config } from "./config.js";
+import { ConfigError, defaultHttpConfig, defaultLiveConfig, type Config } from "./config.js";
 import { Callers } from "./domain/agents.js";
 import type { DomainDeps } from "./domain/deps.js";
 import { Unavailable } from "./domain/errors.js";
@@ -19,9 +19,21 @@ import { listen, type Listener } from "./http/listener.js";
 import { createUpgradeHandler } from "./http/websocket.js";
 import { authInterceptor, errorInterceptor } from "./rpc/interceptors.js";
 import { routes } from "./rpc/index.js";
+import { observeInterceptor } from "./rpc/observe-interceptor.js";
 import { AgentService } from "../gen/talk/v1/agent_service_pb.js";
+import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import { ServerReflection as ReflectionV1 } from "../gen/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection as ReflectionV1alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { MessageService } from "../gen/talk/v1/message_service_pb.js";
 import { TalkService } from "../gen/talk/v1/talk_service_pb.js";
+import { createOperatorEndpoints } from "./http/operator-endpoints.js";
+import { loadDescriptors } from "./operator/descriptors.js";
+import { healthRoutes } from "./operator/health.js";
+import { createLogger } from "./operator/logger.js";
+import { Metrics } from "./operator/metrics.js";
+import { reflectionRoutes } from "./operator/reflection.js";
+import type { ReadinessChecks } from "./operator/readiness.js";
+import type { EventSink } from "./events/event-sink.js";
 import { openDatabase, type Database } from "./store/database.js";
 import { guarded } from "./store/errors.js";
 import { pruneEvents, readEvents, readHeads } from "./store/event-store.js";
@@ -55,7 +67,9 @@ function resolveSecret(config: Config): string | undefined {
 
 export async function startService(config: Config, options: ServiceOptions = {}): Promise<Service> {
   const live = config.live ?? defaultLiveConfig;
-  const onError = options.onError ?? ((error: unknown, where: string) => console.error(`error in ${where}:`, error));
+  const httpConfig = config.http ?? defaultHttpConfig;
+  const logger = createLogger(httpConfig.logLevel);
+  const onError = options.onError ?? ((error: unknown, where: string) => logger.error({ err: error, where }, "unexpected error"));
   const secret = resolveSecret(config);
   const verify = createVerifier({ ...config.auth, secret });
   const database = await openDatabase(config.database);
@@ -80,8 +94,16 @@ export async function startService(config: Config, options: ServiceOptions = {})
         onError: (e) => onError(e, "event retention"),
       }),
     );
+    const metrics = new Metrics(() => database.poolStats());
     const shutdown = new AbortController();
-    const deps: DomainDeps = { db, events: bus, now: () => new Date() };
+    // Every committed event is counted on its way to the bus.
+    const events: EventSink = {
+      publish: (committed) => {
+        metrics.published.inc(committed.length);
+        bus.publish(committed);
+      },
+    };
+    const deps: DomainDeps = { db, events, now: () => new Date() };
     const watch: WatchDeps = {
       bus,
       feeds,
@@ -91,16 +113,40 @@ export async function startService(config: Config, options: ServiceOptions = {})
       heartbeatMs: live.heartbeatMs,
       membershipCheckMs: Math.max(live.gapCheckMs, 5_000),
       retentionDays: live.retentionDays,
+      onDelivered: (event) => metrics.eventDelivered(event.tmCreate),
     };
     const callers = new Callers(deps);
+    const talkServices = [TalkService, MessageService, AgentService];
+    const readiness: ReadinessChecks = { database: () => database.ping(), busConnected: () => bus.connected };
+    const apiRoutes = routes({ deps, callers, watch });
+    const operatorRoutes = [
+      healthRoutes(readiness, talkServices.map((s) => s.typeName)),
+      reflectionRoutes(loadDescriptors(), [...talkServices, Health].map((s) => s.typeName)),
+    ];
+    const openServices = new Set([Health.typeName, ReflectionV1.typeName, ReflectionV1alpha.typeName]);
     const handler = createHandler({
-      services: [TalkService, MessageService, AgentService],
-      routes: routes({ deps, callers, watch }),
-      interceptors: [errorInterceptor((e, procedure) => onError(e, procedure)), authInterceptor(verify, callers)],
-      readMaxBytes: 4 * 1024 * 1024,
+      restServices: talkServices,
+      routes: (router) => {
+        apiRoutes(router);
+        for (const register of operatorRoutes) register(router);
+      },
+      interceptors: [
+        observeInterceptor(metrics, logger),
+        errorInterceptor((e, procedure) => onError(e, procedure)),
+        authInterceptor(verify, callers, openServices),
+      ],
+      readMaxBytes: httpConfig.maxRequestBytes,
+      corsOrigins: httpConfig.corsOrigins,
+      operator: createOperatorEndpoints(readiness, metrics),
     });
     const onUpgrade = createUpgradeHandler({ deps, watch, verify, callers, maxBufferedBytes: 1 << 20, maxFrameBytes: 64 * 1024 });
-    const listener: Listener = await listen(handler, config.host, config.port, onUpgrade);
+    const listener: Listener = await listen(handler, {
+      host: config.host,
+      port: config.port,
+      maxStreamsPerConnection: httpConfig.maxStreamsPerConnection,
+      idleTimeoutMs: httpConfig.idleTimeoutMs,
+      onUpgrade,
+    });
     return {
       port: listener.port,
       url: `http://127.0.0.1:${listener.port}`,

@@ -30,6 +30,8 @@ export interface WatchDeps {
   readonly membershipCheckMs: number;
   /** How long events are kept, for the error message of a too-old after_seq. */
   readonly retentionDays: number;
+  /** Told of every event a stream sends (metrics). */
+  readonly onDelivered?: (event: TalkEvent) => void;
 }
 
 export type TalkWatchItem = { readonly kind: "event"; readonly event: TalkEvent } | { readonly kind: "heartbeat"; readonly lastSeq: number };
@@ -83,6 +85,7 @@ export async function* watchTalk(
       yield { kind: "heartbeat", lastSeq: stream.delivered(talkId) ?? input.afterSeq };
       continue;
     }
+    watch.onDelivered?.(item.event);
     yield item;
     const end = endsView(caller, item.event);
     if (end === "left") throw new PermissionDenied("you no longer take part in this talk");
@@ -160,6 +163,7 @@ export async function* watchEvents(
       }
       const { event } = item;
       cursor.advance(event.chatId, event.seq, event.tmCreate, deps.now());
+      watch.onDelivered?.(event);
       yield { kind: "event", event, cursor: cursor.encode() };
       if (endsView(caller, event) !== undefined) stream.unfollow(event.chatId);
     }

@@ -15,6 +15,8 @@ export interface EventBus extends EventSink {
   subscribeTalk(customerId: CustomerId, talkId: TalkId, listener: EventListener): Unsubscribe;
   /** participant_joined events that name this agent, so an agent's feed learns of new talks. */
   subscribeAgent(customerId: CustomerId, agentId: AgentId, listener: EventListener): Unsubscribe;
+  /** Whether the bus can carry events right now (readiness). */
+  readonly connected: boolean;
   close(): Promise<void>;
 }
 

@@ -46,5 +46,7 @@ export class LocalBus implements EventBus {
     return this.#agents.add(agentId, listener);
   }
 
+  readonly connected = true;
+
   async close(): Promise<void> {}
 }

@@ -1,21 +1,26 @@
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createRouterTransport, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import type { DescService } from "@bufbuild/protobuf";
+import { createCors } from "./cors.js";
 import type { RequestHandler } from "./listener.js";
 import { createRestHandler } from "./rest/transcoder.js";
 
 export interface HandlerOptions {
-  readonly services: readonly DescService[];
+  /** The services whose google.api.http annotations are served as REST. */
+  readonly restServices: readonly DescService[];
   readonly routes: (router: ConnectRouter) => void;
   readonly interceptors: Interceptor[];
   /** The largest request message accepted, in bytes. */
   readonly readMaxBytes: number;
+  readonly corsOrigins: readonly string[];
+  /** Plain-HTTP endpoints (health, metrics) tried first; true when answered. */
+  readonly operator: (req: { method?: string | undefined; url?: string | undefined }, res: Parameters<RequestHandler>[1]) => boolean;
 }
 
 /**
- * The HTTP handler: the REST paths of the google.api.http annotations, then gRPC, gRPC-Web
- * and Connect for every service. A `?token=` query parameter stands in for the Authorization
- * header, as the spec's curl examples use it.
+ * The HTTP handler, in order: CORS, the operator endpoints, the REST paths of the
+ * google.api.http annotations, then gRPC, gRPC-Web and Connect for every service. A `?token=`
+ * query parameter stands in for the Authorization header, as the spec's curl examples use it.
  */
 export function createHandler(options: HandlerOptions): RequestHandler {
   const connect = connectNodeAdapter({
@@ -26,14 +31,16 @@ export function createHandler(options: HandlerOptions): RequestHandler {
     jsonOptions: { useProtoFieldName: true, alwaysEmitImplicit: true, ignoreUnknownFields: true },
   });
   const rest = createRestHandler({
-    services: options.services,
+    services: options.restServices,
     transport: createRouterTransport(options.routes, {
       router: { interceptors: options.interceptors, readMaxBytes: options.readMaxBytes },
       transport: { readMaxBytes: options.readMaxBytes, writeMaxBytes: options.readMaxBytes },
     }),
     maxBodyBytes: options.readMaxBytes,
   });
+  const cors = createCors(options.corsOrigins);
   return (req, res) => {
+    if (cors(req, res) || options.operator(req, res)) return;
     tokenFromQuery(req);
     if (rest(req, res)) return;
     connect(req, res);

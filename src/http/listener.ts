@@ -30,16 +30,25 @@ function startsLikeH2(chunk: Buffer): boolean {
  * (gRPC, Connect and gRPC-Web over h2c) from HTTP/1.1 (Connect, gRPC-Web, REST, WebSocket),
  * and the connection goes to the matching Node server.
  */
-export async function listen(handler: RequestHandler, host: string, port: number, onUpgrade?: UpgradeHandler): Promise<Listener> {
+export interface ListenOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly maxStreamsPerConnection: number;
+  readonly idleTimeoutMs: number;
+  readonly onUpgrade?: UpgradeHandler;
+}
+
+export async function listen(handler: RequestHandler, options: ListenOptions): Promise<Listener> {
+  const { host, port, onUpgrade } = options;
   const h1 = http.createServer(handler);
   h1.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     if (onUpgrade === undefined || !onUpgrade(req, socket, head)) socket.destroy();
   });
   // Idle keep-alive connections are closed after a while; streams are not limited by this.
-  h1.keepAliveTimeout = 65_000;
-  h1.headersTimeout = 66_000;
+  h1.keepAliveTimeout = options.idleTimeoutMs;
+  h1.headersTimeout = Math.min(options.idleTimeoutMs + 1_000, 60_000);
   h1.requestTimeout = 0;
-  const h2 = http2.createServer({ maxSessionMemory: 64 }, handler);
+  const h2 = http2.createServer({ maxSessionMemory: 64, settings: { maxConcurrentStreams: options.maxStreamsPerConnection } }, handler);
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session) => {

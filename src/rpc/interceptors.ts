@@ -41,9 +41,13 @@ function bearerToken(authorization: string | null): string {
   return match[1];
 }
 
-/** Verifies the caller's token, enters the caller into the directory, and puts it on the context. */
-export function authInterceptor(verify: TokenVerifier, callers: Callers): Interceptor {
+/**
+ * Verifies the caller's token, enters the caller into the directory, and puts it on the
+ * context. Services named in `open` (health, reflection) need no token.
+ */
+export function authInterceptor(verify: TokenVerifier, callers: Callers, open: ReadonlySet<string>): Interceptor {
   return (next) => async (req) => {
+    if (open.has(req.service.typeName)) return next(req);
     const caller = await verify(bearerToken(req.header.get("authorization")));
     await callers.ensure(caller);
     req.contextValues.set(callerKey, caller);

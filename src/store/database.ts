@@ -15,14 +15,17 @@ export interface Database {
   readonly kind: DatabaseConfig["kind"];
   /** Resolves when a trivial query answers; rejects otherwise. */
   ping(): Promise<void>;
+  /** Pool use (Postgres); undefined on the embedded database. */
+  poolStats(): { total: number; idle: number; waiting: number } | undefined;
   close(): Promise<void>;
 }
 
 /** Opens Postgres or the embedded PGlite, and migrates the schema to the latest version. */
 export async function openDatabase(config: DatabaseConfig): Promise<Database> {
   let db: Executor;
+  let pool: pg.Pool | undefined;
   if (config.kind === "postgres") {
-    const pool = new pg.Pool({
+    pool = new pg.Pool({
       connectionString: config.url,
       max: config.poolSize,
       // Fail fast while the server is down instead of queueing requests behind it.
@@ -49,6 +52,7 @@ export async function openDatabase(config: DatabaseConfig): Promise<Database> {
     ping: async () => {
       await db.selectNoFrom((eb) => eb.lit(1).as("one")).execute();
     },
+    poolStats: () => (pool === undefined ? undefined : { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     close: () => db.destroy(),
   };
 }
