@@ -1,6 +1,7 @@
 /**
  * The service's wiring: storage, bus, domain, RPC and the listener, started and stopped as one.
  */
+import { fileURLToPath } from "node:url";
 import { loadOrCreateSecret } from "./auth/secret.js";
 import { createVerifier } from "./auth/verifier.js";
 import { ConfigError, defaultHttpConfig, defaultLiveConfig, type Config } from "./config.js";
@@ -138,6 +139,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
       readMaxBytes: httpConfig.maxRequestBytes,
       corsOrigins: httpConfig.corsOrigins,
       operator: createOperatorEndpoints(readiness, metrics),
+      webRoot: fileURLToPath(new URL("../web/dist", import.meta.url)),
     });
     const onUpgrade = createUpgradeHandler({ deps, watch, verify, callers, maxBufferedBytes: 1 << 20, maxFrameBytes: 64 * 1024 });
     const listener: Listener = await listen(handler, {

@@ -4,6 +4,7 @@ import type { DescService } from "@bufbuild/protobuf";
 import { createCors } from "./cors.js";
 import type { RequestHandler } from "./listener.js";
 import { createRestHandler } from "./rest/transcoder.js";
+import { createStaticFiles } from "./static-files.js";
 
 export interface HandlerOptions {
   /** The services whose google.api.http annotations are served as REST. */
@@ -15,11 +16,13 @@ export interface HandlerOptions {
   readonly corsOrigins: readonly string[];
   /** Plain-HTTP endpoints (health, metrics) tried first; true when answered. */
   readonly operator: (req: { method?: string | undefined; url?: string | undefined }, res: Parameters<RequestHandler>[1]) => boolean;
+  /** The web console's built files; the console is served at / when they exist. */
+  readonly webRoot: string;
 }
 
 /**
  * The HTTP handler, in order: CORS, the operator endpoints, the REST paths of the
- * google.api.http annotations, then gRPC, gRPC-Web and Connect for every service. A `?token=`
+ * google.api.http annotations, the web console's files, then gRPC, gRPC-Web and Connect. A `?token=`
  * query parameter stands in for the Authorization header, as the spec's curl examples use it.
  */
 export function createHandler(options: HandlerOptions): RequestHandler {
@@ -39,10 +42,11 @@ export function createHandler(options: HandlerOptions): RequestHandler {
     maxBodyBytes: options.readMaxBytes,
   });
   const cors = createCors(options.corsOrigins);
+  const web = createStaticFiles(options.webRoot);
   return (req, res) => {
     if (cors(req, res) || options.operator(req, res)) return;
     tokenFromQuery(req);
-    if (rest(req, res)) return;
+    if (rest(req, res) || web(req, res)) return;
     connect(req, res);
   };
 }
