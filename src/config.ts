@@ -64,6 +64,25 @@ export const defaultHttpConfig: HttpConfig = {
   logLevel: "silent",
 };
 
+/** Per-agent abuse limits (per process); 0 turns one off. */
+export interface AbuseLimits {
+  readonly sendsPerSecond: number;
+  readonly sendBurst: number;
+  readonly talkCreatesPerMinute: number;
+  readonly talkCreateBurst: number;
+  /** Open streams (WatchTalk, WatchEvents, WebSocket subscriptions) per agent. */
+  readonly streamsPerAgent: number;
+}
+
+/** No limits: the programmatic default (tests); readConfig applies the production defaults. */
+export const noAbuseLimits: AbuseLimits = {
+  sendsPerSecond: 0,
+  sendBurst: 0,
+  talkCreatesPerMinute: 0,
+  talkCreateBurst: 0,
+  streamsPerAgent: 0,
+};
+
 export interface Config {
   readonly host: string;
   /** 0 picks a free port (tests). */
@@ -78,6 +97,8 @@ export interface Config {
   readonly live?: LiveConfig;
   /** Defaults to defaultHttpConfig (which logs nothing). */
   readonly http?: HttpConfig;
+  /** Defaults to noAbuseLimits. */
+  readonly abuse?: AbuseLimits;
 }
 
 /** A configuration value that cannot be used; the message names the variable. */
@@ -163,6 +184,13 @@ export function readConfig(env: Env = process.env): Config {
       maxStreamsPerConnection: integer(env, "TALKHUB_MAX_STREAMS_PER_CONNECTION", defaultHttpConfig.maxStreamsPerConnection, 1, 1_000_000),
       idleTimeoutMs: integer(env, "TALKHUB_IDLE_TIMEOUT_MS", defaultHttpConfig.idleTimeoutMs, 1_000, 3_600_000),
       logLevel: logLevel(optional(env, "TALKHUB_LOG_LEVEL") ?? "info"),
+    },
+    abuse: {
+      sendsPerSecond: integer(env, "TALKHUB_SEND_RATE", 20, 0, 1_000_000),
+      sendBurst: integer(env, "TALKHUB_SEND_BURST", 50, 1, 1_000_000),
+      talkCreatesPerMinute: integer(env, "TALKHUB_TALK_CREATE_RATE", 60, 0, 1_000_000),
+      talkCreateBurst: integer(env, "TALKHUB_TALK_CREATE_BURST", 20, 1, 1_000_000),
+      streamsPerAgent: integer(env, "TALKHUB_STREAMS_PER_AGENT", 100, 0, 1_000_000),
     },
   };
 }

@@ -4,7 +4,8 @@
 import { fileURLToPath } from "node:url";
 import { loadOrCreateSecret } from "./auth/secret.js";
 import { createVerifier } from "./auth/verifier.js";
-import { ConfigError, defaultHttpConfig, defaultLiveConfig, type Config } from "./config.js";
+import { ConfigError, defaultHttpConfig, defaultLiveConfig, noAbuseLimits, type Config } from "./config.js";
+import { RateLimiter, StreamQuota } from "./domain/rate-limiter.js";
 import { Callers } from "./domain/agents.js";
 import type { DomainDeps } from "./domain/deps.js";
 import { Unavailable } from "./domain/errors.js";
@@ -69,6 +70,7 @@ function resolveSecret(config: Config): string | undefined {
 export async function startService(config: Config, options: ServiceOptions = {}): Promise<Service> {
   const live = config.live ?? defaultLiveConfig;
   const httpConfig = config.http ?? defaultHttpConfig;
+  const abuse = config.abuse ?? noAbuseLimits;
   const logger = createLogger(httpConfig.logLevel);
   const onError = options.onError ?? ((error: unknown, where: string) => logger.error({ err: error, where }, "unexpected error"));
   const secret = resolveSecret(config);
@@ -104,7 +106,15 @@ export async function startService(config: Config, options: ServiceOptions = {})
         bus.publish(committed);
       },
     };
-    const deps: DomainDeps = { db, events, now: () => new Date() };
+    const deps: DomainDeps = {
+      db,
+      events,
+      now: () => new Date(),
+      rates: {
+        sends: new RateLimiter("messages", { perSecond: abuse.sendsPerSecond, burst: abuse.sendBurst }),
+        talkCreates: new RateLimiter("new talks", { perSecond: abuse.talkCreatesPerMinute / 60, burst: abuse.talkCreateBurst }),
+      },
+    };
     const watch: WatchDeps = {
       bus,
       feeds,
@@ -115,6 +125,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
       membershipCheckMs: Math.max(live.gapCheckMs, 5_000),
       retentionDays: live.retentionDays,
       onDelivered: (event) => metrics.eventDelivered(event.tmCreate),
+      streams: new StreamQuota(abuse.streamsPerAgent),
     };
     const callers = new Callers(deps);
     const talkServices = [TalkService, MessageService, AgentService];

@@ -8,6 +8,8 @@ export const limits = {
   maxMediaTypeLength: 255,
   /** Emoji: a short name ("thumbsup") or the character(s) themselves. */
   maxEmojiLength: 64,
+  /** Reactions (agent + emoji pairs) on one message. */
+  maxReactionsPerMessage: 500,
   maxTalkNameLength: 200,
   maxTalkDetailLength: 2_000,
   maxAgentNameLength: 200,

@@ -79,6 +79,7 @@ export async function sendMessage(deps: DomainDeps, caller: Identity, input: Sen
       ? null
       : validate.text("client_message_id", input.clientMessageId, limits.maxClientMessageIdLength);
 
+  deps.rates.sends.take(caller.agentId);
   return changeTalk(deps, caller, talkId, async (trx, change) => {
     if (clientMessageId !== null) {
       const first = await findMessageByClientId(trx, talkId, caller.agentId, clientMessageId);

@@ -1,8 +1,9 @@
 /** Reactions: participants add and remove their own emoji on a talk's messages. */
 import type { Executor } from "../store/database.js";
-import { deleteReaction, findMessage, insertReaction, saveMessage } from "../store/message-store.js";
+import { countReactions, deleteReaction, findMessage, insertReaction, saveMessage } from "../store/message-store.js";
 import type { DomainDeps } from "./deps.js";
-import { FailedPrecondition, NotFound } from "./errors.js";
+import { FailedPrecondition, NotFound, ResourceExhausted } from "./errors.js";
+import { limits } from "./limits.js";
 import type { MessageId } from "./ids.js";
 import type { Identity } from "./identity.js";
 import { changeMessage } from "./messages.js";
@@ -37,9 +38,13 @@ async function editReaction(
 
 /** Adds the caller's emoji to a message; the same emoji again is a no-op. */
 export async function addReaction(deps: DomainDeps, caller: Identity, input: { messageId: string; emoji: string }): Promise<Message> {
-  return editReaction(deps, caller, input, "reaction_added", async (trx, messageId, reaction) =>
-    (await insertReaction(trx, messageId, reaction)) ? reaction : null,
-  );
+  return editReaction(deps, caller, input, "reaction_added", async (trx, messageId, reaction) => {
+    // Counted under the talk's lock, so concurrent adds cannot pass the limit together.
+    if ((await countReactions(trx, messageId)) >= limits.maxReactionsPerMessage) {
+      throw new ResourceExhausted(`a message takes at most ${limits.maxReactionsPerMessage} reactions`);
+    }
+    return (await insertReaction(trx, messageId, reaction)) ? reaction : null;
+  });
 }
 
 /** Removes the caller's own emoji from a message; one that is not there is a no-op. */

@@ -44,6 +44,7 @@ export async function createTalk(deps: DomainDeps, caller: Identity, input: Crea
   const name = validate.text("name", input.name, limits.maxTalkNameLength);
   const detail = validate.text("detail", input.detail, limits.maxTalkDetailLength);
   const pair = type === "normal" && others[0] !== undefined ? pairKey(caller.agentId, others[0]) : null;
+  deps.rates.talkCreates.take(caller.agentId);
 
   return transact(deps, async (trx) => {
     const found = await findLiveAgents(trx, caller.customerId, [caller.agentId, ...others]);

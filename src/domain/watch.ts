@@ -16,6 +16,7 @@ import type { TalkEvent } from "./events.js";
 import { FeedCursor } from "./feed-cursor.js";
 import type { TalkId } from "./ids.js";
 import type { Identity } from "./identity.js";
+import type { StreamQuota } from "./rate-limiter.js";
 import * as validate from "./validate.js";
 
 export interface WatchDeps {
@@ -32,6 +33,8 @@ export interface WatchDeps {
   readonly retentionDays: number;
   /** Told of every event a stream sends (metrics). */
   readonly onDelivered?: (event: TalkEvent) => void;
+  /** Open streams per agent. */
+  readonly streams: StreamQuota;
 }
 
 export type TalkWatchItem = { readonly kind: "event"; readonly event: TalkEvent } | { readonly kind: "heartbeat"; readonly lastSeq: number };
@@ -78,18 +81,24 @@ export async function* watchTalk(
         `resync with ListMessages and watch from the talk's last_seq ${talk.lastSeq}`,
     );
   }
+  const release = watch.streams.acquire(caller.agentId);
   const stream = streamFor(deps, watch, signal);
-  await stream.follow(caller.customerId, talkId, input.afterSeq);
-  for await (const item of stream.items()) {
-    if (item.kind === "heartbeat") {
-      yield { kind: "heartbeat", lastSeq: stream.delivered(talkId) ?? input.afterSeq };
-      continue;
+  try {
+    await stream.follow(caller.customerId, talkId, input.afterSeq);
+    for await (const item of stream.items()) {
+      if (item.kind === "heartbeat") {
+        yield { kind: "heartbeat", lastSeq: stream.delivered(talkId) ?? input.afterSeq };
+        continue;
+      }
+      watch.onDelivered?.(item.event);
+      yield item;
+      const end = endsView(caller, item.event);
+      if (end === "left") throw new PermissionDenied("you no longer take part in this talk");
+      if (end === "deleted") throw new NotFound("talk", talkId);
     }
-    watch.onDelivered?.(item.event);
-    yield item;
-    const end = endsView(caller, item.event);
-    if (end === "left") throw new PermissionDenied("you no longer take part in this talk");
-    if (end === "deleted") throw new NotFound("talk", talkId);
+  } finally {
+    release();
+    stream.close();
   }
 }
 
@@ -150,7 +159,9 @@ export async function* watchEvents(
       () => undefined,
     );
   }, watch.membershipCheckMs);
+  let release = (): void => undefined;
   try {
+    release = watch.streams.acquire(caller.agentId);
     const memberships = await guarded(() => listMemberships(deps.db, caller.customerId, caller.agentId));
     const starts = await guarded(() => startSeqs(deps, memberships, given));
     const cursor = given ?? FeedCursor.startingAt(deps.now(), memberships);
@@ -168,6 +179,7 @@ export async function* watchEvents(
       if (endsView(caller, event) !== undefined) stream.unfollow(event.chatId);
     }
   } finally {
+    release();
     clearInterval(recheck);
     unsubscribe();
     stream.close();

@@ -182,3 +182,13 @@ export async function deleteReaction(
     .executeTakeFirst();
   return row === undefined ? null : { emoji: row.emoji, ownerType: "agent", ownerId: row.owner_id as AgentId, tmCreate: row.tm_create };
 }
+
+/** How many reactions a message has. */
+export async function countReactions(db: Executor, messageId: MessageId): Promise<number> {
+  const row = await db
+    .selectFrom("reactions")
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .where("message_id", "=", messageId)
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
+}
