@@ -114,6 +114,11 @@ export async function startService(config: Config, options: ServiceOptions = {})
         sends: new RateLimiter("messages", { perSecond: abuse.sendsPerSecond, burst: abuse.sendBurst }),
         talkCreates: new RateLimiter("new talks", { perSecond: abuse.talkCreatesPerMinute / 60, burst: abuse.talkCreateBurst }),
       },
+      // The embedded database has one connection; on Postgres, half the pool may commit sends.
+      sendBatching: {
+        maxBatch: 256,
+        maxInFlight: config.database.kind === "postgres" ? Math.max(1, Math.floor(config.database.poolSize / 2)) : 1,
+      },
     };
     const watch: WatchDeps = {
       bus,

@@ -12,45 +12,20 @@ import {
 import { findTalkView } from "../store/talk-store.js";
 import type { DomainDeps } from "./deps.js";
 import { AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied } from "./errors.js";
-import { newId, type MessageId, type TalkId } from "./ids.js";
+import type { MessageId, TalkId } from "./ids.js";
 import type { Identity } from "./identity.js";
 import { limits } from "./limits.js";
 import type { Media, Message, Page } from "./model.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
+import { draftMessage, type NewMessage } from "./draft-message.js";
+import { SendBatcher, type SendRequest } from "./send-batcher.js";
 import type { TalkChange } from "./talk-change.js";
 import { changeTalk } from "./transaction.js";
 import * as validate from "./validate.js";
 
-type NewMessage =
-  | { readonly ownerType: "system"; readonly text: string }
-  | {
-      readonly ownerType: "agent";
-      readonly text: string;
-      readonly medias: readonly Media[];
-      readonly parentId: MessageId | null;
-      readonly clientMessageId: string | null;
-    };
-
 /** Writes a message within a talk change and records its message_created event. */
 export async function postMessage(trx: Executor, change: TalkChange, fields: NewMessage): Promise<Message> {
-  const agent = fields.ownerType === "agent" ? fields : null;
-  const message: Message = {
-    id: newId<MessageId>(),
-    customerId: change.talk.customerId,
-    ownerType: fields.ownerType,
-    ownerId: change.actor.ownerType === "agent" && agent !== null ? change.actor.ownerId : null,
-    chatId: change.talk.id,
-    parentId: agent?.parentId ?? null,
-    type: agent === null ? "system" : "normal",
-    text: fields.text,
-    medias: agent?.medias ?? [],
-    reactions: [],
-    clientMessageId: agent?.clientMessageId ?? null,
-    seq: change.nextSeq,
-    tmCreate: change.now,
-    tmUpdate: change.now,
-    tmDelete: null,
-  };
+  const message = draftMessage(change, change.actor.ownerType === "agent" ? change.actor.ownerId : null, fields);
   // The talk lock makes the caller's idempotency check exact; the unique index backs it up.
   if ((await insertMessage(trx, message)) === null) throw new AlreadyExists("client_message_id was already used");
   change.record({ type: "message_created", message });
@@ -78,8 +53,25 @@ export async function sendMessage(deps: DomainDeps, caller: Identity, input: Sen
     input.clientMessageId === ""
       ? null
       : validate.text("client_message_id", input.clientMessageId, limits.maxClientMessageIdLength);
-
   deps.rates.sends.take(caller.agentId);
+  return batcherOf(deps).submit({ caller, talkId, text, medias, parentId, clientMessageId });
+}
+
+const batchers = new WeakMap<DomainDeps, SendBatcher>();
+
+/** The process's group-commit batcher for these deps. */
+function batcherOf(deps: DomainDeps): SendBatcher {
+  let batcher = batchers.get(deps);
+  if (batcher === undefined) {
+    batcher = new SendBatcher(deps, (request) => sendAlone(deps, request), deps.sendBatching);
+    batchers.set(deps, batcher);
+  }
+  return batcher;
+}
+
+/** One send in a transaction of its own (the batcher's fallback). */
+async function sendAlone(deps: DomainDeps, request: SendRequest): Promise<Message> {
+  const { caller, talkId, text, medias, parentId, clientMessageId } = request;
   return changeTalk(deps, caller, talkId, async (trx, change) => {
     if (clientMessageId !== null) {
       const first = await findMessageByClientId(trx, talkId, caller.agentId, clientMessageId);

@@ -52,8 +52,8 @@ export class TalkChange {
     return this.#talk;
   }
 
-  /** Records an event with the next seq and returns it. */
-  record(payload: EventPayload): TalkEvent {
+  /** Records an event with the next seq and returns it; `actor` defaults to the change's. */
+  record(payload: EventPayload, actor: Actor = this.actor): TalkEvent {
     const seq = this.nextSeq;
     this.#talk = { ...this.#talk, lastSeq: seq, tmActivity: this.now };
     const event = {
@@ -62,7 +62,7 @@ export class TalkChange {
       chatId: this.#talk.id,
       customerId: this.#talk.customerId,
       tmCreate: this.now,
-      actor: this.actor,
+      actor,
     } as TalkEvent;
     this.#events.push(event);
     return event;

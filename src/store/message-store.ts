@@ -192,3 +192,54 @@ export async function countReactions(db: Executor, messageId: MessageId): Promis
     .executeTakeFirst();
   return Number(row?.n ?? 0);
 }
+
+/** Inserts several messages in one statement (seq and idempotency are settled by the caller under the talks' locks). */
+export async function insertMessages(db: Executor, messages: readonly Message[]): Promise<void> {
+  if (messages.length === 0) return;
+  await db
+    .insertInto("messages")
+    .values(
+      messages.map((message) => ({
+        id: message.id,
+        customer_id: message.customerId,
+        chat_id: message.chatId,
+        seq: message.seq,
+        parent_id: message.parentId,
+        owner_type: message.ownerType,
+        owner_id: message.ownerId,
+        type: message.type,
+        text: message.text,
+        medias: JSON.stringify(message.medias),
+        client_message_id: message.clientMessageId,
+        tm_create: message.tmCreate,
+        tm_update: message.tmUpdate,
+        tm_delete: message.tmDelete,
+      })),
+    )
+    .execute();
+}
+
+/** Messages already sent under some client_message_ids in some talks, with their reactions. */
+export async function findMessagesByClientIds(
+  db: Executor,
+  talkIds: readonly TalkId[],
+  clientMessageIds: readonly string[],
+): Promise<Message[]> {
+  if (talkIds.length === 0 || clientMessageIds.length === 0) return [];
+  const rows = await db
+    .selectFrom("messages")
+    .selectAll()
+    .where("chat_id", "in", talkIds)
+    .where("client_message_id", "in", clientMessageIds)
+    .execute();
+  return withReactions(db, rows);
+}
+
+/** The talk of each of some messages (deleted ones included). */
+export async function talksOfMessages(db: Executor, ids: readonly MessageId[]): Promise<Map<MessageId, TalkId>> {
+  const talks = new Map<MessageId, TalkId>();
+  if (ids.length === 0) return talks;
+  const rows = await db.selectFrom("messages").select(["id", "chat_id"]).where("id", "in", ids).execute();
+  for (const row of rows) talks.set(row.id as MessageId, row.chat_id as TalkId);
+  return talks;
+}
