@@ -39,6 +39,8 @@ export interface SendBatcherOptions {
   readonly maxBatch: number;
   /** Batches committing at once (each holds a database connection). */
   readonly maxInFlight: number;
+  /** Told the size of every committed batch (metrics). */
+  readonly onCommit?: (size: number) => void;
 }
 
 function uniq<T>(values: Iterable<T>): T[] {
@@ -91,6 +93,7 @@ export class SendBatcher {
       }
       return;
     }
+    this.options.onCommit?.(batch.length);
     if (outcome.events.length > 0) this.deps.events.publish(outcome.events);
     batch.forEach((pending, i) => {
       const result = outcome.results[i];

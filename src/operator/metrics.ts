@@ -35,6 +35,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly sendBatch = new Histogram({
+    name: "talkhub_send_batch_size",
+    help: "Sends committed together in one transaction (group commit).",
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    registers: [this.registry],
+  });
+
   readonly published = new Counter({
     name: "talkhub_events_published_total",
     help: "Committed events handed to the bus.",

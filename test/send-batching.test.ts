@@ -1,0 +1,84 @@
+/**
+ * Group commit: concurrent sends share transactions, yet each send gets its own answer and
+ * every talk's seq stays gap-free and ordered.
+ */
+import { describe, expect, it } from "vitest";
+import { Code, backends, createTalk, must, newCustomer, useService } from "./harness.js";
+
+describe.each(backends)("send batching on %s", (backend) => {
+  const env = useService(backend);
+
+  it("answers each of many concurrent sends on its own, good and bad mixed in one batch", async () => {
+    const customer = newCustomer();
+    const [a, b, outsider] = await Promise.all([env.agent(customer, "Ann"), env.agent(customer, "Bob"), env.agent(customer, "Out")]);
+    const open = await Promise.all(Array.from({ length: 5 }, () => createTalk(a, [b], "group")));
+    const closed = await createTalk(a, [b], "group");
+    await a.talks.closeTalk({ id: closed.id });
+    const parentElsewhere = must((await a.messages.sendMessage({ chatId: open[1]?.id ?? "", text: "parent" })).message);
+
+    type Outcome = { kind: "ok"; chatId: string; seq: bigint } | { kind: "error"; code: Code };
+    const settle = (call: Promise<{ message?: { chatId: string; seq: bigint } }>): Promise<Outcome> =>
+      call.then(
+        (r) => ({ kind: "ok", chatId: must(r.message).chatId, seq: must(r.message).seq }),
+        (e: { code: Code }) => ({ kind: "error", code: e.code }),
+      );
+    const calls: { expect: "ok" | Code; outcome: Promise<Outcome> }[] = [];
+    for (let i = 0; i < 120; i++) {
+      const talk = open[i % open.length];
+      const chatId = must(talk).id;
+      const sender = i % 2 === 0 ? a : b;
+      switch (i % 10) {
+        case 3:
+          calls.push({ expect: Code.NotFound, outcome: settle(outsider.messages.sendMessage({ chatId, text: `x${i}` })) });
+          break;
+        case 5:
+          calls.push({ expect: Code.FailedPrecondition, outcome: settle(sender.messages.sendMessage({ chatId: closed.id, text: `c${i}` })) });
+          break;
+        case 7:
+          calls.push({
+            expect: i % open.length === 1 ? "ok" : Code.InvalidArgument,
+            outcome: settle(sender.messages.sendMessage({ chatId, text: `p${i}`, parentId: parentElsewhere.id })),
+          });
+          break;
+        default:
+          calls.push({ expect: "ok", outcome: settle(sender.messages.sendMessage({ chatId, text: `m${i}`, clientMessageId: `k${i % 40}` })) });
+      }
+    }
+    const outcomes = await Promise.all(calls.map((c) => c.outcome));
+    outcomes.forEach((outcome, i) => {
+      const expected = calls[i]?.expect;
+      if (expected === "ok") expect(outcome, `call ${i}`).toMatchObject({ kind: "ok" });
+      else expect(outcome, `call ${i}`).toEqual({ kind: "error", code: expected });
+    });
+
+    // Each talk's messages have distinct seqs, and its events run 1..last_seq with no gap.
+    for (const talk of open) {
+      const got = must((await a.talks.getTalk({ id: talk.id })).talk);
+      const list = await a.messages.listMessages({ chatId: talk.id, pageSize: 200 });
+      const seqs = list.result.map((m) => m.seq);
+      expect(new Set(seqs).size).toBe(seqs.length);
+      const events: bigint[] = [];
+      const controller = new AbortController();
+      try {
+        for await (const response of a.talks.watchTalk({ chatId: talk.id, afterSeq: 0n }, { signal: controller.signal })) {
+          if (response.kind.case === "event") events.push(response.kind.value.seq);
+          if (events.length === Number(got.lastSeq)) break;
+        }
+      } finally {
+        controller.abort();
+      }
+      expect(events).toEqual(Array.from({ length: Number(got.lastSeq) }, (_, i) => BigInt(i + 1)));
+    }
+  });
+
+  it("sends the same client_message_id concurrently from two agents as two messages, each once", async () => {
+    const customer = newCustomer();
+    const [a, b] = await Promise.all([env.agent(customer, "Ann"), env.agent(customer, "Bob")]);
+    const talk = await createTalk(a, [b], "group");
+    const sends = Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).messages.sendMessage({ chatId: talk.id, text: "once", clientMessageId: "same" }));
+    const ids = (await Promise.all(sends)).map((r) => must(r.message).id);
+    expect(new Set(ids).size).toBe(2);
+    const list = await a.messages.listMessages({ chatId: talk.id, pageSize: 200 });
+    expect(list.result.filter((m) => m.text === "once")).toHaveLength(2);
+  });
+});
