@@ -143,8 +143,11 @@ export async function* watchEvents(
 ): AsyncGenerator<FeedItem> {
   const given = input.cursor === "" ? null : FeedCursor.decode("cursor", input.cursor);
   const stream = streamFor(deps, watch, signal);
+  // The seq at which the caller's view of a talk ended: a membership re-read that raced the
+  // leave must not replay what was delivered before it.
+  const endedAt = new Map<TalkId, number>();
   const follow = (m: { talkId: TalkId; start: number }) =>
-    stream.follow(caller.customerId, m.talkId, m.start).catch(() => undefined);
+    stream.follow(caller.customerId, m.talkId, Math.max(m.start, endedAt.get(m.talkId) ?? 0)).catch(() => undefined);
   // Joins first, so that a join between reading the memberships and subscribing is not missed.
   const unsubscribe = watch.bus.subscribeAgent(caller.customerId, caller.agentId, (event) => {
     if (event.type === "participant_joined" && event.participant.ownerId === caller.agentId) {
@@ -176,7 +179,10 @@ export async function* watchEvents(
       cursor.advance(event.chatId, event.seq, event.tmCreate, deps.now());
       watch.onDelivered?.(event);
       yield { kind: "event", event, cursor: cursor.encode() };
-      if (endsView(caller, event) !== undefined) stream.unfollow(event.chatId);
+      if (endsView(caller, event) !== undefined) {
+        endedAt.set(event.chatId, event.seq);
+        stream.unfollow(event.chatId);
+      }
     }
   } finally {
     release();
