@@ -11,6 +11,7 @@ export type ErrorKind =
   | "unauthenticated"
   | "resource_exhausted"
   | "out_of_range"
+  | "canceled"
   | "unavailable";
 
 export abstract class DomainError extends Error {
@@ -68,6 +69,11 @@ export class ResourceExhausted extends DomainError {
 /** A position outside what is kept or exists, e.g. an after_seq older than the retained log. */
 export class OutOfRange extends DomainError {
   readonly kind = "out_of_range";
+}
+
+/** The client went away or cancelled; nothing failed. */
+export class Canceled extends DomainError {
+  readonly kind = "canceled";
 }
 
 /** A dependency (database, bus) cannot be reached; the request may be retried. */

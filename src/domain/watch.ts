@@ -47,9 +47,19 @@ function streamFor(deps: DomainDeps, watch: WatchDeps, signal: AbortSignal): Eve
   });
 }
 
-/** Whether an event ends the caller's view of its talk: the caller left, or the talk was deleted. */
-function endsView(caller: Identity, event: TalkEvent): "left" | "deleted" | undefined {
-  if (event.type === "participant_left" && event.participant.ownerId === caller.agentId) return "left";
+/**
+ * Whether an event ends the caller's view of its talk: the caller's current membership ended
+ * (`membership`, when known; an older leave of a since re-added agent does not count), or the
+ * talk was deleted.
+ */
+function endsView(caller: Identity, event: TalkEvent, membership?: string): "left" | "deleted" | undefined {
+  if (
+    event.type === "participant_left" &&
+    event.participant.ownerId === caller.agentId &&
+    (membership === undefined || event.participant.id === membership)
+  ) {
+    return "left";
+  }
   if (event.type === "talk_deleted") return "deleted";
   return undefined;
 }
@@ -67,10 +77,10 @@ export async function* watchTalk(
 ): AsyncGenerator<TalkWatchItem> {
   const talkId = validate.requireId<TalkId>("chat_id", input.chatId);
   if (!Number.isSafeInteger(input.afterSeq) || input.afterSeq < 0) throw new InvalidArgument("after_seq", "must not be negative");
-  const { talk, first } = await guarded(async () => {
+  const { talk, membership, first } = await guarded(async () => {
     const view = await findTalkView(deps.db, caller.customerId, talkId, caller.agentId);
     if (view === null || view.participantId === null) throw new NotFound("talk", talkId);
-    return { talk: view.talk, first: await firstRetainedSeq(deps.db, talkId) };
+    return { talk: view.talk, membership: view.participantId, first: await firstRetainedSeq(deps.db, talkId) };
   });
   if (input.afterSeq > talk.lastSeq) {
     throw new OutOfRange(`after_seq ${input.afterSeq} is ahead of the talk's last seq ${talk.lastSeq}`);
@@ -85,6 +95,8 @@ export async function* watchTalk(
   const stream = streamFor(deps, watch, signal);
   try {
     await stream.follow(caller.customerId, talkId, input.afterSeq);
+    // A first heartbeat at once tells the client the stream is open and how far the talk is.
+    yield { kind: "heartbeat", lastSeq: talk.lastSeq };
     for await (const item of stream.items()) {
       if (item.kind === "heartbeat") {
         yield { kind: "heartbeat", lastSeq: stream.delivered(talkId) ?? input.afterSeq };
@@ -92,7 +104,7 @@ export async function* watchTalk(
       }
       watch.onDelivered?.(item.event);
       yield item;
-      const end = endsView(caller, item.event);
+      const end = endsView(caller, item.event, membership);
       if (end === "left") throw new PermissionDenied("you no longer take part in this talk");
       if (end === "deleted") throw new NotFound("talk", talkId);
     }

@@ -4,7 +4,7 @@
  * however replay and live delivery overlap. Memory is bounded: a consumer that falls more
  * than `maxQueued` events behind is cut off with ResourceExhausted.
  */
-import { OutOfRange, ResourceExhausted } from "../domain/errors.js";
+import { Canceled, DomainError, OutOfRange, ResourceExhausted } from "../domain/errors.js";
 import type { TalkEvent } from "../domain/events.js";
 import type { CustomerId, TalkId } from "../domain/ids.js";
 import type { EventLog } from "./event-log.js";
@@ -141,7 +141,8 @@ export class EventStream {
   #throwIfEnded(): void {
     if (this.#failure !== undefined) throw this.#failure;
     const { signal } = this.options;
-    if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error("the stream was cancelled");
+    // Our own reasons (shutdown, limits) are domain errors; anything else is the client leaving.
+    if (signal.aborted) throw signal.reason instanceof DomainError ? signal.reason : new Canceled("the stream was cancelled");
   }
 
   #wakeUp(): void {

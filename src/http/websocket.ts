@@ -86,7 +86,11 @@ class Connection {
     private readonly caller: Identity,
     private readonly options: WebSocketOptions,
   ) {
-    socket.on("message", (data, isBinary) => this.#onFrame(isBinary ? null : data.toString()));
+    // Frames are handled one after another, so acks and errors come back in request order.
+    let turn = Promise.resolve();
+    socket.on("message", (data, isBinary) => {
+      turn = turn.then(() => this.#onFrame(isBinary ? null : data.toString()));
+    });
     socket.on("close", () => {
       for (const controller of this.#subscriptions.values()) controller.abort();
       this.#subscriptions.clear();
@@ -97,7 +101,7 @@ class Connection {
     if (this.socket.readyState === this.socket.OPEN) this.socket.send(frame);
   }
 
-  #onFrame(text: string | null): void {
+  async #onFrame(text: string | null): Promise<void> {
     let request: { type?: unknown; topics?: unknown; after_seq?: unknown };
     try {
       if (text === null) throw new InvalidArgument("frame", "must be a JSON text frame");
@@ -129,7 +133,12 @@ class Connection {
       }
       try {
         const parsed = parseTopic(this.caller, topic);
-        if (!this.#subscriptions.has(topic)) this.#subscribe(topic, parsed, afterSeq);
+        if (!this.#subscriptions.has(topic)) {
+          // A talk topic is acknowledged only once the caller is known to take part in it.
+          const talk = parsed.kind === "talk" ? await getTalk(this.options.deps, this.caller, parsed.talkId) : null;
+          const start = afterSeq ?? talk?.lastSeq ?? 0;
+          this.#subscribe(topic, parsed, start);
+        }
         done.push(topic);
       } catch (error) {
         this.#send(errorFrame(error, topic));
@@ -138,14 +147,12 @@ class Connection {
     if (done.length > 0) this.#send(JSON.stringify({ type: "ack", action: request.type, topics: done }));
   }
 
-  #subscribe(topic: string, parsed: Topic, afterSeq: number | undefined): void {
+  #subscribe(topic: string, parsed: Topic, start: number): void {
     const controller = new AbortController();
     this.#subscriptions.set(topic, controller);
     const { deps, watch } = this.options;
     const run = async () => {
       if (parsed.kind === "talk") {
-        // Without after_seq a talk topic starts at the talk's present.
-        const start = afterSeq ?? (await getTalk(deps, this.caller, parsed.talkId)).lastSeq;
         for await (const item of watchTalk(deps, watch, this.caller, { chatId: parsed.talkId, afterSeq: start }, controller.signal)) {
           if (item.kind === "event") this.#deliver(topic, item.event, controller);
         }

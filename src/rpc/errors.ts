@@ -21,6 +21,8 @@ function codeOf(kind: ErrorKind): Code {
       return Code.ResourceExhausted;
     case "out_of_range":
       return Code.OutOfRange;
+    case "canceled":
+      return Code.Canceled;
     case "unavailable":
       return Code.Unavailable;
     default: {
