@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { setTimeout as sleepMs } from "node:timers/promises";
 import pg from "pg";
 import { afterAll, beforeAll, beforeEach, expect } from "vitest";
+import { connect as natsConnect } from "@nats-io/transport-node";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import type { Client, Interceptor, Transport } from "@connectrpc/connect";
 import { Http2SessionManager, createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
@@ -20,7 +21,8 @@ import { MessageService } from "../gen/talk/v1/message_service_pb.js";
 import type { Message, Talk } from "../gen/talk/v1/resources_pb.js";
 import { TalkService } from "../gen/talk/v1/talk_service_pb.js";
 import { mintToken } from "../src/auth/tokens.js";
-import type { Config, DatabaseConfig } from "../src/config.js";
+import { defaultLiveConfig } from "../src/config.js";
+import type { Config, DatabaseConfig, LiveConfig } from "../src/config.js";
 import { startService } from "../src/service.js";
 import type { Service } from "../src/service.js";
 
@@ -50,6 +52,45 @@ async function postgresReachable(): Promise<boolean> {
 /** The backends every suite runs against, for describe.each. */
 export const backends: readonly Backend[] = (await postgresReachable()) ? ["pglite", "postgres"] : ["pglite"];
 
+/** The NATS server the postgres backend's services use as their bus. */
+export const natsUrl = process.env["TALKHUB_TEST_NATS_URL"] ?? "nats://127.0.0.1:4222";
+
+let natsCheck: Promise<boolean> | undefined;
+
+/**
+ * Whether NATS answers (checked once per process). Under CI=true an unreachable NATS throws;
+ * otherwise it warns loudly and the postgres+NATS backend of the live suites is skipped.
+ */
+export function natsReachable(): Promise<boolean> {
+  natsCheck ??= (async () => {
+    try {
+      const nc = await natsConnect({ servers: natsUrl.split(","), timeout: 3000, reconnect: false, name: "talkhub-test-probe" });
+      await nc.flush();
+      await nc.close();
+      return true;
+    } catch (error) {
+      if (process.env["CI"] === "true") {
+        throw new Error(`NATS unreachable at ${natsUrl} (CI=true makes this fatal): ${String(error)}`);
+      }
+      console.warn(`!!! NATS UNREACHABLE at ${natsUrl}: postgres+NATS live suites SKIPPED (set CI=true to make this fail)`);
+      return false;
+    }
+  })();
+  return natsCheck;
+}
+
+/**
+ * The backends of the live-events suites: pglite (in-process bus) and, when both Postgres and
+ * NATS answer, postgres (NATS bus). Use with top-level await: `describe.each(await liveBackends())`.
+ */
+export async function liveBackends(): Promise<readonly Backend[]> {
+  if (!backends.includes("postgres")) return ["pglite"];
+  return (await natsReachable()) ? ["pglite", "postgres"] : ["pglite"];
+}
+
+/** A random NATS subject prefix, so that suites sharing a NATS server never see each other. */
+export const randomNatsPrefix = (): string => `t${randomBytes(8).toString("hex")}`;
+
 /** A per-suite database: in-memory PGlite, or a fresh Postgres database dropped afterwards. */
 interface TestDatabase {
   readonly config: DatabaseConfig;
@@ -68,12 +109,22 @@ async function createDatabase(backend: Backend): Promise<TestDatabase> {
   await admin.query(`CREATE DATABASE ${name}`);
   const url = new URL(postgresAdminUrl);
   url.pathname = `/${name}`;
-  const pool = new pg.Pool({ connectionString: url.toString(), max: 2 });
+  // A client per query, ended (and awaited) before the next step: a pooled client still
+  // closing when the database is dropped WITH (FORCE) would get an unhandled error.
+  const query = async (sql: string, params: unknown[]): Promise<Record<string, unknown>[]> => {
+    const client = new pg.Client({ connectionString: url.toString() });
+    client.on("error", () => undefined);
+    await client.connect();
+    try {
+      return (await client.query<Record<string, unknown>>(sql, params)).rows;
+    } finally {
+      await client.end();
+    }
+  };
   return {
     config: { kind: "postgres", url: url.toString(), poolSize: 10 },
-    query: async (sql, params) => (await pool.query<Record<string, unknown>>(sql, params)).rows,
+    query,
     drop: async () => {
-      await pool.end();
       await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await admin.end();
     },
@@ -104,16 +155,36 @@ export interface AgentOptions {
   readonly register?: boolean;
 }
 
-/** A running service for one suite; use inside describe, it registers the hooks. */
+export interface ServiceEnvOptions {
+  /**
+   * Overrides of the live settings (heartbeatMs, gapCheckMs, streamMaxQueued...). natsPrefix
+   * defaults to a random one per service.
+   */
+  readonly live?: Partial<LiveConfig>;
+}
+
+/**
+ * A running service for one suite; use inside describe, it registers the hooks. The pglite
+ * backend runs with the in-process bus, the postgres backend with NATS (when NATS answers;
+ * live suites only run postgres when it does, see liveBackends).
+ */
 export class TestEnv {
-  readonly secret = randomBytes(32).toString("hex");
-  private running: { service: Service; database: TestDatabase; dataDir: string } | undefined;
+  readonly secret: string;
+  private running: { service: Service; database: TestDatabase; dataDir: string; closed: boolean } | undefined;
   private readonly httpAgent = new HttpAgent({ keepAlive: true });
   private sessionManager: Http2SessionManager | undefined;
+  private readonly siblings: TestEnv[] = [];
   private testIndex = 0;
   private agentIndex = 0;
 
-  constructor(readonly backend: Backend) {}
+  constructor(
+    readonly backend: Backend,
+    readonly options: ServiceEnvOptions = {},
+    /** A database (and secret) shared with another TestEnv; owned and dropped by that one. */
+    private readonly shared?: { database: TestDatabase; secret: string },
+  ) {
+    this.secret = shared?.secret ?? randomBytes(32).toString("hex");
+  }
 
   get service(): Service {
     if (this.running === undefined) throw new Error("service not started");
@@ -125,30 +196,70 @@ export class TestEnv {
     return this.running?.database.query;
   }
 
+  /** The live settings the service runs with (defaults, a random natsPrefix, the overrides). */
+  liveConfig: LiveConfig = defaultLiveConfig;
+
+  /** The NATS URL the service uses as its bus; undefined for the in-process bus. */
+  busUrl: string | undefined;
+
   async start(): Promise<void> {
-    const database = await createDatabase(this.backend);
+    const database = this.shared?.database ?? (await createDatabase(this.backend));
     const dataDir = await mkdtemp(join(tmpdir(), "talkhub-test-"));
+    const useNats = this.backend === "postgres" && (await natsReachable());
+    this.busUrl = useNats ? natsUrl : undefined;
+    this.liveConfig = { ...defaultLiveConfig, natsPrefix: randomNatsPrefix(), ...this.options.live };
     const config: Config = {
       host: "127.0.0.1",
       port: 0,
       database: database.config,
       auth: { secret: this.secret, jwksUrl: undefined, issuer: undefined, audience: undefined },
-      natsUrl: undefined,
+      natsUrl: this.busUrl,
       dataDir,
+      live: this.liveConfig,
     };
-    const service = await startService(config);
-    this.running = { service, database, dataDir };
-    this.sessionManager = new Http2SessionManager(service.url);
+    try {
+      const service = await startService(config);
+      this.running = { service, database, dataDir, closed: false };
+      this.sessionManager = new Http2SessionManager(service.url);
+    } catch (error) {
+      if (this.shared === undefined) await database.drop();
+      await rm(dataDir, { recursive: true, force: true });
+      throw error;
+    }
+  }
+
+  /**
+   * Starts a second service on this one's database (postgres only: PGlite lives in memory),
+   * with the same secret and its own live settings (by default another random natsPrefix, so
+   * that the two never hear each other's bus). It is stopped with this one.
+   */
+  async sibling(options: ServiceEnvOptions = {}): Promise<TestEnv> {
+    const running = this.running;
+    if (running === undefined) throw new Error("service not started");
+    if (this.backend !== "postgres") throw new Error("a sibling service needs a shared (postgres) database");
+    const env = new TestEnv(this.backend, options, { database: running.database, secret: this.secret });
+    await env.start();
+    this.siblings.push(env);
+    return env;
+  }
+
+  /** Closes the service (e.g. to test shutdown); stop() then only cleans up. */
+  async closeService(): Promise<void> {
+    const running = this.running;
+    if (running === undefined || running.closed) return;
+    running.closed = true;
+    await running.service.close();
   }
 
   async stop(): Promise<void> {
+    for (const sibling of this.siblings.splice(0)) await sibling.stop();
     this.sessionManager?.abort();
     this.httpAgent.destroy();
     const running = this.running;
     this.running = undefined;
     if (running === undefined) return;
-    await running.service.close();
-    await running.database.drop();
+    if (!running.closed) await running.service.close();
+    if (this.shared === undefined) await running.database.drop();
     await rm(running.dataDir, { recursive: true, force: true });
   }
 
@@ -184,6 +295,11 @@ export class TestEnv {
     };
   }
 
+  /** The same agent (same token), with clients talking to this env's service. */
+  as(agent: TestAgent, via: Via = agent.via): TestAgent {
+    return { id: agent.id, customerId: agent.customerId, name: agent.name, token: agent.token, ...this.clients(agent.token, via) };
+  }
+
   /** Mints a token for a new agent (fresh UUID) and, by default, enters it into the directory. */
   async agent(customerId: string, name: string, options: AgentOptions = {}): Promise<TestAgent> {
     const id = randomUUID();
@@ -197,8 +313,8 @@ export class TestEnv {
 }
 
 /** Starts one service for the enclosing describe block (beforeAll) and stops it (afterAll). */
-export function useService(backend: Backend): TestEnv {
-  const env = new TestEnv(backend);
+export function useService(backend: Backend, options: ServiceEnvOptions = {}): TestEnv {
+  const env = new TestEnv(backend, options);
   beforeAll(() => env.start());
   afterAll(() => env.stop());
   beforeEach(() => env.nextTest());
