@@ -15,6 +15,7 @@ fi
 
 echo "== typecheck"
 npx tsc --noEmit -p .
+npx tsc --noEmit -p web
 
 echo "== tests"
 npx vitest run "$@"
