@@ -1,3 +1,4 @@
+import { createSecretKey } from "node:crypto";
 import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import { Unauthenticated } from "../domain/errors.js";
 import { isUuid, type AgentId, type CustomerId } from "../domain/ids.js";
@@ -25,7 +26,8 @@ const asymmetric = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256
  * never accepted.
  */
 export function createVerifier(options: VerifierOptions): TokenVerifier {
-  const secret = options.secret === undefined ? undefined : new TextEncoder().encode(options.secret);
+  // A KeyObject made once: importing the raw secret on every call costs more than verifying.
+  const secret = options.secret === undefined ? undefined : createSecretKey(Buffer.from(options.secret));
   const jwks: JWTVerifyGetKey | undefined =
     options.jwks !== undefined
       ? createLocalJWKSet(options.jwks)

@@ -6,7 +6,7 @@ import { deleteParticipant, insertParticipant, listParticipantOwners, listPartic
 import { findTalkView } from "../store/talk-store.js";
 import { displayName } from "./agents.js";
 import type { DomainDeps } from "./deps.js";
-import { AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied } from "./errors.js";
+import { AlreadyExists, FailedPrecondition, InvalidArgument, NotFound } from "./errors.js";
 import { newId, type AgentId, type ParticipantId, type TalkId } from "./ids.js";
 import type { Identity } from "./identity.js";
 import { postMessage } from "./messages.js";
@@ -85,8 +85,8 @@ export async function addParticipant(deps: DomainDeps, caller: Identity, input: 
 }
 
 /**
- * Removes a participant (hard delete). Anyone may leave; in a group talk any participant may
- * remove another. The last one out closes the talk.
+ * Removes a participant (hard delete). Any participant may leave or remove another, in a group
+ * talk and, as the spec's tutorial does, in a normal one. The last one out closes the talk.
  */
 export async function removeParticipant(
   deps: DomainDeps,
@@ -98,9 +98,6 @@ export async function removeParticipant(
   return changeTalk(deps, caller, talkId, async (trx, change) => {
     const removed = await deleteParticipant(trx, talkId, participantId);
     if (removed === null) throw new NotFound("participant", participantId);
-    if (removed.ownerId !== caller.agentId && change.talk.type === "normal") {
-      throw new PermissionDenied("in a normal talk an agent may only remove itself");
-    }
     const talk = change.updateTalk({ memberCount: change.talk.memberCount - 1 });
     // The pair no longer talks in this talk; a new normal talk of the pair may be created.
     if (talk.type === "normal") change.pairKey = null;

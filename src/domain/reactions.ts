@@ -39,11 +39,13 @@ async function editReaction(
 /** Adds the caller's emoji to a message; the same emoji again is a no-op. */
 export async function addReaction(deps: DomainDeps, caller: Identity, input: { messageId: string; emoji: string }): Promise<Message> {
   return editReaction(deps, caller, input, "reaction_added", async (trx, messageId, reaction) => {
-    // Counted under the talk's lock, so concurrent adds cannot pass the limit together.
-    if ((await countReactions(trx, messageId)) >= limits.maxReactionsPerMessage) {
+    if (!(await insertReaction(trx, messageId, reaction))) return null;
+    // Counted under the talk's lock, so concurrent adds cannot pass the limit together; the
+    // transaction's rollback takes the insert back.
+    if ((await countReactions(trx, messageId)) > limits.maxReactionsPerMessage) {
       throw new ResourceExhausted(`a message takes at most ${limits.maxReactionsPerMessage} reactions`);
     }
-    return (await insertReaction(trx, messageId, reaction)) ? reaction : null;
+    return reaction;
   });
 }
 

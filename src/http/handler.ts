@@ -1,9 +1,9 @@
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createRouterTransport, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import type { DescService } from "@bufbuild/protobuf";
 import { createCors } from "./cors.js";
 import type { RequestHandler } from "./listener.js";
 import { createRestHandler } from "./rest/transcoder.js";
+import { createRpcAdapter } from "./rpc-adapter.js";
 import { createStaticFiles } from "./static-files.js";
 
 export interface HandlerOptions {
@@ -26,8 +26,7 @@ export interface HandlerOptions {
  * query parameter stands in for the Authorization header, as the spec's curl examples use it.
  */
 export function createHandler(options: HandlerOptions): RequestHandler {
-  const connect = connectNodeAdapter({
-    routes: options.routes,
+  const connect = createRpcAdapter(options.routes, {
     interceptors: options.interceptors,
     readMaxBytes: options.readMaxBytes,
     // JSON speaks the spec's field names and shows every field, also empty ones.
@@ -56,5 +55,7 @@ function tokenFromQuery(req: { url?: string; headers: Record<string, string | st
   const query = req.url.indexOf("?");
   if (query < 0) return;
   const token = new URLSearchParams(req.url.slice(query + 1)).get("token");
-  if (token !== null && token !== "") req.headers["authorization"] = `Bearer ${token}`;
+  if (token === null || token === "") return;
+  // A JWT is base64url and dots; anything else cannot be a header value and is not a token.
+  req.headers["authorization"] = `Bearer ${/^[A-Za-z0-9_.-]+$/.test(token) ? token : "malformed"}`;
 }

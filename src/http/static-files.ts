@@ -27,7 +27,12 @@ export function createStaticFiles(root: string): (req: { method?: string | undef
   const base = resolve(root);
   return (req, res) => {
     if ((req.method !== "GET" && req.method !== "HEAD") || !existsSync(join(base, "index.html"))) return false;
-    const path = decodeURIComponent((req.url ?? "/").split("?")[0] ?? "/");
+    let path: string;
+    try {
+      path = decodeURIComponent((req.url ?? "/").split("?")[0] ?? "/");
+    } catch {
+      return false;
+    }
     if (path.startsWith("/v1.0/") || /^\/[a-z]+\.[a-z0-9.]+\//i.test(path)) return false;
     const wanted = extname(path) === "" ? "/index.html" : path;
     const file = normalize(join(base, wanted));

@@ -32,12 +32,18 @@ function codeOf(kind: ErrorKind): Code {
   }
 }
 
+/** Whether an error only says that the client went away (an aborted signal). */
+export function isCancellation(error: unknown): boolean {
+  return error instanceof Error && error.name === "AbortError";
+}
+
 /**
  * Converts anything a handler throws into a ConnectError. Domain errors keep their message;
  * anything else is INTERNAL with a generic message (its details go to the log only).
  */
 export function toConnectError(error: unknown): ConnectError {
   if (error instanceof ConnectError) return error;
+  if (isCancellation(error)) return new ConnectError("the call was cancelled", Code.Canceled, undefined, undefined, error);
   if (error instanceof DomainErrorClass) {
     const domainError: DomainError = error;
     const connectError = new ConnectError(domainError.message, codeOf(domainError.kind), undefined, undefined, domainError);

@@ -3,7 +3,7 @@ import type { TokenVerifier } from "../auth/verifier.js";
 import type { Callers } from "../domain/agents.js";
 import { DomainError, Unauthenticated } from "../domain/errors.js";
 import { callerKey } from "./caller.js";
-import { toConnectError } from "./errors.js";
+import { isCancellation, toConnectError } from "./errors.js";
 
 /**
  * Maps every error a handler throws, also midway through a response stream, to its gRPC code
@@ -11,7 +11,7 @@ import { toConnectError } from "./errors.js";
  */
 export function errorInterceptor(onInternal: (error: unknown, procedure: string) => void): Interceptor {
   const convert = (error: unknown, procedure: string): ConnectError => {
-    if (!(error instanceof ConnectError) && !(error instanceof DomainError)) onInternal(error, procedure);
+    if (!(error instanceof ConnectError) && !(error instanceof DomainError) && !isCancellation(error)) onInternal(error, procedure);
     return toConnectError(error);
   };
   return (next) => async (req) => {

@@ -31,8 +31,11 @@ export async function openDatabase(config: DatabaseConfig): Promise<Database> {
       // Fail fast while the server is down instead of queueing requests behind it.
       connectionTimeoutMillis: 5000,
     });
-    // An idle client's connection dropping must not crash the process; the pool replaces it.
+    // A connection dropping (the server stopped) must not crash the process: idle ones report
+    // on the pool, checked-out ones on their client. The query in flight fails (UNAVAILABLE)
+    // and the pool discards the broken connection when it is released.
     pool.on("error", () => undefined);
+    pool.on("connect", (client) => client.on("error", () => undefined));
     db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
   } else {
     if (config.dataDir !== null) mkdirSync(config.dataDir, { recursive: true });

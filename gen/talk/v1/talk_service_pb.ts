@@ -630,8 +630,8 @@ export const TalkService: GenService<{
     output: typeof AddParticipantResponseSchema;
   },
   /**
-   * Removes a participant (hard delete). An agent may always leave; in a group talk any
-   * participant may remove another. When the last participant leaves, the talk closes.
+   * Removes a participant (hard delete): any participant may leave or remove another. When the
+   * last participant leaves, the talk closes.
    *
    * @generated from rpc talk.v1.TalkService.RemoveParticipant
    */

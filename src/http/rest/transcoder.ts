@@ -13,6 +13,7 @@ import {
   type DescMethodUnary, type DescMessage, type DescService, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { createAsyncIterable } from "@connectrpc/connect/protocol";
+import { randomUUID } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import { codeName, httpStatusOf } from "../http-status.js";
 import { restBindings, type RestBinding } from "./bindings.js";
@@ -22,6 +23,7 @@ import { matchPathTemplate } from "./path-template.js";
 export interface RestRequest extends AsyncIterable<Buffer | string> {
   readonly method?: string | undefined;
   readonly url?: string | undefined;
+  readonly httpVersionMajor: number;
   readonly headers: IncomingHttpHeaders;
 }
 export interface RestResponse {
@@ -52,9 +54,9 @@ function errorBody(error: ConnectError): { code: string; message: string } {
   return { code: codeName(error.code), message: error.rawMessage };
 }
 
-function sendError(res: RestResponse, error: ConnectError): void {
+function sendError(res: RestResponse, error: ConnectError, headers: Record<string, string> = {}): void {
   const retryAfter = error.metadata.get("retry-after");
-  sendJson(res, httpStatusOf(error.code), errorBody(error), retryAfter === null ? {} : { "retry-after": retryAfter });
+  sendJson(res, httpStatusOf(error.code), errorBody(error), retryAfter === null ? headers : { ...headers, "retry-after": retryAfter });
 }
 
 async function readBody(req: RestRequest, max: number): Promise<string> {
@@ -138,20 +140,41 @@ function forwardedHeaders(headers: IncomingHttpHeaders): Headers {
  */
 export function createRestHandler(options: RestOptions): (req: RestRequest, res: RestResponse) => boolean {
   const bindings = restBindings(options.services);
+  const prefixes = new Set(bindings.map((b) => b.template.source.split("/")[1]));
   return (req, res) => {
-    const url = new URL(req.url ?? "/", "http://localhost");
+    let url: URL;
+    try {
+      url = new URL(req.url ?? "/", "http://localhost");
+    } catch {
+      return false;
+    }
     let pathFields: Map<string, string> | null = null;
     const binding = bindings.find(
       (b) => b.httpMethod === req.method && (pathFields = matchPathTemplate(b.template, url.pathname)) !== null,
     );
-    if (binding === undefined || pathFields === null) return false;
+    if (binding === undefined || pathFields === null) {
+      // Under the REST prefix every miss is answered here, in the same JSON as other errors.
+      if (!prefixes.has(url.pathname.split("/")[1])) return false;
+      if (bindings.some((b) => matchPathTemplate(b.template, url.pathname) !== null)) {
+        sendJson(res, 405, { code: codeName(Code.Unimplemented), message: `${req.method ?? ""} is not allowed on ${url.pathname}` });
+      } else {
+        sendError(res, new ConnectError(`no such path: ${url.pathname}`, Code.NotFound));
+      }
+      return true;
+    }
     const fields: Map<string, string> = pathFields;
+    // Every REST call has a request id, echoed back in the answer, errors included.
+    const requestId = (typeof req.headers["x-request-id"] === "string" ? req.headers["x-request-id"] : randomUUID()).slice(0, 128);
+    req.headers["x-request-id"] = requestId;
     const abort = new AbortController();
     res.once("close", () => abort.abort());
     void transcode(options, binding, req, res, url, fields, abort.signal).catch((error: unknown) => {
       const connectError = ConnectError.from(error);
-      if (!res.headersSent) sendError(res, connectError);
-      else res.end(`${JSON.stringify({ error: errorBody(connectError) })}\n`);
+      if (!res.headersSent) {
+        // A refused body may still be arriving: on HTTP/1.1 the connection cannot be reused.
+        const close: Record<string, string> = connectError.code === Code.ResourceExhausted && req.httpVersionMajor === 1 ? { connection: "close" } : {};
+        sendError(res, connectError, { "x-request-id": requestId, ...close });
+      } else res.end(`${JSON.stringify({ error: errorBody(connectError) })}\n`);
     });
     return true;
   };
@@ -180,18 +203,20 @@ async function transcode(
     const json = toJson(method.output, message, jsonWrite) as JsonObject;
     return binding.responseBody === "" ? json : (json[binding.responseBody] ?? null);
   };
+  const echo = { "x-request-id": headers.get("x-request-id") ?? "" };
   if (method.methodKind === "unary") {
     const response = await options.transport.unary(method as DescMethodUnary, signal, undefined, headers, input);
-    sendJson(res, 200, output(response.message));
+    sendJson(res, 200, output(response.message), echo);
     return;
   }
   if (method.methodKind === "server_streaming") {
     const response = await options.transport.stream(method as DescMethodServerStreaming, signal, undefined, headers, createAsyncIterable([input]));
+    const ndjson = { "content-type": "application/x-ndjson", "cache-control": "no-store", ...echo };
     for await (const message of response.message) {
-      if (!res.headersSent) res.writeHead(200, { "content-type": "application/x-ndjson", "cache-control": "no-store" });
+      if (!res.headersSent) res.writeHead(200, ndjson);
       res.write(`${JSON.stringify(output(message))}\n`);
     }
-    if (!res.headersSent) res.writeHead(200, { "content-type": "application/x-ndjson" });
+    if (!res.headersSent) res.writeHead(200, ndjson);
     res.end("");
     return;
   }
