@@ -1,0 +1,343 @@
+/**
+ * Fan-out: R watchers on one talk (WatchTalk streams) while senders push at full speed and at a
+ * fixed 1,000 msg/s; delivery latency (send start -> receipt), deliveries/s, lost, duplicated.
+ * Baseline: NATS core pub/sub with R subscriptions on one subject.
+ * Watchers live in forked child processes (bench/watchers.ts) so that decoding deliveries does
+ * not share an event loop with the senders.
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { connect as natsConnect } from "@nats-io/transport-node";
+import type { BenchAgent, Clients, Server } from "./server.js";
+import { grpcClients, natsUrl, stopChild, track } from "./server.js";
+import { nowAbs, Samples, sleep, summarize, type Summary } from "./stats.js";
+import type { CollectReply, Command, OpenCommand } from "./watchers.js";
+
+// ------------------------------------------------------------------------------------------
+// Watcher children
+// ------------------------------------------------------------------------------------------
+
+export class WatcherPool {
+  private constructor(private readonly children: ChildProcess[]) {}
+
+  static async start(count: number): Promise<WatcherPool> {
+    const script = fileURLToPath(new URL("./watchers.ts", import.meta.url));
+    const children = await Promise.all(
+      Array.from({ length: count }, async () => {
+        const child = fork(script, [], { execArgv: ["--import", "tsx"], serialization: "advanced", stdio: ["ignore", "inherit", "inherit", "ipc"] });
+        track(child);
+        await new Promise<void>((resolve, reject) => {
+          child.once("message", () => resolve());
+          child.once("exit", (code) => reject(new Error(`watcher exited with ${code}`)));
+        });
+        return child;
+      }),
+    );
+    return new WatcherPool(children);
+  }
+
+  private request<T>(child: ChildProcess, command: Command, reply: string): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const onMessage = (message: { op: string; error?: string }) => {
+        if (message.op === reply) {
+          child.off("message", onMessage);
+          resolve(message as T);
+        } else if (message.op === "error") {
+          child.off("message", onMessage);
+          reject(new Error(message.error));
+        }
+      };
+      child.on("message", onMessage);
+      child.send(command);
+    });
+  }
+
+  /** Opens `total` subscriptions, split evenly over the children. */
+  async open(command: Omit<OpenCommand, "op" | "count">, total: number): Promise<{ ms: number; streamErrors: number }> {
+    const share = (i: number) => Math.floor(total / this.children.length) + (i < total % this.children.length ? 1 : 0);
+    const start = nowAbs();
+    const replies = await Promise.all(
+      this.children.map((child, i) =>
+        share(i) === 0 ? { streamErrors: 0 } : this.request<{ streamErrors: number }>(child, { op: "open", ...command, count: share(i) }, "opened"),
+      ),
+    );
+    return { ms: nowAbs() - start, streamErrors: replies.reduce((a, r) => a + r.streamErrors, 0) };
+  }
+
+  /** Waits until every subscription saw its first event (send a probe first); returns how many did. */
+  async ready(capMs: number): Promise<number> {
+    const replies = await Promise.all(this.children.map((child) => this.request<{ ready: number }>(child, { op: "ready", capMs }, "ready")));
+    return replies.reduce((a, r) => a + r.ready, 0);
+  }
+
+  async reset(run: string, maxN: number): Promise<void> {
+    await Promise.all(this.children.map((child) => this.request(child, { op: "reset", run, maxN }, "reset")));
+  }
+
+  async collect(acked: Uint8Array, idleMs: number, capMs: number): Promise<CollectReply> {
+    const replies = await Promise.all(
+      this.children.map((child) => this.request<{ reply: CollectReply }>(child, { op: "collect", acked, idleMs, capMs }, "collected")),
+    );
+    const latencies = new Float64Array(replies.reduce((a, r) => a + r.reply.latencies.length, 0));
+    let offset = 0;
+    for (const { reply } of replies) {
+      latencies.set(reply.latencies, offset);
+      offset += reply.latencies.length;
+    }
+    return {
+      latencies,
+      lost: replies.reduce((a, r) => a + r.reply.lost, 0),
+      duplicated: replies.reduce((a, r) => a + r.reply.duplicated, 0),
+      delivered: replies.reduce((a, r) => a + r.reply.delivered, 0),
+      firstAt: Math.min(...replies.map((r) => r.reply.firstAt)),
+      lastAt: Math.max(...replies.map((r) => r.reply.lastAt)),
+      streamErrors: replies.reduce((a, r) => a + r.reply.streamErrors, 0),
+      errorSamples: replies.flatMap((r) => r.reply.errorSamples).slice(0, 5),
+    };
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all(this.children.map((child) => this.request(child, { op: "close" }, "closed")));
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.children.map((child) => stopChild(child, 3_000)));
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// Load shapes
+// ------------------------------------------------------------------------------------------
+
+export interface LoadResult {
+  readonly acked: Uint8Array;
+  readonly ackedCount: number;
+  readonly failed: number;
+  readonly ack: Summary;
+  readonly startAt: number;
+  readonly endAt: number;
+  readonly errors: string[];
+}
+
+type SendOne = (n: number) => Promise<void>;
+
+function tracker(maxN: number) {
+  const acked = new Uint8Array(maxN);
+  const ack = new Samples();
+  const errors: string[] = [];
+  let failed = 0;
+  let ackedCount = 0;
+  return {
+    async one(send: SendOne, n: number) {
+      const t = nowAbs();
+      try {
+        await send(n);
+        ack.push(nowAbs() - t);
+        acked[n] = 1;
+        ackedCount++;
+      } catch (error) {
+        failed++;
+        if (errors.length < 5) errors.push(String(error).slice(0, 300));
+      }
+    },
+    result(startAt: number): LoadResult {
+      return { acked, ackedCount, failed, ack: summarize(ack.values()), startAt, endAt: nowAbs(), errors };
+    },
+  };
+}
+
+/** Sends message n at start + n/rate, with at most maxInFlight unacknowledged. */
+export async function fixedRate(rate: number, total: number, send: SendOne, maxInFlight = 512): Promise<LoadResult> {
+  const t = tracker(total);
+  const pending = new Set<Promise<void>>();
+  const start = nowAbs();
+  // Stop scheduling once the window (plus half again for a backlog) is over: a service that
+  // cannot keep the rate shows as a lower achieved rate instead of a run without end.
+  const windowMs = (total * 1000) / rate;
+  for (let n = 0; n < total; n++) {
+    if (nowAbs() - start > windowMs * 1.5 + 200) break;
+    const due = start + (n * 1000) / rate;
+    let wait = due - nowAbs();
+    if (wait > 1.5) await sleep(wait - 1);
+    while ((wait = due - nowAbs()) > 0) await new Promise((r) => setImmediate(r));
+    while (pending.size >= maxInFlight) await Promise.race(pending);
+    const p: Promise<void> = t.one(send, n).then(() => {
+      pending.delete(p);
+    });
+    pending.add(p);
+  }
+  await Promise.all(pending);
+  return t.result(start);
+}
+
+/** `concurrency` loops sending back to back for durationMs (or until maxN messages). */
+export async function fullSpeed(concurrency: number, durationMs: number, maxN: number, send: SendOne): Promise<LoadResult> {
+  const t = tracker(maxN);
+  const start = nowAbs();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (nowAbs() - start < durationMs && next < maxN) await t.one(send, next++);
+    }),
+  );
+  return t.result(start);
+}
+
+// ------------------------------------------------------------------------------------------
+// The workload
+// ------------------------------------------------------------------------------------------
+
+export interface FanoutPoint {
+  readonly system: "talkhub" | "nats";
+  readonly watchers: number;
+  readonly mode: "full" | "fixed";
+  readonly targetRate: number | null;
+  readonly sent: number;
+  readonly sendRate: number;
+  readonly delivery: Summary;
+  readonly deliveriesPerSec: number;
+  readonly expected: number;
+  readonly lost: number;
+  readonly duplicated: number;
+  readonly streamErrors: number;
+  readonly ack: Summary;
+  readonly notes: string[];
+}
+
+export interface FanoutOptions {
+  readonly watchers: readonly number[];
+  readonly durationMs: number;
+  readonly fixedRate: number;
+  readonly fullConcurrency: number;
+  /** Bounds R x messages per point so the clients can keep up and the run stays short. */
+  readonly deliveryBudget: number;
+  readonly modes: readonly ("full" | "fixed")[];
+}
+
+const textOf = (run: string, n: number) => `b:${run}:${n}:${nowAbs()}`;
+
+async function measure(
+  pool: WatcherPool,
+  system: "talkhub" | "nats",
+  watchers: number,
+  mode: "full" | "fixed",
+  options: FanoutOptions,
+  open: () => Promise<{ streamErrors: number }>,
+  send: (run: string) => SendOne,
+  probe: () => Promise<void>,
+): Promise<FanoutPoint> {
+  const notes: string[] = [];
+  const run = randomBytes(4).toString("hex");
+  const budgetN = Math.max(200, Math.floor(options.deliveryBudget / watchers));
+  const total = mode === "fixed" ? Math.min(Math.round((options.fixedRate * options.durationMs) / 1000), budgetN) : budgetN;
+  await pool.reset(run, total);
+  const opened = await open();
+  if (opened.streamErrors > 0) notes.push(`${opened.streamErrors} subscriptions failed to open`);
+  await probe();
+  const ready = await pool.ready(30_000);
+  if (ready < watchers) notes.push(`only ${ready} of ${watchers} subscriptions were live before the load`);
+  await sleep(100);
+  const load =
+    mode === "fixed"
+      ? await fixedRate(options.fixedRate, total, send(run))
+      : await fullSpeed(options.fullConcurrency, options.durationMs, total, send(run));
+  const got = await pool.collect(load.acked, 3_000, 30_000);
+  await pool.closeAll();
+  if (load.failed > 0) notes.push(`${load.failed} sends failed: ${load.errors[0] ?? ""}`);
+  if (got.streamErrors > 0) notes.push(`${got.streamErrors} subscriptions ended with an error: ${got.errorSamples[0] ?? ""}`);
+  const sendSeconds = (load.endAt - load.startAt) / 1000;
+  const point: FanoutPoint = {
+    system,
+    watchers,
+    mode,
+    targetRate: mode === "fixed" ? options.fixedRate : null,
+    sent: load.ackedCount,
+    sendRate: Math.round(load.ackedCount / sendSeconds),
+    delivery: summarize(got.latencies),
+    deliveriesPerSec: got.delivered === 0 ? 0 : Math.round(got.delivered / ((got.lastAt - load.startAt) / 1000)),
+    expected: load.ackedCount * watchers,
+    lost: got.lost,
+    duplicated: got.duplicated,
+    streamErrors: got.streamErrors,
+    ack: load.ack,
+    notes,
+  };
+  return point;
+}
+
+export async function runFanout(
+  server: Server,
+  agent: BenchAgent,
+  pool: WatcherPool,
+  options: FanoutOptions,
+  log: (line: string) => void,
+): Promise<FanoutPoint[]> {
+  const points: FanoutPoint[] = [];
+  const senders: Clients[] = Array.from({ length: 2 }, () => grpcClients(server.url, agent.token));
+  const nc = await natsConnect({ servers: natsUrl, name: "talkhub-bench-publisher" });
+  try {
+    for (const watchers of options.watchers) {
+      for (const mode of options.modes) {
+        // Talkhub: a fresh talk per point.
+        const talk = (await senders[0]!.talks.createTalk({ type: "group", name: `fanout ${watchers} ${mode}` })).talk!;
+        const chatId = talk.id;
+        const point = await measure(
+          pool,
+          "talkhub",
+          watchers,
+          mode,
+          options,
+          () =>
+            pool.open(
+              { kind: "grpc", url: server.url, token: agent.token, agentId: agent.id, chatId, afterSeq: Number(talk.lastSeq), subject: "", perConnection: 100 },
+              watchers,
+            ),
+          (run) => async (n) => {
+            await senders[n % senders.length]!.messages.sendMessage({ chatId, text: textOf(run, n) });
+          },
+          async () => {
+            await senders[0]!.messages.sendMessage({ chatId, text: "probe" });
+          },
+        );
+        points.push(point);
+        log(describe(server.backend, point));
+        // Baseline: NATS core, same R, same load shape (once; it does not depend on the backend).
+        if (server.backend === "postgres") {
+          const subject = `bench${randomBytes(6).toString("hex")}.fanout`;
+          const base = await measure(
+            pool,
+            "nats",
+            watchers,
+            mode,
+            options,
+            () => pool.open({ kind: "nats", url: natsUrl, token: "", agentId: "", chatId: "", afterSeq: 0, subject, perConnection: 100 }, watchers),
+            (run) =>
+              mode === "fixed"
+                ? async (n) => nc.publish(subject, textOf(run, n))
+                : async (n) => {
+                    // Acknowledged like a send: published and flushed (a server round trip).
+                    nc.publish(subject, textOf(run, n));
+                    await nc.flush();
+                  },
+            async () => undefined,
+          );
+          points.push(base);
+          log(describe("nats", base));
+        }
+      }
+    }
+    return points;
+  } finally {
+    for (const s of senders) s.close();
+    await nc.close();
+  }
+}
+
+export function describe(label: string, p: FanoutPoint): string {
+  return (
+    `  fanout ${label} ${p.system} R=${p.watchers} ${p.mode}${p.targetRate ? `@${p.targetRate}/s` : ""}: sent ${p.sent} (${p.sendRate}/s) ` +
+    `delivery p50 ${p.delivery.p50} p99 ${p.delivery.p99} max ${p.delivery.max} ms, ${p.deliveriesPerSec} deliveries/s, ` +
+    `lost ${p.lost} dup ${p.duplicated}${p.notes.length ? ` [${p.notes.join("; ")}]` : ""}`
+  );
+}

@@ -1,0 +1,189 @@
+/**
+ * `npm run bench [-- --quick] [--only=send,fanout,history,capacity,scale] [--backends=postgres,pglite] [--no-profile]`
+ *
+ * Runs every workload against Talkhub (Postgres+NATS, then embedded PGlite) and its raw
+ * baseline in one run, with the server under test in a child process, and writes
+ * bench/results/<date>[-quick].json and .md (+ SVG charts). Everything stops by itself; the
+ * Postgres databases (bench_<hex>) are dropped and the NATS subjects are prefixed per run.
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import { mkdir, readdir, rm } from "node:fs/promises";
+import { cpus, loadavg, totalmem } from "node:os";
+import { join } from "node:path";
+import { runCapacity, type CapacityPoint } from "./capacity.js";
+import { runFanout, WatcherPool, type FanoutOptions, type FanoutPoint } from "./fanout.js";
+import { runHistory, seed, talkId, type HistoryResult, type SeedPlan } from "./history.js";
+import { summarizeProfile, type ProfileSummary } from "./profile.js";
+import { writeReport } from "./report.js";
+import { runScale, type ScaleResult } from "./scale.js";
+import { rawInserter, runSend, talkhubSends, type SendPoint } from "./send.js";
+import { createDatabase, newAgent, repoRoot, startServer, type Backend, type BenchDatabase } from "./server.js";
+import { nowAbs, round } from "./stats.js";
+
+const workloads = ["send", "fanout", "history", "capacity", "scale"] as const;
+type Workload = (typeof workloads)[number];
+
+export interface BackendResults {
+  seedMs?: number;
+  send?: SendPoint[];
+  rawLabel?: string;
+  fanout?: FanoutPoint[];
+  history?: HistoryResult;
+  capacity?: CapacityPoint[];
+  scale?: ScaleResult;
+  profile?: ProfileSummary;
+}
+
+export interface Results {
+  readonly date: string;
+  readonly quick: boolean;
+  readonly startedAt: string;
+  finishedAt: string;
+  durationS: number;
+  readonly environment: Record<string, unknown>;
+  readonly settings: Record<string, unknown>;
+  readonly backends: Partial<Record<Backend, BackendResults>>;
+  readonly errors: string[];
+}
+
+function parseArgs(argv: readonly string[]) {
+  const quick = argv.includes("--quick");
+  const only = argv.find((a) => a.startsWith("--only="))?.slice(7).split(",").filter(Boolean) ?? [...workloads];
+  for (const w of only) if (!(workloads as readonly string[]).includes(w)) throw new Error(`--only: unknown workload "${w}" (${workloads.join(", ")})`);
+  const backends = (argv.find((a) => a.startsWith("--backends="))?.slice(11).split(",") ?? ["postgres", "pglite"]) as Backend[];
+  return { quick, only: new Set(only as Workload[]), backends, profile: !argv.includes("--no-profile") };
+}
+
+const args = parseArgs(process.argv.slice(2));
+const { quick, only } = args;
+const log = (line: string) => console.log(`[${((nowAbs() - startedAt) / 1000).toFixed(1).padStart(6)}s] ${line}`);
+const startedAt = nowAbs();
+
+const settings = {
+  send: { concurrencies: [1, 8, 32, 128], spreads: [1, 100], durationMs: quick ? 250 : 3_000, warmupMs: quick ? 50 : 300 },
+  fanout: {
+    watchers: quick ? [10, 50] : [10, 50, 500],
+    durationMs: quick ? 300 : 3_000,
+    fixedRate: 1_000,
+    fullConcurrency: 8,
+    deliveryBudget: quick ? 150_000 : 2_000_000,
+    modes: ["full", "fixed"],
+  } satisfies FanoutOptions,
+  history: {
+    postgres: quick ? { messages: 100_000, talks: 1_000 } : { messages: 1_000_000, talks: 10_000 },
+    // PGlite (WebAssembly, one query at a time) seeds ~5k rows/s here: smaller, see the report.
+    pglite: quick ? { messages: 10_000, talks: 1_000 } : { messages: 100_000, talks: 10_000 },
+  },
+  capacity: { grpc: quick ? 1_000 : 10_000, ws: quick ? 100 : 1_000 },
+  scale: {
+    talkCounts: quick ? [1, 100, 1_000] : [1, 10, 100, 1_000, 10_000],
+    watcherCounts: quick ? [] : [25, 100, 250],
+    durationMs: quick ? 250 : 2_000,
+    warmupMs: quick ? 50 : 200,
+  },
+  profile: { concurrency: 32, talks: 100, durationMs: 8_000 },
+};
+
+const results: Results = {
+  date: new Date().toISOString().slice(0, 10) + (quick ? "-quick" : ""),
+  quick,
+  startedAt: new Date().toISOString(),
+  finishedAt: "",
+  durationS: 0,
+  environment: {
+    node: process.version,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model,
+    memoryGiB: round(totalmem() / 2 ** 30, 1),
+    loadAvgAtStart: loadavg().map((x) => round(x, 2)),
+    serverProcess: "child: node --import tsx src/main.ts (TALKHUB_LOG_LEVEL=warn, DB pool 10)",
+  },
+  settings,
+  backends: {},
+  errors: [],
+};
+
+const resultsDir = join(repoRoot, "bench", "results");
+await mkdir(resultsDir, { recursive: true });
+const secret = randomBytes(32).toString("hex");
+const pool = await WatcherPool.start(2);
+log(`bench ${quick ? "--quick " : ""}workloads: ${[...only].join(", ")}; backends: ${args.backends.join(", ")}`);
+
+async function runBackend(backend: Backend): Promise<void> {
+  const out: BackendResults = {};
+  results.backends[backend] = out;
+  let database: BenchDatabase | undefined;
+  try {
+    database = await createDatabase(backend);
+    const agent = await newAgent(secret, randomUUID());
+    const size = settings.history[backend];
+    const plan: SeedPlan = {
+      key: randomBytes(6).toString("hex"),
+      agent,
+      messages: only.has("history") ? size.messages : 10,
+      talks: only.has("history") || only.has("scale") ? size.talks : 200,
+    };
+    log(`${backend}: seeding ${plan.messages} messages, ${plan.talks} talks`);
+    out.seedMs = round(await seed(database, plan), 0);
+    log(`${backend}: seeded in ${out.seedMs} ms`);
+    // Talks 2..T for sends (talk 1 holds the history), then talk 1 for the 10,000-talk point.
+    const talkIds = [...Array.from({ length: plan.talks - 1 }, (_, i) => talkId(plan, i + 2)), talkId(plan, 1)];
+
+    const server = await startServer({ database, secret });
+    const raw = only.has("send") ? await rawInserter(database) : undefined;
+    try {
+      if (only.has("send") && raw !== undefined) {
+        out.rawLabel = raw.label;
+        out.send = await runSend(server, database, raw, agent, talkIds, settings.send, log);
+      }
+      if (only.has("fanout")) out.fanout = await runFanout(server, agent, pool, settings.fanout, log);
+      if (only.has("history")) out.history = await runHistory(server, database, plan, out.seedMs, quick, log);
+      if (only.has("scale")) out.scale = await runScale(server, agent, talkIds, pool, { ...settings.scale, fanout: settings.fanout }, log);
+      // --quick measures capacity on the same server (no fresh process per kind).
+      if (only.has("capacity") && quick) out.capacity = await runCapacity(database, secret, agent, pool, settings.capacity, log, server);
+    } finally {
+      await raw?.close();
+      await server.stop();
+    }
+    if (only.has("capacity") && !quick) out.capacity = await runCapacity(database, secret, agent, pool, settings.capacity, log);
+    if (only.has("send") && args.profile && backend === "postgres" && !quick) {
+      const dir = join(resultsDir, `profile-${results.date}`);
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { recursive: true });
+      const profiled = await startServer({ database, secret, cpuProfDir: dir });
+      const { grpcClients } = await import("./server.js");
+      const connections = Array.from({ length: 4 }, () => grpcClients(profiled.url, agent.token));
+      try {
+        const p = settings.profile;
+        const point = await talkhubSends(connections, talkIds.slice(0, p.talks), p.concurrency, p.durationMs, 500);
+        log(`  profile run (server under --cpu-prof): ${point.sendsPerSec} sends/s at C=${p.concurrency}, ${p.talks} talks`);
+      } finally {
+        for (const c of connections) c.close();
+        await profiled.stop();
+      }
+      const file = (await readdir(dir)).find((f) => f.endsWith(".cpuprofile"));
+      if (file !== undefined) {
+        out.profile = await summarizeProfile(join(dir, file));
+        log(`  profile: ${out.profile.functions.slice(0, 5).map((f) => `${f.name} ${f.percent}%`).join(", ")}`);
+      }
+    }
+  } catch (error) {
+    const text = `${backend}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
+    results.errors.push(text);
+    log(`ERROR ${text}`);
+  } finally {
+    await database?.drop();
+  }
+}
+
+try {
+  for (const backend of args.backends) await runBackend(backend);
+} finally {
+  await pool.stop();
+}
+results.finishedAt = new Date().toISOString();
+results.durationS = round((nowAbs() - startedAt) / 1000, 1);
+results.environment["loadAvgAtEnd"] = loadavg().map((x) => round(x, 2));
+const files = await writeReport(resultsDir, results);
+log(`wrote ${files.join(", ")} in ${results.durationS} s`);
+process.exit(results.errors.length === 0 ? 0 : 1);

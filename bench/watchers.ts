@@ -1,0 +1,267 @@
+/**
+ * A watcher child process (forked by bench/fanout.ts with IPC, serialization "advanced"): it
+ * holds many subscriptions of one kind (gRPC WatchTalk streams, WebSocket subscribers, or NATS
+ * core subscriptions) and records, per subscription, which bench messages arrived and when.
+ * A bench message's text is "b:<run>:<n>:<send start, epoch ms>", so latency is computed here.
+ */
+import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node";
+import { createClient, type Interceptor } from "@connectrpc/connect";
+import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
+import { setMaxListeners } from "node:events";
+import WebSocket from "ws";
+import { TalkService } from "../gen/talk/v1/talk_service_pb.js";
+import { nowAbs, Samples } from "./stats.js";
+
+export type OpenCommand = {
+  readonly op: "open";
+  readonly kind: "grpc" | "ws" | "nats";
+  readonly url: string;
+  readonly token: string;
+  readonly agentId: string;
+  readonly chatId: string;
+  readonly afterSeq: number;
+  readonly subject: string;
+  readonly count: number;
+  /** Subscriptions per connection. */
+  readonly perConnection: number;
+};
+export type Command =
+  | OpenCommand
+  | { readonly op: "reset"; readonly run: string; readonly maxN: number }
+  | { readonly op: "collect"; readonly acked: Uint8Array; readonly idleMs: number; readonly capMs: number }
+  | { readonly op: "ready"; readonly capMs: number }
+  | { readonly op: "close" };
+
+export interface CollectReply {
+  readonly latencies: Float64Array;
+  readonly lost: number;
+  readonly duplicated: number;
+  readonly delivered: number;
+  readonly firstAt: number;
+  readonly lastAt: number;
+  readonly streamErrors: number;
+  readonly errorSamples: string[];
+}
+
+let run = "";
+let maxN = 0;
+let latencies = new Samples();
+let seen: Uint8Array[] = [];
+let counts: number[] = [];
+let duplicated = 0;
+let delivered = 0;
+let firstAt = Infinity;
+let lastAt = 0;
+let streamErrors = 0;
+let ready: Uint8Array = new Uint8Array(0);
+let readyCount = 0;
+function markReady(index: number): void {
+  if (ready[index] === 0) {
+    ready[index] = 1;
+    readyCount++;
+  }
+}
+const errorSamples: string[] = [];
+const closers: (() => void | Promise<void>)[] = [];
+
+function record(index: number, text: string): void {
+  const at = nowAbs();
+  markReady(index);
+  const parts = text.split(":");
+  if (parts[0] !== "b" || parts[1] !== run) return;
+  const n = Number(parts[2]);
+  const sent = Number(parts[3]);
+  if (!(n >= 0 && n < maxN)) return;
+  const bits = seen[index]!;
+  if (bits[n] === 1) {
+    duplicated++;
+    return;
+  }
+  bits[n] = 1;
+  counts[index]!++;
+  delivered++;
+  latencies.push(at - sent);
+  if (at < firstAt) firstAt = at;
+  if (at > lastAt) lastAt = at;
+}
+
+function streamError(error: unknown): void {
+  streamErrors++;
+  if (errorSamples.length < 5) errorSamples.push(String(error).slice(0, 300));
+}
+
+async function openGrpc(command: OpenCommand, base: number): Promise<void> {
+  const auth: Interceptor = (next) => async (request) => {
+    request.header.set("authorization", `Bearer ${command.token}`);
+    return next(request);
+  };
+  const connections = Math.ceil(command.count / command.perConnection);
+  for (let c = 0; c < connections; c++) {
+    const sessionManager = new Http2SessionManager(command.url, { pingIntervalMs: 600_000, idleConnectionTimeoutMs: 3_600_000 });
+    const client = createClient(TalkService, createGrpcTransport({ baseUrl: command.url, sessionManager, interceptors: [auth] }));
+    const abort = new AbortController();
+    setMaxListeners(0, abort.signal);
+    closers.push(() => {
+      abort.abort();
+      sessionManager.abort();
+    });
+    for (let s = c * command.perConnection; s < Math.min(command.count, (c + 1) * command.perConnection); s++) {
+      const index = base + s;
+      // The server sends headers with the first response, so a stream counts as ready when it
+      // gets its first event: the parent sends a probe message after opening (see "ready").
+      // WatchTalk replays from after_seq, so a stream that subscribes late still misses nothing.
+      void (async () => {
+        try {
+          const stream = client.watchTalk({ chatId: command.chatId, afterSeq: BigInt(command.afterSeq) }, { signal: abort.signal });
+          for await (const response of stream) {
+            markReady(index);
+            if (response.kind.case !== "event") continue;
+            const payload = response.kind.value.payload;
+            if (payload.case === "messageCreated") record(index, payload.value.text);
+          }
+        } catch (error) {
+          if (!abort.signal.aborted) streamError(error);
+          markReady(index);
+        }
+      })();
+    }
+  }
+}
+
+async function openWs(command: OpenCommand, base: number): Promise<void> {
+  const wsUrl = `${command.url.replace(/^http/, "ws")}/v1.0/ws?token=${encodeURIComponent(command.token)}`;
+  const topic = `agent_id:${command.agentId}:talk_chat:${command.chatId}`;
+  const opened: Promise<void>[] = [];
+  for (let s = 0; s < command.count; s++) {
+    const index = base + s;
+    opened.push(
+      new Promise<void>((resolve) => {
+        const socket = new WebSocket(wsUrl, { perMessageDeflate: false });
+        closers.push(() => socket.terminate());
+        socket.on("open", () => socket.send(JSON.stringify({ type: "subscribe", topics: [topic] })));
+        socket.on("message", (data) => {
+          const frame = JSON.parse(data.toString()) as { type?: string; message_created?: { text?: string }; message?: string };
+          if (frame.type === "ack") {
+            markReady(index);
+            return resolve();
+          }
+          if (frame.type === "error") {
+            streamError(frame.message);
+            return resolve();
+          }
+          const text = frame.message_created?.text;
+          if (text !== undefined) record(index, text);
+        });
+        socket.on("error", (error) => {
+          streamError(error);
+          resolve();
+        });
+      }),
+    );
+    // Don't open a thousand TCP connections in one tick.
+    if (s % 100 === 99) await Promise.all(opened.slice(-100));
+  }
+  await Promise.all(opened);
+}
+
+async function openNats(command: OpenCommand, base: number): Promise<void> {
+  const connections = Math.ceil(command.count / command.perConnection);
+  for (let c = 0; c < connections; c++) {
+    const nc: NatsConnection = await natsConnect({ servers: command.url, name: "talkhub-bench-watcher" });
+    closers.push(() => nc.close());
+    for (let s = c * command.perConnection; s < Math.min(command.count, (c + 1) * command.perConnection); s++) {
+      const index = base + s;
+      nc.subscribe(command.subject, { callback: (error, msg) => (error ? streamError(error) : record(index, msg.string())) });
+    }
+    await nc.flush();
+  }
+}
+
+process.on("message", (command: Command) => {
+  void (async () => {
+    switch (command.op) {
+      case "open": {
+        const base = seen.length;
+        for (let i = 0; i < command.count; i++) {
+          seen.push(new Uint8Array(maxN));
+          counts.push(0);
+        }
+        const grown = new Uint8Array(seen.length);
+        grown.set(ready);
+        ready = grown;
+        if (command.kind === "nats") for (let i = base; i < seen.length; i++) markReady(i);
+        const start = nowAbs();
+        if (command.kind === "grpc") await openGrpc(command, base);
+        else if (command.kind === "ws") await openWs(command, base);
+        else await openNats(command, base);
+        process.send!({ op: "opened", ms: nowAbs() - start, streamErrors });
+        break;
+      }
+      case "ready": {
+        const start = nowAbs();
+        while (readyCount < seen.length && nowAbs() - start < command.capMs) await new Promise((r) => setTimeout(r, 10));
+        process.send!({ op: "ready", ready: readyCount, total: seen.length });
+        break;
+      }
+      case "reset": {
+        run = command.run;
+        maxN = command.maxN;
+        latencies = new Samples();
+        seen = seen.map(() => new Uint8Array(maxN));
+        counts = counts.map(() => 0);
+        duplicated = 0;
+        delivered = 0;
+        firstAt = Infinity;
+        lastAt = 0;
+        process.send!({ op: "reset" });
+        break;
+      }
+      case "collect": {
+        let expected = 0;
+        for (const bit of command.acked) expected += bit;
+        const want = expected * seen.length;
+        const start = nowAbs();
+        let last = delivered;
+        let lastChange = start;
+        // Wait until every subscription has every acknowledged message, or nothing arrives for
+        // idleMs, or capMs pass.
+        while (delivered < want && nowAbs() - start < command.capMs) {
+          await new Promise((r) => setTimeout(r, 20));
+          if (delivered !== last) {
+            last = delivered;
+            lastChange = nowAbs();
+          } else if (nowAbs() - lastChange > command.idleMs) break;
+        }
+        let lost = 0;
+        for (const bits of seen) for (let n = 0; n < command.acked.length; n++) if (command.acked[n] === 1 && bits[n] !== 1) lost++;
+        const reply: CollectReply = {
+          latencies: Float64Array.from(latencies.values()),
+          lost,
+          duplicated,
+          delivered,
+          firstAt,
+          lastAt,
+          streamErrors,
+          errorSamples,
+        };
+        process.send!({ op: "collected", reply });
+        break;
+      }
+      case "close": {
+        for (const close of closers.splice(0)) await close();
+        seen = [];
+        counts = [];
+        ready = new Uint8Array(0);
+        readyCount = 0;
+        streamErrors = 0;
+        errorSamples.length = 0;
+        process.send!({ op: "closed" });
+        break;
+      }
+    }
+  })().catch((error: unknown) => {
+    process.send!({ op: "error", error: String(error) });
+  });
+});
+process.on("disconnect", () => process.exit(0));
+process.send!({ op: "up" });
