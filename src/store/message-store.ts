@@ -1,4 +1,4 @@
-import type { Selectable } from "kysely";
+import type { Insertable, Selectable } from "kysely";
 import type { AgentId, CustomerId, MessageId, TalkId } from "../domain/ids.js";
 import type { Message, MessageType, OwnerType, Reaction } from "../domain/model.js";
 import type { Executor } from "./database.js";
@@ -23,6 +23,25 @@ function toMessage(row: MessageRow, reactions: readonly Reaction[]): Message {
     tmCreate: row.tm_create,
     tmUpdate: row.tm_update,
     tmDelete: row.tm_delete,
+  };
+}
+
+function toRow(message: Message): Insertable<MessagesTable> {
+  return {
+    id: message.id,
+    customer_id: message.customerId,
+    chat_id: message.chatId,
+    seq: message.seq,
+    parent_id: message.parentId,
+    owner_type: message.ownerType,
+    owner_id: message.ownerId,
+    type: message.type,
+    text: message.text,
+    medias: JSON.stringify(message.medias),
+    client_message_id: message.clientMessageId,
+    tm_create: message.tmCreate,
+    tm_update: message.tmUpdate,
+    tm_delete: message.tmDelete,
   };
 }
 
@@ -58,22 +77,7 @@ async function withReactions(db: Executor, rows: readonly MessageRow[]): Promise
 export async function insertMessage(db: Executor, message: Message): Promise<Message | null> {
   const row = await db
     .insertInto("messages")
-    .values({
-      id: message.id,
-      customer_id: message.customerId,
-      chat_id: message.chatId,
-      seq: message.seq,
-      parent_id: message.parentId,
-      owner_type: message.ownerType,
-      owner_id: message.ownerId,
-      type: message.type,
-      text: message.text,
-      medias: JSON.stringify(message.medias),
-      client_message_id: message.clientMessageId,
-      tm_create: message.tmCreate,
-      tm_update: message.tmUpdate,
-      tm_delete: message.tmDelete,
-    })
+    .values(toRow(message))
     .onConflict((oc) =>
       oc.columns(["chat_id", "owner_id", "client_message_id"]).where("client_message_id", "is not", null).doNothing(),
     )
@@ -198,24 +202,7 @@ export async function insertMessages(db: Executor, messages: readonly Message[])
   if (messages.length === 0) return;
   await db
     .insertInto("messages")
-    .values(
-      messages.map((message) => ({
-        id: message.id,
-        customer_id: message.customerId,
-        chat_id: message.chatId,
-        seq: message.seq,
-        parent_id: message.parentId,
-        owner_type: message.ownerType,
-        owner_id: message.ownerId,
-        type: message.type,
-        text: message.text,
-        medias: JSON.stringify(message.medias),
-        client_message_id: message.clientMessageId,
-        tm_create: message.tmCreate,
-        tm_update: message.tmUpdate,
-        tm_delete: message.tmDelete,
-      })),
-    )
+    .values(messages.map(toRow))
     .execute();
 }
 
