@@ -7,19 +7,17 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
-  clientsFor,
+  ProcessSuite,
   createTestDatabase,
   dependenciesReachable,
   eventLog,
   expectContiguousLog,
   expectExactly,
-  killAllChildren,
   newAgent,
   newPrefix,
   newSecret,
   sharedNatsUrl,
   sleep,
-  spawnTalkhub,
   talkhubEnv,
   waitFor,
   watchEvents,
@@ -28,8 +26,6 @@ import {
   type AgentIdentity,
   type Clients,
   type TalkhubProcess,
-  type TestDatabase,
-  type Watcher,
 } from "./processes.js";
 
 const ready = await dependenciesReachable("fault-kill", { postgres: true, sharedNats: true });
@@ -42,45 +38,21 @@ const sendAfterRestartMs = 1500;
 describe.skipIf(!ready)("SIGKILL of a process under load", () => {
   const secret = newSecret();
   const prefix = newPrefix();
-  let db: TestDatabase | undefined;
   let env: Record<string, string> = {};
   let a: TalkhubProcess | undefined;
   const bs: TalkhubProcess[] = [];
-  const opened: Clients[] = [];
-  const watchers: Watcher[] = [];
-
-  const on = (process: TalkhubProcess | undefined, agent: AgentIdentity): Clients => {
-    if (process === undefined) throw new Error("process not started");
-    const clients = clientsFor(process.url, agent.token);
-    opened.push(clients);
-    return clients;
-  };
-  const keep = (watcher: Watcher): Watcher => {
-    watchers.push(watcher);
-    return watcher;
-  };
-  const database = (): TestDatabase => {
-    if (db === undefined) throw new Error("database not created");
-    return db;
-  };
+  const suite = new ProcessSuite();
+  const { on, keep, database } = suite;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
+    const db = (suite.db = await createTestDatabase());
     env = talkhubEnv({ databaseUrl: db.url, natsUrl: sharedNatsUrl, secret, prefix });
-    const [first, second] = await Promise.allSettled([spawnTalkhub(env), spawnTalkhub(env)]);
-    if (first.status === "fulfilled") a = first.value;
-    if (second.status === "fulfilled") bs.push(second.value);
-    if (first.status === "rejected") throw first.reason;
-    if (second.status === "rejected") throw second.reason;
+    const [first, second] = await suite.spawn(2, env);
+    a = first;
+    if (second !== undefined) bs.push(second);
   }, 60_000);
 
-  afterAll(async () => {
-    await Promise.all(watchers.map((watcher) => watcher.cancel()));
-    for (const clients of opened) clients.close();
-    await Promise.all([a?.stop(), ...bs.map((b) => b.stop())]);
-    await killAllChildren();
-    await db?.drop();
-  }, 60_000);
+  afterAll(() => suite.close(), 60_000);
 
   it("watchers on A get every committed event, and acknowledged sends exist exactly once", async () => {
     const firstB = bs[0];
@@ -176,7 +148,8 @@ describe.skipIf(!ready)("SIGKILL of a process under load", () => {
         killed = true;
         const killedAt = Date.now();
         await firstB.kill();
-        const secondB = await spawnTalkhub(env);
+        const [secondB] = await suite.spawn(1, env);
+        if (secondB === undefined) throw new Error("B did not restart");
         bs.push(secondB);
         const stale = current;
         current = agents.map((agent) => on(secondB, agent));

@@ -7,18 +7,16 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
-  clientsFor,
+  ProcessSuite,
   createTestDatabase,
   dependenciesReachable,
   eventLog,
   expectContiguousLog,
   expectExactly,
-  killAllChildren,
   newAgent,
   newPrefix,
   newSecret,
   sleep,
-  spawnTalkhub,
   startNats,
   talkhubEnv,
   waitFor,
@@ -29,8 +27,6 @@ import {
   type Clients,
   type NatsServer,
   type TalkhubProcess,
-  type TestDatabase,
-  type Watcher,
 } from "./processes.js";
 
 const ready = await dependenciesReachable("fault-nats", { postgres: true, natsServerBinary: true });
@@ -43,46 +39,22 @@ const outageMs = 2000;
 describe.skipIf(!ready)("a NATS outage under load", () => {
   const secret = newSecret();
   const prefix = newPrefix();
-  let db: TestDatabase | undefined;
   let nats: NatsServer | undefined;
   let a: TalkhubProcess | undefined;
   let b: TalkhubProcess | undefined;
-  const opened: Clients[] = [];
-  const watchers: Watcher[] = [];
-
-  const on = (process: TalkhubProcess | undefined, agent: AgentIdentity): Clients => {
-    if (process === undefined) throw new Error("process not started");
-    const clients = clientsFor(process.url, agent.token);
-    opened.push(clients);
-    return clients;
-  };
-  const keep = (watcher: Watcher): Watcher => {
-    watchers.push(watcher);
-    return watcher;
-  };
-  const database = (): TestDatabase => {
-    if (db === undefined) throw new Error("database not created");
-    return db;
-  };
+  const suite = new ProcessSuite();
+  const { on, keep, database } = suite;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
+    const db = (suite.db = await createTestDatabase());
     nats = await startNats();
     const env = talkhubEnv({ databaseUrl: db.url, natsUrl: nats.url, secret, prefix });
-    const [first, second] = await Promise.allSettled([spawnTalkhub(env), spawnTalkhub(env)]);
-    if (first.status === "fulfilled") a = first.value;
-    if (second.status === "fulfilled") b = second.value;
-    if (first.status === "rejected") throw first.reason;
-    if (second.status === "rejected") throw second.reason;
+    [a, b] = await suite.spawn(2, env);
   }, 60_000);
 
   afterAll(async () => {
-    await Promise.all(watchers.map((watcher) => watcher.cancel()));
-    for (const clients of opened) clients.close();
-    await Promise.all([a?.stop(), b?.stop()]);
+    await suite.close();
     await nats?.stop();
-    await killAllChildren();
-    await db?.drop();
   }, 60_000);
 
   it("loses no event and duplicates no message while NATS restarts", async () => {

@@ -8,20 +8,18 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code } from "@connectrpc/connect";
 import type { Message } from "../gen/talk/v1/resources_pb.js";
 import {
-  clientsFor,
+  ProcessSuite,
   createTestDatabase,
   dependenciesReachable,
   eventLog,
   expectContiguousLog,
   expectExactly,
-  killAllChildren,
   newAgent,
   newPrefix,
   newSecret,
   participantEventSeq,
   pool,
   sharedNatsUrl,
-  spawnTalkhub,
   talkhubEnv,
   waitFor,
   watchEvents,
@@ -30,7 +28,6 @@ import {
   type AgentIdentity,
   type Clients,
   type TalkhubProcess,
-  type TestDatabase,
   type Watcher,
 } from "./processes.js";
 
@@ -39,45 +36,19 @@ const ready = await dependenciesReachable("multi-process", { postgres: true, sha
 describe.skipIf(!ready)("two Talkhub processes on one database and one NATS", () => {
   const secret = newSecret();
   const prefix = newPrefix();
-  let db: TestDatabase | undefined;
   let a: TalkhubProcess | undefined;
   let b: TalkhubProcess | undefined;
-  const opened: Clients[] = [];
-  const watchers: Watcher[] = [];
-
-  const on = (process: TalkhubProcess | undefined, agent: AgentIdentity): Clients => {
-    if (process === undefined) throw new Error("process not started");
-    const clients = clientsFor(process.url, agent.token);
-    opened.push(clients);
-    return clients;
-  };
-  const keep = (watcher: Watcher): Watcher => {
-    watchers.push(watcher);
-    return watcher;
-  };
-  const database = (): TestDatabase => {
-    if (db === undefined) throw new Error("database not created");
-    return db;
-  };
+  const suite = new ProcessSuite();
+  const { on, keep, database } = suite;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
+    const db = (suite.db = await createTestDatabase());
     const env = talkhubEnv({ databaseUrl: db.url, natsUrl: sharedNatsUrl, secret, prefix });
     // Both start at once on the fresh database, so both run the migrations concurrently.
-    const [first, second] = await Promise.allSettled([spawnTalkhub(env), spawnTalkhub(env)]);
-    if (first.status === "fulfilled") a = first.value;
-    if (second.status === "fulfilled") b = second.value;
-    if (first.status === "rejected") throw first.reason;
-    if (second.status === "rejected") throw second.reason;
+    [a, b] = await suite.spawn(2, env);
   }, 60_000);
 
-  afterAll(async () => {
-    await Promise.all(watchers.map((watcher) => watcher.cancel()));
-    for (const clients of opened) clients.close();
-    await Promise.all([a?.stop(), b?.stop()]);
-    await killAllChildren();
-    await db?.drop();
-  }, 60_000);
+  afterAll(() => suite.close(), 60_000);
 
   it("watchers on A receive every event caused through B, in order, exactly once", async () => {
     const customer = randomUUID();

@@ -622,3 +622,55 @@ export async function pool<T>(count: number, concurrency: number, task: (index: 
   await Promise.all(workers);
   return results;
 }
+
+// ---------------------------------------------------------------------------------------------
+// A suite of processes
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * What a multi-process suite holds: its database, the processes it starts and the clients and
+ * watchers it opens; close() ends them all.
+ */
+export class ProcessSuite {
+  db: TestDatabase | undefined;
+  readonly processes: TalkhubProcess[] = [];
+  readonly #opened: Clients[] = [];
+  readonly #watchers: Watcher[] = [];
+
+  /** Clients of an agent on a process, closed with the suite. */
+  readonly on = (process: TalkhubProcess | undefined, agent: AgentIdentity): Clients => {
+    if (process === undefined) throw new Error("process not started");
+    const clients = clientsFor(process.url, agent.token);
+    this.#opened.push(clients);
+    return clients;
+  };
+
+  /** A watcher cancelled with the suite. */
+  readonly keep = (watcher: Watcher): Watcher => {
+    this.#watchers.push(watcher);
+    return watcher;
+  };
+
+  readonly database = (): TestDatabase => {
+    if (this.db === undefined) throw new Error("database not created");
+    return this.db;
+  };
+
+  /** Starts processes at once; on a fresh database they run the migrations concurrently. */
+  async spawn(count: number, env: Record<string, string>): Promise<TalkhubProcess[]> {
+    const settled = await Promise.allSettled(Array.from({ length: count }, () => spawnTalkhub(env)));
+    const started = settled.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
+    this.processes.push(...started);
+    const failed = settled.find((result) => result.status === "rejected");
+    if (failed !== undefined) throw failed.reason;
+    return started;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#watchers.map((watcher) => watcher.cancel()));
+    for (const clients of this.#opened) clients.close();
+    await Promise.all(this.processes.map((process) => process.stop()));
+    await killAllChildren();
+    await this.db?.drop();
+  }
+}
