@@ -47,7 +47,7 @@ process.once("exit", () => {
   }
 });
 
-function exited(child: ChildProcess): boolean {
+export function exited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
@@ -159,7 +159,6 @@ const ourEnv = /^(DATABASE_URL|NATS_URL|TALKHUB_.*)$/;
 export async function startServer(options: ServerOptions): Promise<Server> {
   const { database } = options;
   const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) if (value !== undefined && !ourEnv.test(key)) env[key] = value;
   const natsPrefix = database.backend === "postgres" ? `bench${randomBytes(6).toString("hex")}` : undefined;
   Object.assign(env, {
     TALKHUB_HOST: "127.0.0.1",
@@ -181,39 +180,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   }
   const nodeArgs = ["--import", "tsx"];
   if (options.cpuProfDir !== undefined) nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`);
-  const child = spawn(process.execPath, [...nodeArgs, "src/main.ts"], { cwd: repoRoot, env, stdio: ["ignore", "pipe", "pipe"] });
-  track(child);
-  let out = "";
-  let err = "";
-  child.stdout?.on("data", (chunk: Buffer) => {
-    if (out.length < 10_000) out += chunk.toString();
-  });
-  child.stderr?.on("data", (chunk: Buffer) => {
-    err = (err + chunk.toString()).slice(-10_000);
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => fail("no listening line within 60 s"), 60_000);
-    const onData = () => {
-      const match = /Talkhub listening on :(\d+)/.exec(out);
-      if (match?.[1] !== undefined) {
-        cleanup();
-        resolve(Number(match[1]));
-      }
-    };
-    const onExit = (code: number | null) => fail(`exited with ${code}`);
-    function cleanup() {
-      clearTimeout(timer);
-      child.stdout?.off("data", onData);
-      child.off("exit", onExit);
-    }
-    function fail(why: string) {
-      cleanup();
-      if (!exited(child) && child.pid !== undefined) process.kill(child.pid, "SIGKILL");
-      reject(new Error(`Talkhub did not start: ${why}\n${err}`));
-    }
-    child.stdout?.on("data", onData);
-    child.once("exit", onExit);
-  });
+  const { child, port } = await spawnTalkhub("Talkhub", env, nodeArgs);
   const url = `http://127.0.0.1:${port}`;
   const pid = child.pid ?? -1;
   return {
@@ -237,6 +204,53 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     },
     stop: () => stopChild(child),
   };
+}
+
+/**
+ * Starts `src/main.ts` as a child process with `env` (on top of this process's environment,
+ * less its own Talkhub variables) and waits for its "listening" line.
+ */
+export async function spawnTalkhub(
+  name: string,
+  env: Record<string, string>,
+  nodeArgs: readonly string[] = ["--import", "tsx"],
+): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
+  const base: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) if (value !== undefined && !ourEnv.test(key)) base[key] = value;
+  const child = spawn(process.execPath, [...nodeArgs, "src/main.ts"], { cwd: repoRoot, env: { ...base, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  track(child);
+  let out = "";
+  let err = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    out = (out + chunk.toString()).slice(-10_000);
+  });
+  child.stderr?.on("data", (chunk: Buffer) => {
+    err = (err + chunk.toString()).slice(-10_000);
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => fail("no listening line within 60 s"), 60_000);
+    const onData = () => {
+      const match = /Talkhub listening on :(\d+)/.exec(out);
+      if (match?.[1] !== undefined) {
+        cleanup();
+        resolve(Number(match[1]));
+      }
+    };
+    const onExit = (code: number | null) => fail(`exited with ${code}`);
+    function cleanup() {
+      clearTimeout(timer);
+      child.stdout?.off("data", onData);
+      child.off("exit", onExit);
+    }
+    function fail(why: string) {
+      cleanup();
+      if (!exited(child) && child.pid !== undefined) process.kill(child.pid, "SIGKILL");
+      reject(new Error(`${name} did not start: ${why}\n${err}`));
+    }
+    child.stdout?.on("data", onData);
+    child.once("exit", onExit);
+  });
+  return { child, port, stderr: () => err };
 }
 
 // ------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@
  * equals its talk's log, without gap or duplicate. Results go to bench/results/soak-<date>.json
  * and .md; the exit code is 1 when something was lost or duplicated.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { cpus, loadavg } from "node:os";
@@ -24,6 +24,7 @@ import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-no
 import { MessageService } from "../gen/talk/v1/message_service_pb.js";
 import { TalkService } from "../gen/talk/v1/talk_service_pb.js";
 import { mintToken } from "../src/auth/tokens.js";
+import { exited, spawnTalkhub, stopChild } from "./server.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const adminUrl = process.env["SOAK_DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
@@ -58,29 +59,6 @@ const talkCount = 3;
 // Child processes (tracked by PID, SIGKILLed on exit if still running)
 // ------------------------------------------------------------------------------------------
 
-const children = new Map<number, ChildProcess>();
-process.once("exit", () => {
-  for (const pid of children.keys()) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // gone already
-    }
-  }
-});
-
-const exited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null;
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (exited(child) || child.pid === undefined) return;
-  const done = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  process.kill(child.pid, "SIGTERM");
-  if ((await Promise.race([done.then(() => true), sleep(10_000).then(() => false)])) === false && !exited(child)) {
-    process.kill(child.pid, "SIGKILL");
-    await Promise.race([done, sleep(5000)]);
-  }
-}
-
 interface Server {
   readonly name: string;
   readonly url: string;
@@ -90,52 +68,8 @@ interface Server {
 }
 
 async function startServer(name: string, env: Record<string, string>): Promise<Server> {
-  const base: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && !/^(DATABASE_URL|NATS_URL|TALKHUB_.*)$/.test(key)) base[key] = value;
-  }
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    cwd: repoRoot,
-    env: { ...base, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  if (child.pid !== undefined) {
-    const pid = child.pid;
-    children.set(pid, child);
-    child.once("exit", () => children.delete(pid));
-  }
-  let out = "";
-  let err = "";
-  child.stdout?.on("data", (chunk: Buffer) => {
-    out = (out + chunk.toString()).slice(-10_000);
-  });
-  child.stderr?.on("data", (chunk: Buffer) => {
-    err = (err + chunk.toString()).slice(-10_000);
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => fail("no listening line within 60 s"), 60_000);
-    const onData = () => {
-      const match = /Talkhub listening on :(\d+)/.exec(out);
-      if (match?.[1] !== undefined) {
-        cleanup();
-        resolve(Number(match[1]));
-      }
-    };
-    const onExit = (code: number | null) => fail(`exited with ${code}`);
-    function cleanup() {
-      clearTimeout(timer);
-      child.stdout?.off("data", onData);
-      child.off("exit", onExit);
-    }
-    function fail(why: string) {
-      cleanup();
-      if (!exited(child) && child.pid !== undefined) process.kill(child.pid, "SIGKILL");
-      reject(new Error(`${name} did not start: ${why}\n${err}`));
-    }
-    child.stdout?.on("data", onData);
-    child.once("exit", onExit);
-  });
-  return { name, url: `http://127.0.0.1:${port}`, pid: child.pid ?? -1, child, stderr: () => err };
+  const { child, port, stderr } = await spawnTalkhub(name, env);
+  return { name, url: `http://127.0.0.1:${port}`, pid: child.pid ?? -1, child, stderr };
 }
 
 // ------------------------------------------------------------------------------------------
