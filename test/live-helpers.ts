@@ -11,22 +11,11 @@ import WebSocket from "ws";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Event, Heartbeat } from "../gen/talk/v1/events_pb.js";
 import type { Message } from "../gen/talk/v1/resources_pb.js";
+import { eventTypes } from "../src/domain/events.js";
 import type { TestAgent } from "./harness.js";
 
 /** The event types, in the order a talk's whole life produces them in the all-types test. */
-export const allEventTypes = [
-  "message_created",
-  "message_updated",
-  "message_deleted",
-  "reaction_added",
-  "reaction_removed",
-  "participant_joined",
-  "participant_left",
-  "talk_updated",
-  "talk_closed",
-  "talk_reopened",
-  "talk_deleted",
-] as const;
+export const allEventTypes = eventTypes;
 
 /** "message_created" -> "messageCreated", the payload oneof case of an event type. */
 export const payloadCase = (type: string): string => type.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
