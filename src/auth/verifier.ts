@@ -40,7 +40,7 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
     ...(options.audience === undefined ? {} : { audience: options.audience }),
   };
 
-  return async (token) => {
+  const verify = async (token: string): Promise<Verified> => {
     let payload: JWTPayload;
     try {
       const alg = headerAlg(token);
@@ -59,7 +59,29 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
         code === "ERR_JWT_EXPIRED" ? "the token has expired" : code === "ERR_JWT_CLAIM_VALIDATION_FAILED" ? "a token claim is not valid" : "the token is not valid",
       );
     }
-    return identityOf(payload);
+    return { ...identityOf(payload), expiresAt: typeof payload.exp === "number" ? payload.exp * 1000 : Infinity };
+  };
+  return remembering(verify);
+}
+
+/** A verified identity and when its token stops being valid. */
+type Verified = Identity & { readonly expiresAt: number };
+
+/**
+ * Remembers verified tokens, so that a caller's token is checked once per process rather than
+ * on every call (the signature check runs on the crypto thread pool and dominated the cost of a
+ * call). A remembered token still expires at its `exp`; failures are never remembered.
+ */
+function remembering(verify: (token: string) => Promise<Verified>, max = 10_000): TokenVerifier {
+  const known = new Map<string, Verified>();
+  return async (token) => {
+    const hit = known.get(token);
+    if (hit !== undefined && hit.expiresAt > Date.now()) return hit;
+    if (hit !== undefined) known.delete(token);
+    const verified = await verify(token);
+    if (known.size >= max) known.delete(known.keys().next().value ?? "");
+    known.set(token, verified);
+    return verified;
   };
 }
 

@@ -56,7 +56,8 @@ export async function listen(handler: RequestHandler, options: ListenOptions): P
     session.on("close", () => sessions.delete(session));
   });
 
-  const tcp = net.createServer((socket) => {
+  // Nagle off: small HTTP/2 frames must not wait for the peer's delayed ACK.
+  const tcp = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());
