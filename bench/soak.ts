@@ -19,12 +19,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
-import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
-import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
-import { MessageService } from "../gen/talk/v1/message_service_pb.js";
-import { TalkService } from "../gen/talk/v1/talk_service_pb.js";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { mintToken } from "../src/auth/tokens.js";
-import { exited, spawnTalkhub, stopChild } from "./server.js";
+import { exited, grpcClients as clientsFor, spawnTalkhub, stopChild, type Clients } from "./server.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const adminUrl = process.env["SOAK_DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
@@ -76,26 +73,6 @@ async function startServer(name: string, env: Record<string, string>): Promise<S
 // Clients, and counting every request by method and outcome
 // ------------------------------------------------------------------------------------------
 
-interface Clients {
-  readonly talks: Client<typeof TalkService>;
-  readonly messages: Client<typeof MessageService>;
-  close(): void;
-}
-
-function clientsFor(baseUrl: string, token: string): Clients {
-  const auth: Interceptor = (next) => async (request) => {
-    request.header.set("authorization", `Bearer ${token}`);
-    return next(request);
-  };
-  const sessionManager = new Http2SessionManager(baseUrl);
-  const transport = createGrpcTransport({ baseUrl, sessionManager, interceptors: [auth] });
-  return {
-    talks: createClient(TalkService, transport),
-    messages: createClient(MessageService, transport),
-    close: () => sessionManager.abort(),
-  };
-}
-
 const requests = new Map<string, number>();
 const errorsByCode = new Map<string, number>();
 const errorSamples: string[] = [];
@@ -122,8 +99,11 @@ const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * ite
 // Watchers: bounded memory (last seq and counters only)
 // ------------------------------------------------------------------------------------------
 
-class TalkWatcher {
-  lastSeq = 0;
+/**
+ * A stream that the soak keeps open, resuming it (on the next process, when churned) after
+ * every end; subclasses read one opening and keep their own resume position.
+ */
+abstract class ResumingStream {
   received = 0;
   gaps = 0;
   duplicates = 0;
@@ -136,12 +116,17 @@ class TalkWatcher {
 
   constructor(
     readonly name: string,
-    readonly chatId: string,
     private readonly clients: readonly Clients[],
     startOn: number,
   ) {
     this.#process = startOn;
   }
+
+  /** The method name, for the request and error counts. */
+  protected abstract readonly method: string;
+
+  /** Reads one opening of the stream until it ends or `signal` aborts. */
+  protected abstract consume(clients: Clients, signal: AbortSignal): Promise<void>;
 
   start(): void {
     this.#done = this.#run();
@@ -154,23 +139,13 @@ class TalkWatcher {
       this.#controller = controller;
       const clients = this.clients[this.#process % this.clients.length] as Clients;
       try {
-        const stream = clients.talks.watchTalk({ chatId: this.chatId, afterSeq: BigInt(this.lastSeq) }, { signal: controller.signal });
-        bump(requests, "WatchTalk opened");
-        for await (const response of stream) {
-          if (response.kind.case !== "event") continue;
-          const seq = Number(response.kind.value.seq);
-          this.received++;
-          if (seq <= this.lastSeq) this.duplicates++;
-          else {
-            if (seq !== this.lastSeq + 1) this.gaps++;
-            this.lastSeq = seq;
-          }
-        }
+        bump(requests, `${this.method} opened`);
+        await this.consume(clients, controller.signal);
       } catch (reason) {
         if (!controller.signal.aborted) {
           this.streamErrors++;
           const code = Code[ConnectError.from(reason).code] ?? "?";
-          bump(errorsByCode, `WatchTalk stream ${code}`);
+          bump(errorsByCode, `${this.method} stream ${code}`);
           if (errorSamples.length < 20) errorSamples.push(`${this.name}: ${code} ${ConnectError.from(reason).rawMessage}`);
           await sleep(200);
         }
@@ -180,7 +155,7 @@ class TalkWatcher {
     }
   }
 
-  /** Disconnects and resumes with after_seq on the other process. */
+  /** Disconnects and resumes on the other process. */
   churn(): void {
     this.#process++;
     this.#controller?.abort();
@@ -193,70 +168,57 @@ class TalkWatcher {
   }
 }
 
-class EventsFeed {
+/** A WatchTalk that resumes with after_seq. */
+class TalkWatcher extends ResumingStream {
+  lastSeq = 0;
+  protected readonly method = "WatchTalk";
+
+  constructor(name: string, readonly chatId: string, clients: readonly Clients[], startOn: number) {
+    super(name, clients, startOn);
+  }
+
+  protected async consume(clients: Clients, signal: AbortSignal): Promise<void> {
+    for await (const response of clients.talks.watchTalk({ chatId: this.chatId, afterSeq: BigInt(this.lastSeq) }, { signal })) {
+      if (response.kind.case !== "event") continue;
+      const seq = Number(response.kind.value.seq);
+      this.received++;
+      if (seq <= this.lastSeq) this.duplicates++;
+      else {
+        if (seq !== this.lastSeq + 1) this.gaps++;
+        this.lastSeq = seq;
+      }
+    }
+  }
+}
+
+/** The WatchEvents feed, resuming with its cursor. */
+class EventsFeed extends ResumingStream {
   cursor = "";
   readonly lastSeq = new Map<string, number>();
-  received = 0;
-  gaps = 0;
-  duplicates = 0;
-  resumes = 0;
-  streamErrors = 0;
-  #controller: AbortController | undefined;
-  #stopped = false;
-  #done: Promise<void> = Promise.resolve();
-  #process = 0;
+  protected readonly method = "WatchEvents";
   #started: () => void = () => undefined;
   readonly started = new Promise<void>((resolve) => (this.#started = resolve));
 
-  constructor(private readonly clients: readonly Clients[]) {}
-
-  start(): void {
-    this.#done = this.#run();
+  constructor(clients: readonly Clients[]) {
+    super("WatchEvents feed", clients, 0);
   }
 
-  async #run(): Promise<void> {
-    for (let opening = 0; opening < 100_000 && !this.#stopped; opening++) {
-      const controller = new AbortController();
-      this.#controller = controller;
-      const clients = this.clients[this.#process % this.clients.length] as Clients;
-      try {
-        bump(requests, "WatchEvents opened");
-        for await (const response of clients.talks.watchEvents({ cursor: this.cursor }, { signal: controller.signal })) {
-          if (response.kind.case === "event") {
-            const { seq: raw, chatId } = response.kind.value;
-            const seq = Number(raw);
-            this.received++;
-            const last = this.lastSeq.get(chatId);
-            if (last !== undefined && seq <= last) this.duplicates++;
-            else {
-              if (last !== undefined && seq !== last + 1) this.gaps++;
-              this.lastSeq.set(chatId, seq);
-            }
-          }
-          if (response.cursor !== "") this.cursor = response.cursor;
-          this.#started();
-        }
-      } catch (reason) {
-        if (!controller.signal.aborted) {
-          this.streamErrors++;
-          bump(errorsByCode, `WatchEvents stream ${Code[ConnectError.from(reason).code] ?? "?"}`);
-          await sleep(200);
+  protected async consume(clients: Clients, signal: AbortSignal): Promise<void> {
+    for await (const response of clients.talks.watchEvents({ cursor: this.cursor }, { signal })) {
+      if (response.kind.case === "event") {
+        const { seq: raw, chatId } = response.kind.value;
+        const seq = Number(raw);
+        this.received++;
+        const last = this.lastSeq.get(chatId);
+        if (last !== undefined && seq <= last) this.duplicates++;
+        else {
+          if (last !== undefined && seq !== last + 1) this.gaps++;
+          this.lastSeq.set(chatId, seq);
         }
       }
-      if (this.#stopped) return;
-      this.resumes++;
+      if (response.cursor !== "") this.cursor = response.cursor;
+      this.#started();
     }
-  }
-
-  churn(): void {
-    this.#process++;
-    this.#controller?.abort();
-  }
-
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#controller?.abort();
-    await Promise.race([this.#done, sleep(5000)]);
   }
 }
 
