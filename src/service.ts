@@ -118,6 +118,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
       sendBatching: {
         maxBatch: 256,
         maxInFlight: config.database.kind === "postgres" ? Math.max(1, Math.floor(config.database.poolSize / 2)) : 1,
+        parallelAfter: 32,
         onCommit: (size) => metrics.sendBatch.observe(size),
       },
     };

@@ -1,15 +1,16 @@
 /**
- * Group commit for sends. Concurrent SendMessage calls in a process are committed together:
- * one transaction locks their talks (in id order), settles each send under those locks
- * (membership, status, parent, idempotency key, seq), and writes all messages, events and
- * talk heads with one statement each. A lone send goes at once; sends that arrive while a
- * batch is committing form the next batch, so batching adds no waiting of its own.
+ * Group commit for sends. Concurrent SendMessage calls in a process are committed together by
+ * one statement that writes all their messages, events and talk heads, applied to each talk
+ * only if its head has not moved since it was read (see store/send-store.ts). Talks are read
+ * (membership, status, head) only when this process does not know them already (see
+ * known-talks.ts), so a steady stream of sends costs one round trip per batch. A talk whose
+ * head moved (another process or another kind of write got there first) is read again and its
+ * sends planned again; after a few tries they take the locking path, one transaction each. A lone send goes at once; sends that
+ * arrive while a batch is committing form the next batch, so batching adds no waiting of its
+ * own. A talk is in at most one batch at a time, so the process's own batches never collide.
  */
 import { guarded } from "../store/errors.js";
-import { appendEvents } from "../store/event-store.js";
-import type { Executor } from "../store/database.js";
-import { findMessagesByClientIds, insertMessages, talksOfMessages } from "../store/message-store.js";
-import { advanceTalks, lockTalksForSends } from "../store/talk-store.js";
+import { commitSends, readSendTargets, type HeadMove } from "../store/send-store.js";
 import type { DomainDeps } from "./deps.js";
 import { FailedPrecondition, InvalidArgument, NotFound, Unavailable } from "./errors.js";
 import type { TalkEvent } from "./events.js";
@@ -17,6 +18,7 @@ import type { AgentId, MessageId, TalkId } from "./ids.js";
 import type { Identity } from "./identity.js";
 import type { Media, Message } from "./model.js";
 import { draftMessage } from "./draft-message.js";
+import { KnownTalks } from "./known-talks.js";
 import { TalkChange } from "./talk-change.js";
 
 /** A validated send. */
@@ -35,13 +37,25 @@ interface Pending extends SendRequest {
 }
 
 export interface SendBatcherOptions {
-  /** Sends in one transaction at most. */
+  /** Sends in one batch at most. */
   readonly maxBatch: number;
-  /** Batches committing at once (each holds a database connection). */
+  /** Batches committing at once (each uses a database connection). */
   readonly maxInFlight: number;
-  /** Told the size of every committed batch (metrics). */
+  /**
+   * While a batch commits, another starts only once this many sends wait: one batch at a time
+   * makes the biggest batches (the least work per send), and a batch held up by a row lock
+   * still does not hold up a growing queue behind it.
+   */
+  readonly parallelAfter: number;
+  /** Told the number of messages every committed statement wrote (metrics). */
   readonly onCommit?: (size: number) => void;
 }
+
+/** Tries of the compare-and-set path before a send takes the locking path. */
+const optimisticTries = 3;
+
+/** Talks a process remembers for planning sends (a few hundred bytes each). */
+const knownTalksCapacity = 10_000;
 
 function uniq<T>(values: Iterable<T>): T[] {
   return [...new Set(values)];
@@ -51,13 +65,26 @@ function idempotencyKey(talkId: TalkId, sender: AgentId, clientMessageId: string
   return `${talkId}\n${sender}\n${clientMessageId}`;
 }
 
+/** One try at a batch: what each send got, and the sends whose talk moved meanwhile. */
+interface Attempt {
+  readonly settled: [Pending, Message | Error][];
+  readonly retry: Pending[];
+  /** Sends only the locking path can settle. */
+  readonly alone: Pending[];
+  readonly events: TalkEvent[];
+  readonly written: number;
+}
+
 export class SendBatcher {
   readonly #queue: Pending[] = [];
+  /** Talks with a batch in flight. */
+  readonly #busy = new Set<TalkId>();
+  readonly #known = new KnownTalks(knownTalksCapacity);
   #inFlight = 0;
 
   constructor(
     private readonly deps: DomainDeps,
-    /** Sends one request on its own: used when a batch fails for a reason other than the database being away. */
+    /** Sends one request in a locking transaction of its own. */
     private readonly sendAlone: (request: SendRequest) => Promise<Message>,
     private readonly options: SendBatcherOptions,
   ) {}
@@ -70,96 +97,162 @@ export class SendBatcher {
   }
 
   #pump(): void {
-    while (this.#inFlight < this.options.maxInFlight && this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, this.options.maxBatch);
+    while (
+      this.#inFlight < this.options.maxInFlight &&
+      this.#queue.length > 0 &&
+      (this.#inFlight === 0 || this.#queue.length >= this.options.parallelAfter)
+    ) {
+      const batch = this.#take();
+      if (batch.length === 0) return;
+      const talks = uniq(batch.map((p) => p.talkId));
+      for (const talk of talks) this.#busy.add(talk);
       this.#inFlight++;
       void this.#commit(batch).finally(() => {
+        for (const talk of talks) this.#busy.delete(talk);
         this.#inFlight--;
         this.#pump();
       });
     }
   }
 
-  async #commit(batch: readonly Pending[]): Promise<void> {
-    let outcome: { results: (Message | Error)[]; events: TalkEvent[] };
-    try {
-      outcome = await guarded(() => this.deps.db.transaction().execute((trx) => this.#write(trx, batch)));
-    } catch (error) {
-      if (error instanceof Unavailable || batch.length === 1) {
-        for (const pending of batch) pending.reject(error);
-      } else {
-        // One send's trouble must not fail the others: each goes again on its own.
-        await Promise.all(batch.map((pending) => this.sendAlone(pending).then(pending.resolve, pending.reject)));
-      }
-      return;
+  /** Up to maxBatch queued sends whose talks have no batch in flight, in arrival order. */
+  #take(): Pending[] {
+    const batch: Pending[] = [];
+    const rest: Pending[] = [];
+    for (const pending of this.#queue) {
+      if (batch.length < this.options.maxBatch && !this.#busy.has(pending.talkId)) batch.push(pending);
+      else rest.push(pending);
     }
-    this.options.onCommit?.(batch.length);
-    if (outcome.events.length > 0) this.deps.events.publish(outcome.events);
-    batch.forEach((pending, i) => {
-      const result = outcome.results[i];
-      if (result instanceof Error) pending.reject(result);
-      else if (result !== undefined) pending.resolve(result);
-    });
+    this.#queue.splice(0, this.#queue.length, ...rest);
+    return batch;
   }
 
-  async #write(trx: Executor, batch: readonly Pending[]): Promise<{ results: (Message | Error)[]; events: TalkEvent[] }> {
-    const locked = await lockTalksForSends(
-      trx,
-      uniq(batch.map((r) => r.talkId)),
-      uniq(batch.map((r) => r.caller.agentId)),
-    );
-    const keyed = batch.filter((r) => r.clientMessageId !== null);
-    const earlier = await findMessagesByClientIds(
-      trx,
-      uniq(keyed.map((r) => r.talkId)),
-      uniq(keyed.map((r) => r.clientMessageId ?? "")),
-    );
-    const firstByKey = new Map<string, Message>();
-    for (const message of earlier) {
-      if (message.ownerId !== null && message.clientMessageId !== null) {
-        firstByKey.set(idempotencyKey(message.chatId, message.ownerId, message.clientMessageId), message);
+  async #commit(batch: readonly Pending[]): Promise<void> {
+    let pending = batch;
+    const lonely: Pending[] = [];
+    for (let tries = 0; tries < optimisticTries && pending.length > 0; tries++) {
+      let attempt: Attempt;
+      try {
+        attempt = await guarded(() => this.#attempt(pending));
+      } catch (error) {
+        if (error instanceof Unavailable) {
+          for (const p of pending) p.reject(error);
+          return;
+        }
+        // A client_message_id used before (a retry) or anything unforeseen: each send goes
+        // the exact locking way, and one send's trouble does not fail the others.
+        break;
       }
+      if (attempt.written > 0) this.options.onCommit?.(attempt.written);
+      if (attempt.events.length > 0) this.deps.events.publish(attempt.events);
+      for (const [p, result] of attempt.settled) {
+        if (result instanceof Error) p.reject(result);
+        else p.resolve(result);
+      }
+      pending = attempt.retry;
+      lonely.push(...attempt.alone);
     }
-    const parentTalks = await talksOfMessages(trx, uniq(batch.flatMap((r) => (r.parentId === null ? [] : [r.parentId]))));
+    lonely.push(...pending);
+    await Promise.all(lonely.map((p) => this.sendAlone(p).then(p.resolve, p.reject)));
+  }
 
-    const changes = new Map<TalkId, TalkChange>();
+  async #attempt(batch: readonly Pending[]): Promise<Attempt> {
+    const fresh = await this.#learn(batch);
+    const plan = this.#plan(batch, fresh);
+    const moves: HeadMove[] = [...plan.changes.values()]
+      .filter((c) => c.change.events.length > 0)
+      .map((c) => ({ expectedSeq: c.expectedSeq, talk: c.change.talk }));
+    const advanced = await commitSends(this.deps.db, moves, plan.messages, plan.events);
+    for (const { change } of plan.changes.values()) {
+      if (advanced.has(change.talk.id)) this.#known.advanced(change.talk);
+      else this.#known.forget(change.talk.id);
+    }
+    const settled: [Pending, Message | Error][] = [];
+    const retry: Pending[] = [];
+    const alone: Pending[] = [];
+    batch.forEach((p, i) => {
+      const result = plan.results[i];
+      if (result === undefined) return;
+      if (result === "alone") alone.push(p);
+      else if (result === "stale") retry.push(p);
+      else if (result instanceof Error || advanced.has(p.talkId)) settled.push([p, result]);
+      else retry.push(p);
+    });
+    return {
+      settled,
+      retry,
+      alone,
+      events: plan.events.filter((event) => advanced.has(event.chatId)),
+      written: plan.messages.filter((message) => advanced.has(message.chatId)).length,
+    };
+  }
+
+  /**
+   * Reads the talks (and parent messages) of the batch that this process does not know yet;
+   * returns the talks read.
+   */
+  async #learn(batch: readonly Pending[]): Promise<ReadonlySet<TalkId>> {
+    const known = this.#known;
+    const unknown = batch.filter((r) => !known.knows(r.talkId, r.caller.agentId));
+    const talkIds = uniq(unknown.map((r) => r.talkId));
+    const parentIds = uniq(batch.flatMap((r) => (r.parentId !== null && known.parentTalk(r.parentId) === undefined ? [r.parentId] : [])));
+    if (talkIds.length === 0 && parentIds.length === 0) return new Set();
+    const read = await readSendTargets(this.deps.db, talkIds, uniq(unknown.map((r) => r.caller.agentId)), parentIds);
+    for (const id of talkIds) {
+      const target = read.talks.get(id);
+      if (target === undefined) known.forget(id);
+      else known.read(target.talk, target.members);
+    }
+    for (const [message, talk] of read.parentTalks) known.parent(message, talk);
+    return new Set(talkIds);
+  }
+
+  /** Decides each send against the talks as read: a message to write, or the error it gets. */
+  #plan(batch: readonly Pending[], fresh: ReadonlySet<TalkId>) {
+    const changes = new Map<TalkId, { expectedSeq: number; change: TalkChange }>();
+    const firstByKey = new Map<string, Message>();
     const messages: Message[] = [];
-    const results = batch.map((r): Message | Error => {
-      const lockedTalk = locked.get(r.talkId);
-      if (lockedTalk === undefined || lockedTalk.talk.customerId !== r.caller.customerId || !lockedTalk.members.has(r.caller.agentId)) {
+    const results = batch.map((r): Message | Error | "alone" | "stale" => {
+      const target = this.#known.get(r.talkId);
+      if (target === undefined || target.talk.customerId !== r.caller.customerId || !target.members.has(r.caller.agentId)) {
         return new NotFound("talk", r.talkId);
+      }
+      if (target.talk.status !== "active") {
+        // Only a fresh read may refuse a send: the talk may have been reopened since.
+        if (!fresh.has(r.talkId)) {
+          this.#known.forget(r.talkId);
+          return "stale";
+        }
+        // A retry into a closed talk still gets its first message back: the locking path knows it.
+        return r.clientMessageId === null ? new FailedPrecondition("the talk is closed; reopen it first") : "alone";
+      }
+      if (r.parentId !== null && this.#known.parentTalk(r.parentId) !== r.talkId) {
+        return new InvalidArgument("parent_id", "must name a message of the same talk");
       }
       const key = r.clientMessageId === null ? null : idempotencyKey(r.talkId, r.caller.agentId, r.clientMessageId);
       const first = key === null ? undefined : firstByKey.get(key);
       if (first !== undefined) return first;
-      let change = changes.get(r.talkId);
-      if (change === undefined) {
-        change = new TalkChange(lockedTalk.talk, { ownerType: "agent", ownerId: r.caller.agentId }, this.deps.now());
-        changes.set(r.talkId, change);
+      let entry = changes.get(r.talkId);
+      if (entry === undefined) {
+        entry = {
+          expectedSeq: target.talk.lastSeq,
+          change: new TalkChange(target.talk, { ownerType: "agent", ownerId: r.caller.agentId }, this.deps.now()),
+        };
+        changes.set(r.talkId, entry);
       }
-      if (change.talk.status !== "active") return new FailedPrecondition("the talk is closed; reopen it first");
-      if (r.parentId !== null && parentTalks.get(r.parentId) !== r.talkId) {
-        return new InvalidArgument("parent_id", "must name a message of the same talk");
-      }
-      const message = draftMessage(change, r.caller.agentId, {
+      const message = draftMessage(entry.change, r.caller.agentId, {
         ownerType: "agent",
         text: r.text,
         medias: r.medias,
         parentId: r.parentId,
         clientMessageId: r.clientMessageId,
       });
-      change.record({ type: "message_created", message }, { ownerType: "agent", ownerId: r.caller.agentId });
+      entry.change.record({ type: "message_created", message }, { ownerType: "agent", ownerId: r.caller.agentId });
       messages.push(message);
       if (key !== null) firstByKey.set(key, message);
       return message;
     });
-    const events = [...changes.values()].flatMap((change) => change.events);
-    await insertMessages(trx, messages);
-    await appendEvents(trx, events);
-    await advanceTalks(
-      trx,
-      [...changes.values()].filter((change) => change.events.length > 0).map((change) => change.talk),
-    );
-    return { results, events };
+    const events = [...changes.values()].flatMap((c) => c.change.events);
+    return { changes, messages, events, results };
   }
 }

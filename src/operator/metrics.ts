@@ -37,7 +37,7 @@ export class Metrics {
 
   readonly sendBatch = new Histogram({
     name: "talkhub_send_batch_size",
-    help: "Sends committed together in one transaction (group commit).",
+    help: "Messages written together by one statement (group commit).",
     buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
     registers: [this.registry],
   });

@@ -9,24 +9,24 @@ function payloadOf(event: TalkEvent): Omit<EventPayload, "type"> {
   return payload;
 }
 
+/** An event as its events row. */
+export function eventRow(event: TalkEvent) {
+  return {
+    chat_id: event.chatId,
+    seq: event.seq,
+    customer_id: event.customerId,
+    type: event.type,
+    actor_type: event.actor.ownerType,
+    actor_id: event.actor.ownerType === "agent" ? event.actor.ownerId : null,
+    tm_create: event.tmCreate,
+    payload: JSON.stringify(payloadOf(event)),
+  };
+}
+
 /** Appends events to their talks' logs, in the caller's transaction. */
 export async function appendEvents(db: Executor, events: readonly TalkEvent[]): Promise<void> {
   if (events.length === 0) return;
-  await db
-    .insertInto("events")
-    .values(
-      events.map((event) => ({
-        chat_id: event.chatId,
-        seq: event.seq,
-        customer_id: event.customerId,
-        type: event.type,
-        actor_type: event.actor.ownerType,
-        actor_id: event.actor.ownerType === "agent" ? event.actor.ownerId : null,
-        tm_create: event.tmCreate,
-        payload: JSON.stringify(payloadOf(event)),
-      })),
-    )
-    .execute();
+  await db.insertInto("events").values(events.map(eventRow)).execute();
 }
 
 /** A talk's events with seq greater than afterSeq, in seq order, at most `limit`. */

@@ -26,7 +26,8 @@ function toMessage(row: MessageRow, reactions: readonly Reaction[]): Message {
   };
 }
 
-function toRow(message: Message): Insertable<MessagesTable> {
+/** A message as its messages row. */
+export function messageRow(message: Message): Insertable<MessagesTable> & { medias: string; seq: number; tm_create: Date } {
   return {
     id: message.id,
     customer_id: message.customerId,
@@ -77,7 +78,7 @@ async function withReactions(db: Executor, rows: readonly MessageRow[]): Promise
 export async function insertMessage(db: Executor, message: Message): Promise<Message | null> {
   const row = await db
     .insertInto("messages")
-    .values(toRow(message))
+    .values(messageRow(message))
     .onConflict((oc) =>
       oc.columns(["chat_id", "owner_id", "client_message_id"]).where("client_message_id", "is not", null).doNothing(),
     )
@@ -195,38 +196,4 @@ export async function countReactions(db: Executor, messageId: MessageId): Promis
     .where("message_id", "=", messageId)
     .executeTakeFirst();
   return Number(row?.n ?? 0);
-}
-
-/** Inserts several messages in one statement (seq and idempotency are settled by the caller under the talks' locks). */
-export async function insertMessages(db: Executor, messages: readonly Message[]): Promise<void> {
-  if (messages.length === 0) return;
-  await db
-    .insertInto("messages")
-    .values(messages.map(toRow))
-    .execute();
-}
-
-/** Messages already sent under some client_message_ids in some talks, with their reactions. */
-export async function findMessagesByClientIds(
-  db: Executor,
-  talkIds: readonly TalkId[],
-  clientMessageIds: readonly string[],
-): Promise<Message[]> {
-  if (talkIds.length === 0 || clientMessageIds.length === 0) return [];
-  const rows = await db
-    .selectFrom("messages")
-    .selectAll()
-    .where("chat_id", "in", talkIds)
-    .where("client_message_id", "in", clientMessageIds)
-    .execute();
-  return withReactions(db, rows);
-}
-
-/** The talk of each of some messages (deleted ones included). */
-export async function talksOfMessages(db: Executor, ids: readonly MessageId[]): Promise<Map<MessageId, TalkId>> {
-  const talks = new Map<MessageId, TalkId>();
-  if (ids.length === 0) return talks;
-  const rows = await db.selectFrom("messages").select(["id", "chat_id"]).where("id", "in", ids).execute();
-  for (const row of rows) talks.set(row.id as MessageId, row.chat_id as TalkId);
-  return talks;
 }

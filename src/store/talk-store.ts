@@ -1,4 +1,4 @@
-import { sql, type Selectable } from "kysely";
+import type { Selectable } from "kysely";
 import type { AgentId, CustomerId, ParticipantId, TalkId } from "../domain/ids.js";
 import type { Talk, TalkStatus, TalkType } from "../domain/model.js";
 import { AlreadyExists } from "../domain/errors.js";
@@ -8,7 +8,8 @@ import type { TalksTable } from "./schema/talks.js";
 
 type TalkRow = Selectable<TalksTable>;
 
-function toTalk(row: TalkRow): Talk {
+/** A talks row as the domain's Talk. */
+export function toTalk(row: TalkRow): Talk {
   return {
     id: row.id as TalkId,
     customerId: row.customer_id as CustomerId,
@@ -174,47 +175,4 @@ export async function listTalksOfAgent(
   }
   const rows = await query.orderBy("t.tm_activity", "desc").orderBy("t.id", "desc").limit(limit).execute();
   return rows.map(toTalk);
-}
-
-/** A talk locked for a batch of sends, with which of the senders take part in it. */
-export interface LockedTalk {
-  readonly talk: Talk;
-  readonly members: ReadonlySet<AgentId>;
-}
-
-/**
- * Locks several live talks at once, in id order (so that concurrent batches never deadlock),
- * and tells which of the given agents take part in each.
- */
-export async function lockTalksForSends(
-  db: Executor,
-  talkIds: readonly TalkId[],
-  agentIds: readonly AgentId[],
-): Promise<Map<TalkId, LockedTalk>> {
-  const rows = await db
-    .selectFrom("talks as t")
-    .leftJoin("participants as p", (join) => join.onRef("p.chat_id", "=", "t.id").on("p.owner_id", "in", agentIds))
-    .selectAll("t")
-    .select("p.owner_id as member")
-    .where("t.id", "in", talkIds)
-    .where("t.tm_delete", "is", null)
-    .orderBy("t.id")
-    .forUpdate("t")
-    .execute();
-  const locked = new Map<TalkId, { talk: Talk; members: Set<AgentId> }>();
-  for (const row of rows) {
-    const id = row.id as TalkId;
-    const entry = locked.get(id) ?? { talk: toTalk(row), members: new Set<AgentId>() };
-    if (row.member !== null) entry.members.add(row.member as AgentId);
-    locked.set(id, entry);
-  }
-  return locked;
-}
-
-/** Moves several talks' heads (last_seq and activity time) in one statement. */
-export async function advanceTalks(db: Executor, talks: readonly Talk[]): Promise<void> {
-  if (talks.length === 0) return;
-  const values = sql.join(talks.map((t) => sql`(${t.id}::uuid, ${t.lastSeq}::bigint, ${t.tmActivity}::timestamptz)`));
-  await sql`UPDATE talks SET last_seq = v.last_seq, tm_activity = v.tm_activity
-    FROM (VALUES ${values}) AS v(id, last_seq, tm_activity) WHERE talks.id = v.id`.execute(db);
 }
