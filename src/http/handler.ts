@@ -44,11 +44,15 @@ export function createHandler(options: HandlerOptions): RequestHandler {
   const web = createStaticFiles(options.webRoot);
   return (req, res) => {
     if (cors(req, res) || options.operator(req, res)) return;
+    // RPC paths ("/<package>.<Service>/<Method>") go straight to the RPC handlers.
+    if (req.url !== undefined && rpcPath.test(req.url)) return connect(req, res);
     tokenFromQuery(req);
     if (rest(req, res) || web(req, res)) return;
     connect(req, res);
   };
 }
+
+const rpcPath = /^\/[a-z][\w]*(\.[a-z][\w]*)*\.[A-Z]\w*\/[A-Z]\w*$/;
 
 function tokenFromQuery(req: { url?: string; headers: Record<string, string | string[] | undefined> }): void {
   if (req.headers["authorization"] !== undefined || req.url === undefined || !req.url.includes("token=")) return;

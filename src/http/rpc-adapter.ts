@@ -1,15 +1,17 @@
 /**
- * gRPC, gRPC-Web and Connect on Node's HTTP/1.1 and HTTP/2 requests: connect-node's universal
- * handlers, with two fixes at the edge.
+ * gRPC, gRPC-Web and Connect on Node's HTTP/1.1 and HTTP/2 requests: unary gRPC on its own
+ * fast path (grpc-unary.ts), the rest through connect-node's universal handlers, with two fixes
+ * at the edge.
  *  - A request body that does not parse as protobuf is the client's fault: connect reports it
  *    as INTERNAL, Talkhub answers INVALID_ARGUMENT (HTTP 400 on Connect).
  *  - A response sent before the request body was read (a refused oversized message) resets the
  *    HTTP/2 stream, so the rest of the body is not buffered and the connection stays usable.
  */
-import { Code, createConnectRouter, type ConnectRouter, type ConnectRouterOptions } from "@connectrpc/connect";
+import { Code, createConnectRouter, createServiceImplSpec, type ConnectRouter, type ConnectRouterOptions, type ServiceImplSpec } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import { createAsyncIterable, readAllBytes, type UniversalServerResponse } from "@connectrpc/connect/protocol";
 import http2 from "node:http2";
+import { createGrpcUnary } from "./grpc-unary.js";
 import type { RequestHandler } from "./listener.js";
 
 const parseFailure = /^(\[internal\] )?parse binary:/;
@@ -40,11 +42,37 @@ async function clientFault(res: UniversalServerResponse): Promise<UniversalServe
   return res;
 }
 
+/** Routes registered on a connect router, and the service implementations they were given. */
+function recordingRouter(router: ConnectRouter): { router: ConnectRouter; services: ServiceImplSpec[] } {
+  const services: ServiceImplSpec[] = [];
+  const recording: ConnectRouter = {
+    get handlers() {
+      return router.handlers;
+    },
+    service(service, implementation, options) {
+      services.push(createServiceImplSpec(service, implementation));
+      router.service(service, implementation, options);
+      return recording;
+    },
+    rpc(method, implementation, options) {
+      router.rpc(method, implementation, options);
+      return recording;
+    },
+  };
+  return { router: recording, services };
+}
+
 export function createRpcAdapter(routes: (router: ConnectRouter) => void, options: ConnectRouterOptions): RequestHandler {
-  const router = createConnectRouter({ acceptCompression: [compressionGzip, compressionBrotli], ...options });
-  routes(router);
-  const handlers = new Map(router.handlers.map((handler) => [handler.requestPath, handler]));
+  const recorded = recordingRouter(createConnectRouter({ acceptCompression: [compressionGzip, compressionBrotli], ...options }));
+  routes(recorded.router);
+  const handlers = new Map(recorded.router.handlers.map((handler) => [handler.requestPath, handler]));
+  const grpcUnary = createGrpcUnary({
+    services: recorded.services,
+    interceptors: options.interceptors ?? [],
+    readMaxBytes: options.readMaxBytes ?? 0xffffffff,
+  });
   return (req, res) => {
+    if (req instanceof http2.Http2ServerRequest && grpcUnary(req, res as http2.Http2ServerResponse)) return;
     const handler = handlers.get(req.url?.split("?", 2)[0] ?? "");
     if (handler === undefined) {
       res.writeHead(404);
