@@ -11,12 +11,12 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { sql } from "kysely";
-import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
-import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
+import { createClient, type Client } from "@connectrpc/connect";
 import { MessageService } from "../gen/talk/v1/message_service_pb.js";
 import { TalkService } from "../gen/talk/v1/talk_service_pb.js";
 import { mintToken } from "../src/auth/tokens.js";
 import { openDatabase } from "../src/store/database.js";
+import { createLeanTransport } from "./lean-transport.js";
 
 export const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 export const postgresAdminUrl = process.env["BENCH_DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
@@ -273,18 +273,13 @@ export interface Clients {
   close(): void;
 }
 
-/** gRPC clients over one HTTP/2 connection of their own. */
+/** gRPC clients over one HTTP/2 connection of their own (see lean-transport.ts). */
 export function grpcClients(baseUrl: string, token: string): Clients {
-  const auth: Interceptor = (next) => async (request) => {
-    request.header.set("authorization", `Bearer ${token}`);
-    return next(request);
-  };
-  const sessionManager = new Http2SessionManager(baseUrl);
-  const transport = createGrpcTransport({ baseUrl, sessionManager, interceptors: [auth] });
+  const transport = createLeanTransport(baseUrl, { authorization: `Bearer ${token}` });
   return {
     talks: createClient(TalkService, transport),
     messages: createClient(MessageService, transport),
-    close: () => sessionManager.abort(),
+    close: () => transport.close(),
   };
 }
 
