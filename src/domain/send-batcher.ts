@@ -193,11 +193,13 @@ export class SendBatcher {
    */
   async #learn(batch: readonly Pending[]): Promise<ReadonlySet<TalkId>> {
     const known = this.#known;
-    const unknown = batch.filter((r) => !known.knows(r.talkId, r.caller.agentId));
-    const talkIds = uniq(unknown.map((r) => r.talkId));
+    const talkIds = uniq(batch.filter((r) => !known.knows(r.talkId, r.caller.agentId)).map((r) => r.talkId));
     const parentIds = uniq(batch.flatMap((r) => (r.parentId !== null && known.parentTalk(r.parentId) === undefined ? [r.parentId] : [])));
     if (talkIds.length === 0 && parentIds.length === 0) return new Set();
-    const read = await readSendTargets(this.deps.db, talkIds, uniq(unknown.map((r) => r.caller.agentId)), parentIds);
+    // Every sender to a talk read now is asked about: the read replaces what was known of it.
+    const reading = new Set(talkIds);
+    const agents = uniq(batch.filter((r) => reading.has(r.talkId)).map((r) => r.caller.agentId));
+    const read = await readSendTargets(this.deps.db, talkIds, agents, parentIds);
     for (const id of talkIds) {
       const target = read.talks.get(id);
       if (target === undefined) known.forget(id);
