@@ -1,10 +1,12 @@
 /**
- * Unary gRPC over HTTP/2 (application/grpc, uncompressed), served straight on Node's request
- * and response: the one request message is read whole and decoded, goes through the same
- * interceptors to the method's implementation, and the answer leaves as one message and the
- * trailers. This is the call internal services make most; connect-node's general pipeline
- * (a chain of async iterables per call) cost several times the call's own work here, see
- * docs/performance.md. Streams, compression, gRPC-Web, Connect and JSON go through connect-node.
+ * gRPC over HTTP/2 (application/grpc, binary, uncompressed) served straight on Node's request
+ * and response, for unary and server-streaming methods: the one request message is read whole
+ * and decoded, goes through the same interceptors to the method's implementation, and each
+ * answer leaves as one length-prefixed message, then the trailers. connect-node's general
+ * pipeline (a chain of async iterables, abort signals and web headers per call) cost several
+ * times the call's own work here; see docs/performance.md. A streamed message object that
+ * several streams send (one event to every watcher of a talk) is encoded once.
+ * Compression, gRPC-Web, Connect, JSON and client streams go through connect-node.
  */
 import type http2 from "node:http2";
 import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescService, type MessageInitShape } from "@bufbuild/protobuf";
@@ -16,20 +18,21 @@ import {
   type Interceptor,
   type MethodImplSpec,
   type ServiceImplSpec,
+  type StreamRequest,
   type UnaryRequest,
 } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 
 /** What an interceptor wraps: a call from request to response. */
 type Call = Parameters<Interceptor>[0];
-type UnarySpec = Extract<MethodImplSpec, { kind: "unary" }>;
+type DirectSpec = Extract<MethodImplSpec, { kind: "unary" | "server_streaming" }>;
 
-interface UnaryMethod {
+interface DirectMethod {
   readonly service: DescService;
-  readonly spec: UnarySpec;
+  readonly spec: DirectSpec;
 }
 
-export interface GrpcUnaryOptions {
+export interface GrpcDirectOptions {
   readonly services: readonly ServiceImplSpec[];
   readonly interceptors: readonly Interceptor[];
   /** The largest request message accepted, in bytes. */
@@ -37,31 +40,60 @@ export interface GrpcUnaryOptions {
 }
 
 const grpcContentTypes = new Set(["application/grpc", "application/grpc+proto"]);
+const responseContentType = { "content-type": "application/grpc+proto" };
+
+/** A message with its 5-byte gRPC prefix (uncompressed, length). */
+function envelope(encoded: Uint8Array): Buffer {
+  const bytes = Buffer.allocUnsafe(5 + encoded.length);
+  bytes[0] = 0;
+  bytes.writeUInt32BE(encoded.length, 1);
+  bytes.set(encoded, 5);
+  return bytes;
+}
+
+/** Enveloped bytes of streamed messages, by message object: one event goes to many watchers. */
+const enveloped = new WeakMap<object, Buffer>();
+
+function sharedFrame(method: DirectSpec["method"], message: MessageInitShape<DescMessage>): Buffer {
+  let bytes = enveloped.get(message);
+  if (bytes === undefined) {
+    const output: DescMessage = method.output;
+    bytes = envelope(toBinary(output, isMessage(message, output) ? message : create(output, message)));
+    enveloped.set(message, bytes);
+  }
+  return bytes;
+}
+
+async function* single<T>(value: T): AsyncIterable<T> {
+  yield value;
+}
 
 /** The method's implementation behind the interceptors (the first one outermost), in `context`. */
-function callIn(context: HandlerContext, spec: UnarySpec, interceptors: readonly Interceptor[]): Call {
-  const output: DescMessage = spec.method.output;
+function callIn(context: HandlerContext, spec: DirectSpec, interceptors: readonly Interceptor[]): Call {
+  const common = { service: context.service, header: context.responseHeader, trailer: context.responseTrailer };
   const implementation: Call = async (request) => {
-    if (request.stream) throw new ConnectError("a unary method was called as a stream", Code.Internal);
-    const result: unknown = await spec.impl(request.message, context);
-    return {
-      stream: false,
-      service: request.service,
-      method: spec.method,
-      header: context.responseHeader,
-      trailer: context.responseTrailer,
-      message: isMessage(result, output) ? result : create(output, result as MessageInitShape<DescMessage>),
-    };
+    if (spec.kind === "unary") {
+      if (request.stream) throw new ConnectError("a unary method was called as a stream", Code.Internal);
+      const result = (await spec.impl(request.message, context)) as MessageInitShape<DescMessage>;
+      const output: DescMessage = spec.method.output;
+      return { ...common, method: spec.method, stream: false, message: isMessage(result, output) ? result : create(output, result) };
+    }
+    if (!request.stream) throw new ConnectError("a streaming method was called as unary", Code.Internal);
+    let input: unknown;
+    for await (const message of request.message) input = message;
+    return { ...common, method: spec.method, stream: true, message: spec.impl(input as never, context) as AsyncIterable<never> };
   };
   return interceptors.reduceRight((next, interceptor) => interceptor(next), implementation);
 }
 
-/** The unary methods of the services, by request path. */
-function unaryMethods(services: readonly ServiceImplSpec[]): Map<string, UnaryMethod> {
-  const methods = new Map<string, UnaryMethod>();
+/** The unary and server-streaming methods of the services, by request path. */
+function directMethods(services: readonly ServiceImplSpec[]): Map<string, DirectMethod> {
+  const methods = new Map<string, DirectMethod>();
   for (const { service, methods: specs } of services) {
     for (const spec of Object.values(specs)) {
-      if (spec.kind === "unary") methods.set(`/${service.typeName}/${spec.method.name}`, { service, spec });
+      if (spec.kind === "unary" || spec.kind === "server_streaming") {
+        methods.set(`/${service.typeName}/${spec.method.name}`, { service, spec });
+      }
     }
   }
   return methods;
@@ -83,7 +115,7 @@ function nodeHeaders(...sources: Headers[]): Record<string, string> {
   return result;
 }
 
-/** Collects the request body; rejects once it holds more than one message of at most `max` bytes. */
+/** Collects the request body: exactly one message of at most `max` bytes. */
 function readMessage(req: http2.Http2ServerRequest, max: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -104,30 +136,22 @@ function readMessage(req: http2.Http2ServerRequest, max: number): Promise<Uint8A
     req.once("error", reject);
     req.once("end", () => {
       const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-      if (body.length < 5) return reject(new ConnectError("protocol error: missing input message for unary method", Code.Unimplemented));
+      if (body.length < 5) return reject(new ConnectError("protocol error: missing input message", Code.Unimplemented));
       if ((body[0] ?? 0) & 0b1) return reject(new ConnectError("protocol error: received compressed message without grpc-encoding", Code.Internal));
       const size = body.readUInt32BE(1);
       if (body.length < 5 + size) return reject(new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument));
-      if (body.length > 5 + size) return reject(new ConnectError("protocol error: received extra input message for unary method", Code.Unimplemented));
+      if (body.length > 5 + size) return reject(new ConnectError("protocol error: received extra input message", Code.Unimplemented));
       resolve(body.subarray(5));
     });
   });
 }
 
-function envelope(bytes: Uint8Array): Buffer {
-  const frame = Buffer.allocUnsafe(5 + bytes.length);
-  frame[0] = 0;
-  frame.writeUInt32BE(bytes.length, 1);
-  frame.set(bytes, 5);
-  return frame;
-}
-
 /**
- * Returns a handler that takes unary gRPC calls (true) and leaves every other request (false)
- * to the next handler.
+ * Returns a handler that takes unary and server-streaming gRPC calls (true) and leaves every
+ * other request (false) to the next handler.
  */
-export function createGrpcUnary(options: GrpcUnaryOptions): (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => boolean {
-  const methods = unaryMethods(options.services);
+export function createGrpcDirect(options: GrpcDirectOptions): (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => boolean {
+  const methods = directMethods(options.services);
   return (req, res) => {
     if (req.method !== "POST") return false;
     const target = methods.get(req.url);
@@ -140,11 +164,11 @@ export function createGrpcUnary(options: GrpcUnaryOptions): (req: http2.Http2Ser
 }
 
 /**
- * A handler context of our own, cheaper than connect's: its signal aborts only when the client
+ * A handler context of our own, cheaper than connect's: its signal aborts when the client
  * cancels or the deadline passes (not when the call completes), so the common path creates no
  * abort reasons, timers or linked signals.
  */
-function handlerContext(target: UnaryMethod, req: http2.Http2ServerRequest, requestHeader: Headers, signal: AbortSignal, deadline: number | undefined): HandlerContext {
+function handlerContext(target: DirectMethod, req: http2.Http2ServerRequest, requestHeader: Headers, signal: AbortSignal, deadline: number | undefined): HandlerContext {
   return {
     service: target.service,
     method: target.spec.method,
@@ -160,7 +184,20 @@ function handlerContext(target: UnaryMethod, req: http2.Http2ServerRequest, requ
   };
 }
 
-async function serve(target: UnaryMethod, req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, options: GrpcUnaryOptions): Promise<void> {
+/** Resolves once the response can take more, or has closed. */
+function drained(res: http2.Http2ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.once("drain", done);
+    res.once("close", done);
+  });
+}
+
+async function serve(target: DirectMethod, req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, options: GrpcDirectOptions): Promise<void> {
   const { service, spec } = target;
   const method = spec.method;
   const abort = new AbortController();
@@ -183,41 +220,48 @@ async function serve(target: UnaryMethod, req: http2.Http2ServerRequest, res: ht
             reject(error);
           }, timeout.timeoutMs);
         });
+  const inTime = <T>(work: Promise<T>): Promise<T> => (expired === undefined ? work : Promise.race([work, expired]));
   const deadline = timeout.timeoutMs === undefined ? undefined : Date.now() + timeout.timeoutMs;
   const context = handlerContext(target, req, requestHeader, abort.signal, deadline);
-  const contentType = { "content-type": "application/grpc+proto" };
+  const sendHeaders = () => {
+    if (!res.headersSent) res.writeHead(200, { ...responseContentType, ...nodeHeaders(context.responseHeader) });
+  };
   try {
     if (timeout.error !== undefined) throw timeout.error;
-    const bytes = await (expired === undefined ? readMessage(req, options.readMaxBytes) : Promise.race([readMessage(req, options.readMaxBytes), expired]));
+    const bytes = await inTime(readMessage(req, options.readMaxBytes));
     let message;
     try {
       message = fromBinary(method.input, bytes);
     } catch (error) {
       throw new ConnectError(`parse binary: ${error instanceof Error ? error.message : String(error)}`, Code.InvalidArgument);
     }
-    const request: UnaryRequest = {
-      stream: false,
-      service,
-      method,
-      requestMethod: "POST",
-      url: req.url,
-      signal: context.signal,
-      header: requestHeader,
-      contextValues: context.values,
-      message,
-    };
-    const call = callIn(context, spec, options.interceptors)(request);
-    const response = await (expired === undefined ? call : Promise.race([call, expired]));
-    if (response.stream) throw new ConnectError("a unary method answered with a stream", Code.Internal);
+    const common = { service, requestMethod: "POST", url: req.url, signal: context.signal, header: requestHeader, contextValues: context.values };
+    const request: UnaryRequest | StreamRequest =
+      spec.kind === "unary"
+        ? { ...common, method: spec.method, stream: false, message }
+        : { ...common, method: spec.method, stream: true, message: single(message) };
+    const response = await inTime(callIn(context, spec, options.interceptors)(request));
+    if (!response.stream) {
+      if (res.destroyed) return;
+      res.writeHead(200, { ...responseContentType, ...nodeHeaders(response.header) });
+      res.addTrailers({ ...nodeHeaders(response.trailer), "grpc-status": "0" });
+      res.end(envelope(toBinary(method.output, response.message)));
+      return;
+    }
+    for await (const item of response.message) {
+      if (res.destroyed) break;
+      sendHeaders();
+      if (!res.write(sharedFrame(method, item))) await inTime(drained(res));
+    }
     if (res.destroyed) return;
-    res.writeHead(200, { ...contentType, ...nodeHeaders(response.header) });
+    sendHeaders();
     res.addTrailers({ ...nodeHeaders(response.trailer), "grpc-status": "0" });
-    res.end(envelope(toBinary(method.output, response.message)));
+    res.end();
   } catch (error) {
-    if (res.destroyed || res.headersSent) return;
+    if (res.destroyed || res.writableEnded) return;
     const trailer = new Headers(context.responseTrailer);
     setTrailerStatus(trailer, ConnectError.from(error));
-    res.writeHead(200, { ...contentType, ...nodeHeaders(context.responseHeader) });
+    sendHeaders();
     res.addTrailers(nodeHeaders(trailer));
     // An answer sent before the body was read (a refused oversized message): once it is out,
     // the stream is reset so the rest of the body is not buffered and the connection stays usable.

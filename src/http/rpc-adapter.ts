@@ -1,7 +1,7 @@
 /**
- * gRPC, gRPC-Web and Connect on Node's HTTP/1.1 and HTTP/2 requests: unary gRPC on its own
- * fast path (grpc-unary.ts), the rest through connect-node's universal handlers, with two fixes
- * at the edge.
+ * gRPC, gRPC-Web and Connect on Node's HTTP/1.1 and HTTP/2 requests: unary and server-streaming
+ * gRPC on a direct path (grpc-direct.ts), the rest through connect-node's universal handlers,
+ * with two fixes at the edge.
  *  - A request body that does not parse as protobuf is the client's fault: connect reports it
  *    as INTERNAL, Talkhub answers INVALID_ARGUMENT (HTTP 400 on Connect).
  *  - A response sent before the request body was read (a refused oversized message) resets the
@@ -11,7 +11,7 @@ import { Code, createConnectRouter, createServiceImplSpec, type ConnectRouter, t
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import { createAsyncIterable, readAllBytes, type UniversalServerResponse } from "@connectrpc/connect/protocol";
 import http2 from "node:http2";
-import { createGrpcUnary } from "./grpc-unary.js";
+import { createGrpcDirect } from "./grpc-direct.js";
 import type { RequestHandler } from "./listener.js";
 
 const parseFailure = /^(\[internal\] )?parse binary:/;
@@ -66,13 +66,13 @@ export function createRpcAdapter(routes: (router: ConnectRouter) => void, option
   const recorded = recordingRouter(createConnectRouter({ acceptCompression: [compressionGzip, compressionBrotli], ...options }));
   routes(recorded.router);
   const handlers = new Map(recorded.router.handlers.map((handler) => [handler.requestPath, handler]));
-  const grpcUnary = createGrpcUnary({
+  const grpcDirect = createGrpcDirect({
     services: recorded.services,
     interceptors: options.interceptors ?? [],
     readMaxBytes: options.readMaxBytes ?? 0xffffffff,
   });
   return (req, res) => {
-    if (req instanceof http2.Http2ServerRequest && grpcUnary(req, res as http2.Http2ServerResponse)) return;
+    if (req instanceof http2.Http2ServerRequest && grpcDirect(req, res as http2.Http2ServerResponse)) return;
     const handler = handlers.get(req.url?.split("?", 2)[0] ?? "");
     if (handler === undefined) {
       res.writeHead(404);
