@@ -72,9 +72,12 @@ const settings = {
   history: {
     postgres: quick ? { messages: 100_000, talks: 1_000 } : { messages: 1_000_000, talks: 10_000 },
     // PGlite (WebAssembly, one query at a time) seeds ~5k rows/s here: smaller, see the report.
-    pglite: quick ? { messages: 10_000, talks: 1_000 } : { messages: 100_000, talks: 10_000 },
+    pglite: quick ? { messages: 2_000, talks: 500 } : { messages: 100_000, talks: 10_000 },
   },
-  capacity: { grpc: quick ? 1_000 : 10_000, ws: quick ? 100 : 1_000 },
+  capacity: {
+    postgres: { grpc: quick ? 1_000 : 10_000, ws: quick ? 100 : 1_000 },
+    pglite: { grpc: quick ? 200 : 10_000, ws: quick ? 50 : 1_000 },
+  },
   scale: {
     talkCounts: quick ? [1, 100, 1_000] : [1, 10, 100, 1_000, 10_000],
     watcherCounts: quick ? [] : [25, 100, 250],
@@ -140,12 +143,12 @@ async function runBackend(backend: Backend): Promise<void> {
       if (only.has("history")) out.history = await runHistory(server, database, plan, out.seedMs, quick, log);
       if (only.has("scale")) out.scale = await runScale(server, agent, talkIds, pool, { ...settings.scale, fanout: settings.fanout }, log);
       // --quick measures capacity on the same server (no fresh process per kind).
-      if (only.has("capacity") && quick) out.capacity = await runCapacity(database, secret, agent, pool, settings.capacity, log, server);
+      if (only.has("capacity") && quick) out.capacity = await runCapacity(database, secret, agent, pool, settings.capacity[backend], log, server);
     } finally {
       await raw?.close();
       await server.stop();
     }
-    if (only.has("capacity") && !quick) out.capacity = await runCapacity(database, secret, agent, pool, settings.capacity, log);
+    if (only.has("capacity") && !quick) out.capacity = await runCapacity(database, secret, agent, pool, settings.capacity[backend], log);
     if (only.has("send") && args.profile && backend === "postgres" && !quick) {
       const dir = join(resultsDir, `profile-${results.date}`);
       await rm(dir, { recursive: true, force: true });

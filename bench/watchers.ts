@@ -5,11 +5,11 @@
  * A bench message's text is "b:<run>:<n>:<send start, epoch ms>", so latency is computed here.
  */
 import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node";
-import { createClient, type Interceptor } from "@connectrpc/connect";
-import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
+import { createClient } from "@connectrpc/connect";
 import { setMaxListeners } from "node:events";
 import WebSocket from "ws";
 import { TalkService } from "../gen/talk/v1/talk_service_pb.js";
+import { createLeanTransport } from "./lean-transport.js";
 import { nowAbs, Samples } from "./stats.js";
 
 export type OpenCommand = {
@@ -91,19 +91,15 @@ function streamError(error: unknown): void {
 }
 
 async function openGrpc(command: OpenCommand, base: number): Promise<void> {
-  const auth: Interceptor = (next) => async (request) => {
-    request.header.set("authorization", `Bearer ${command.token}`);
-    return next(request);
-  };
   const connections = Math.ceil(command.count / command.perConnection);
   for (let c = 0; c < connections; c++) {
-    const sessionManager = new Http2SessionManager(command.url, { pingIntervalMs: 600_000, idleConnectionTimeoutMs: 3_600_000 });
-    const client = createClient(TalkService, createGrpcTransport({ baseUrl: command.url, sessionManager, interceptors: [auth] }));
+    const transport = createLeanTransport(command.url, { authorization: `Bearer ${command.token}` });
+    const client = createClient(TalkService, transport);
     const abort = new AbortController();
     setMaxListeners(0, abort.signal);
     closers.push(() => {
       abort.abort();
-      sessionManager.abort();
+      transport.close();
     });
     for (let s = c * command.perConnection; s < Math.min(command.count, (c + 1) * command.perConnection); s++) {
       const index = base + s;
