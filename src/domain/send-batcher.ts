@@ -81,6 +81,7 @@ export class SendBatcher {
   readonly #busy = new Set<TalkId>();
   readonly #known = new KnownTalks(knownTalksCapacity);
   #inFlight = 0;
+  #pumpScheduled = false;
 
   constructor(
     private readonly deps: DomainDeps,
@@ -92,6 +93,20 @@ export class SendBatcher {
   submit(request: SendRequest): Promise<Message> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ ...request, resolve, reject });
+      this.#schedulePump();
+    });
+  }
+
+  /**
+   * Batches form after the event loop has taken in the requests that arrived meanwhile: on the
+   * embedded database a statement runs on this thread, and without the wait every batch would
+   * hold the one send that was parsed first.
+   */
+  #schedulePump(): void {
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    setImmediate(() => {
+      this.#pumpScheduled = false;
       this.#pump();
     });
   }
@@ -110,7 +125,7 @@ export class SendBatcher {
       void this.#commit(batch).finally(() => {
         for (const talk of talks) this.#busy.delete(talk);
         this.#inFlight--;
-        this.#pump();
+        this.#schedulePump();
       });
     }
   }
