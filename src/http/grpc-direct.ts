@@ -8,7 +8,7 @@
  * several streams send (one event to every watcher of a talk) is encoded once.
  * Compression, gRPC-Web, Connect, JSON and client streams go through connect-node.
  */
-import type http2 from "node:http2";
+import http2 from "node:http2";
 import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescService, type MessageInitShape } from "@bufbuild/protobuf";
 import {
   Code,
@@ -120,27 +120,33 @@ function readMessage(req: http2.Http2ServerRequest, max: number): Promise<Uint8A
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let length = 0;
+    let declared: number | undefined;
+    const refuse = (error: ConnectError) => {
+      req.off("data", onData);
+      reject(error);
+    };
     const onData = (chunk: Buffer) => {
       chunks.push(chunk);
       length += chunk.length;
-      if (length >= 5) {
-        const head = chunks.length === 1 ? chunk : Buffer.concat(chunks);
-        const size = head.readUInt32BE(1);
-        if (size > max) {
-          req.off("data", onData);
-          reject(new ConnectError(`message size ${size} is larger than configured readMaxBytes ${max}`, Code.ResourceExhausted));
-        }
+      if (declared === undefined && length >= 5) {
+        declared = Buffer.concat(chunks, 5).readUInt32BE(1);
+        if (declared > max) refuse(new ConnectError(`message size ${declared} is larger than configured readMaxBytes ${max}`, Code.ResourceExhausted));
       }
+      // One message and at most the start of another: more is not a unary request.
+      if (declared !== undefined && length > 5 + declared + 5) refuse(new ConnectError("protocol error: received extra input message", Code.Unimplemented));
     };
     req.on("data", onData);
     req.once("error", reject);
     req.once("end", () => {
       const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-      if (body.length < 5) return reject(new ConnectError("protocol error: missing input message", Code.Unimplemented));
+      if (body.length === 0) return reject(new ConnectError("protocol error: missing input message", Code.Unimplemented));
+      if (body.length < 5) return reject(new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument));
       if ((body[0] ?? 0) & 0b1) return reject(new ConnectError("protocol error: received compressed message without grpc-encoding", Code.Internal));
       const size = body.readUInt32BE(1);
-      if (body.length < 5 + size) return reject(new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument));
-      if (body.length > 5 + size) return reject(new ConnectError("protocol error: received extra input message", Code.Unimplemented));
+      const rest = body.length - 5 - size;
+      if (rest < 0) return reject(new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument));
+      if (rest > 0 && rest < 5) return reject(new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument));
+      if (rest > 0) return reject(new ConnectError("protocol error: received extra input message", Code.Unimplemented));
       resolve(body.subarray(5));
     });
   });
@@ -201,8 +207,11 @@ async function serve(target: DirectMethod, req: http2.Http2ServerRequest, res: h
   const { service, spec } = target;
   const method = spec.method;
   const abort = new AbortController();
+  // The compat response reports itself finished once its stream closes, whoever closed it:
+  // whether the answer was complete is tracked here.
+  let answered = false;
   const onClose = () => {
-    if (!res.writableFinished) abort.abort(new ConnectError("the client cancelled the call", Code.Canceled));
+    if (!answered) abort.abort(new ConnectError("the client cancelled the call", Code.Canceled));
   };
   res.once("close", onClose);
   const requestHeader = webHeaders(req.headers);
@@ -210,8 +219,9 @@ async function serve(target: DirectMethod, req: http2.Http2ServerRequest, res: h
   // A deadline aborts the call's signal and answers DEADLINE_EXCEEDED, whether or not the
   // implementation is still at work.
   let timer: NodeJS.Timeout | undefined;
+  // Timers hold at most 2^31-1 ms (24.8 days); a longer deadline never passes in practice.
   const expired =
-    timeout.timeoutMs === undefined
+    timeout.timeoutMs === undefined || timeout.timeoutMs > 0x7fffffff
       ? undefined
       : new Promise<never>((_, reject) => {
           timer = setTimeout(() => {
@@ -245,6 +255,7 @@ async function serve(target: DirectMethod, req: http2.Http2ServerRequest, res: h
       if (res.destroyed) return;
       res.writeHead(200, { ...responseContentType, ...nodeHeaders(response.header) });
       res.addTrailers({ ...nodeHeaders(response.trailer), "grpc-status": "0" });
+      answered = true;
       res.end(envelope(toBinary(method.output, response.message)));
       return;
     }
@@ -256,18 +267,24 @@ async function serve(target: DirectMethod, req: http2.Http2ServerRequest, res: h
     if (res.destroyed) return;
     sendHeaders();
     res.addTrailers({ ...nodeHeaders(response.trailer), "grpc-status": "0" });
+    answered = true;
     res.end();
   } catch (error) {
     if (res.destroyed || res.writableEnded) return;
     const trailer = new Headers(context.responseTrailer);
     setTrailerStatus(trailer, ConnectError.from(error));
+    if (!req.complete && !res.headersSent) {
+      // Refused before the body was read (an oversized message): the status goes out as
+      // trailers-only and the stream is reset, so the rest of the body is not taken in and the
+      // stream stops counting against the connection's limit.
+      answered = true;
+      req.stream.respond({ ":status": 200, ...responseContentType, ...nodeHeaders(context.responseHeader, trailer) }, { endStream: true });
+      req.stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      return;
+    }
     sendHeaders();
     res.addTrailers(nodeHeaders(trailer));
-    // An answer sent before the body was read (a refused oversized message): once it is out,
-    // the stream is reset so the rest of the body is not buffered and the connection stays usable.
-    res.once("finish", () => {
-      if (!req.complete && !req.stream.destroyed) req.stream.close();
-    });
+    answered = true;
     res.end();
   } finally {
     res.off("close", onClose);
