@@ -272,7 +272,8 @@ function markdown(results: Results, svgLatency: string, svgScale: string): strin
   lines.push(
     "**How it was measured.** The server under test runs as a child process (`node --import tsx src/main.ts`, `TALKHUB_LOG_LEVEL=warn`, default DB pool of 10, " +
       "Postgres at 127.0.0.1:5432 with NATS at 127.0.0.1:4222, or the embedded PGlite in a temp data dir with the in-process bus); the load generators run in the bench process, " +
-      "and the fan-out/capacity watchers in two forked watcher processes. **The machine has 2 cores**: the server, Postgres, NATS, the load generators and the watchers all share them, " +
+      "and the fan-out/capacity watchers in two forked watcher processes. gRPC load and watchers use the bench's lean HTTP/2 transport (`bench/lean-transport.ts`), as the baselines use lean clients (`pg`, the NATS client): " +
+      "whatever a client spends is taken from the two cores the system under test runs on. **The machine has 2 cores**: the server, Postgres, NATS, the load generators and the watchers all share them, " +
       "so throughput is CPU-bound for every system and latency includes scheduling of the client side too. The machine is shared with other work (see the load averages above), which adds noise. " +
       "Talkhub and its baseline are measured back to back in the same run, point by point; ratios compare those pairs. Latencies are nearest-rank percentiles of every sample; throughput is acknowledged operations over the measured window.",
   );
