@@ -93,6 +93,7 @@ export class WatcherPool {
       firstAt: Math.min(...replies.map((r) => r.reply.firstAt)),
       lastAt: Math.max(...replies.map((r) => r.reply.lastAt)),
       streamErrors: replies.reduce((a, r) => a + r.reply.streamErrors, 0),
+      resumes: replies.reduce((a, r) => a + r.reply.resumes, 0),
       errorSamples: replies.flatMap((r) => r.reply.errorSamples).slice(0, 5),
     };
   }
@@ -246,6 +247,7 @@ async function measure(
   await pool.closeAll();
   if (load.failed > 0) notes.push(`${load.failed} sends failed: ${load.errors[0] ?? ""}`);
   if (got.streamErrors > 0) notes.push(`${got.streamErrors} subscriptions ended with an error: ${got.errorSamples[0] ?? ""}`);
+  if (got.resumes > 0) notes.push(`${got.resumes} times a stream fell 1,000 events behind, was cut off (RESOURCE_EXHAUSTED) and resumed from its last seq`);
   const sendSeconds = (load.endAt - load.startAt) / 1000;
   const point: FanoutPoint = {
     system,

@@ -5,7 +5,7 @@
  * A bench message's text is "b:<run>:<n>:<send start, epoch ms>", so latency is computed here.
  */
 import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node";
-import { createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { setMaxListeners } from "node:events";
 import WebSocket from "ws";
 import { TalkService } from "../gen/talk/v1/talk_service_pb.js";
@@ -40,6 +40,8 @@ export interface CollectReply {
   readonly firstAt: number;
   readonly lastAt: number;
   readonly streamErrors: number;
+  /** Streams cut off for lagging and resumed from their last seq. */
+  readonly resumes: number;
   readonly errorSamples: string[];
 }
 
@@ -53,6 +55,7 @@ let delivered = 0;
 let firstAt = Infinity;
 let lastAt = 0;
 let streamErrors = 0;
+let resumes = 0;
 let ready: Uint8Array = new Uint8Array(0);
 let readyCount = 0;
 function markReady(index: number): void {
@@ -107,17 +110,30 @@ async function openGrpc(command: OpenCommand, base: number): Promise<void> {
       // gets its first event: the parent sends a probe message after opening (see "ready").
       // WatchTalk replays from after_seq, so a stream that subscribes late still misses nothing.
       void (async () => {
-        try {
-          const stream = client.watchTalk({ chatId: command.chatId, afterSeq: BigInt(command.afterSeq) }, { signal: abort.signal });
-          for await (const response of stream) {
+        // Like a client: a stream cut off for lagging (RESOURCE_EXHAUSTED) resumes after the
+        // last seq it received; "lost" then counts what never arrived at all.
+        let afterSeq = BigInt(command.afterSeq);
+        for (;;) {
+          try {
+            const stream = client.watchTalk({ chatId: command.chatId, afterSeq }, { signal: abort.signal });
+            for await (const response of stream) {
+              markReady(index);
+              if (response.kind.case !== "event") continue;
+              afterSeq = response.kind.value.seq;
+              const payload = response.kind.value.payload;
+              if (payload.case === "messageCreated") record(index, payload.value.text);
+            }
+            return;
+          } catch (error) {
+            if (abort.signal.aborted) return;
+            if (ConnectError.from(error).code === Code.ResourceExhausted) {
+              resumes++;
+              continue;
+            }
+            streamError(error);
             markReady(index);
-            if (response.kind.case !== "event") continue;
-            const payload = response.kind.value.payload;
-            if (payload.case === "messageCreated") record(index, payload.value.text);
+            return;
           }
-        } catch (error) {
-          if (!abort.signal.aborted) streamError(error);
-          markReady(index);
         }
       })();
     }
@@ -238,6 +254,7 @@ process.on("message", (command: Command) => {
           firstAt,
           lastAt,
           streamErrors,
+          resumes,
           errorSamples,
         };
         process.send!({ op: "collected", reply });
@@ -250,6 +267,7 @@ process.on("message", (command: Command) => {
         ready = new Uint8Array(0);
         readyCount = 0;
         streamErrors = 0;
+        resumes = 0;
         errorSamples.length = 0;
         process.send!({ op: "closed" });
         break;

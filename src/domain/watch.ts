@@ -7,9 +7,9 @@ import type { EventLog } from "../events/event-log.js";
 import { EventStream } from "../events/event-stream.js";
 import type { TalkFeeds } from "../events/talk-feeds.js";
 import { guarded } from "../store/errors.js";
-import { firstRetainedSeq, lastSeqsBefore } from "../store/event-store.js";
+import { lastSeqsBefore } from "../store/event-store.js";
 import { listMemberships, type Membership } from "../store/participant-store.js";
-import { findTalkView } from "../store/talk-store.js";
+import { findWatchedTalkView } from "../store/talk-store.js";
 import type { DomainDeps } from "./deps.js";
 import { InvalidArgument, NotFound, OutOfRange, PermissionDenied } from "./errors.js";
 import type { TalkEvent } from "./events.js";
@@ -78,9 +78,9 @@ export async function* watchTalk(
   const talkId = validate.requireId<TalkId>("chat_id", input.chatId);
   if (!Number.isSafeInteger(input.afterSeq) || input.afterSeq < 0) throw new InvalidArgument("after_seq", "must not be negative");
   const { talk, membership, first } = await guarded(async () => {
-    const view = await findTalkView(deps.db, caller.customerId, talkId, caller.agentId);
+    const view = await findWatchedTalkView(deps.db, caller.customerId, talkId, caller.agentId);
     if (view === null || view.participantId === null) throw new NotFound("talk", talkId);
-    return { talk: view.talk, membership: view.participantId, first: await firstRetainedSeq(deps.db, talkId) };
+    return { talk: view.talk, membership: view.participantId, first: view.firstRetainedSeq };
   });
   if (input.afterSeq > talk.lastSeq) {
     throw new OutOfRange(`after_seq ${input.afterSeq} is ahead of the talk's last seq ${talk.lastSeq}`);

@@ -68,16 +68,6 @@ export async function readHeads(db: Executor, talkIds: readonly TalkId[]): Promi
   return heads;
 }
 
-/** The smallest seq still in a talk's log, or null when the log holds none of its events. */
-export async function firstRetainedSeq(db: Executor, talkId: TalkId): Promise<number | null> {
-  const row = await db
-    .selectFrom("events")
-    .select((eb) => eb.fn.min("seq").as("first"))
-    .where("chat_id", "=", talkId)
-    .executeTakeFirst();
-  return row?.first === null || row?.first === undefined ? null : Number(row.first);
-}
-
 /** For each talk, the seq of its last event written before `time` (0 when none is retained). */
 export async function lastSeqsBefore(db: Executor, talkIds: readonly TalkId[], time: Date): Promise<Map<TalkId, number>> {
   const seqs = new Map<TalkId, number>();

@@ -58,6 +58,26 @@ export async function findTalkView(
   return toView(await viewQuery(db, customerId, talkId, agentId).executeTakeFirst());
 }
 
+/** A talk view with the smallest seq the talk's event log still holds (null when none). */
+export interface WatchedTalkView extends TalkView {
+  readonly firstRetainedSeq: number | null;
+}
+
+/** findTalkView and the talk's first retained event seq in one query: what a watcher starts from. */
+export async function findWatchedTalkView(
+  db: Executor,
+  customerId: CustomerId,
+  talkId: TalkId,
+  agentId: AgentId,
+): Promise<WatchedTalkView | null> {
+  const row = await viewQuery(db, customerId, talkId, agentId)
+    .select((eb) => eb.selectFrom("events as e").select((e) => e.fn.min("e.seq").as("first")).whereRef("e.chat_id", "=", "t.id").as("first_seq"))
+    .executeTakeFirst();
+  const view = toView(row);
+  if (row === undefined || view === null) return null;
+  return { ...view, firstRetainedSeq: row.first_seq === null || row.first_seq === undefined ? null : Number(row.first_seq) };
+}
+
 /**
  * Like findTalkView, and locks the talk row until the transaction ends: every write to a talk
  * goes through this lock, which is what makes its event seq gap-free and ordered.
