@@ -127,6 +127,14 @@ describe.each(backends)("messages on %s", (backend) => {
       expect((await b.messages.listMessages({ chatId, parentId: r1.id })).result.map((m) => m.id)).toEqual([r1a.id]);
       expect((await b.messages.listMessages({ chatId, parentId: r2.id })).result).toEqual([]);
     });
+
+    it("never lists replies of a parent in another talk, even another customer's", async () => {
+      const { a, chatId } = await pair();
+      const other = await pair();
+      const secret = await sendText(other.a, other.chatId, "secret root");
+      await sendText(other.b, other.chatId, "secret reply", secret.id);
+      expect((await a.messages.listMessages({ chatId, parentId: secret.id })).result).toEqual([]);
+    });
   });
 
   describe("client_message_id", () => {

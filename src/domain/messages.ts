@@ -5,7 +5,7 @@ import {
   findMessage,
   findMessageByClientId,
   insertMessage,
-  listMessages as listRows,
+  listVisibleMessages,
   messageInTalk,
   saveMessage,
 } from "../store/message-store.js";
@@ -130,9 +130,12 @@ export async function listMessages(
   const size = validate.pageSize("page_size", input.pageSize);
   const after = decodePageToken("page_token", input.pageToken, ["number"] as const);
   return guarded(async () => {
-    const view = await findTalkView(deps.db, caller.customerId, talkId, caller.agentId);
-    if (view === null || view.participantId === null) throw new NotFound("talk", talkId);
-    const rows = await listRows(deps.db, talkId, parentId, after === null ? null : after[0], size + 1);
+    const rows = await listVisibleMessages(deps.db, caller.customerId, caller.agentId, talkId, {
+      parentId,
+      beforeSeq: after === null ? null : after[0],
+      limit: size + 1,
+    });
+    if (rows === null) throw new NotFound("talk", talkId);
     const items = rows.slice(0, size);
     const last = items.at(-1);
     return { items, nextPageToken: rows.length > size && last !== undefined ? encodePageToken([last.seq]) : "" };

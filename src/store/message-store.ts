@@ -1,4 +1,4 @@
-import type { Insertable, Selectable } from "kysely";
+import { sql, type Insertable, type Selectable } from "kysely";
 import type { AgentId, CustomerId, MessageId, TalkId } from "../domain/ids.js";
 import type { Message, MessageType, OwnerType, Reaction } from "../domain/model.js";
 import type { Executor } from "./database.js";
@@ -125,19 +125,50 @@ export async function messageInTalk(db: Executor, talkId: TalkId, id: MessageId)
   return row !== undefined;
 }
 
-/** A talk's messages (or one thread's direct replies), newest first, with seq below `beforeSeq`. */
-export async function listMessages(
+/** The position and size of a page of messages. */
+export interface MessagePage {
+  /** Only the direct replies of this message (of the same talk). */
+  readonly parentId: MessageId | null;
+  /** Only messages with a seq below this. */
+  readonly beforeSeq: number | null;
+  readonly limit: number;
+}
+
+/**
+ * A page of a talk's messages (or one thread's direct replies), newest first, with their
+ * reactions, if the agent takes part in the live talk; null otherwise. One statement: the
+ * access check, the page and the reactions.
+ */
+export async function listVisibleMessages(
   db: Executor,
+  customerId: CustomerId,
+  agentId: AgentId,
   talkId: TalkId,
-  parentId: MessageId | null,
-  beforeSeq: number | null,
-  limit: number,
-): Promise<Message[]> {
-  let query = db.selectFrom("messages").selectAll();
-  query = parentId === null ? query.where("chat_id", "=", talkId) : query.where("parent_id", "=", parentId);
-  if (beforeSeq !== null) query = query.where("seq", "<", beforeSeq);
-  const rows = await query.orderBy("seq", "desc").limit(limit).execute();
-  return withReactions(db, rows);
+  page: MessagePage,
+): Promise<Message[] | null> {
+  const thread = page.parentId === null ? sql`` : sql`AND m.parent_id = ${page.parentId}`;
+  const before = page.beforeSeq === null ? sql`` : sql`AND m.seq < ${page.beforeSeq}`;
+  const result = await sql<MessageRow & { visible: boolean; reactions: { emoji: string; owner_id: string; tm_create: string }[] | null }>`
+    SELECT a.visible, m.*,
+      (SELECT json_agg(json_build_object('emoji', r.emoji, 'owner_id', r.owner_id, 'tm_create', r.tm_create)
+                       ORDER BY r.tm_create, r.owner_id, r.emoji)
+         FROM reactions r WHERE r.message_id = m.id) AS reactions
+    FROM (SELECT EXISTS (
+            SELECT 1 FROM talks t JOIN participants p ON p.chat_id = t.id AND p.owner_id = ${agentId}
+            WHERE t.id = ${talkId} AND t.customer_id = ${customerId} AND t.tm_delete IS NULL) AS visible) a
+    LEFT JOIN LATERAL (
+      SELECT * FROM messages m WHERE a.visible AND m.chat_id = ${talkId} ${thread} ${before}
+      ORDER BY m.seq DESC LIMIT ${page.limit}
+    ) m ON true`.execute(db);
+  if (result.rows[0]?.visible !== true) return null;
+  return result.rows
+    .filter((row) => row.id !== null)
+    .map((row) =>
+      toMessage(
+        row,
+        (row.reactions ?? []).map((r) => ({ emoji: r.emoji, ownerType: "agent", ownerId: r.owner_id as AgentId, tmCreate: new Date(r.tm_create) })),
+      ),
+    );
 }
 
 /** Writes a message's text, medias and times (edits and tombstones). */
