@@ -12,6 +12,7 @@ import { Unavailable } from "./domain/errors.js";
 import type { WatchDeps } from "./domain/watch.js";
 import type { EventBus } from "./events/bus.js";
 import type { EventLog } from "./events/event-log.js";
+import { limitedLog } from "./events/limited-log.js";
 import { LocalBus } from "./events/local-bus.js";
 import { NatsBus } from "./events/nats-bus.js";
 import { startRetention } from "./events/retention.js";
@@ -84,10 +85,15 @@ export async function startService(config: Config, options: ServiceOptions = {})
         : await NatsBus.connect({ servers: config.natsUrl, prefix: live.natsPrefix, onError: (e) => onError(e, "nats") });
     closers.unshift(() => bus.close());
     const db = database.db;
-    const log: EventLog = {
-      read: (talkId, afterSeq, limit) => guarded(() => readEvents(db, talkId, afterSeq, limit)),
-      heads: (talkIds) => guarded(() => readHeads(db, talkIds)),
-    };
+    // Replays and gap fills use at most half the pool: a storm of watchers resuming at once
+    // waits in the process and leaves writers their connections.
+    const log: EventLog = limitedLog(
+      {
+        read: (talkId, afterSeq, limit) => guarded(() => readEvents(db, talkId, afterSeq, limit)),
+        heads: (talkIds) => guarded(() => readHeads(db, talkIds)),
+      },
+      config.database.kind === "postgres" ? Math.max(1, Math.floor(config.database.poolSize / 2)) : 1,
+    );
     const feeds = new TalkFeeds(bus, log, { gapCheckMs: live.gapCheckMs, onError: (e) => onError(e, "talk feed") });
     closers.unshift(() => feeds.close());
     closers.unshift(
