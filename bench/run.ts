@@ -70,7 +70,7 @@ const settings = {
     modes: ["full", "fixed"],
   } satisfies FanoutOptions,
   history: {
-    postgres: quick ? { messages: 100_000, talks: 1_000 } : { messages: 1_000_000, talks: 10_000 },
+    postgres: quick ? { messages: 20_000, talks: 1_000 } : { messages: 1_000_000, talks: 10_000 },
     // PGlite (WebAssembly, one query at a time) seeds ~5k rows/s here: smaller, see the report.
     pglite: quick ? { messages: 2_000, talks: 500 } : { messages: 100_000, talks: 10_000 },
   },

@@ -202,7 +202,8 @@ export async function startServer(options: ServerOptions): Promise<Server> {
         heapTotal: value("talkhub_nodejs_heap_size_total_bytes"),
       };
     },
-    stop: () => stopChild(child),
+    // Shutdown is not what the bench measures: a second of grace, then SIGKILL.
+    stop: () => stopChild(child, 1_000),
   };
 }
 

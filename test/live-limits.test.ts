@@ -8,7 +8,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { WatchTalkRequestSchema, WatchTalkResponseSchema } from "../gen/talk/v1/talk_service_pb.js";
 import { Code, TestEnv, createTalk, liveBackends, must, newCustomer, sendText, useService } from "./harness.js";
 import type { TestAgent } from "./harness.js";
-import { FeedWatcher, RawConnectStream, TalkWatcher, expectContiguous, garbageCollector, lastSeqOf, range, until } from "./live-helpers.js";
+import { FeedWatcher, RawConnectStream, TalkWatcher, WsClient, expectContiguous, garbageCollector, lastSeqOf, range, until } from "./live-helpers.js";
 
 const backends = await liveBackends();
 
@@ -134,7 +134,7 @@ describe.each(backends)("slow consumers on %s", (backend) => {
 });
 
 describe.each(backends)("shutdown on %s", (backend) => {
-  it("ends open WatchTalk and WatchEvents streams with UNAVAILABLE when the service closes", async () => {
+  it("ends open WatchTalk and WatchEvents streams with UNAVAILABLE, and closes WebSockets with 1012, when the service closes", async () => {
     const own = new TestEnv(backend, { live: { heartbeatMs: 60_000 } });
     await own.start();
     try {
@@ -145,11 +145,17 @@ describe.each(backends)("shutdown on %s", (backend) => {
       const watchers = [new TalkWatcher(a, chatId, start), new TalkWatcher(b, chatId, start)];
       const feed = new FeedWatcher(a);
       await feed.ready();
+      const ws = new WsClient(`ws://127.0.0.1:${own.service.port}/v1.0/ws?token=${encodeURIComponent(a.token)}`);
+      await ws.opened;
+      ws.send({ type: "subscribe", topics: [`agent_id:${a.id}:talk_chat:${chatId}`] });
+      await ws.waitFrame((f) => f["type"] === "ack");
+      const wsClosed = new Promise<number>((resolve) => ws.socket.once("close", (code: number) => resolve(code)));
       await sendText(a, chatId, "before shutdown");
       for (const w of watchers) await w.waitSeq(start + 1);
       await feed.waitTalkSeq(chatId, start + 1);
 
       await own.closeService();
+      expect(await wsClosed).toBe(1012);
       for (const w of watchers) {
         const error = await w.expectEnd(Code.Unavailable);
         expect(error.message.length).toBeGreaterThan(0);

@@ -195,6 +195,16 @@ function refuse(socket: Duplex, status: number, reason: string, message: string)
 /** Handles HTTP/1.1 upgrades to the WebSocket paths; returns false for other paths. */
 export function createUpgradeHandler(options: WebSocketOptions): (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean {
   const server = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes });
+  // On shutdown every socket is closed with 1012 (service restart), after its subscriptions
+  // have sent their UNAVAILABLE frames: clients reconnect elsewhere, and the listener does not
+  // wait out its grace period for sockets nobody will use.
+  options.watch.shutdown.addEventListener(
+    "abort",
+    () => setImmediate(() => {
+      for (const client of server.clients) client.close(1012, "the server is shutting down; reconnect");
+    }),
+    { once: true },
+  );
   return (req, socket, head) => {
     const path = new URL(req.url ?? "/", "http://localhost").pathname;
     if (!(websocketPaths as readonly string[]).includes(path)) return false;
