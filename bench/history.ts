@@ -113,7 +113,7 @@ export async function runHistory(
   quick: boolean,
   log: (line: string) => void,
 ): Promise<HistoryResult> {
-  const iterations = quick ? 100 : 500;
+  const iterations = quick ? 50 : 500;
   const clients = grpcClients(server.url, plan.agent.token);
   const chatId = talkId(plan, 1);
   const cases: HistoryCase[] = [];
