@@ -19,17 +19,10 @@ import {
   type MessageShape,
 } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Transport, type UnaryResponse } from "@connectrpc/connect";
+import { envelope } from "../src/http/grpc-envelope.js";
 
 export interface LeanTransport extends Transport {
   close(): void;
-}
-
-function envelope(bytes: Uint8Array): Buffer {
-  const frame = Buffer.allocUnsafe(5 + bytes.length);
-  frame[0] = 0;
-  frame.writeUInt32BE(bytes.length, 1);
-  frame.set(bytes, 5);
-  return frame;
 }
 
 function headerValue(value: string | string[] | number | undefined): string | undefined {

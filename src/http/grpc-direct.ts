@@ -22,6 +22,7 @@ import {
   type UnaryRequest,
 } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { envelope } from "./grpc-envelope.js";
 
 /** What an interceptor wraps: a call from request to response. */
 type Call = Parameters<Interceptor>[0];
@@ -41,15 +42,6 @@ export interface GrpcDirectOptions {
 
 const grpcContentTypes = new Set(["application/grpc", "application/grpc+proto"]);
 const responseContentType = { "content-type": "application/grpc+proto" };
-
-/** A message with its 5-byte gRPC prefix (uncompressed, length). */
-function envelope(encoded: Uint8Array): Buffer {
-  const bytes = Buffer.allocUnsafe(5 + encoded.length);
-  bytes[0] = 0;
-  bytes.writeUInt32BE(encoded.length, 1);
-  bytes.set(encoded, 5);
-  return bytes;
-}
 
 /** Enveloped bytes of streamed messages, by message object: one event goes to many watchers. */
 const enveloped = new WeakMap<object, Buffer>();
