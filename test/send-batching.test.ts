@@ -1,5 +1,5 @@
 /**
- * Group commit: concurrent sends share transactions, yet each send gets its own answer and
+ * Group commit: concurrent sends share a statement, yet each send gets its own answer and
  * every talk's seq stays gap-free and ordered.
  */
 import { describe, expect, it } from "vitest";
@@ -80,5 +80,26 @@ describe.each(backends)("send batching on %s", (backend) => {
     expect(new Set(ids).size).toBe(2);
     const list = await a.messages.listMessages({ chatId: talk.id, pageSize: 200 });
     expect(list.result.filter((m) => m.text === "once")).toHaveLength(2);
+  });
+
+  it("refuses every send of a batch to a talk remembered as closed, and sends again once it is reopened", async () => {
+    const customer = newCustomer();
+    const [a, b] = await Promise.all([env.agent(customer, "Ann"), env.agent(customer, "Bob")]);
+    const talk = await createTalk(a, [b], "group");
+    await a.talks.closeTalk({ id: talk.id });
+    // The service reads the talk (closed) and remembers it; the next batch plans from memory.
+    await expect(a.messages.sendMessage({ chatId: talk.id, text: "first" })).rejects.toMatchObject({ code: Code.FailedPrecondition });
+    for (let round = 0; round < 3; round++) {
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 6 }, (_, i) => a.messages.sendMessage({ chatId: talk.id, text: `closed ${round}.${i}` })),
+      );
+      for (const outcome of outcomes) {
+        expect(outcome.status).toBe("rejected");
+        if (outcome.status === "rejected") expect((outcome.reason as { code: Code }).code).toBe(Code.FailedPrecondition);
+      }
+    }
+    await b.talks.reopenTalk({ id: talk.id });
+    const sent = await Promise.all(Array.from({ length: 6 }, (_, i) => a.messages.sendMessage({ chatId: talk.id, text: `open ${i}` })));
+    expect(new Set(sent.map((r) => must(r.message).seq)).size).toBe(6);
   });
 });

@@ -228,8 +228,10 @@ export class SendBatcher {
   #plan(batch: readonly Pending[], fresh: ReadonlySet<TalkId>) {
     const changes = new Map<TalkId, { expectedSeq: number; change: TalkChange }>();
     const firstByKey = new Map<string, Message>();
+    const stale = new Set<TalkId>();
     const messages: Message[] = [];
     const results = batch.map((r): Message | Error | "alone" | "stale" => {
+      if (stale.has(r.talkId)) return "stale";
       const target = this.#known.get(r.talkId);
       if (target === undefined || target.talk.customerId !== r.caller.customerId || !target.members.has(r.caller.agentId)) {
         return new NotFound("talk", r.talkId);
@@ -237,7 +239,7 @@ export class SendBatcher {
       if (target.talk.status !== "active") {
         // Only a fresh read may refuse a send: the talk may have been reopened since.
         if (!fresh.has(r.talkId)) {
-          this.#known.forget(r.talkId);
+          stale.add(r.talkId);
           return "stale";
         }
         // A retry into a closed talk still gets its first message back: the locking path knows it.
@@ -269,6 +271,8 @@ export class SendBatcher {
       if (key !== null) firstByKey.set(key, message);
       return message;
     });
+    // Forgotten only now: a later send of the batch to the same talk must be planned again too.
+    for (const talkId of stale) this.#known.forget(talkId);
     const events = [...changes.values()].flatMap((c) => c.change.events);
     return { changes, messages, events, results };
   }
