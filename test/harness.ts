@@ -10,7 +10,6 @@ import { join } from "node:path";
 import { setTimeout as sleepMs } from "node:timers/promises";
 import pg from "pg";
 import { afterAll, beforeAll, beforeEach, expect } from "vitest";
-import { connect as natsConnect } from "@nats-io/transport-node";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import type { Client, Interceptor, Transport } from "@connectrpc/connect";
 import { Http2SessionManager, createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
@@ -24,36 +23,20 @@ import { mintToken } from "../src/auth/tokens.js";
 import { defaultLiveConfig } from "../src/config.js";
 import type { Config, DatabaseConfig, LiveConfig } from "../src/config.js";
 import { startService } from "../src/service.js";
+import { dependenciesReachable, postgresAdminUrl, sharedNatsUrl } from "./reachability.js";
 import type { Service } from "../src/service.js";
 
 export type Backend = "pglite" | "postgres";
 export type Via = "connect" | "grpc";
 export type Role = "agent" | "admin";
 
-const postgresAdminUrl = process.env["TALKHUB_TEST_DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
-
-async function postgresReachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: postgresAdminUrl, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    await client.query("SELECT 1");
-    return true;
-  } catch (error) {
-    if (process.env["CI"] === "true") {
-      throw new Error(`Postgres unreachable at ${postgresAdminUrl} (CI=true makes this fatal): ${String(error)}`);
-    }
-    console.warn("!!! POSTGRES UNREACHABLE: postgres suite SKIPPED (set CI=true to make this fail)");
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
 /** The backends every suite runs against, for describe.each. */
-export const backends: readonly Backend[] = (await postgresReachable()) ? ["pglite", "postgres"] : ["pglite"];
+export const backends: readonly Backend[] = (await dependenciesReachable("postgres backend", { postgres: true }))
+  ? ["pglite", "postgres"]
+  : ["pglite"];
 
 /** The NATS server the postgres backend's services use as their bus. */
-export const natsUrl = process.env["TALKHUB_TEST_NATS_URL"] ?? "nats://127.0.0.1:4222";
+export const natsUrl = sharedNatsUrl;
 
 let natsCheck: Promise<boolean> | undefined;
 
@@ -62,20 +45,7 @@ let natsCheck: Promise<boolean> | undefined;
  * otherwise it warns loudly and the postgres+NATS backend of the live suites is skipped.
  */
 export function natsReachable(): Promise<boolean> {
-  natsCheck ??= (async () => {
-    try {
-      const nc = await natsConnect({ servers: natsUrl.split(","), timeout: 3000, reconnect: false, name: "talkhub-test-probe" });
-      await nc.flush();
-      await nc.close();
-      return true;
-    } catch (error) {
-      if (process.env["CI"] === "true") {
-        throw new Error(`NATS unreachable at ${natsUrl} (CI=true makes this fatal): ${String(error)}`);
-      }
-      console.warn(`!!! NATS UNREACHABLE at ${natsUrl}: postgres+NATS live suites SKIPPED (set CI=true to make this fail)`);
-      return false;
-    }
-  })();
+  natsCheck ??= dependenciesReachable("postgres+NATS live", { sharedNats: true });
   return natsCheck;
 }
 
@@ -161,6 +131,40 @@ export interface ServiceEnvOptions {
    * defaults to a random one per service.
    */
   readonly live?: Partial<LiveConfig>;
+}
+
+/** Where clients connect and how they authenticate. */
+export interface ClientOptions {
+  readonly token: string | undefined;
+  /** Sent as the Authorization header instead of `Bearer <token>`. */
+  readonly authorization?: string | undefined;
+  /** The keep-alive agent of Connect (HTTP/1.1) clients. */
+  readonly httpAgent: HttpAgent;
+  /** The HTTP/2 connection of gRPC clients; a new one when undefined. */
+  readonly sessionManager: Http2SessionManager | undefined;
+}
+
+/** The service's three clients at `baseUrl`, over Connect (HTTP/1.1) or gRPC (HTTP/2). */
+export function clientsOn(baseUrl: string, via: Via, options: ClientOptions): Clients {
+  const auth: Interceptor = (next) => async (request) => {
+    if (options.authorization !== undefined) request.header.set("Authorization", options.authorization);
+    else if (options.token !== undefined) request.header.set("Authorization", `Bearer ${options.token}`);
+    return next(request);
+  };
+  const transport: Transport =
+    via === "connect"
+      ? createConnectTransport({ baseUrl, httpVersion: "1.1", nodeOptions: { agent: options.httpAgent }, interceptors: [auth] })
+      : createGrpcTransport({
+          baseUrl,
+          ...(options.sessionManager === undefined ? {} : { sessionManager: options.sessionManager }),
+          interceptors: [auth],
+        });
+  return {
+    via,
+    talks: createClient(TalkService, transport),
+    messages: createClient(MessageService, transport),
+    agents: createClient(AgentService, transport),
+  };
 }
 
 /**
@@ -270,29 +274,7 @@ export class TestEnv {
 
   /** Clients sending `Authorization: Bearer <token>`, or no Authorization header at all. */
   clients(token: string | undefined, via: Via): Clients {
-    const auth: Interceptor = (next) => async (request) => {
-      if (token !== undefined) request.header.set("Authorization", `Bearer ${token}`);
-      return next(request);
-    };
-    const transport: Transport =
-      via === "connect"
-        ? createConnectTransport({
-            baseUrl: this.service.url,
-            httpVersion: "1.1",
-            nodeOptions: { agent: this.httpAgent },
-            interceptors: [auth],
-          })
-        : createGrpcTransport({
-            baseUrl: this.service.url,
-            ...(this.sessionManager === undefined ? {} : { sessionManager: this.sessionManager }),
-            interceptors: [auth],
-          });
-    return {
-      via,
-      talks: createClient(TalkService, transport),
-      messages: createClient(MessageService, transport),
-      agents: createClient(AgentService, transport),
-    };
+    return clientsOn(this.service.url, via, { token, httpAgent: this.httpAgent, sessionManager: this.sessionManager });
   }
 
   /** The same agent (same token), with clients talking to this env's service. */

@@ -12,9 +12,8 @@ import { join } from "node:path";
 import pg from "pg";
 import { sql } from "kysely";
 import { afterAll, beforeAll } from "vitest";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import type { Interceptor, Transport } from "@connectrpc/connect";
-import { Http2SessionManager, createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { Http2SessionManager } from "@connectrpc/connect-node";
 import { AgentService } from "../gen/talk/v1/agent_service_pb.js";
 import { MessageService } from "../gen/talk/v1/message_service_pb.js";
 import { TalkService } from "../gen/talk/v1/talk_service_pb.js";
@@ -23,7 +22,7 @@ import { defaultHttpConfig, defaultLiveConfig, noAbuseLimits } from "../src/conf
 import type { AbuseLimits, AuthConfig, Config, DatabaseConfig, HttpConfig, LiveConfig } from "../src/config.js";
 import { startService } from "../src/service.js";
 import type { Service } from "../src/service.js";
-import type { Backend, Clients, Role, Via } from "./harness.js";
+import { clientsOn, type Backend, type Clients, type Role, type Via } from "./harness.js";
 
 export const apiServices = [TalkService, MessageService, AgentService] as const;
 
@@ -125,25 +124,7 @@ export class SecEnv {
 
   /** Clients sending `Authorization: Bearer <token>` (or none); `authorization` overrides the header. */
   clients(token: string | undefined, via: Via, authorization?: string): Clients {
-    const auth: Interceptor = (next) => async (request) => {
-      if (authorization !== undefined) request.header.set("Authorization", authorization);
-      else if (token !== undefined) request.header.set("Authorization", `Bearer ${token}`);
-      return next(request);
-    };
-    const transport: Transport =
-      via === "connect"
-        ? createConnectTransport({ baseUrl: this.url, httpVersion: "1.1", nodeOptions: { agent: this.httpAgent }, interceptors: [auth] })
-        : createGrpcTransport({
-            baseUrl: this.url,
-            ...(this.sessionManager === undefined ? {} : { sessionManager: this.sessionManager }),
-            interceptors: [auth],
-          });
-    return {
-      via,
-      talks: createClient(TalkService, transport),
-      messages: createClient(MessageService, transport),
-      agents: createClient(AgentService, transport),
-    };
+    return clientsOn(this.url, via, { token, authorization, httpAgent: this.httpAgent, sessionManager: this.sessionManager });
   }
 
   /**
@@ -151,24 +132,13 @@ export class SecEnv {
    * may break their connection; close() ends it.
    */
   isolatedClients(token: string | undefined, via: Via): Clients & { close(): void } {
-    const auth: Interceptor = (next) => async (request) => {
-      if (token !== undefined) request.header.set("Authorization", `Bearer ${token}`);
-      return next(request);
-    };
     const sessionManager = new Http2SessionManager(this.url);
-    const agent = new HttpAgent({ keepAlive: false });
-    const transport: Transport =
-      via === "connect"
-        ? createConnectTransport({ baseUrl: this.url, httpVersion: "1.1", nodeOptions: { agent }, interceptors: [auth] })
-        : createGrpcTransport({ baseUrl: this.url, sessionManager, interceptors: [auth] });
+    const httpAgent = new HttpAgent({ keepAlive: false });
     return {
-      via,
-      talks: createClient(TalkService, transport),
-      messages: createClient(MessageService, transport),
-      agents: createClient(AgentService, transport),
+      ...clientsOn(this.url, via, { token, httpAgent, sessionManager }),
       close: () => {
         sessionManager.abort();
-        agent.destroy();
+        httpAgent.destroy();
       },
     };
   }
