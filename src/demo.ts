@@ -43,6 +43,7 @@ export async function demoIntroduction(deps: DomainDeps, dataDir: string, secret
     customerId: people.customerId as CustomerId,
     name: "Admin",
     role: "admin" as const,
+    expiresAt: Infinity,
   };
   for (const agent of [{ id: people.adminId, name: "Admin", role: "admin" }, ...people.agents.map((a) => ({ ...a, role: "agent" }))]) {
     try {

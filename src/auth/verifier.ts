@@ -40,7 +40,7 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
     ...(options.audience === undefined ? {} : { audience: options.audience }),
   };
 
-  const verify = async (token: string): Promise<Verified> => {
+  const verify = async (token: string): Promise<Identity> => {
     let payload: JWTPayload;
     try {
       const alg = headerAlg(token);
@@ -59,21 +59,18 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
         code === "ERR_JWT_EXPIRED" ? "the token has expired" : code === "ERR_JWT_CLAIM_VALIDATION_FAILED" ? "a token claim is not valid" : "the token is not valid",
       );
     }
-    return { ...identityOf(payload), expiresAt: typeof payload.exp === "number" ? payload.exp * 1000 : Infinity };
+    return identityOf(payload);
   };
   return remembering(verify);
 }
-
-/** A verified identity and when its token stops being valid. */
-type Verified = Identity & { readonly expiresAt: number };
 
 /**
  * Remembers verified tokens, so that a caller's token is checked once per process rather than
  * on every call (the signature check runs on the crypto thread pool and dominated the cost of a
  * call). A remembered token still expires at its `exp`; failures are never remembered.
  */
-function remembering(verify: (token: string) => Promise<Verified>, max = 10_000): TokenVerifier {
-  const known = new Map<string, Verified>();
+function remembering(verify: (token: string) => Promise<Identity>, max = 10_000): TokenVerifier {
+  const known = new Map<string, Identity>();
   return async (token) => {
     const hit = known.get(token);
     if (hit !== undefined && hit.expiresAt > Date.now()) return hit;
@@ -112,5 +109,6 @@ function identityOf(payload: JWTPayload): Identity {
     customerId: customerId.toLowerCase() as CustomerId,
     name: name === undefined || name.trim() === "" ? undefined : name.trim().slice(0, 200),
     role,
+    expiresAt: typeof payload.exp === "number" ? payload.exp * 1000 : Infinity,
   };
 }

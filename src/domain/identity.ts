@@ -9,4 +9,6 @@ export interface Identity {
   /** The name claim of the token, when it has one. */
   readonly name: string | undefined;
   readonly role: Role;
+  /** When the caller's credential stops being valid (ms since the epoch); Infinity when never. */
+  readonly expiresAt: number;
 }
