@@ -5,7 +5,8 @@ import { fileURLToPath } from "node:url";
 import { loadOrCreateSecret } from "./auth/secret.js";
 import { createVerifier } from "./auth/verifier.js";
 import { ConfigError, defaultHttpConfig, defaultLiveConfig, noAbuseLimits, type Config } from "./config.js";
-import { RateLimiter, StreamQuota } from "./domain/rate-limiter.js";
+import { StreamQuota } from "./domain/rate-limiter.js";
+import { WriteLimits } from "./domain/write-limits.js";
 import { Callers } from "./domain/agents.js";
 import type { DomainDeps } from "./domain/deps.js";
 import { Unavailable } from "./domain/errors.js";
@@ -40,6 +41,7 @@ import type { EventSink } from "./events/event-sink.js";
 import { openDatabase, type Database } from "./store/database.js";
 import { guarded } from "./store/errors.js";
 import { pruneEvents, readEvents, readHeads } from "./store/event-store.js";
+import { pruneFullBuckets, takeTokens } from "./store/rate-bucket-store.js";
 
 export interface Service {
   readonly port: number;
@@ -112,14 +114,18 @@ export async function startService(config: Config, options: ServiceOptions = {})
         bus.publish(committed);
       },
     };
+    const writeLimits = new WriteLimits(abuse.writes, (requests) => guarded(() => takeTokens(db, requests)));
+    if (writeLimits.enabled) {
+      // A full bucket says nothing: drop those now and then, so the table holds busy agents only.
+      const pruning = setInterval(() => void guarded(() => pruneFullBuckets(db, 10_000)).catch((e: unknown) => onError(e, "rate buckets")), 60_000);
+      pruning.unref();
+      closers.unshift(() => clearInterval(pruning));
+    }
     const deps: DomainDeps = {
       db,
       events,
       now: () => new Date(),
-      rates: {
-        sends: new RateLimiter("messages", { perSecond: abuse.sendsPerSecond, burst: abuse.sendBurst }),
-        talkCreates: new RateLimiter("new talks", { perSecond: abuse.talkCreatesPerMinute / 60, burst: abuse.talkCreateBurst }),
-      },
+      writeLimits,
       // The embedded database has one connection; on Postgres, half the pool may commit sends.
       sendBatching: {
         maxBatch: 256,

@@ -53,7 +53,7 @@ export async function sendMessage(deps: DomainDeps, caller: Identity, input: Sen
     input.clientMessageId === ""
       ? null
       : validate.text("client_message_id", input.clientMessageId, limits.maxClientMessageIdLength);
-  deps.rates.sends.take(caller.agentId);
+  await deps.writeLimits.take(caller, "sends");
   return batcherOf(deps).submit({ caller, talkId, text, medias, parentId, clientMessageId });
 }
 
@@ -156,6 +156,7 @@ export async function updateMessage(
 ): Promise<Message> {
   const id = validate.requireId<MessageId>("id", input.id);
   const text = validate.text("text", input.text, limits.maxTextLength);
+  await deps.writeLimits.take(caller, "edits");
   return changeMessage(deps, caller, id, async (trx, change, message) => {
     requireAuthor(caller, message);
     if (message.tmDelete !== null) throw new FailedPrecondition("the message was deleted");
@@ -174,6 +175,7 @@ export async function updateMessage(
  */
 export async function deleteMessage(deps: DomainDeps, caller: Identity, rawId: string): Promise<Message> {
   const id = validate.requireId<MessageId>("id", rawId);
+  await deps.writeLimits.take(caller, "deletes");
   return changeMessage(deps, caller, id, async (trx, change, message) => {
     requireAuthor(caller, message);
     if (message.tmDelete !== null) return message;

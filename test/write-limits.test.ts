@@ -1,0 +1,166 @@
+/**
+ * Rate limits on every write, per agent and class of write: a class's burst is taken, the next
+ * write of that class is RESOURCE_EXHAUSTED with retry-after and changes nothing, other
+ * classes and other agents are untouched; and two services on one Postgres share one budget.
+ * Buckets refill one token a minute, so counts are exact however slow the machine is.
+ */
+import { describe, expect, it } from "vitest";
+import type { AbuseLimits } from "../src/config.js";
+import { backends, Code, createTalk, expectCode, must, newCustomer, sendText, useService, type TestAgent, type TestEnv } from "./harness.js";
+
+const slow = (burst: number) => ({ perSecond: 1 / 60, burst });
+
+const abuse: AbuseLimits = {
+  writes: {
+    sends: slow(3),
+    talkCreates: slow(3),
+    participants: slow(2),
+    reactions: slow(2),
+    edits: slow(2),
+    deletes: slow(2),
+    talkStatus: slow(2),
+    agentAdmin: slow(2),
+  },
+  streamsPerAgent: 0,
+};
+
+/** A refused write: RESOURCE_EXHAUSTED with a retry-after of at most the refill of one token. */
+async function expectLimited(call: Promise<unknown>): Promise<void> {
+  const error = await expectCode(call, Code.ResourceExhausted);
+  const retryAfter = error.metadata.get("retry-after");
+  expect(retryAfter, "retry-after").toMatch(/^[1-9][0-9]*$/);
+  expect(Number(retryAfter)).toBeLessThanOrEqual(60);
+}
+
+/** Settles calls made together; how many succeeded, and every failure's code. */
+async function settle(calls: Promise<unknown>[]): Promise<{ ok: number; refused: Code[] }> {
+  const results = await Promise.allSettled(calls);
+  const refused: Code[] = [];
+  for (const r of results) {
+    if (r.status === "rejected") refused.push((await expectCode(Promise.reject(r.reason), Code.ResourceExhausted)).code);
+  }
+  return { ok: results.length - refused.length, refused };
+}
+
+describe.each(backends)("write limits (%s)", (backend) => {
+  const env: TestEnv = useService(backend, { abuse });
+
+  /** Two agents of a new customer in a group talk; the first made it. */
+  async function pair(): Promise<{ owner: TestAgent; other: TestAgent; chatId: string }> {
+    const customer = newCustomer();
+    const owner = await env.agent(customer, "Owner");
+    const other = await env.agent(customer, "Other");
+    const talk = await createTalk(owner, [other]);
+    return { owner, other, chatId: talk.id };
+  }
+
+  it("sends: the burst, then RESOURCE_EXHAUSTED, and the refused message is not written", async () => {
+    const { owner, chatId } = await pair();
+    for (let i = 0; i < 3; i++) await sendText(owner, chatId, `m${i}`);
+    await expectLimited(owner.messages.sendMessage({ chatId, text: "one too many" }));
+    const page = await owner.messages.listMessages({ chatId, pageSize: 50 });
+    expect(page.result.map((m) => m.text).filter((t) => t.startsWith("m") || t === "one too many")).toEqual(["m2", "m1", "m0"]);
+  });
+
+  it("talk creates: the burst, then RESOURCE_EXHAUSTED, and no talk is created", async () => {
+    const ann = await env.agent(newCustomer(), "Ann");
+    for (let i = 0; i < 3; i++) await createTalk(ann, []);
+    await expectLimited(ann.talks.createTalk({ type: "group" }));
+    expect((await ann.talks.listTalks({ pageSize: 50 })).result).toHaveLength(3);
+  });
+
+  it("participants: add and remove share a class; the refused add changes nothing", async () => {
+    const { owner, other, chatId } = await pair();
+    const third = await env.agent(owner.customerId, "Third");
+    const added = must((await owner.talks.addParticipant({ chatId, agentId: third.id })).participant);
+    await owner.talks.removeParticipant({ chatId, participantId: added.id });
+    await expectLimited(owner.talks.addParticipant({ chatId, agentId: third.id }));
+    const otherPart = must((await owner.talks.listParticipants({ chatId })).result.find((p) => p.ownerId === other.id));
+    await expectLimited(owner.talks.removeParticipant({ chatId, participantId: otherPart.id }));
+    const owners = (await owner.talks.listParticipants({ chatId })).result.map((p) => p.ownerId).sort();
+    expect(owners).toEqual([owner.id, other.id].sort());
+    // Another agent still has its own budget; sends are another class.
+    await other.talks.addParticipant({ chatId, agentId: third.id });
+    await sendText(owner, chatId, "sends are not participants");
+  });
+
+  it("reactions: add and remove share a class; the refused one changes nothing", async () => {
+    const { owner, other, chatId } = await pair();
+    const message = await sendText(owner, chatId, "react to me");
+    await other.messages.addReaction({ messageId: message.id, emoji: "👍" });
+    await other.messages.removeReaction({ messageId: message.id, emoji: "👍" });
+    await expectLimited(other.messages.addReaction({ messageId: message.id, emoji: "🎉" }));
+    const after = must((await owner.messages.getMessage({ id: message.id })).message);
+    expect(after.metadata?.reactions ?? []).toEqual([]);
+  });
+
+  it("edits: UpdateMessage and UpdateTalk share a class; the refused edit changes nothing", async () => {
+    const { owner, chatId } = await pair();
+    const message = await sendText(owner, chatId, "first");
+    await owner.messages.updateMessage({ id: message.id, text: "second" });
+    await owner.talks.updateTalk({ id: chatId, name: "renamed" });
+    await expectLimited(owner.messages.updateMessage({ id: message.id, text: "third" }));
+    await expectLimited(owner.talks.updateTalk({ id: chatId, name: "again" }));
+    expect(must((await owner.messages.getMessage({ id: message.id })).message).text).toBe("second");
+    expect(must((await owner.talks.getTalk({ id: chatId })).talk).name).toBe("renamed");
+  });
+
+  it("deletes: DeleteMessage and DeleteTalk share a class; the refused delete changes nothing", async () => {
+    const { owner, chatId } = await pair();
+    const messages = [await sendText(owner, chatId, "a"), await sendText(owner, chatId, "b"), await sendText(owner, chatId, "c")];
+    await owner.messages.deleteMessage({ id: must(messages[0]).id });
+    await owner.messages.deleteMessage({ id: must(messages[1]).id });
+    await expectLimited(owner.messages.deleteMessage({ id: must(messages[2]).id }));
+    await expectLimited(owner.talks.deleteTalk({ id: chatId }));
+    expect(must((await owner.messages.getMessage({ id: must(messages[2]).id })).message).text).toBe("c");
+    expect(must((await owner.talks.getTalk({ id: chatId })).talk).id).toBe(chatId);
+  });
+
+  it("close and reopen share a class; the refused close changes nothing", async () => {
+    const { owner, chatId } = await pair();
+    await owner.talks.closeTalk({ id: chatId });
+    await owner.talks.reopenTalk({ id: chatId });
+    await expectLimited(owner.talks.closeTalk({ id: chatId }));
+    expect(must((await owner.talks.getTalk({ id: chatId })).talk).status).toBe("active");
+  });
+
+  it("agent admin writes: create, update and delete share a class; the refused one changes nothing", async () => {
+    const admin = await env.agent(newCustomer(), "Admin", { role: "admin" });
+    const created = must((await admin.agents.createAgent({ name: "Zed" })).agent);
+    await admin.agents.updateAgent({ id: created.id, name: "Zed 2" });
+    await expectLimited(admin.agents.deleteAgent({ id: created.id }));
+    await expectLimited(admin.agents.createAgent({ name: "Yan" }));
+    expect(must((await admin.agents.getAgent({ id: created.id })).agent).name).toBe("Zed 2");
+    expect((await admin.agents.listAgents({ pageSize: 50 })).result.map((a) => a.name).sort()).toEqual(["Admin", "Zed 2"]);
+  });
+
+  it("a burst of concurrent writes of one class gets exactly the burst", async () => {
+    const { owner, other, chatId } = await pair();
+    const message = await sendText(owner, chatId, "many emoji");
+    const { ok, refused } = await settle(
+      Array.from({ length: 8 }, (_, i) => other.messages.addReaction({ messageId: message.id, emoji: `e${i}` })),
+    );
+    expect(ok).toBe(2);
+    expect(refused).toHaveLength(6);
+    expect(must((await owner.messages.getMessage({ id: message.id })).message).metadata?.reactions).toHaveLength(2);
+  });
+
+  it.runIf(backend === "postgres")("two services on one database share one budget per agent and class", async () => {
+    const second = await env.sibling({ abuse });
+    const { owner, chatId } = await pair();
+    const there = second.as(owner);
+    const sends = await settle(
+      Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? owner : there).messages.sendMessage({ chatId, text: `s${i}` })),
+    );
+    expect(sends.ok).toBe(3);
+    const sent = (await owner.messages.listMessages({ chatId, pageSize: 50 })).result.filter((m) => /^s[0-9]$/.test(m.text));
+    expect(sent).toHaveLength(3);
+    // Talk creates: one was taken by pair(); the other two and no more, over both services.
+    const creates = await settle(Array.from({ length: 6 }, (_, i) => (i % 2 === 0 ? owner : there).talks.createTalk({ type: "group" })));
+    expect(creates.ok).toBe(2);
+    expect((await owner.talks.listTalks({ pageSize: 50 })).result).toHaveLength(3);
+    // A refusal answered by one service holds on the other.
+    await expectLimited(there.messages.sendMessage({ chatId, text: "there" }));
+    await expectLimited(owner.messages.sendMessage({ chatId, text: "here" }));
+  });
+});
