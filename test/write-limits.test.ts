@@ -4,9 +4,16 @@
  * classes and other agents are untouched; and two services on one Postgres share one budget.
  * Buckets refill one token a minute, so counts are exact however slow the machine is.
  */
-import { describe, expect, it } from "vitest";
-import type { AbuseLimits } from "../src/config.js";
-import { backends, Code, createTalk, expectCode, must, newCustomer, sendText, useService, type TestAgent, type TestEnv } from "./harness.js";
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { noAbuseLimits, type AbuseLimits } from "../src/config.js";
+import { ResourceExhausted } from "../src/domain/errors.js";
+import type { AgentId, CustomerId } from "../src/domain/ids.js";
+import type { Identity } from "../src/domain/identity.js";
+import { WriteLimits, type TakeTokens, type TokenRequest } from "../src/domain/write-limits.js";
+import { openDatabase, type Database } from "../src/store/database.js";
+import { pruneFullBuckets, takeTokens } from "../src/store/rate-bucket-store.js";
+import { backends, Code, createTalk, expectCode, must, newCustomer, sendText, sleep, useService, type TestAgent, type TestEnv } from "./harness.js";
 
 const slow = (burst: number) => ({ perSecond: 1 / 60, burst });
 
@@ -162,5 +169,101 @@ describe.each(backends)("write limits (%s)", (backend) => {
     // A refusal answered by one service holds on the other.
     await expectLimited(there.messages.sendMessage({ chatId, text: "there" }));
     await expectLimited(owner.messages.sendMessage({ chatId, text: "here" }));
+  });
+});
+
+describe("WriteLimits with a fake store", () => {
+  const rates = { ...noAbuseLimits.writes, reactions: { perSecond: 0.5, burst: 3 } };
+  const caller = (agentId: string): Identity => ({
+    agentId: agentId as AgentId,
+    customerId: "c" as CustomerId,
+    name: undefined,
+    role: "agent",
+    expiresAt: Infinity,
+  });
+
+  /** A store whose buckets hold `tokens` each, never refilling; it records every statement. */
+  function fakeStore(tokens: number) {
+    const left = new Map<string, number>();
+    const calls: TokenRequest[][] = [];
+    const take: TakeTokens = async (requests) => {
+      calls.push([...requests]);
+      return requests.map((r) => {
+        const have = left.get(r.agentId) ?? tokens;
+        const granted = Math.min(r.count, Math.floor(have));
+        left.set(r.agentId, have - granted);
+        return { granted, left: have - granted };
+      });
+    };
+    return { take, calls };
+  }
+
+  it("takes made together go in one statement, per bucket; the first in line get the tokens", async () => {
+    const store = fakeStore(3);
+    const limits = new WriteLimits(rates, store.take);
+    const results = await Promise.allSettled([
+      ...Array.from({ length: 5 }, () => limits.take(caller("a"), "reactions")),
+      limits.take(caller("b"), "reactions"),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "fulfilled", "rejected", "rejected", "fulfilled"]);
+    expect(store.calls).toHaveLength(1);
+    expect(store.calls[0]?.map((r) => [r.agentId, r.count])).toEqual([["a", 5], ["b", 1]]);
+    const refused = (results[3] as PromiseRejectedResult).reason as ResourceExhausted;
+    expect(refused.kind).toBe("resource_exhausted");
+    // No token left, one every two seconds.
+    expect(refused.retryAfterMs).toBe(2000);
+  });
+
+  it("after a refusal, the process refuses without a round trip until a token is due", async () => {
+    let now = 1_000_000;
+    const store = fakeStore(1);
+    const limits = new WriteLimits(rates, store.take, () => now);
+    await limits.take(caller("a"), "reactions");
+    await expect(limits.take(caller("a"), "reactions")).rejects.toMatchObject({ retryAfterMs: 2000 });
+    expect(store.calls).toHaveLength(2);
+    now += 1500;
+    await expect(limits.take(caller("a"), "reactions")).rejects.toMatchObject({ retryAfterMs: 500 });
+    expect(store.calls).toHaveLength(2);
+    now += 500;
+    await expect(limits.take(caller("a"), "reactions")).rejects.toBeInstanceOf(ResourceExhausted);
+    expect(store.calls).toHaveLength(3);
+  });
+
+  it("an unlimited class costs nothing; a store error fails every take of its statement", async () => {
+    const store = fakeStore(0);
+    const limits = new WriteLimits(rates, store.take);
+    await limits.take(caller("a"), "sends");
+    expect(store.calls).toHaveLength(0);
+    const failing = new WriteLimits(rates, async () => {
+      throw new Error("down");
+    });
+    const results = await Promise.allSettled([failing.take(caller("a"), "reactions"), failing.take(caller("b"), "reactions")]);
+    expect(results.map((r) => r.status === "rejected" && (r.reason as Error).message)).toEqual(["down", "down"]);
+  });
+});
+
+describe("the rate_buckets statement (embedded database)", () => {
+  let database: Database | undefined;
+  beforeAll(async () => {
+    database = await openDatabase({ kind: "pglite", dataDir: null });
+  });
+  afterAll(() => database?.close());
+
+  it("gives min(asked, whole tokens) per bucket, keys uuids in any case, and prunes only full buckets", async () => {
+    const db = must(database).db;
+    const customerId = randomUUID() as CustomerId;
+    const [a, b] = [randomUUID(), randomUUID()];
+    const request = (agentId: string, count: number) =>
+      ({ customerId, agentId: agentId as AgentId, writeClass: "edits", count, rate: { perSecond: 1 / 600, burst: 5 } }) as const;
+    const first = await takeTokens(db, [request(a, 3), request(b, 9)]);
+    expect(first.map((g) => g.granted)).toEqual([3, 5]);
+    const second = await takeTokens(db, [request(b.toUpperCase(), 1), request(a, 4)]);
+    expect(second.map((g) => g.granted)).toEqual([0, 2]);
+    expect(must(second[1]).left).toBeLessThan(1);
+    // A fast bucket is full again at once; the slow ones are not.
+    await takeTokens(db, [{ ...request(randomUUID(), 1), rate: { perSecond: 1_000_000, burst: 1 } }]);
+    await sleep(5);
+    expect(await pruneFullBuckets(db, 100)).toBe(1);
+    expect((await takeTokens(db, [request(a, 1)]))[0]?.granted).toBe(0);
   });
 });
