@@ -17,29 +17,28 @@ export async function takeTokens(db: Executor, requests: readonly TokenRequest[]
     `${r.customerId.toLowerCase()}\n${r.agentId.toLowerCase()}\n${r.writeClass}`;
   const order = requests.map((r, i) => ({ key: keyOf(r), i })).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const sorted = order.map(({ i }) => requests[i] as TokenRequest);
+  // Every SET expression sees the row as it was; the refill is spelled out where it is used.
+  const at = sql`greatest(b.tm_update, statement_timestamp())`;
+  const refilled = sql`least(excluded.burst, b.tokens + extract(epoch FROM ${at} - b.tm_update)::float8 * excluded.rate)`;
+  // excluded.granted is min(asked, burst), and a bucket never holds more than its burst.
+  const granted = sql`least(excluded.granted, floor(${refilled}))`;
   const { rows } = await sql<{ customer_id: string; agent_id: string; class: string; granted: number; tokens: number }>`
-    WITH r AS (
-      SELECT * FROM unnest(
-        ${sorted.map((r) => r.customerId)}::uuid[], ${sorted.map((r) => r.agentId)}::uuid[],
-        ${sorted.map((r) => r.writeClass)}::text[], ${sorted.map((r) => r.count)}::int[],
-        ${sorted.map((r) => r.rate.burst)}::float8[], ${sorted.map((r) => r.rate.perSecond)}::float8[]
-      ) WITH ORDINALITY AS r(customer_id, agent_id, class, asked, burst, rate, ord)
-    )
     INSERT INTO rate_buckets AS b (customer_id, agent_id, class, tokens, granted, burst, rate, tm_update, full_at)
     SELECT customer_id, agent_id, class, burst - least(asked, floor(burst)), least(asked, floor(burst)), burst, rate,
            statement_timestamp(), statement_timestamp() + make_interval(secs => least(asked, floor(burst)) / rate)
-    FROM r ORDER BY ord
+    FROM unnest(
+      ${sorted.map((r) => r.customerId)}::uuid[], ${sorted.map((r) => r.agentId)}::uuid[],
+      ${sorted.map((r) => r.writeClass)}::text[], ${sorted.map((r) => r.count)}::int[],
+      ${sorted.map((r) => r.rate.burst)}::float8[], ${sorted.map((r) => r.rate.perSecond)}::float8[]
+    ) WITH ORDINALITY AS r(customer_id, agent_id, class, asked, burst, rate, ord)
+    ORDER BY ord
     ON CONFLICT (customer_id, agent_id, class) DO UPDATE SET
-      (tokens, granted, burst, rate, tm_update, full_at) = (
-        SELECT f.tokens - g.granted, g.granted, excluded.burst, excluded.rate, t.at,
-               t.at + make_interval(secs => (excluded.burst - (f.tokens - g.granted)) / excluded.rate)
-        FROM (SELECT greatest(b.tm_update, statement_timestamp()) AS at) t
-        CROSS JOIN LATERAL (
-          SELECT least(excluded.burst, b.tokens + extract(epoch FROM t.at - b.tm_update)::float8 * excluded.rate) AS tokens
-        ) f
-        -- excluded.granted is min(asked, burst), and a bucket never holds more than its burst.
-        CROSS JOIN LATERAL (SELECT least(excluded.granted, floor(f.tokens))::int AS granted) g
-      )
+      tokens = ${refilled} - ${granted},
+      granted = ${granted},
+      burst = excluded.burst,
+      rate = excluded.rate,
+      tm_update = ${at},
+      full_at = ${at} + make_interval(secs => (excluded.burst - ${refilled} + ${granted}) / excluded.rate)
     RETURNING customer_id, agent_id, class, granted, tokens
   `.execute(db);
   const byKey = new Map<string, TokenGrant>();

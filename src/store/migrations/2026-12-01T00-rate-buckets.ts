@@ -1,9 +1,14 @@
-import type { Kysely } from "kysely";
+import { sql, type Kysely } from "kysely";
 
-/** Token buckets of the per-agent write limits, shared by every process. */
+/**
+ * Token buckets of the per-agent write limits, shared by every process. Unlogged: a take
+ * writes no WAL and so commits without waiting for a disk flush (a few ms per take otherwise);
+ * after a crash the table comes back empty, which only means every bucket starts full.
+ */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
     .createTable("rate_buckets")
+    .modifyFront(sql`unlogged`)
     .addColumn("customer_id", "uuid", (c) => c.notNull())
     .addColumn("agent_id", "uuid", (c) => c.notNull())
     .addColumn("class", "text", (c) => c.notNull())
@@ -15,8 +20,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn("full_at", "timestamptz", (c) => c.notNull())
     .addPrimaryKeyConstraint("rate_buckets_pkey", ["customer_id", "agent_id", "class"])
     .execute();
-  // Pruning: buckets that are full again.
-  await db.schema.createIndex("rate_buckets_full_at").on("rate_buckets").column("full_at").execute();
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
