@@ -6,11 +6,11 @@
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { noAbuseLimits, type AbuseLimits } from "../src/config.js";
+import { ConfigError, noAbuseLimits, readConfig, type AbuseLimits } from "../src/config.js";
 import { ResourceExhausted } from "../src/domain/errors.js";
 import type { AgentId, CustomerId } from "../src/domain/ids.js";
 import type { Identity } from "../src/domain/identity.js";
-import { WriteLimits, type TakeTokens, type TokenRequest } from "../src/domain/write-limits.js";
+import { WriteLimits, writeClasses, type TakeTokens, type TokenRequest } from "../src/domain/write-limits.js";
 import { openDatabase, type Database } from "../src/store/database.js";
 import { pruneFullBuckets, takeTokens } from "../src/store/rate-bucket-store.js";
 import { backends, Code, createTalk, expectCode, must, newCustomer, sendText, sleep, useService, type TestAgent, type TestEnv } from "./harness.js";
@@ -265,5 +265,24 @@ describe("the rate_buckets statement (embedded database)", () => {
     await sleep(5);
     expect(await pruneFullBuckets(db, 100)).toBe(1);
     expect((await takeTokens(db, [request(a, 1)]))[0]?.granted).toBe(0);
+  });
+});
+
+describe("write limit settings", () => {
+  it("defaults keep the send and talk-create variables as they were; every class has a rate and a burst", () => {
+    const writes = readConfig({}).abuse?.writes;
+    expect(writes?.sends).toEqual({ perSecond: 20, burst: 50 });
+    expect(writes?.talkCreates).toEqual({ perSecond: 1, burst: 20 });
+    for (const c of writeClasses) expect(writes?.[c].perSecond, c).toBeGreaterThan(0);
+    const set = readConfig({ TALKHUB_TALK_CREATE_RATE: "30", TALKHUB_REACTION_RATE: "0.5", TALKHUB_REACTION_BURST: "4", TALKHUB_DELETE_RATE: "0" });
+    expect(set.abuse?.writes.talkCreates.perSecond).toBe(0.5);
+    expect(set.abuse?.writes.reactions).toEqual({ perSecond: 0.5, burst: 4 });
+    expect(set.abuse?.writes.deletes.perSecond).toBe(0);
+  });
+
+  it("a bad value names its variable", () => {
+    expect(() => readConfig({ TALKHUB_EDIT_RATE: "-1" })).toThrow(/TALKHUB_EDIT_RATE/);
+    expect(() => readConfig({ TALKHUB_EDIT_RATE: "fast" })).toThrow(ConfigError);
+    expect(() => readConfig({ TALKHUB_AGENT_ADMIN_BURST: "0" })).toThrow(/TALKHUB_AGENT_ADMIN_BURST/);
   });
 });

@@ -73,6 +73,7 @@ const maxBucketsPerTake = 500;
 /** Refusals remembered at most; expired ones are dropped past this. */
 const maxRemembered = 100_000;
 
+/** The process's door to the shared buckets: `take` before every write. */
 export class WriteLimits {
   #waiting = new Map<string, Waiting>();
   #taking = false;
