@@ -302,6 +302,11 @@ async function main(): Promise<number> {
       TALKHUB_LOG_LEVEL: "warn",
       TALKHUB_SEND_RATE: "0",
       TALKHUB_TALK_CREATE_RATE: "0",
+      TALKHUB_PARTICIPANT_RATE: "0",
+      TALKHUB_REACTION_RATE: "0",
+      TALKHUB_EDIT_RATE: "0",
+      TALKHUB_DELETE_RATE: "0",
+      TALKHUB_TALK_STATUS_RATE: "0",
       TALKHUB_STREAMS_PER_AGENT: "0",
     };
     for (let i = 0; i < processCount; i++) servers.push(await startServer(`P${i}`, env));
