@@ -319,6 +319,27 @@ describe.each(backends)("WebSocket on %s", (backend) => {
     }
   });
 
+  it("keeps a socket whose token expires past setTimeout's range (30 days) open, without an overflowing timer", async () => {
+    const { a } = await trio(env);
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on("warning", onWarning);
+    try {
+      // The harness's tokens live 30 days: more than the 2^31-1 ms a timer can wait.
+      const client = await open(a);
+      try {
+        await subscribe(client, [`agent_id:${a.id}:talk_chat:*`]);
+        await subscribe(client, [`agent_id:${a.id}:talk_chat:*`]);
+        expect(client.closed).toBe(false);
+      } finally {
+        client.close();
+      }
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(warnings).not.toContain("TimeoutOverflowWarning");
+  });
+
   it("takes the Authorization header over ?token= on the WebSocket and on HTTP alike", async () => {
     const { a } = await trio(env);
     const base = `ws://127.0.0.1:${env.service.port}/v1.0/ws`;

@@ -12,7 +12,7 @@ import { connect, type Socket } from "node:net";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { backends, newCustomer } from "./harness.js";
+import { backends, must, newCustomer } from "./harness.js";
 import { until } from "./live-helpers.js";
 import { useSecService, type SecAgent } from "./security-helpers.js";
 
@@ -300,6 +300,67 @@ describe.each(backends)("WebSocket raw frames on %s", (backend) => {
     await until(() => bystander.texts.length > 0 || bystander.ended, 10_000, "an error frame on the other socket");
     expect(bystander.texts[0]).toMatchObject({ type: "error", code: "invalid_argument" });
     expect(bystander.close).toBeUndefined();
+    await stillServing(agent);
+  });
+
+  it("goes on serving after clients reset their connections in the middle of the upgrade", async () => {
+    const agent = await env.agent(newCustomer(), "Gone");
+    for (let i = 0; i < 20; i++) {
+      const socket = connect({ host: "127.0.0.1", port: env.service.port });
+      socket.on("error", () => undefined);
+      await new Promise<void>((resolve) => socket.once("connect", resolve));
+      const request =
+        `GET /v1.0/ws?token=${agent.token} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+      // Cut at different points: inside the head, right after it, or with a frame pipelined.
+      const cut = [request.slice(0, 40), request, request + frame({ opcode: 0x1, payload: text("{}") }).toString("latin1")][i % 3]!;
+      socket.write(Buffer.from(cut, "latin1"));
+      socket.resetAndDestroy();
+    }
+    await stillServing(agent);
+  });
+
+  it("answers random subscribe and unsubscribe frames with acks and client error codes, never internal (fuzz)", async () => {
+    const customer = newCustomer();
+    const agent = await env.agent(customer, "Topics");
+    const other = await env.agent(customer, "Other");
+    const chatId = must((await agent.talks.createTalk({ type: "group", participantIds: [other.id] })).talk).id;
+    const raw = await upgraded(agent);
+    const clientCodes = new Set(["invalid_argument", "permission_denied", "not_found", "resource_exhausted", "out_of_range"]);
+    const part = fc.oneof(
+      fc.constantFrom("agent_id", "customer_id", "talk_chat", "*", "", agent.id, agent.customerId, other.id, chatId, chatId.toUpperCase(), "__proto__", "constructor"),
+      fc.uuid(),
+      fc.string({ maxLength: 30 }),
+    );
+    const topic = fc.oneof(fc.array(part, { minLength: 1, maxLength: 5 }).map((parts) => parts.join(":")), fc.string({ maxLength: 60 }));
+    const frameArb = fc.record(
+      {
+        type: fc.oneof({ weight: 4, arbitrary: fc.constantFrom("subscribe", "unsubscribe") }, { weight: 1, arbitrary: fc.anything() }),
+        topics: fc.oneof({ weight: 4, arbitrary: fc.array(topic, { maxLength: 6 }) }, { weight: 1, arbitrary: fc.anything() }),
+        after_seq: fc.oneof(fc.integer({ min: -5, max: 50 }), fc.double(), fc.string({ maxLength: 5 }), fc.constant(2 ** 60)),
+        __proto__: fc.anything(),
+      },
+      { requiredKeys: [] },
+    );
+    const numRuns = 100;
+    let runs = 0;
+    await fc.assert(
+      fc.asyncProperty(frameArb, async (request) => {
+        runs += 1;
+        const from = raw.frames.length;
+        const sentinel = `sentinel-${runs}`;
+        await raw.write(frame({ opcode: 0x1, payload: text(JSON.stringify(request)) }));
+        // Frames are answered in order: the sentinel's ack comes after every answer to this one.
+        await raw.write(frame({ opcode: 0x1, payload: text(JSON.stringify({ type: "unsubscribe", topics: [sentinel] })) }));
+        await until(() => raw.ended || raw.frames.slice(from).some((f) => f.opcode === 0x1 && f.payload.includes(sentinel)), 10_000, "the sentinel's ack");
+        expect(raw.close, "the socket stays open").toBeUndefined();
+      }),
+      { numRuns, endOnFailure: true },
+    );
+    expect(runs).toBe(numRuns);
+    const errors = raw.texts.filter((f) => f["type"] === "error");
+    for (const error of errors) expect(clientCodes, JSON.stringify(error)).toContain(error["code"]);
+    expect(raw.texts.filter((f) => f["type"] === "ack").length).toBeGreaterThanOrEqual(numRuns);
     await stillServing(agent);
   });
 

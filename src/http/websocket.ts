@@ -106,7 +106,7 @@ function closeReason(reason: string): string {
 }
 
 /** Per-connection limits (docs/api.md, WebSocket). */
-export const connectionLimits = {
+const connectionLimits = {
   /** Topics one subscribe or unsubscribe frame may name. */
   topicsPerFrame: 100,
   /** The longest topic; real ones are under 100 characters. */
@@ -290,6 +290,7 @@ function parseFrame(text: string | null): { type: "subscribe" | "unsubscribe"; t
   if (afterSeq !== undefined && (typeof afterSeq !== "number" || !Number.isSafeInteger(afterSeq))) {
     throw new InvalidArgument("after_seq", "must be an integer");
   }
+  if (afterSeq !== undefined && afterSeq < 0) throw new InvalidArgument("after_seq", "must not be negative");
   return { type, topics, afterSeq };
 }
 
