@@ -319,6 +319,31 @@ describe.each(backends)("WebSocket on %s", (backend) => {
     }
   });
 
+  it("closes the agent's sockets with 4001 when an admin deletes the agent", async () => {
+    const customer = newCustomer();
+    const [admin, bob] = await Promise.all([env.agent(customer, "Ann", { role: "admin" }), env.agent(customer, "Bob")]);
+    const chatId = (await createTalk(admin, [bob])).id;
+    const client = new WsClient(wsUrl(bob.token));
+    const closed = closeOf(client);
+    await client.opened;
+    try {
+      await subscribe(client, [`agent_id:${bob.id}:talk_chat:*`, `agent_id:${bob.id}:talk_chat:${chatId}`]);
+      await admin.agents.deleteAgent({ id: bob.id });
+      await until(() => closed.code !== undefined, 20_000, "the deleted agent's socket to close");
+      expect(closed.code).toBe(4001);
+      expect(closed.reason.length).toBeGreaterThan(0);
+      // The admin's own socket is not touched.
+      const own = await open(admin);
+      try {
+        await subscribe(own, [`agent_id:${admin.id}:talk_chat:${chatId}`]);
+      } finally {
+        own.close();
+      }
+    } finally {
+      client.close();
+    }
+  });
+
   it("keeps a socket whose token expires past setTimeout's range (30 days) open, without an overflowing timer", async () => {
     const { a } = await trio(env);
     const warnings: string[] = [];
