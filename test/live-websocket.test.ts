@@ -293,7 +293,7 @@ describe.each(backends)("WebSocket on %s", (backend) => {
     expect(await upgradeStatus(wsUrl(a.token))).toBe(101);
     expect(await upgradeStatus(wsUrl(a.token, "/v1.0/service_agents/ws"))).toBe(101);
   });
-  it("closes the socket with 4001 and an actionable reason when its token expires", async () => {
+  it("closes the socket with 4001 and an actionable reason when its token expires", { timeout: 40_000 }, async () => {
     const { a, b } = await trio(env);
     const chatId = (await createTalk(a, [b])).id;
     // A token of the same agent that expires within seconds.
@@ -319,7 +319,7 @@ describe.each(backends)("WebSocket on %s", (backend) => {
     }
   });
 
-  it("closes the agent's sockets with 4001 when an admin deletes the agent", async () => {
+  it("closes the agent's sockets with 4001 when an admin deletes the agent", { timeout: 40_000 }, async () => {
     const customer = newCustomer();
     const [admin, bob] = await Promise.all([env.agent(customer, "Ann", { role: "admin" }), env.agent(customer, "Bob")]);
     const chatId = (await createTalk(admin, [bob])).id;

@@ -320,7 +320,7 @@ describe.each(backends)("WebSocket raw frames on %s", (backend) => {
     await stillServing(agent);
   });
 
-  it("answers random subscribe and unsubscribe frames with acks and client error codes, never internal (fuzz)", async () => {
+  it("answers random subscribe and unsubscribe frames with acks and client error codes, never internal (fuzz)", { timeout: 90_000 }, async () => {
     const customer = newCustomer();
     const agent = await env.agent(customer, "Topics");
     const other = await env.agent(customer, "Other");
@@ -364,7 +364,7 @@ describe.each(backends)("WebSocket raw frames on %s", (backend) => {
     await stillServing(agent);
   });
 
-  it("survives random frames: headers, opcodes, lengths, mask bits and payloads (fuzz)", async () => {
+  it("survives random frames: headers, opcodes, lengths, mask bits and payloads (fuzz)", { timeout: 90_000 }, async () => {
     const customer = newCustomer();
     const agent = await env.agent(customer, "Fuzz");
     const numRuns = 60;
@@ -449,7 +449,7 @@ describe.each(backends)("WebSocket backpressure on %s", (backend) => {
     }
   }
 
-  it("closes a client that floods frames and never reads with 1008, after at most the documented unread bytes", async () => {
+  it("closes a client that floods frames and never reads with 1008, after at most the documented unread bytes", { timeout: 90_000 }, async () => {
     const customer = newCustomer();
     const agent = await env.agent(customer, "Slow");
     const raw = await RawWs.open(env.service.port, { token: agent.token });
