@@ -15,6 +15,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { backends, must, newCustomer } from "./harness.js";
 import { until } from "./live-helpers.js";
 import { useSecService, type SecAgent } from "./security-helpers.js";
+import { noAbuseLimits } from "../src/config.js";
 
 /** The service's limits (src/service.ts; docs/api.md, WebSocket). */
 const maxFrameBytes = 64 * 1024;
@@ -429,7 +430,7 @@ describe.each(backends)("WebSocket backpressure on %s", (backend) => {
   // One stream per agent, so that the held subscription shows from outside when it is released.
   const env = useSecService({
     backend,
-    abuse: { sendsPerSecond: 0, sendBurst: 0, talkCreatesPerMinute: 0, talkCreateBurst: 0, streamsPerAgent: 1 },
+    abuse: { ...noAbuseLimits, streamsPerAgent: 1 },
   });
 
   /** Whether the agent's one stream is free: a WatchEvents opens (then is cancelled). */
