@@ -93,11 +93,17 @@ function headerAlg(token: string): string | undefined {
   }
 }
 
+/** A claim the token itself carries: never one inherited from a prototype. */
+function claim(payload: JWTPayload, name: string): unknown {
+  return Object.hasOwn(payload, name) ? payload[name] : undefined;
+}
+
 function identityOf(payload: JWTPayload): Identity {
-  const { sub } = payload;
-  const customerId = payload["customer_id"];
-  const name = payload["name"];
-  const role = payload["role"] ?? "agent";
+  const sub = claim(payload, "sub");
+  const customerId = claim(payload, "customer_id");
+  const name = claim(payload, "name");
+  const role = claim(payload, "role") ?? "agent";
+  const exp = claim(payload, "exp");
   if (typeof sub !== "string" || !isUuid(sub)) throw new Unauthenticated('the token\'s "sub" must be an agent UUID');
   if (typeof customerId !== "string" || !isUuid(customerId)) {
     throw new Unauthenticated('the token\'s "customer_id" must be a customer UUID');
@@ -109,6 +115,6 @@ function identityOf(payload: JWTPayload): Identity {
     customerId: customerId.toLowerCase() as CustomerId,
     name: name === undefined || name.trim() === "" ? undefined : name.trim().slice(0, 200),
     role,
-    expiresAt: typeof payload.exp === "number" ? payload.exp * 1000 : Infinity,
+    expiresAt: typeof exp === "number" ? exp * 1000 : Infinity,
   };
 }
