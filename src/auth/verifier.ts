@@ -16,6 +16,8 @@ export interface VerifierOptions {
   readonly jwks?: Parameters<typeof createLocalJWKSet>[0];
   readonly issuer: string | undefined;
   readonly audience: string | undefined;
+  /** Accept tokens without an `exp` claim (they never expire); false by default. */
+  readonly allowTokensWithoutExp?: boolean | undefined;
 }
 
 const asymmetric = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"];
@@ -59,6 +61,8 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
         code === "ERR_JWT_EXPIRED" ? "the token has expired" : code === "ERR_JWT_CLAIM_VALIDATION_FAILED" ? "a token claim is not valid" : "the token is not valid",
       );
     }
+    // A token that never expires cannot be taken back short of changing the key.
+    if (claim(payload, "exp") === undefined && options.allowTokensWithoutExp !== true) throw new Unauthenticated("the token has no exp claim");
     return identityOf(payload);
   };
   return remembering(verify);
@@ -109,6 +113,8 @@ function identityOf(payload: JWTPayload): Identity {
     throw new Unauthenticated('the token\'s "customer_id" must be a customer UUID');
   }
   if (name !== undefined && typeof name !== "string") throw new Unauthenticated('the token\'s "name" must be a string');
+  // The name is written to the directory and into system messages: text columns refuse NUL.
+  if (typeof name === "string" && /\p{Cc}/u.test(name)) throw new Unauthenticated('the token\'s "name" must not contain control characters');
   if (role !== "agent" && role !== "admin") throw new Unauthenticated('the token\'s "role" must be "agent" or "admin"');
   return {
     agentId: sub.toLowerCase() as AgentId,
