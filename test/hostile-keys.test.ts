@@ -146,6 +146,26 @@ describe.each(backends)("hostile keys on %s", (backend) => {
     await expectUnharmed(agent);
   });
 
+  it("Connect JSON bodies with reserved keys write nothing onto Object.prototype", async () => {
+    const agent = await env.agent(newCustomer(), "Ann");
+    // The Connect codec looks keys up among the message's fields: like every unknown field,
+    // these are dropped.
+    for (const body of [`{"__proto__":{"role":"admin"}}`, `{"type":"group","constructor":{"prototype":{"role":"admin"}}}`, `{"name":"x","__proto__":null}`]) {
+      const reply = await httpCall(url(), "POST", "/talk.v1.TalkService/CreateTalk", { token: agent.token, body, headers: { "Content-Type": "application/json" }, timeoutMs: 10_000 });
+      expect(reply.status, `${body}: ${reply.text}`).toBe(200);
+      expect(prototypeWrites(), body).toEqual([]);
+    }
+    const asAdmin = await httpCall(url(), "POST", "/talk.v1.AgentService/CreateAgent", {
+      token: agent.token,
+      body: `{"name":"X","__proto__":{"role":"admin"}}`,
+      headers: { "Content-Type": "application/json" },
+      timeoutMs: 10_000,
+    });
+    expectClientError(asAdmin, "CreateAgent");
+    expect(asAdmin.json.code).toBe("permission_denied");
+    await expectUnharmed(agent);
+  });
+
   it("a token with an own __proto__ claim is no admin", async () => {
     const payload = JSON.parse(`{"sub":"${randomUUID()}","customer_id":"${newCustomer()}","__proto__":{"role":"admin"}}`) as Record<string, unknown>;
     const token = await new SignJWT(payload).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setIssuedAt().setExpirationTime("1h").sign(new TextEncoder().encode(env.secret));

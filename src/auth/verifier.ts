@@ -91,7 +91,9 @@ function headerAlg(token: string): string | undefined {
   if (header === undefined) return undefined;
   try {
     const parsed: unknown = JSON.parse(Buffer.from(header, "base64url").toString("utf8"));
-    return typeof parsed === "object" && parsed !== null && "alg" in parsed && typeof parsed.alg === "string" ? parsed.alg : undefined;
+    if (typeof parsed !== "object" || parsed === null || !Object.hasOwn(parsed, "alg")) return undefined;
+    const { alg } = parsed as { alg: unknown };
+    return typeof alg === "string" ? alg : undefined;
   } catch {
     return undefined;
   }
