@@ -10,6 +10,8 @@ import { SignJWT } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
 import { createVerifier } from "../src/auth/verifier.js";
 import { restBindings, type RestBinding } from "../src/http/rest/bindings.js";
+import { fieldPath } from "../src/http/rest/field-path.js";
+import { matchPathTemplate, parsePathTemplate } from "../src/http/rest/path-template.js";
 import { backends, Code, createTalk, expectCode, newCustomer, useService, type TestAgent } from "./harness.js";
 import { WsClient } from "./live-helpers.js";
 import { apiServices, httpCall, type HttpReply } from "./security-helpers.js";
@@ -82,6 +84,22 @@ describe("claims are read as own properties", () => {
     const identity = await verify(await signed(payload));
     expect(identity.role).toBe("agent");
     expect(prototypeWrites()).toEqual([]);
+  });
+});
+
+describe("REST request parsing", () => {
+  it("a rest-of-path field with a segment that does not decode matches nothing", () => {
+    const template = parsePathTemplate("/v1/files/{name=**}");
+    expect(matchPathTemplate(template, "/v1/files/a/%E0%A4%A")).toBeNull();
+    expect(matchPathTemplate(template, "/v1/files/a/b%20c")?.get("name")).toBe("a/b c");
+  });
+
+  it("every binding's path fields and body name fields of its request", () => {
+    for (const binding of restBindings([...apiServices])) {
+      for (const segment of binding.template.segments) {
+        if (segment.kind === "field") expect(fieldPath(binding.method.input, segment.path), binding.template.source).toBeDefined();
+      }
+    }
   });
 });
 
