@@ -160,6 +160,9 @@ describe.each(backends)("hostile keys on %s", (backend) => {
       expect(reply.json).toMatchObject({ code: "invalid_argument" });
       expect(reply.json.message).toContain(key);
     }
+    // A deep body is walked without recursion and refused by the codec, not by the stack.
+    const deep = await call("POST", `/v1.0/talks/${talk.id}/messages`, agent.token, `{"text":"hi","medias":${"[".repeat(200_000)}${"]".repeat(200_000)}}`);
+    expectClientError(deep, "a body nested 200,000 deep");
     expect((await agent.messages.listMessages({ chatId: talk.id })).result.filter((m) => m.text === "hi")).toEqual([]);
     await expectUnharmed(agent);
   });

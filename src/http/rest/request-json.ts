@@ -20,17 +20,22 @@ const shown = (key: string): string => JSON.stringify(key.length > 100 ? `${key.
 
 /** The path of the first reserved key anywhere in a parsed body ("medias[0].constructor"). */
 function reservedKeyIn(value: JsonValue): string | undefined {
-  // A stack rather than recursion: a body's depth is bounded only by its size.
+  // A stack rather than recursion: a body's depth is bounded only by its size. Only objects
+  // and arrays are stacked, so a long array of scalars costs no more than its parse.
+  const isContainer = (item: JsonValue | undefined): item is JsonValue => typeof item === "object" && item !== null;
   const stack: { value: JsonValue; at: string }[] = [{ value, at: "" }];
   for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
     const { value: node, at } = next;
     if (Array.isArray(node)) {
-      node.forEach((item, i) => stack.push({ value: item, at: `${at}[${i}]` }));
+      node.forEach((item, i) => {
+        if (isContainer(item)) stack.push({ value: item, at: `${at}[${i}]` });
+      });
     } else if (isObject(node)) {
       for (const key of Object.keys(node)) {
         const path = at === "" ? key : `${at}.${key}`;
         if (isReservedKey(key)) return path;
-        stack.push({ value: node[key] ?? null, at: path });
+        const item = node[key];
+        if (isContainer(item)) stack.push({ value: item, at: path });
       }
     }
   }
