@@ -7,7 +7,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { SignJWT } from "jose";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { createVerifier } from "../src/auth/verifier.js";
 import { ConfigError, readConfig } from "../src/config.js";
 import { FeedCursor } from "../src/domain/feed-cursor.js";
@@ -81,7 +81,10 @@ describe("tokens without exp", () => {
 });
 
 describe.each(backends)("bad values on %s", (backend) => {
-  const env = useService(backend);
+  // What the service would log at error level: nothing a client sends may end up there.
+  const unexpected: string[] = [];
+  const env = useService(backend, { onError: (error, where) => unexpected.push(`${where}: ${String(error)}`) });
+  afterEach(() => expect(unexpected.splice(0)).toEqual([]));
 
   it("a token without exp is UNAUTHENTICATED", async () => {
     const token = await new SignJWT({ customer_id: newCustomer() })

@@ -131,6 +131,8 @@ export interface ServiceEnvOptions {
    * defaults to a random one per service.
    */
   readonly live?: Partial<LiveConfig>;
+  /** Receives the service's unexpected errors (those it would log at error level). */
+  readonly onError?: (error: unknown, where: string) => void;
 }
 
 /** Where clients connect and how they authenticate. */
@@ -222,7 +224,7 @@ export class TestEnv {
       live: this.liveConfig,
     };
     try {
-      const service = await startService(config);
+      const service = await startService(config, this.options.onError === undefined ? {} : { onError: this.options.onError });
       this.running = { service, database, dataDir, closed: false };
       this.sessionManager = new Http2SessionManager(service.url);
     } catch (error) {
