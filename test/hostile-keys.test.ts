@@ -104,7 +104,10 @@ describe("REST request parsing", () => {
 });
 
 describe.each(backends)("hostile keys on %s", (backend) => {
-  const env = useService(backend);
+  // What the service would log at error level: no hostile request may end up there.
+  const unexpected: string[] = [];
+  const env = useService(backend, { onError: (error, where) => unexpected.push(`${where}: ${String(error)}`) });
+  afterEach(() => expect(unexpected.splice(0)).toEqual([]));
   const url = (): string => env.service.url;
   const call = (method: string, path: string, token?: string, body?: string): Promise<HttpReply> =>
     httpCall(url(), method, path, { token, body, headers: body === undefined ? {} : { "Content-Type": "application/json" }, timeoutMs: 10_000 });
