@@ -19,6 +19,8 @@ export interface AuthConfig {
   readonly issuer: string | undefined;
   /** When set, tokens must carry this "aud". */
   readonly audience: string | undefined;
+  /** Accept tokens without "exp" (TALKHUB_ALLOW_TOKENS_WITHOUT_EXP); refused when unset. */
+  readonly allowTokensWithoutExp?: boolean | undefined;
 }
 
 /** Live delivery: streams, the bus and the event log's retention. */
@@ -133,6 +135,14 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value;
 }
 
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = optional(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (raw === "true" || raw === "1") return true;
+  if (raw === "false" || raw === "0") return false;
+  throw new ConfigError(name, `expected true or false, got "${raw}"`);
+}
+
 function url(env: Env, name: string, protocols: readonly string[]): string | undefined {
   const raw = optional(env, name);
   if (raw === undefined) return undefined;
@@ -195,6 +205,7 @@ export function readConfig(env: Env = process.env): Config {
       jwksUrl: url(env, "TALKHUB_JWKS_URL", ["http:", "https:"]),
       issuer: optional(env, "TALKHUB_JWT_ISSUER"),
       audience: optional(env, "TALKHUB_JWT_AUDIENCE"),
+      allowTokensWithoutExp: boolean(env, "TALKHUB_ALLOW_TOKENS_WITHOUT_EXP", false),
     },
     natsUrl: optional(env, "NATS_URL"),
     dataDir,

@@ -153,7 +153,7 @@ export async function* watchEvents(
   input: { cursor: string },
   signal: AbortSignal,
 ): AsyncGenerator<FeedItem> {
-  const given = input.cursor === "" ? null : FeedCursor.decode("cursor", input.cursor);
+  const given = input.cursor === "" ? null : FeedCursor.decode("cursor", input.cursor, deps.now());
   const stream = streamFor(deps, watch, signal);
   // The seq at which the caller's view of a talk ended: a membership re-read that raced the
   // leave must not replay what was delivered before it.
