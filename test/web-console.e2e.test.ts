@@ -66,6 +66,7 @@ describe.skipIf(!haveChromium)("web console (Chromium, two agents)", () => {
     const config = readConfig({
       TALKHUB_HOST: "127.0.0.1",
       TALKHUB_PORT: "0",
+      TALKHUB_OPERATOR_PORT: "0",
       TALKHUB_JWT_SECRET: secret,
       TALKHUB_DATA_DIR: dataDir,
       TALKHUB_LOG_LEVEL: "silent",
