@@ -1,5 +1,5 @@
 import type { AgentId, CustomerId, ParticipantId, TalkId } from "../domain/ids.js";
-import type { Participant } from "../domain/model.js";
+import type { Participant, TalkType } from "../domain/model.js";
 import type { Executor } from "./database.js";
 
 interface ParticipantRow {
@@ -80,6 +80,7 @@ export async function listParticipantOwners(db: Executor, talkId: TalkId): Promi
 export interface Membership {
   readonly customerId: CustomerId;
   readonly talkId: TalkId;
+  readonly type: TalkType;
   readonly joinedSeq: number;
   readonly lastSeq: number;
   readonly tmActivity: Date;
@@ -90,14 +91,16 @@ export async function listMemberships(db: Executor, customerId: CustomerId, agen
   const rows = await db
     .selectFrom("participants as p")
     .innerJoin("talks as t", "t.id", "p.chat_id")
-    .select(["p.chat_id", "p.joined_seq", "t.last_seq", "t.tm_activity"])
+    .select(["p.chat_id", "p.joined_seq", "t.type", "t.last_seq", "t.tm_activity"])
     .where("p.owner_id", "=", agentId)
+    .where("p.customer_id", "=", customerId)
     .where("t.customer_id", "=", customerId)
     .where("t.tm_delete", "is", null)
     .execute();
   return rows.map((row) => ({
     customerId,
     talkId: row.chat_id as TalkId,
+    type: row.type as TalkType,
     joinedSeq: Number(row.joined_seq),
     lastSeq: Number(row.last_seq),
     tmActivity: row.tm_activity,
