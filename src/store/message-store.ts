@@ -187,6 +187,7 @@ export async function saveMessage(db: Executor, message: Message): Promise<void>
       tm_delete: message.tmDelete,
     })
     .where("id", "=", message.id)
+    .where("customer_id", "=", message.customerId)
     .execute();
 }
 

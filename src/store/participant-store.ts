@@ -44,15 +44,26 @@ export async function insertParticipant(db: Executor, participant: Participant):
 }
 
 /** Deletes a membership (hard delete) and returns it; null when there is none with that id. */
-export async function deleteParticipant(db: Executor, talkId: TalkId, participantId: ParticipantId): Promise<Participant | null> {
+export async function deleteParticipant(
+  db: Executor,
+  customerId: CustomerId,
+  talkId: TalkId,
+  participantId: ParticipantId,
+): Promise<Participant | null> {
   const row = await db
     .deleteFrom("participants")
     .where("chat_id", "=", talkId)
     .where("id", "=", participantId)
+    .where("customer_id", "=", customerId)
     .returningAll()
     .executeTakeFirst();
   if (row === undefined) return null;
-  const agent = await db.selectFrom("agents").select("name").where("id", "=", row.owner_id).executeTakeFirst();
+  const agent = await db
+    .selectFrom("agents")
+    .select("name")
+    .where("id", "=", row.owner_id)
+    .where("customer_id", "=", customerId)
+    .executeTakeFirst();
   return toParticipant(row, agent?.name ?? "");
 }
 
@@ -60,7 +71,8 @@ export async function deleteParticipant(db: Executor, talkId: TalkId, participan
 export async function listParticipants(db: Executor, talkId: TalkId): Promise<Participant[]> {
   const rows = await db
     .selectFrom("participants as p")
-    .leftJoin("agents as a", "a.id", "p.owner_id")
+    // Names come from the participant's own customer's directory only.
+    .leftJoin("agents as a", (join) => join.onRef("a.id", "=", "p.owner_id").onRef("a.customer_id", "=", "p.customer_id"))
     .selectAll("p")
     .select("a.name as owner_name")
     .where("p.chat_id", "=", talkId)

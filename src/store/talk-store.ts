@@ -169,6 +169,7 @@ async function updateTalkRow(db: Executor, talk: Talk, pairKey: string | null | 
       ...(pairKey === undefined ? {} : { pair_key: pairKey }),
     })
     .where("id", "=", talk.id)
+    .where("customer_id", "=", talk.customerId)
     .execute();
 }
 
@@ -191,6 +192,7 @@ export async function listTalksOfAgent(
     .innerJoin("talks as t", "t.id", "p.chat_id")
     .selectAll("t")
     .where("p.owner_id", "=", agentId)
+    .where("p.customer_id", "=", customerId)
     .where("t.customer_id", "=", customerId)
     .where("t.tm_delete", "is", null);
   if (after !== null) {
