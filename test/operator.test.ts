@@ -20,6 +20,7 @@ import { Health, HealthCheckResponse_ServingStatus as Serving } from "../gen/grp
 import { ServerReflection as ReflectionV1 } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ReflectionV1alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { mintToken } from "../src/auth/tokens.js";
+import { ConfigError, readConfig } from "../src/config.js";
 import { backends, createTalk, must, newCustomer, sendText, useService } from "./harness.js";
 import {
   call,
@@ -523,6 +524,18 @@ describe("JSON request logs", () => {
       .map((line) => JSON.parse(line) as Json);
   }
 
+  it("prints its operator listener, which answers /metrics; the public port does not", async () => {
+    const service = must(proc, "service process");
+    const port = /operator endpoints .*? on 127\.0\.0\.1:(\d+),/.exec(service.output())?.[1];
+    expect(port).toBeDefined();
+    expect(Number(port)).not.toBe(service.port);
+    const scraped = await rest(`http://127.0.0.1:${port}`, "GET", "/metrics");
+    expect(scraped.status).toBe(200);
+    expect(scraped.text).toContain("talkhub_");
+    expect((await rest(service.url, "GET", "/metrics")).status).toBe(404);
+    expect((await rest(service.url, "GET", "/healthz")).status).toBe(200);
+  });
+
   it("echoes x-request-id on REST answers as on Connect ones", async () => {
     const service = must(proc, "service process");
     const token = await mintToken(secret, { customerId: randomUUID(), agentId: randomUUID(), name: "Ann" });
@@ -589,4 +602,15 @@ describe("JSON request logs", () => {
     expect(output).not.toContain(secret);
   }, 60_000);
 
+});
+
+describe("operator listener configuration", () => {
+  it("is 127.0.0.1:9090 by default; TALKHUB_OPERATOR_PORT=off turns it off; bad values are refused", () => {
+    expect(readConfig({}).operator).toEqual({ host: "127.0.0.1", port: 9090 });
+    expect(readConfig({ TALKHUB_OPERATOR_PORT: "9191", TALKHUB_OPERATOR_HOST: "10.0.0.5" }).operator).toEqual({ host: "10.0.0.5", port: 9191 });
+    expect(readConfig({ TALKHUB_OPERATOR_PORT: "off" }).operator).toBeNull();
+    for (const bad of ["70000", "-1", "metrics"]) {
+      expect(() => readConfig({ TALKHUB_OPERATOR_PORT: bad }), bad).toThrow(ConfigError);
+    }
+  });
 });
