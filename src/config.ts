@@ -92,6 +92,16 @@ export const noAbuseLimits: AbuseLimits = {
   streamsPerAgent: 0,
 };
 
+/** The operator listener: /metrics, /healthz and /readyz, away from the public port. */
+export interface OperatorConfig {
+  readonly host: string;
+  /** 0 picks a free port (tests). */
+  readonly port: number;
+}
+
+/** Loopback only: metrics tell the load and the tenants' activity, not for the internet. */
+export const defaultOperatorConfig: OperatorConfig = { host: "127.0.0.1", port: 9090 };
+
 export interface Config {
   readonly host: string;
   /** 0 picks a free port (tests). */
@@ -108,6 +118,8 @@ export interface Config {
   readonly http?: HttpConfig;
   /** Defaults to noAbuseLimits. */
   readonly abuse?: AbuseLimits;
+  /** null turns the operator listener off; undefined is a free port on 127.0.0.1 (tests). */
+  readonly operator?: OperatorConfig | null;
 }
 
 /** A configuration value that cannot be used; the message names the variable. */
@@ -185,6 +197,14 @@ function logLevel(value: string): string {
   return value;
 }
 
+function operator(env: Env): OperatorConfig | null {
+  if (optional(env, "TALKHUB_OPERATOR_PORT")?.toLowerCase() === "off") return null;
+  return {
+    host: optional(env, "TALKHUB_OPERATOR_HOST") ?? defaultOperatorConfig.host,
+    port: integer(env, "TALKHUB_OPERATOR_PORT", defaultOperatorConfig.port, 0, 65535),
+  };
+}
+
 /** Reads the configuration from an environment (process.env by default). */
 export function readConfig(env: Env = process.env): Config {
   const dataDir = optional(env, "TALKHUB_DATA_DIR") ?? ".talkhub";
@@ -223,6 +243,7 @@ export function readConfig(env: Env = process.env): Config {
       idleTimeoutMs: integer(env, "TALKHUB_IDLE_TIMEOUT_MS", defaultHttpConfig.idleTimeoutMs, 1_000, 3_600_000),
       logLevel: logLevel(optional(env, "TALKHUB_LOG_LEVEL") ?? "info"),
     },
+    operator: operator(env),
     abuse: {
       writes: {
         sends: writeRate(env, "TALKHUB_SEND", { rate: 20, burst: 50 }),

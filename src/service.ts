@@ -30,7 +30,7 @@ import { ServerReflection as ReflectionV1 } from "../gen/grpc/reflection/v1/refl
 import { ServerReflection as ReflectionV1alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { MessageService } from "../gen/talk/v1/message_service_pb.js";
 import { TalkService } from "../gen/talk/v1/talk_service_pb.js";
-import { createOperatorEndpoints } from "./http/operator-endpoints.js";
+import { createHealthEndpoints, createOperatorEndpoints, listenOperator } from "./http/operator-endpoints.js";
 import { loadDescriptors } from "./operator/descriptors.js";
 import { healthRoutes } from "./operator/health.js";
 import { createLogger } from "./operator/logger.js";
@@ -47,6 +47,8 @@ export interface Service {
   readonly port: number;
   /** http://127.0.0.1:<port> */
   readonly url: string;
+  /** http://127.0.0.1:<port> of the operator listener (/metrics, /healthz, /readyz); undefined when it is off. */
+  readonly operatorUrl: string | undefined;
   /** The HS256 secret in use (generated on the embedded default), if any. */
   readonly secret: string | undefined;
   readonly database: Database;
@@ -168,7 +170,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
       ],
       readMaxBytes: httpConfig.maxRequestBytes,
       corsOrigins: httpConfig.corsOrigins,
-      operator: createOperatorEndpoints(readiness, metrics),
+      operator: createHealthEndpoints(readiness),
       webRoot: fileURLToPath(new URL("../web/dist", import.meta.url)),
     });
     const onUpgrade = createUpgradeHandler({ deps, watch, verify, callers, maxBufferedBytes: 1 << 20, maxFrameBytes: 64 * 1024 });
@@ -179,15 +181,19 @@ export async function startService(config: Config, options: ServiceOptions = {})
       idleTimeoutMs: httpConfig.idleTimeoutMs,
       onUpgrade,
     });
+    closers.unshift(() => listener.close());
+    const operatorConfig = config.operator === undefined ? { host: "127.0.0.1", port: 0 } : config.operator;
+    const operator = operatorConfig === null ? undefined : await listenOperator(createOperatorEndpoints(readiness, metrics), operatorConfig);
+    if (operator !== undefined) closers.unshift(() => operator.close());
     return {
       port: listener.port,
       url: `http://127.0.0.1:${listener.port}`,
+      operatorUrl: operator === undefined ? undefined : `http://127.0.0.1:${operator.port}`,
       secret,
       database,
       deps,
       close: async () => {
         shutdown.abort(new Unavailable("the server is shutting down; reconnect and resume"));
-        await listener.close();
         for (const close of closers) await close();
       },
     };

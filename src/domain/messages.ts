@@ -22,6 +22,7 @@ import { SendBatcher, type SendRequest } from "./send-batcher.js";
 import type { TalkChange } from "./talk-change.js";
 import { changeTalk } from "./transaction.js";
 import * as validate from "./validate.js";
+import { historyStartSeq } from "./visible-history.js";
 
 /** Writes a message within a talk change and records its message_created event. */
 export async function postMessage(trx: Executor, change: TalkChange, fields: NewMessage): Promise<Message> {
@@ -85,13 +86,17 @@ async function sendAlone(deps: DomainDeps, request: SendRequest): Promise<Messag
   });
 }
 
-/** Reads a message and checks that the caller takes part in its talk. */
+/**
+ * Reads a message and checks that the caller takes part in its talk and may read that far
+ * back (a normal talk's newcomer may not read what was said before it joined).
+ */
 async function visibleMessage(deps: DomainDeps, caller: Identity, id: MessageId): Promise<Message> {
   return guarded(async () => {
     const message = await findMessage(deps.db, caller.customerId, id);
     if (message === null) throw new NotFound("message", id);
     const view = await findTalkView(deps.db, caller.customerId, message.chatId, caller.agentId);
-    if (view === null || view.participantId === null) throw new NotFound("message", id);
+    if (view === null || view.joinedSeq === null) throw new NotFound("message", id);
+    if (message.seq < historyStartSeq(view.talk.type, view.joinedSeq)) throw new NotFound("message", id);
     return message;
   });
 }

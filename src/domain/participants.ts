@@ -98,7 +98,7 @@ export async function removeParticipant(
   const participantId = validate.requireId<ParticipantId>("participant_id", input.participantId);
   await deps.writeLimits.take(caller, "participants");
   return changeTalk(deps, caller, talkId, async (trx, change) => {
-    const removed = await deleteParticipant(trx, talkId, participantId);
+    const removed = await deleteParticipant(trx, caller.customerId, talkId, participantId);
     if (removed === null) throw new NotFound("participant", participantId);
     const talk = change.updateTalk({ memberCount: change.talk.memberCount - 1 });
     // The pair no longer talks in this talk; a new normal talk of the pair may be created.

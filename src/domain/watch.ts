@@ -18,6 +18,7 @@ import type { TalkId } from "./ids.js";
 import type { Identity } from "./identity.js";
 import type { StreamQuota } from "./rate-limiter.js";
 import * as validate from "./validate.js";
+import { eventVisible, historyStartSeq } from "./visible-history.js";
 
 export interface WatchDeps {
   readonly bus: EventBus;
@@ -77,15 +78,18 @@ export async function* watchTalk(
 ): AsyncGenerator<TalkWatchItem> {
   const talkId = validate.requireId<TalkId>("chat_id", input.chatId);
   if (!Number.isSafeInteger(input.afterSeq) || input.afterSeq < 0) throw new InvalidArgument("after_seq", "must not be negative");
-  const { talk, membership, first } = await guarded(async () => {
+  const { talk, membership, first, historyStart } = await guarded(async () => {
     const view = await findWatchedTalkView(deps.db, caller.customerId, talkId, caller.agentId);
-    if (view === null || view.participantId === null) throw new NotFound("talk", talkId);
-    return { talk: view.talk, membership: view.participantId, first: view.firstRetainedSeq };
+    if (view === null || view.participantId === null || view.joinedSeq === null) throw new NotFound("talk", talkId);
+    const historyStart = historyStartSeq(view.talk.type, view.joinedSeq);
+    return { talk: view.talk, membership: view.participantId, first: view.firstRetainedSeq, historyStart };
   });
   if (input.afterSeq > talk.lastSeq) {
     throw new OutOfRange(`after_seq ${input.afterSeq} is ahead of the talk's last seq ${talk.lastSeq}`);
   }
-  if (input.afterSeq < (first ?? talk.lastSeq + 1) - 1) {
+  // A normal talk's newcomer starts at its join whatever it asks (domain/visible-history.ts).
+  const from = Math.max(input.afterSeq, historyStart - 1);
+  if (from < (first ?? talk.lastSeq + 1) - 1) {
     throw new OutOfRange(
       `events after seq ${input.afterSeq} are no longer retained (the log keeps ${watch.retentionDays} days); ` +
         `resync with ListMessages and watch from the talk's last_seq ${talk.lastSeq}`,
@@ -94,7 +98,7 @@ export async function* watchTalk(
   const release = watch.streams.acquire(caller.agentId);
   const stream = streamFor(deps, watch, signal);
   try {
-    await stream.follow(caller.customerId, talkId, input.afterSeq);
+    await stream.follow(caller.customerId, talkId, from);
     // A first heartbeat at once tells the client the stream is open and how far the talk is.
     yield { kind: "heartbeat", lastSeq: talk.lastSeq };
     for await (const item of stream.items()) {
@@ -102,6 +106,7 @@ export async function* watchTalk(
         yield { kind: "heartbeat", lastSeq: stream.delivered(talkId) ?? input.afterSeq };
         continue;
       }
+      if (!eventVisible(item.event, historyStart)) continue;
       watch.onDelivered?.(item.event);
       yield item;
       const end = endsView(caller, item.event, membership);
@@ -180,6 +185,9 @@ export async function* watchEvents(
     const memberships = await guarded(() => listMemberships(deps.db, caller.customerId, caller.agentId));
     const starts = await guarded(() => startSeqs(deps, memberships, given));
     const cursor = given ?? FeedCursor.startingAt(deps.now(), memberships);
+    // Where each talk's readable history starts; a join seen on the stream comes before any
+    // other event of its talk, so it sets the start for talks joined while watching.
+    const historyStarts = new Map(memberships.map((m) => [m.talkId, historyStartSeq(m.type, m.joinedSeq)]));
     for (const [talkId, start] of starts) await stream.follow(caller.customerId, talkId, start);
     yield { kind: "heartbeat", cursor: cursor.encode() };
     for await (const item of stream.items()) {
@@ -188,7 +196,11 @@ export async function* watchEvents(
         continue;
       }
       const { event } = item;
+      if (event.type === "participant_joined" && event.participant.ownerId === caller.agentId) {
+        historyStarts.set(event.chatId, historyStartSeq(event.talk.type, event.participant.joinedSeq));
+      }
       cursor.advance(event.chatId, event.seq, event.tmCreate, deps.now());
+      if (!eventVisible(event, historyStarts.get(event.chatId) ?? 1)) continue;
       watch.onDelivered?.(event);
       yield { kind: "event", event, cursor: cursor.encode() };
       if (endsView(caller, event) !== undefined) {

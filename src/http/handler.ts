@@ -15,7 +15,7 @@ export interface HandlerOptions {
   /** The largest request message accepted, in bytes. */
   readonly readMaxBytes: number;
   readonly corsOrigins: readonly string[];
-  /** Plain-HTTP endpoints (health, metrics) tried first; true when answered. */
+  /** Plain-HTTP endpoints tried first (health; metrics live on the operator listener); true when answered. */
   readonly operator: (req: { method?: string | undefined; url?: string | undefined }, res: Parameters<RequestHandler>[1]) => boolean;
   /** The web console's built files; the console is served at / when they exist. */
   readonly webRoot: string;
