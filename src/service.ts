@@ -20,7 +20,10 @@ import { TalkFeeds } from "./events/talk-feeds.js";
 import { createHandler } from "./http/handler.js";
 import { listen, type Listener } from "./http/listener.js";
 import { createUpgradeHandler } from "./http/websocket.js";
-import { authInterceptor, errorInterceptor } from "./rpc/interceptors.js";
+import { Code } from "@connectrpc/connect";
+import type { DescService } from "@bufbuild/protobuf";
+import { authInterceptor, bearerToken, errorInterceptor } from "./rpc/interceptors.js";
+import { toConnectError } from "./rpc/errors.js";
 import { routes } from "./rpc/index.js";
 import { observeInterceptor } from "./rpc/observe-interceptor.js";
 import { AgentService } from "../gen/talk/v1/agent_service_pb.js";
@@ -149,6 +152,19 @@ export async function startService(config: Config, options: ServiceOptions = {})
       reflectionRoutes(loadDescriptors(), [...talkServices, Health].map((s) => s.typeName)),
     ];
     const openServices = new Set([Health.typeName, ReflectionV1.typeName, ReflectionV1alpha.typeName]);
+    // A call's token is checked from its headers before its body is read (and found verified
+    // again, from the verifier's cache, by the interceptor); only a refusal is final here.
+    const authenticate = async (service: DescService, header: Headers): Promise<boolean> => {
+      if (openServices.has(service.typeName)) return false;
+      try {
+        await verify(bearerToken(header.get("authorization")));
+        return true;
+      } catch (error) {
+        const refusal = toConnectError(error);
+        if (refusal.code === Code.Unauthenticated) throw refusal;
+        return false;
+      }
+    };
     const handler = createHandler({
       restServices: talkServices,
       routes: (router) => {
@@ -161,6 +177,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
         authInterceptor(verify, callers, openServices),
       ],
       readMaxBytes: httpConfig.maxRequestBytes,
+      authenticate,
       corsOrigins: httpConfig.corsOrigins,
       operator: createOperatorEndpoints(readiness, metrics),
       webRoot: fileURLToPath(new URL("../web/dist", import.meta.url)),
@@ -171,6 +188,10 @@ export async function startService(config: Config, options: ServiceOptions = {})
       port: config.port,
       maxStreamsPerConnection: httpConfig.maxStreamsPerConnection,
       idleTimeoutMs: httpConfig.idleTimeoutMs,
+      headersTimeoutMs: httpConfig.headersTimeoutMs,
+      requestTimeoutMs: httpConfig.requestTimeoutMs,
+      unauthenticatedBytesPerConnection: httpConfig.unauthenticatedBytesPerConnection,
+      maxSessionMemoryMb: httpConfig.maxSessionMemoryMb,
       onUpgrade,
     });
     return {

@@ -2,6 +2,7 @@ import { createRouterTransport, type ConnectRouter, type Interceptor } from "@co
 import type { DescService } from "@bufbuild/protobuf";
 import { createCors } from "./cors.js";
 import type { RequestHandler } from "./listener.js";
+import type { HeaderAuthentication } from "./grpc-direct.js";
 import { createRestHandler } from "./rest/transcoder.js";
 import { createRpcAdapter } from "./rpc-adapter.js";
 import { createStaticFiles } from "./static-files.js";
@@ -13,6 +14,8 @@ export interface HandlerOptions {
   readonly interceptors: Interceptor[];
   /** The largest request message accepted, in bytes. */
   readonly readMaxBytes: number;
+  /** RPCs are authenticated from their headers before their bodies are read. */
+  readonly authenticate: HeaderAuthentication;
   readonly corsOrigins: readonly string[];
   /** Plain-HTTP endpoints (health, metrics) tried first; true when answered. */
   readonly operator: (req: { method?: string | undefined; url?: string | undefined }, res: Parameters<RequestHandler>[1]) => boolean;
@@ -29,6 +32,7 @@ export function createHandler(options: HandlerOptions): RequestHandler {
   const connect = createRpcAdapter(options.routes, {
     interceptors: options.interceptors,
     readMaxBytes: options.readMaxBytes,
+    authenticate: options.authenticate,
     // JSON speaks the spec's field names and shows every field, also empty ones.
     jsonOptions: { useProtoFieldName: true, alwaysEmitImplicit: true, ignoreUnknownFields: true },
   });
