@@ -21,7 +21,7 @@ import { createHandler } from "./http/handler.js";
 import { listen, type Listener } from "./http/listener.js";
 import { createUpgradeHandler } from "./http/websocket.js";
 import { Code } from "@connectrpc/connect";
-import type { DescService } from "@bufbuild/protobuf";
+import type { DescMethod } from "@bufbuild/protobuf";
 import { authInterceptor, bearerToken, errorInterceptor } from "./rpc/interceptors.js";
 import { toConnectError } from "./rpc/errors.js";
 import { routes } from "./rpc/index.js";
@@ -153,16 +153,20 @@ export async function startService(config: Config, options: ServiceOptions = {})
     ];
     const openServices = new Set([Health.typeName, ReflectionV1.typeName, ReflectionV1alpha.typeName]);
     // A call's token is checked from its headers before its body is read (and found verified
-    // again, from the verifier's cache, by the interceptor); only a refusal is final here.
-    const authenticate = async (service: DescService, header: Headers): Promise<boolean> => {
-      if (openServices.has(service.typeName)) return false;
+    // again, from the verifier's cache, by the interceptor); only a refusal is final here, and
+    // it is counted and logged as the interceptors would have.
+    const authenticate = async (method: DescMethod, header: Headers): Promise<boolean> => {
+      if (openServices.has(method.parent.typeName)) return false;
       try {
         await verify(bearerToken(header.get("authorization")));
         return true;
       } catch (error) {
         const refusal = toConnectError(error);
-        if (refusal.code === Code.Unauthenticated) throw refusal;
-        return false;
+        if (refusal.code !== Code.Unauthenticated) return false;
+        const name = `${method.parent.typeName}/${method.name}`;
+        metrics.requests.inc({ method: name, code: "unauthenticated" });
+        logger.info({ method: name, code: "unauthenticated", duration_ms: 0, request_id: header.get("x-request-id")?.slice(0, 128) }, "rpc");
+        throw refusal;
       }
     };
     const handler = createHandler({

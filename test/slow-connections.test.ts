@@ -149,7 +149,7 @@ describe.each(backends)("slow and idle connections on %s", (backend) => {
     http: { headersTimeoutMs, requestTimeoutMs, idleTimeoutMs, unauthenticatedBytesPerConnection: unauthenticatedBytes, maxRequestBytes },
     live: { heartbeatMs: 200 },
   });
-  beforeAll(() => env.start(), 60_000);
+  beforeAll(() => env.start(), 120_000);
   afterAll(() => env.stop(), 60_000);
 
   const port = () => env.service.port;

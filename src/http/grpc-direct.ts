@@ -9,7 +9,7 @@
  * Compression, gRPC-Web, Connect, JSON and client streams go through connect-node.
  */
 import http2 from "node:http2";
-import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescService, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescMethod, type DescService, type MessageInitShape } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
@@ -39,7 +39,7 @@ interface DirectMethod {
  * valid token, false for a service that needs none; throws UNAUTHENTICATED (a ConnectError)
  * for a call that must be refused.
  */
-export type HeaderAuthentication = (service: DescService, header: Headers) => Promise<boolean>;
+export type HeaderAuthentication = (method: DescMethod, header: Headers) => Promise<boolean>;
 
 export interface GrpcDirectOptions {
   readonly services: readonly ServiceImplSpec[];
@@ -245,7 +245,7 @@ async function serve(target: DirectMethod, req: http2.Http2ServerRequest, res: h
     if (timeout.error !== undefined) throw timeout.error;
     // No byte of the body is read before the caller is authenticated from the headers: a call
     // without a valid token is refused (its stream reset) whatever body it announces.
-    if (await inTime(options.authenticate(service, requestHeader))) authenticated(req);
+    if (await inTime(options.authenticate(method, requestHeader))) authenticated(req);
     const bytes = await inTime(readMessage(req, options.readMaxBytes));
     let message;
     try {

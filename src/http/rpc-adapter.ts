@@ -12,7 +12,7 @@
 import { Code, createConnectRouter, createServiceImplSpec, type ConnectRouter, type ConnectRouterOptions, type ServiceImplSpec } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import { createAsyncIterable, readAllBytes, type UniversalServerRequest, type UniversalServerResponse } from "@connectrpc/connect/protocol";
-import type { DescService } from "@bufbuild/protobuf";
+import type { DescMethod } from "@bufbuild/protobuf";
 import http2 from "node:http2";
 import { createGrpcDirect, type HeaderAuthentication } from "./grpc-direct.js";
 import { authenticated, type RequestHandler } from "./listener.js";
@@ -53,14 +53,14 @@ async function clientFault(res: UniversalServerResponse): Promise<UniversalServe
  */
 function bodyAfterAuthentication(
   uReq: UniversalServerRequest,
-  service: DescService,
+  method: DescMethod,
   authenticate: HeaderAuthentication,
   onAuthenticated: () => void,
 ): UniversalServerRequest {
   const body = uReq.body;
   if (typeof body !== "object" || body === null || !(Symbol.asyncIterator in body)) return uReq;
   async function* checked(): AsyncIterable<Uint8Array> {
-    if (await authenticate(service, uReq.header)) onAuthenticated();
+    if (await authenticate(method, uReq.header)) onAuthenticated();
     yield* body as AsyncIterable<Uint8Array>;
   }
   return { ...uReq, body: checked() };
@@ -113,7 +113,7 @@ export function createRpcAdapter(
       });
     }
     const uReq = universalRequestFromNodeRequest(req, res, undefined, undefined);
-    handler(bodyAfterAuthentication(uReq, handler.service, options.authenticate, () => authenticated(req)))
+    handler(bodyAfterAuthentication(uReq, handler.method, options.authenticate, () => authenticated(req)))
       .then(clientFault)
       .then((uRes) => universalResponseToNodeResponse(uRes, res))
       .catch(() => {
