@@ -61,8 +61,9 @@ export interface HttpConfig {
    */
   readonly headersTimeoutMs: number;
   /**
-   * The time a client has to send a whole HTTP/1.1 request, headers and body. The response
-   * (a stream, a WebSocket) is not limited by it.
+   * The time a client has to send a whole HTTP/1.1 request, headers and body, and the body of
+   * an HTTP/2 request not authenticated from its headers. The response (a stream, a WebSocket)
+   * is not limited by it.
    */
   readonly requestTimeoutMs: number;
   /**

@@ -274,6 +274,26 @@ describe.each(backends)("slow and idle connections on %s", (backend) => {
       }
     });
 
+    it("resets an open-service call whose body is trickled past the request timeout", async () => {
+      const { session } = h2Session(port());
+      try {
+        // The health service needs no token; its message is announced and then trickled.
+        const call = park(session, "/grpc.health.v1.Health/Check", 200, Buffer.alloc(0));
+        let sent = 0;
+        while (sent < 200 && !call.closed) {
+          call.stream.write(Buffer.alloc(1));
+          sent += 1;
+          await sleep(50);
+        }
+        await vi.waitFor(() => expect(call.closed).toBe(true), { timeout: 5_000 });
+        expect(sent).toBeLessThan(200);
+        expect(call.stream.rstCode).toBe(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      } finally {
+        session.destroy();
+      }
+      await stillServing();
+    });
+
     it("refuses a 4 MiB gRPC call without a token from its headers, having read a small part of its body", async () => {
       const { session, socket } = h2Session(port());
       try {

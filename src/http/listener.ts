@@ -32,6 +32,8 @@ function startsLikeH2(chunk: Buffer): boolean {
 interface UnauthenticatedBodies {
   readonly max: number;
   held: number;
+  /** Those requests still receiving their bodies, with when they began. */
+  readonly pending: Map<CappedRequest, number>;
 }
 
 const unauthenticatedBodies = new WeakMap<http2.Http2Session, UnauthenticatedBodies>();
@@ -39,7 +41,8 @@ const unauthenticatedBodies = new WeakMap<http2.Http2Session, UnauthenticatedBod
 /**
  * An HTTP/2 request whose body bytes count against its connection's cap until a handler
  * authenticates its caller from its headers; the stream that would pass the cap is reset
- * (ENHANCE_YOUR_CALM), so that no token is needed to park large partial bodies.
+ * (ENHANCE_YOUR_CALM), so that no token is needed to park large partial bodies. Until then its
+ * body must also arrive within the request timeout, as on HTTP/1.1 (see listen).
  */
 class CappedRequest extends http2.Http2ServerRequest {
   #held = 0;
@@ -48,9 +51,11 @@ class CappedRequest extends http2.Http2ServerRequest {
   constructor(...args: ConstructorParameters<typeof http2.Http2ServerRequest>) {
     super(...args);
     this.stream.once("close", () => this.#release());
+    if (!this.stream.endAfterHeaders) this.#bodies()?.pending.set(this, Date.now());
   }
 
   override push(chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (chunk === null) this.#bodies()?.pending.delete(this);
     const bodies = this.#trusted || !(chunk instanceof Uint8Array) ? undefined : this.#bodies();
     if (bodies !== undefined && chunk instanceof Uint8Array) {
       if (bodies.held + chunk.length > bodies.max) {
@@ -69,6 +74,12 @@ class CappedRequest extends http2.Http2ServerRequest {
     this.#trusted = true;
   }
 
+  /** The body did not arrive in time. */
+  expire(): void {
+    this.#release();
+    if (!this.stream.destroyed) this.stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  }
+
   #bodies(): UnauthenticatedBodies | undefined {
     const session = this.stream.session;
     return session === undefined ? undefined : unauthenticatedBodies.get(session);
@@ -76,7 +87,10 @@ class CappedRequest extends http2.Http2ServerRequest {
 
   #release(): void {
     const bodies = this.#bodies();
-    if (bodies !== undefined) bodies.held -= this.#held;
+    if (bodies !== undefined) {
+      bodies.held -= this.#held;
+      bodies.pending.delete(this);
+    }
     this.#held = 0;
   }
 }
@@ -123,7 +137,10 @@ export interface ListenOptions {
   readonly idleTimeoutMs: number;
   /** An HTTP/1.1 request's headers; a connection's first bytes; an HTTP/2 connection's first stream. */
   readonly headersTimeoutMs: number;
-  /** A whole HTTP/1.1 request, headers and body (not its response). */
+  /**
+   * A whole HTTP/1.1 request, headers and body (not its response); also the body of an HTTP/2
+   * request not authenticated from its headers.
+   */
   readonly requestTimeoutMs: number;
   /** See CappedRequest. */
   readonly unauthenticatedBytesPerConnection: number;
@@ -136,12 +153,13 @@ export async function listen(handler: RequestHandler, options: ListenOptions): P
   const { host, port, onUpgrade } = options;
   const requestTimeout = options.requestTimeoutMs;
   const headersTimeout = Math.min(options.headersTimeoutMs, requestTimeout);
+  // How often the request timeouts are checked; Node's default (30 s) would stretch short ones.
+  const checkEveryMs = Math.max(50, Math.min(1_000, Math.floor(headersTimeout / 4)));
   const h1 = http.createServer(
     {
       headersTimeout,
       requestTimeout,
-      // How often the two are checked; Node's default (30 s) would stretch short timeouts.
-      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(headersTimeout / 4))),
+      connectionsCheckingInterval: checkEveryMs,
     },
     handler,
   );
@@ -165,10 +183,21 @@ export async function listen(handler: RequestHandler, options: ListenOptions): P
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session: http2.ServerHttp2Session) => {
     sessions.add(session);
-    unauthenticatedBodies.set(session, { max: options.unauthenticatedBytesPerConnection, held: 0 });
+    unauthenticatedBodies.set(session, { max: options.unauthenticatedBytesPerConnection, held: 0, pending: new Map() });
     closeWhenIdle(session, headersTimeout, options.idleTimeoutMs);
     session.on("close", () => sessions.delete(session));
   });
+
+  // HTTP/2 requests not authenticated from their headers get the HTTP/1.1 request timeout for
+  // their bodies; an open stream would otherwise keep its connection forever.
+  const expireSlowBodies = setInterval(() => {
+    const now = Date.now();
+    for (const session of sessions) {
+      for (const [request, since] of unauthenticatedBodies.get(session)?.pending ?? []) {
+        if (now - since > requestTimeout) request.expire();
+      }
+    }
+  }, checkEveryMs).unref();
 
   // Nagle off: small HTTP/2 frames must not wait for the peer's delayed ACK.
   const tcp = net.createServer({ noDelay: true }, (socket) => {
@@ -220,6 +249,7 @@ export async function listen(handler: RequestHandler, options: ListenOptions): P
           clearTimeout(cut);
           // Stops the HTTP/1.1 timeout checks (the server itself never listened).
           h1.close();
+          clearInterval(expireSlowBodies);
           resolve();
         });
         for (const session of sessions) session.close();
