@@ -13,6 +13,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import { Duplex } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { ConfigError, defaultHttpConfig, readConfig } from "../src/config.js";
 import { backends, sleep } from "./harness.js";
 import { garbageCollector, RawConnectStream, WsClient } from "./live-helpers.js";
 import { readLines } from "./rest-helpers.js";
@@ -23,6 +24,7 @@ const requestTimeoutMs = 1_200;
 const idleTimeoutMs = 1_000;
 const unauthenticatedBytes = 1024 * 1024;
 const maxRequestBytes = 4 * 1024 * 1024;
+const MiB = 1024 * 1024;
 
 /** One raw TCP connection that records what comes back and when it closes. */
 class RawSocket {
@@ -141,7 +143,37 @@ function bufferBytes(): number {
   return process.memoryUsage().arrayBuffers;
 }
 
-const MiB = 1024 * 1024;
+describe("connection limits in the configuration", () => {
+  it("reads every limit from the environment, with defaults", () => {
+    const http = readConfig({
+      TALKHUB_HEADERS_TIMEOUT_MS: "5000",
+      TALKHUB_REQUEST_TIMEOUT_MS: "30000",
+      TALKHUB_IDLE_TIMEOUT_MS: "10000",
+      TALKHUB_UNAUTHENTICATED_BYTES_PER_CONNECTION: "1048576",
+      TALKHUB_H2_SESSION_MEMORY_MB: "32",
+    }).http;
+    expect(http).toMatchObject({
+      headersTimeoutMs: 5_000,
+      requestTimeoutMs: 30_000,
+      idleTimeoutMs: 10_000,
+      unauthenticatedBytesPerConnection: MiB,
+      maxSessionMemoryMb: 32,
+    });
+    const defaults = readConfig({}).http;
+    expect(defaults).toMatchObject({
+      headersTimeoutMs: defaultHttpConfig.headersTimeoutMs,
+      requestTimeoutMs: defaultHttpConfig.requestTimeoutMs,
+      unauthenticatedBytesPerConnection: defaultHttpConfig.unauthenticatedBytesPerConnection,
+      maxSessionMemoryMb: defaultHttpConfig.maxSessionMemoryMb,
+    });
+  });
+
+  it("refuses a headers timeout longer than the request timeout, and values out of range", () => {
+    expect(() => readConfig({ TALKHUB_HEADERS_TIMEOUT_MS: "9000", TALKHUB_REQUEST_TIMEOUT_MS: "5000" })).toThrow(ConfigError);
+    expect(() => readConfig({ TALKHUB_REQUEST_TIMEOUT_MS: "0" })).toThrow(/TALKHUB_REQUEST_TIMEOUT_MS/);
+    expect(() => readConfig({ TALKHUB_UNAUTHENTICATED_BYTES_PER_CONNECTION: "10" })).toThrow(/TALKHUB_UNAUTHENTICATED_BYTES_PER_CONNECTION/);
+  });
+});
 
 describe.each(backends)("slow and idle connections on %s", (backend) => {
   const env = new SecEnv({
