@@ -20,10 +20,8 @@ import { TalkFeeds } from "./events/talk-feeds.js";
 import { createHandler } from "./http/handler.js";
 import { listen, type Listener } from "./http/listener.js";
 import { createUpgradeHandler } from "./http/websocket.js";
-import { Code } from "@connectrpc/connect";
-import type { DescMethod } from "@bufbuild/protobuf";
-import { authInterceptor, bearerToken, errorInterceptor } from "./rpc/interceptors.js";
-import { toConnectError } from "./rpc/errors.js";
+import { headerAuthentication } from "./rpc/header-authentication.js";
+import { authInterceptor, errorInterceptor } from "./rpc/interceptors.js";
 import { routes } from "./rpc/index.js";
 import { observeInterceptor } from "./rpc/observe-interceptor.js";
 import { AgentService } from "../gen/talk/v1/agent_service_pb.js";
@@ -152,23 +150,13 @@ export async function startService(config: Config, options: ServiceOptions = {})
       reflectionRoutes(loadDescriptors(), [...talkServices, Health].map((s) => s.typeName)),
     ];
     const openServices = new Set([Health.typeName, ReflectionV1.typeName, ReflectionV1alpha.typeName]);
-    // A call's token is checked from its headers before its body is read (and found verified
-    // again, from the verifier's cache, by the interceptor); only a refusal is final here, and
-    // it is counted and logged as the interceptors would have.
-    const authenticate = async (method: DescMethod, header: Headers): Promise<boolean> => {
-      if (openServices.has(method.parent.typeName)) return false;
-      try {
-        await verify(bearerToken(header.get("authorization")));
-        return true;
-      } catch (error) {
-        const refusal = toConnectError(error);
-        if (refusal.code !== Code.Unauthenticated) return false;
-        const name = `${method.parent.typeName}/${method.name}`;
-        metrics.requests.inc({ method: name, code: "unauthenticated" });
-        logger.info({ method: name, code: "unauthenticated", duration_ms: 0, request_id: header.get("x-request-id")?.slice(0, 128) }, "rpc");
-        throw refusal;
-      }
-    };
+    // A call refused from its headers never reaches the interceptors: it is counted and logged
+    // as they would have.
+    const authenticate = headerAuthentication(verify, openServices, (method, header) => {
+      const name = `${method.parent.typeName}/${method.name}`;
+      metrics.requests.inc({ method: name, code: "unauthenticated" });
+      logger.info({ method: name, code: "unauthenticated", duration_ms: 0, request_id: header.get("x-request-id")?.slice(0, 128) }, "rpc");
+    });
     const handler = createHandler({
       restServices: talkServices,
       routes: (router) => {
