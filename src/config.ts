@@ -53,8 +53,29 @@ export interface HttpConfig {
   readonly maxRequestBytes: number;
   /** Concurrent streams on one HTTP/2 connection. */
   readonly maxStreamsPerConnection: number;
-  /** An idle HTTP/1.1 keep-alive connection is closed after this long. */
+  /**
+   * An idle connection is closed after this long: HTTP/1.1 keep-alive between requests, HTTP/2
+   * with no open stream.
+   */
   readonly idleTimeoutMs: number;
+  /**
+   * The time a client has to send an HTTP/1.1 request's headers; also a new connection's first
+   * bytes, and an HTTP/2 connection's first request.
+   */
+  readonly headersTimeoutMs: number;
+  /**
+   * The time a client has to send a whole HTTP/1.1 request, headers and body, and the body of
+   * an HTTP/2 request not authenticated from its headers. The response (a stream, a WebSocket)
+   * is not limited by it.
+   */
+  readonly requestTimeoutMs: number;
+  /**
+   * Request body bytes one HTTP/2 connection may hold for requests not authenticated from
+   * their headers (open services, REST); past it the stream is reset.
+   */
+  readonly unauthenticatedBytesPerConnection: number;
+  /** nghttp2's memory per HTTP/2 connection, in MiB; past it new streams are refused. */
+  readonly maxSessionMemoryMb: number;
   /** pino level: fatal, error, warn, info, debug, trace or silent. */
   readonly logLevel: string;
 }
@@ -64,6 +85,10 @@ export const defaultHttpConfig: HttpConfig = {
   maxRequestBytes: 4 * 1024 * 1024,
   maxStreamsPerConnection: 1_000,
   idleTimeoutMs: 65_000,
+  headersTimeoutMs: 20_000,
+  requestTimeoutMs: 60_000,
+  unauthenticatedBytesPerConnection: 8 * 1024 * 1024,
+  maxSessionMemoryMb: 64,
   logLevel: "silent",
 };
 
@@ -205,6 +230,14 @@ function operator(env: Env): OperatorConfig | null {
   };
 }
 
+/** Node refuses an HTTP/1.1 headers timeout longer than the whole request's. */
+function orderedTimeouts(http: HttpConfig): HttpConfig {
+  if (http.headersTimeoutMs > http.requestTimeoutMs) {
+    throw new ConfigError("TALKHUB_HEADERS_TIMEOUT_MS", `must not exceed TALKHUB_REQUEST_TIMEOUT_MS (${http.requestTimeoutMs})`);
+  }
+  return http;
+}
+
 /** Reads the configuration from an environment (process.env by default). */
 export function readConfig(env: Env = process.env): Config {
   const dataDir = optional(env, "TALKHUB_DATA_DIR") ?? ".talkhub";
@@ -236,13 +269,23 @@ export function readConfig(env: Env = process.env): Config {
       streamMaxQueued: integer(env, "TALKHUB_STREAM_MAX_QUEUED", defaultLiveConfig.streamMaxQueued, 10, 1_000_000),
       retentionDays: integer(env, "TALKHUB_EVENT_RETENTION_DAYS", defaultLiveConfig.retentionDays, 1, 36_500),
     },
-    http: {
+    http: orderedTimeouts({
       corsOrigins: (optional(env, "TALKHUB_CORS_ORIGINS") ?? "*").split(",").map((o) => o.trim()).filter((o) => o !== ""),
       maxRequestBytes: integer(env, "TALKHUB_MAX_REQUEST_BYTES", defaultHttpConfig.maxRequestBytes, 1024, 1024 * 1024 * 1024),
       maxStreamsPerConnection: integer(env, "TALKHUB_MAX_STREAMS_PER_CONNECTION", defaultHttpConfig.maxStreamsPerConnection, 1, 1_000_000),
       idleTimeoutMs: integer(env, "TALKHUB_IDLE_TIMEOUT_MS", defaultHttpConfig.idleTimeoutMs, 1_000, 3_600_000),
+      headersTimeoutMs: integer(env, "TALKHUB_HEADERS_TIMEOUT_MS", defaultHttpConfig.headersTimeoutMs, 100, 3_600_000),
+      requestTimeoutMs: integer(env, "TALKHUB_REQUEST_TIMEOUT_MS", defaultHttpConfig.requestTimeoutMs, 100, 3_600_000),
+      unauthenticatedBytesPerConnection: integer(
+        env,
+        "TALKHUB_UNAUTHENTICATED_BYTES_PER_CONNECTION",
+        defaultHttpConfig.unauthenticatedBytesPerConnection,
+        64 * 1024,
+        1024 * 1024 * 1024,
+      ),
+      maxSessionMemoryMb: integer(env, "TALKHUB_H2_SESSION_MEMORY_MB", defaultHttpConfig.maxSessionMemoryMb, 1, 1_000_000),
       logLevel: logLevel(optional(env, "TALKHUB_LOG_LEVEL") ?? "info"),
-    },
+    }),
     operator: operator(env),
     abuse: {
       writes: {

@@ -21,6 +21,7 @@ import { TalkFeeds } from "./events/talk-feeds.js";
 import { createHandler } from "./http/handler.js";
 import { listen, type Listener } from "./http/listener.js";
 import { createUpgradeHandler } from "./http/websocket.js";
+import { headerAuthentication } from "./rpc/header-authentication.js";
 import { authInterceptor, errorInterceptor } from "./rpc/interceptors.js";
 import { routes } from "./rpc/index.js";
 import { observeInterceptor } from "./rpc/observe-interceptor.js";
@@ -157,6 +158,13 @@ export async function startService(config: Config, options: ServiceOptions = {})
       reflectionRoutes(loadDescriptors(), [...talkServices, Health].map((s) => s.typeName)),
     ];
     const openServices = new Set([Health.typeName, ReflectionV1.typeName, ReflectionV1alpha.typeName]);
+    // A call refused from its headers never reaches the interceptors: it is counted and logged
+    // as they would have.
+    const authenticate = headerAuthentication(verify, openServices, (method, header) => {
+      const name = `${method.parent.typeName}/${method.name}`;
+      metrics.requests.inc({ method: name, code: "unauthenticated" });
+      logger.info({ method: name, code: "unauthenticated", duration_ms: 0, request_id: header.get("x-request-id")?.slice(0, 128) }, "rpc");
+    });
     const handler = createHandler({
       restServices: talkServices,
       routes: (router) => {
@@ -169,6 +177,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
         authInterceptor(verify, callers, openServices),
       ],
       readMaxBytes: httpConfig.maxRequestBytes,
+      authenticate,
       corsOrigins: httpConfig.corsOrigins,
       operator: createHealthEndpoints(readiness),
       webRoot: fileURLToPath(new URL("../web/dist", import.meta.url)),
@@ -179,6 +188,10 @@ export async function startService(config: Config, options: ServiceOptions = {})
       port: config.port,
       maxStreamsPerConnection: httpConfig.maxStreamsPerConnection,
       idleTimeoutMs: httpConfig.idleTimeoutMs,
+      headersTimeoutMs: httpConfig.headersTimeoutMs,
+      requestTimeoutMs: httpConfig.requestTimeoutMs,
+      unauthenticatedBytesPerConnection: httpConfig.unauthenticatedBytesPerConnection,
+      maxSessionMemoryMb: httpConfig.maxSessionMemoryMb,
       onUpgrade,
     });
     closers.unshift(() => listener.close());

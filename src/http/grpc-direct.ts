@@ -9,7 +9,7 @@
  * Compression, gRPC-Web, Connect, JSON and client streams go through connect-node.
  */
 import http2 from "node:http2";
-import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescService, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescMethod, type DescService, type MessageInitShape } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
@@ -23,6 +23,7 @@ import {
 } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { envelope } from "./grpc-envelope.js";
+import { authenticated } from "./listener.js";
 
 /** What an interceptor wraps: a call from request to response. */
 type Call = Parameters<Interceptor>[0];
@@ -33,11 +34,19 @@ interface DirectMethod {
   readonly spec: DirectSpec;
 }
 
+/**
+ * Authenticates a call from its headers, before its body is read: true for a caller with a
+ * valid token, false for a service that needs none; throws UNAUTHENTICATED (a ConnectError)
+ * for a call that must be refused.
+ */
+export type HeaderAuthentication = (method: DescMethod, header: Headers) => Promise<boolean>;
+
 export interface GrpcDirectOptions {
   readonly services: readonly ServiceImplSpec[];
   readonly interceptors: readonly Interceptor[];
   /** The largest request message accepted, in bytes. */
   readonly readMaxBytes: number;
+  readonly authenticate: HeaderAuthentication;
 }
 
 const grpcContentTypes = new Set(["application/grpc", "application/grpc+proto"]);
@@ -129,6 +138,10 @@ function readMessage(req: http2.Http2ServerRequest, max: number): Promise<Uint8A
     };
     req.on("data", onData);
     req.once("error", reject);
+    // A reset stream ends nothing: what was read is let go, and the call ends here.
+    req.once("close", () => {
+      if (!req.complete) refuse(new ConnectError("the client cancelled the call", Code.Canceled));
+    });
     req.once("end", () => {
       const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
       if (body.length === 0) return reject(new ConnectError("protocol error: missing input message", Code.Unimplemented));
@@ -230,6 +243,9 @@ async function serve(target: DirectMethod, req: http2.Http2ServerRequest, res: h
   };
   try {
     if (timeout.error !== undefined) throw timeout.error;
+    // No byte of the body is read before the caller is authenticated from the headers: a call
+    // without a valid token is refused (its stream reset) whatever body it announces.
+    if (await inTime(options.authenticate(method, requestHeader))) authenticated(req);
     const bytes = await inTime(readMessage(req, options.readMaxBytes));
     let message;
     try {

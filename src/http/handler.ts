@@ -3,6 +3,7 @@ import type { DescService } from "@bufbuild/protobuf";
 import { bearerToken } from "./bearer-token.js";
 import { createCors } from "./cors.js";
 import type { RequestHandler } from "./listener.js";
+import type { HeaderAuthentication } from "./grpc-direct.js";
 import { createRestHandler } from "./rest/transcoder.js";
 import { createRpcAdapter } from "./rpc-adapter.js";
 import { createStaticFiles } from "./static-files.js";
@@ -14,6 +15,8 @@ export interface HandlerOptions {
   readonly interceptors: Interceptor[];
   /** The largest request message accepted, in bytes. */
   readonly readMaxBytes: number;
+  /** RPCs are authenticated from their headers before their bodies are read. */
+  readonly authenticate: HeaderAuthentication;
   readonly corsOrigins: readonly string[];
   /** Plain-HTTP endpoints tried first (health; metrics live on the operator listener); true when answered. */
   readonly operator: (req: { method?: string | undefined; url?: string | undefined }, res: Parameters<RequestHandler>[1]) => boolean;
@@ -30,6 +33,7 @@ export function createHandler(options: HandlerOptions): RequestHandler {
   const connect = createRpcAdapter(options.routes, {
     interceptors: options.interceptors,
     readMaxBytes: options.readMaxBytes,
+    authenticate: options.authenticate,
     // JSON speaks the spec's field names and shows every field, also empty ones.
     jsonOptions: { useProtoFieldName: true, alwaysEmitImplicit: true, ignoreUnknownFields: true },
   });

@@ -26,6 +26,105 @@ function startsLikeH2(chunk: Buffer): boolean {
 }
 
 /**
+ * Per HTTP/2 connection: the request body bytes taken in for requests whose caller has not been
+ * authenticated from their headers, and the most it may hold.
+ */
+interface UnauthenticatedBodies {
+  readonly max: number;
+  held: number;
+  /** Those requests still receiving their bodies, with when they began. */
+  readonly pending: Map<CappedRequest, number>;
+}
+
+const unauthenticatedBodies = new WeakMap<http2.Http2Session, UnauthenticatedBodies>();
+
+/**
+ * An HTTP/2 request whose body bytes count against its connection's cap until a handler
+ * authenticates its caller from its headers; the stream that would pass the cap is reset
+ * (ENHANCE_YOUR_CALM), so that no token is needed to park large partial bodies. Until then its
+ * body must also arrive within the request timeout, as on HTTP/1.1 (see listen).
+ */
+class CappedRequest extends http2.Http2ServerRequest {
+  #held = 0;
+  #trusted = false;
+
+  constructor(...args: ConstructorParameters<typeof http2.Http2ServerRequest>) {
+    super(...args);
+    this.stream.once("close", () => this.#release());
+    if (!this.stream.endAfterHeaders) this.#bodies()?.pending.set(this, Date.now());
+  }
+
+  override push(chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (chunk === null) this.#bodies()?.pending.delete(this);
+    const bodies = this.#trusted || !(chunk instanceof Uint8Array) ? undefined : this.#bodies();
+    if (bodies !== undefined && chunk instanceof Uint8Array) {
+      if (bodies.held + chunk.length > bodies.max) {
+        this.#release();
+        if (!this.stream.destroyed) this.stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+        return false;
+      }
+      bodies.held += chunk.length;
+      this.#held += chunk.length;
+    }
+    return super.push(chunk, encoding);
+  }
+
+  trust(): void {
+    this.#release();
+    this.#trusted = true;
+  }
+
+  /** The body did not arrive in time. */
+  expire(): void {
+    this.#release();
+    if (!this.stream.destroyed) this.stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  }
+
+  #bodies(): UnauthenticatedBodies | undefined {
+    const session = this.stream.session;
+    return session === undefined ? undefined : unauthenticatedBodies.get(session);
+  }
+
+  #release(): void {
+    const bodies = this.#bodies();
+    if (bodies !== undefined) {
+      bodies.held -= this.#held;
+      bodies.pending.delete(this);
+    }
+    this.#held = 0;
+  }
+}
+
+/**
+ * Marks a request whose caller was authenticated from its headers: its body no longer counts
+ * against its HTTP/2 connection's cap on unauthenticated bytes.
+ */
+export function authenticated(req: http.IncomingMessage | http2.Http2ServerRequest): void {
+  if (req instanceof CappedRequest) req.trust();
+}
+
+/**
+ * Closes (GOAWAY) an HTTP/2 session that opens no stream within `firstMs`, or has had no open
+ * stream for `idleMs`. Open streams keep it, however quiet: they have their own heartbeats.
+ */
+function closeWhenIdle(session: http2.ServerHttp2Session, firstMs: number, idleMs: number): void {
+  let open = 0;
+  const close = () => {
+    if (!session.closed && !session.destroyed) session.close();
+  };
+  let timer = setTimeout(close, firstMs).unref();
+  session.on("stream", (stream: http2.ServerHttp2Stream) => {
+    open += 1;
+    clearTimeout(timer);
+    stream.once("close", () => {
+      open -= 1;
+      if (open === 0) timer = setTimeout(close, idleMs).unref();
+    });
+  });
+  session.once("close", () => clearTimeout(timer));
+}
+
+/**
  * One TCP port for everything: each connection's first bytes tell HTTP/2 with prior knowledge
  * (gRPC, Connect and gRPC-Web over h2c) from HTTP/1.1 (Connect, gRPC-Web, REST, WebSocket),
  * and the connection goes to the matching Node server.
@@ -34,39 +133,94 @@ export interface ListenOptions {
   readonly host: string;
   readonly port: number;
   readonly maxStreamsPerConnection: number;
+  /** HTTP/1.1 keep-alive between requests, and HTTP/2 with no open stream. */
   readonly idleTimeoutMs: number;
+  /** An HTTP/1.1 request's headers; a connection's first bytes; an HTTP/2 connection's first stream. */
+  readonly headersTimeoutMs: number;
+  /**
+   * A whole HTTP/1.1 request, headers and body (not its response); also the body of an HTTP/2
+   * request not authenticated from its headers.
+   */
+  readonly requestTimeoutMs: number;
+  /** See CappedRequest. */
+  readonly unauthenticatedBytesPerConnection: number;
+  /** nghttp2's memory per HTTP/2 connection, in MiB. */
+  readonly maxSessionMemoryMb: number;
   readonly onUpgrade?: UpgradeHandler;
 }
 
 export async function listen(handler: RequestHandler, options: ListenOptions): Promise<Listener> {
   const { host, port, onUpgrade } = options;
-  const h1 = http.createServer(handler);
+  const requestTimeout = options.requestTimeoutMs;
+  const headersTimeout = Math.min(options.headersTimeoutMs, requestTimeout);
+  // How often the request timeouts are checked; Node's default (30 s) would stretch short ones.
+  const checkEveryMs = Math.max(50, Math.min(1_000, Math.floor(headersTimeout / 4)));
+  const h1 = http.createServer(
+    {
+      headersTimeout,
+      requestTimeout,
+      connectionsCheckingInterval: checkEveryMs,
+    },
+    handler,
+  );
   h1.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     if (onUpgrade === undefined || !onUpgrade(req, socket, head)) socket.destroy();
   });
   // Idle keep-alive connections are closed after a while; streams are not limited by this.
   h1.keepAliveTimeout = options.idleTimeoutMs;
-  h1.headersTimeout = Math.min(options.idleTimeoutMs + 1_000, 60_000);
-  h1.requestTimeout = 0;
-  const h2 = http2.createServer({ maxSessionMemory: 64, settings: { maxConcurrentStreams: options.maxStreamsPerConnection } }, handler);
+  // Node checks the headers and request timeouts from "listening"; this server never listens
+  // itself (connections come from the TCP server below), so it is told.
+  h1.emit("listening");
+  const h2 = http2.createServer(
+    {
+      maxSessionMemory: options.maxSessionMemoryMb,
+      settings: { maxConcurrentStreams: options.maxStreamsPerConnection },
+      Http2ServerRequest: CappedRequest,
+    },
+    handler,
+  );
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();
-  h2.on("session", (session) => {
+  h2.on("session", (session: http2.ServerHttp2Session) => {
     sessions.add(session);
+    unauthenticatedBodies.set(session, { max: options.unauthenticatedBytesPerConnection, held: 0, pending: new Map() });
+    closeWhenIdle(session, headersTimeout, options.idleTimeoutMs);
     session.on("close", () => sessions.delete(session));
   });
+
+  // HTTP/2 requests not authenticated from their headers get the HTTP/1.1 request timeout for
+  // their bodies; an open stream would otherwise keep its connection forever.
+  const expireSlowBodies = setInterval(() => {
+    const now = Date.now();
+    for (const session of sessions) {
+      for (const [request, since] of unauthenticatedBodies.get(session)?.pending ?? []) {
+        if (now - since > requestTimeout) request.expire();
+      }
+    }
+  }, checkEveryMs).unref();
 
   // Nagle off: small HTTP/2 frames must not wait for the peer's delayed ACK.
   const tcp = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());
-    socket.once("data", (chunk: Buffer) => {
+    // A connection that says nothing (or not enough to tell its protocol) is not kept.
+    const silent = setTimeout(() => socket.destroy(), headersTimeout).unref();
+    socket.once("close", () => clearTimeout(silent));
+    let head: Buffer = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+      const isH2 = startsLikeH2(head);
+      // The whole preface decides HTTP/2: a lone "P" may as well start "POST".
+      if (isH2 && head.length < h2Preface.length) return;
+      clearTimeout(silent);
+      socket.off("data", onData);
       socket.pause();
-      socket.unshift(chunk);
-      (startsLikeH2(chunk) ? h2 : h1).emit("connection", socket);
+      socket.unshift(head);
+      (isH2 ? h2 : h1).emit("connection", socket);
       process.nextTick(() => socket.resume());
-    });
+    };
+    socket.on("data", onData);
   });
   tcp.maxConnections = 100_000;
 
@@ -93,6 +247,9 @@ export async function listen(handler: RequestHandler, options: ListenOptions): P
         tcp.close(() => {
           clearInterval(idle);
           clearTimeout(cut);
+          // Stops the HTTP/1.1 timeout checks (the server itself never listened).
+          h1.close();
+          clearInterval(expireSlowBodies);
           resolve();
         });
         for (const session of sessions) session.close();

@@ -6,13 +6,16 @@
  *    as INTERNAL, Talkhub answers INVALID_ARGUMENT (HTTP 400 on Connect).
  *  - A response sent before the request body was read (a refused oversized message) resets the
  *    HTTP/2 stream, so the rest of the body is not buffered and the connection stays usable.
+ *  - The caller is authenticated from the headers before connect reads the body (see
+ *    bodyAfterAuthentication).
  */
 import { Code, createConnectRouter, createServiceImplSpec, type ConnectRouter, type ConnectRouterOptions, type ServiceImplSpec } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
-import { createAsyncIterable, readAllBytes, type UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { createAsyncIterable, readAllBytes, type UniversalServerRequest, type UniversalServerResponse } from "@connectrpc/connect/protocol";
+import type { DescMethod } from "@bufbuild/protobuf";
 import http2 from "node:http2";
-import { createGrpcDirect } from "./grpc-direct.js";
-import type { RequestHandler } from "./listener.js";
+import { createGrpcDirect, type HeaderAuthentication } from "./grpc-direct.js";
+import { authenticated, type RequestHandler } from "./listener.js";
 
 const parseFailure = /^(\[internal\] )?parse binary:/;
 
@@ -42,6 +45,27 @@ async function clientFault(res: UniversalServerResponse): Promise<UniversalServe
   return res;
 }
 
+/**
+ * The request, with its body read only once its caller is authenticated from the headers: a call
+ * without a valid token fails as connect starts reading, before a byte of the body is taken in,
+ * and connect answers it in the call's own protocol. (A Connect GET has no body; its message is
+ * in the URL, and the interceptor authenticates it.)
+ */
+function bodyAfterAuthentication(
+  uReq: UniversalServerRequest,
+  method: DescMethod,
+  authenticate: HeaderAuthentication,
+  onAuthenticated: () => void,
+): UniversalServerRequest {
+  const body = uReq.body;
+  if (typeof body !== "object" || body === null || !(Symbol.asyncIterator in body)) return uReq;
+  async function* checked(): AsyncIterable<Uint8Array> {
+    if (await authenticate(method, uReq.header)) onAuthenticated();
+    yield* body as AsyncIterable<Uint8Array>;
+  }
+  return { ...uReq, body: checked() };
+}
+
 /** Routes registered on a connect router, and the service implementations they were given. */
 function recordingRouter(router: ConnectRouter): { router: ConnectRouter; services: ServiceImplSpec[] } {
   const services: ServiceImplSpec[] = [];
@@ -62,7 +86,10 @@ function recordingRouter(router: ConnectRouter): { router: ConnectRouter; servic
   return { router: recording, services };
 }
 
-export function createRpcAdapter(routes: (router: ConnectRouter) => void, options: ConnectRouterOptions): RequestHandler {
+export function createRpcAdapter(
+  routes: (router: ConnectRouter) => void,
+  options: ConnectRouterOptions & { readonly authenticate: HeaderAuthentication },
+): RequestHandler {
   const recorded = recordingRouter(createConnectRouter({ acceptCompression: [compressionGzip, compressionBrotli], ...options }));
   routes(recorded.router);
   const handlers = new Map(recorded.router.handlers.map((handler) => [handler.requestPath, handler]));
@@ -70,6 +97,7 @@ export function createRpcAdapter(routes: (router: ConnectRouter) => void, option
     services: recorded.services,
     interceptors: options.interceptors ?? [],
     readMaxBytes: options.readMaxBytes ?? 0xffffffff,
+    authenticate: options.authenticate,
   });
   return (req, res) => {
     if (req instanceof http2.Http2ServerRequest && grpcDirect(req, res as http2.Http2ServerResponse)) return;
@@ -84,7 +112,8 @@ export function createRpcAdapter(routes: (router: ConnectRouter) => void, option
         if (!req.complete && !req.stream.destroyed) req.stream.close(http2.constants.NGHTTP2_NO_ERROR);
       });
     }
-    handler(universalRequestFromNodeRequest(req, res, undefined, undefined))
+    const uReq = universalRequestFromNodeRequest(req, res, undefined, undefined);
+    handler(bodyAfterAuthentication(uReq, handler.method, options.authenticate, () => authenticated(req)))
       .then(clientFault)
       .then((uRes) => universalResponseToNodeResponse(uRes, res))
       .catch(() => {

@@ -34,7 +34,7 @@ export function errorInterceptor(onInternal: (error: unknown, procedure: string)
 }
 
 /** Reads "Authorization: Bearer <token>" (the HTTP layer turns ?token= into it). */
-function bearerToken(authorization: string | null): string {
+export function bearerToken(authorization: string | null): string {
   if (authorization === null) throw new Unauthenticated("missing Authorization: Bearer token");
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
   if (match?.[1] === undefined) throw new Unauthenticated("the Authorization header must be \"Bearer <token>\"");
