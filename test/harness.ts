@@ -21,7 +21,7 @@ import type { Message, Talk } from "../gen/talk/v1/resources_pb.js";
 import { TalkService } from "../gen/talk/v1/talk_service_pb.js";
 import { mintToken } from "../src/auth/tokens.js";
 import { defaultLiveConfig } from "../src/config.js";
-import type { Config, DatabaseConfig, LiveConfig } from "../src/config.js";
+import type { AbuseLimits, Config, DatabaseConfig, LiveConfig } from "../src/config.js";
 import { startService } from "../src/service.js";
 import { dependenciesReachable, postgresAdminUrl, sharedNatsUrl } from "./reachability.js";
 import type { Service } from "../src/service.js";
@@ -131,6 +131,8 @@ export interface ServiceEnvOptions {
    * defaults to a random one per service.
    */
   readonly live?: Partial<LiveConfig>;
+  /** Per-agent abuse limits; none by default. */
+  readonly abuse?: AbuseLimits;
 }
 
 /** Where clients connect and how they authenticate. */
@@ -220,6 +222,7 @@ export class TestEnv {
       natsUrl: this.busUrl,
       dataDir,
       live: this.liveConfig,
+      ...(this.options.abuse === undefined ? {} : { abuse: this.options.abuse }),
     };
     try {
       const service = await startService(config);
