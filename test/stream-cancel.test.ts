@@ -352,3 +352,51 @@ describe.each(backends)("stream release at shutdown on %s", (backend) => {
     }
   });
 });
+
+describe.each(backends)("REST NDJSON backpressure on %s", (backend) => {
+  const maxQueued = 50;
+  const env = useService(backend, { live: { streamMaxQueued: maxQueued, heartbeatMs: 60_000, gapCheckMs: 200 } });
+
+  it("a reader that stops reading is cut off with a final RESOURCE_EXHAUSTED line, and its slot and feed are released", { timeout: 60_000 }, async () => {
+    const customer = newCustomer();
+    const [a, b] = await Promise.all([env.agent(customer, "Ann", { via: "grpc" }), env.agent(customer, "Bob", { via: "grpc" })]);
+    const chatId = (await createTalk(a, [b])).id;
+    const start = await lastSeqOf(a, chatId);
+    // Over HTTP/2 the client's flow-control window is the socket's buffer: a paused reader
+    // stops the server's writes after 64 KiB.
+    const session = http2.connect(env.service.url);
+    session.on("error", () => undefined);
+    try {
+      const stream = session.request({ ":path": `/v1.0/talks/${chatId}/events?after_seq=${start}`, authorization: `Bearer ${b.token}` });
+      stream.on("error", () => undefined);
+      let status: number | undefined;
+      stream.on("response", (headers) => (status = Number(headers[":status"])));
+      stream.pause();
+      await until(() => counters(env, b.id).agent === 1, 10_000, "the stream to open");
+      await sendText(a, chatId, "first");
+      await until(() => status !== undefined, 10_000, "the response headers");
+      expect(status).toBe(200);
+      const text = "n".repeat(4096);
+      const total = 300;
+      for (let i = 0; i < total; i++) await sendText(i % 2 === 0 ? a : b, chatId, `${i} ${text}`);
+      // Cut off while still not reading: what it held is released at once.
+      await expect.poll(() => counters(env, b.id), { timeout: 15_000, interval: 100 }).toEqual(zero);
+
+      let body = "";
+      stream.setEncoding("utf8");
+      stream.on("data", (chunk: string) => (body += chunk));
+      const ended = firstOf(stream, ["end", "close"], 15_000);
+      stream.resume();
+      await ended;
+      const lines = body.trim().split("\n").map((line) => JSON.parse(line) as { event?: { seq?: string }; error?: { code?: string } });
+      expect(lines.at(-1)?.error?.code, JSON.stringify(lines.at(-1)).slice(0, 200)).toBe("resource_exhausted");
+      const seqs = lines.flatMap((line) => (line.event?.seq === undefined ? [] : [Number(line.event.seq)]));
+      expect(seqs).toEqual(range(start + 1, start + seqs.length));
+      expect(seqs.length).toBeLessThan(total);
+    } finally {
+      session.destroy();
+    }
+    // The process still answers, and the reader resumes from its last seq.
+    await sendText(a, chatId, "after");
+  });
+});
