@@ -8,6 +8,7 @@ import { createVerifier } from "./auth/verifier.js";
 import { ConfigError, defaultHttpConfig, defaultLiveConfig, noAbuseLimits, type Config } from "./config.js";
 import { RateLimiter } from "./domain/rate-limiter.js";
 import { StreamQuota } from "./domain/stream-quota.js";
+import { startCallerCheck } from "./domain/caller-check.js";
 import { Callers } from "./domain/agents.js";
 import type { DomainDeps } from "./domain/deps.js";
 import { Unavailable } from "./domain/errors.js";
@@ -146,6 +147,8 @@ export async function startService(config: Config, options: ServiceOptions = {})
       onDelivered: (event) => metrics.eventDelivered(event.tmCreate),
       streams: new StreamQuota(abuse.streamsPerAgent),
     };
+    // Streams of deleted agents end within this interval, in every process.
+    closers.unshift(startCallerCheck(deps, watch.streams, watch.membershipCheckMs, (e) => onError(e, "caller check")));
     const callers = new Callers(deps);
     const talkServices = [TalkService, MessageService, AgentService];
     const readiness: ReadinessChecks = { database: () => database.ping(), busConnected: () => bus.connected };
