@@ -129,11 +129,6 @@ function readMessage(req: http2.Http2ServerRequest, max: number): Promise<Uint8A
     };
     req.on("data", onData);
     req.once("error", reject);
-    // A stream reset before its body ended emits neither "end" nor "error": without this the
-    // call would wait for its body forever.
-    req.once("close", () => {
-      if (!req.complete) reject(new ConnectError("the client cancelled the call", Code.Canceled));
-    });
     req.once("end", () => {
       const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
       if (body.length === 0) return reject(new ConnectError("protocol error: missing input message", Code.Unimplemented));
