@@ -19,7 +19,10 @@ import {
   WatchTalkResponseSchema,
 } from "../gen/talk/v1/talk_service_pb.js";
 import { noAbuseLimits } from "../src/config.js";
-import type { AgentId } from "../src/domain/ids.js";
+import { Canceled } from "../src/domain/errors.js";
+import type { AgentId, CustomerId } from "../src/domain/ids.js";
+import { StreamQuota } from "../src/domain/stream-quota.js";
+import { WatchScope } from "../src/domain/watch-scope.js";
 import { Code, createTalk, liveBackends, newCustomer, sendText, useService, type TestAgent, type TestEnv } from "./harness.js";
 import { FeedWatcher, TalkWatcher, lastSeqOf, range, until } from "./live-helpers.js";
 
@@ -398,5 +401,41 @@ describe.each(backends)("REST NDJSON backpressure on %s", (backend) => {
     }
     // The process still answers, and the reader resumes from its last seq.
     await sendText(a, chatId, "after");
+  });
+});
+
+describe("a stream's scope", () => {
+  it("releases what it holds when its signal aborts, even while its generator is never resumed", async () => {
+    const quota = new StreamQuota(1);
+    const call = new AbortController();
+    const agentId = "a" as AgentId;
+    async function* stream(): AsyncGenerator<number> {
+      const scope = new WatchScope([call.signal]);
+      try {
+        scope.hold(quota.acquire({ agentId, customerId: "c" as CustomerId, end: (reason) => scope.end(reason) }));
+        yield 1;
+        yield 2;
+      } finally {
+        scope.end(new Canceled("done"));
+      }
+    }
+    // Pulled once, then abandoned at its first yield: its finally never runs.
+    const abandoned = stream();
+    await abandoned.next();
+    expect(quota.open(agentId)).toBe(1);
+    expect(() => quota.acquire({ agentId, customerId: "c" as CustomerId, end: () => undefined })).toThrow(/at most 1 open streams/);
+    call.abort();
+    expect(quota.open(agentId)).toBe(0);
+    expect(quota.total).toBe(0);
+  });
+
+  it("ends at once, and waits for nothing, when the call was cancelled before the stream started", async () => {
+    const quota = new StreamQuota(1);
+    const call = new AbortController();
+    call.abort();
+    const scope = new WatchScope([call.signal]);
+    expect(scope.ended).toBe(true);
+    await expect(scope.race(new Promise(() => undefined))).rejects.toThrow("the stream was cancelled");
+    expect(quota.total).toBe(0);
   });
 });

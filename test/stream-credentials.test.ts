@@ -7,10 +7,13 @@
 import http from "node:http";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { WatchEventsRequestSchema, WatchEventsResponseSchema, WatchTalkRequestSchema, WatchTalkResponseSchema } from "../gen/talk/v1/talk_service_pb.js";
 import { mintToken } from "../src/auth/tokens.js";
-import type { AgentId } from "../src/domain/ids.js";
+import { Unauthenticated } from "../src/domain/errors.js";
+import type { AgentId, CustomerId } from "../src/domain/ids.js";
+import { StreamQuota } from "../src/domain/stream-quota.js";
+import { WatchScope } from "../src/domain/watch-scope.js";
 import { Code, createTalk, liveBackends, newCustomer, useService, type TestAgent, type TestEnv } from "./harness.js";
 import { FeedWatcher, TalkWatcher, lastSeqOf, until } from "./live-helpers.js";
 
@@ -164,5 +167,39 @@ describe.each(backends)("credentials end streams on %s", (backend) => {
     } finally {
       await watcher.abort();
     }
+  });
+});
+
+describe("a stream's expiry timer", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("fires at an expiry past setTimeout's 2^31-1 ms limit, not at once, and releases the slot", () => {
+    vi.useFakeTimers();
+    const quota = new StreamQuota(1);
+    const scope = new WatchScope([]);
+    const agentId = "a" as AgentId;
+    scope.hold(quota.acquire({ agentId, customerId: "c" as CustomerId, end: (reason) => scope.end(reason) }));
+    const limit = 0x7fffffff;
+    scope.endAt(Date.now() + limit + 5_000, () => new Unauthenticated(expiredMessage));
+    vi.advanceTimersByTime(limit);
+    expect(scope.ended).toBe(false);
+    expect(quota.open(agentId)).toBe(1);
+    vi.advanceTimersByTime(5_000);
+    expect(scope.ended).toBe(true);
+    expect((scope.signal.reason as Error).message).toBe(expiredMessage);
+    expect(quota.open(agentId)).toBe(0);
+  });
+
+  it("never fires for a token without exp, and ends at once for one already expired", () => {
+    vi.useFakeTimers();
+    const forever = new WatchScope([]);
+    forever.endAt(Infinity, () => new Unauthenticated(expiredMessage));
+    expect(vi.getTimerCount()).toBe(0);
+    const expired = new WatchScope([]);
+    expired.endAt(Date.now() - 1, () => new Unauthenticated(expiredMessage));
+    expect(expired.ended).toBe(true);
+    expect(forever.ended).toBe(false);
   });
 });
