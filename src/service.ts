@@ -147,6 +147,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
       onDelivered: (event) => metrics.eventDelivered(event.tmCreate),
       streams: new StreamQuota(abuse.streamsPerAgent),
     };
+    metrics.observeStreams(() => ({ slots: watch.streams.total, feeds: feeds.size, listeners: feeds.listeners }));
     // Streams of deleted agents end within this interval, in every process.
     closers.unshift(startCallerCheck(deps, watch.streams, watch.membershipCheckMs, (e) => onError(e, "caller check")));
     const callers = new Callers(deps);
