@@ -111,6 +111,8 @@ export class EventStream {
   /** Yields a talk's logged events after what was delivered, up to `upTo`. */
   async *#replay(talkId: TalkId, followed: Followed, upTo: number): AsyncGenerator<StreamItem> {
     while (followed.delivered < upTo) {
+      // A stream that ended reads no further page.
+      this.#throwIfEnded();
       const page = await this.log.read(talkId, followed.delivered, Math.min(replayPage, upTo - followed.delivered));
       if (page[0]?.seq !== followed.delivered + 1) {
         throw new OutOfRange(
