@@ -163,6 +163,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   Object.assign(env, {
     TALKHUB_HOST: "127.0.0.1",
     TALKHUB_PORT: "0",
+    TALKHUB_OPERATOR_PORT: "0",
     TALKHUB_JWT_SECRET: options.secret,
     TALKHUB_DATA_DIR: database.dataDir,
     // The default "info" writes a JSON line per RPC to stdout; the bench measures the service.
@@ -180,7 +181,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   }
   const nodeArgs = ["--import", "tsx"];
   if (options.cpuProfDir !== undefined) nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`);
-  const { child, port } = await spawnTalkhub("Talkhub", env, nodeArgs);
+  const { child, port, operatorPort } = await spawnTalkhub("Talkhub", env, nodeArgs);
   const url = `http://127.0.0.1:${port}`;
   const pid = child.pid ?? -1;
   return {
@@ -194,7 +195,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
       return Number(kb) * 1024;
     },
     metrics: async () => {
-      const text = await (await fetch(`${url}/metrics`)).text();
+      const text = await (await fetch(`http://127.0.0.1:${operatorPort}/metrics`)).text();
       const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)`, "m").exec(text)?.[1] ?? NaN);
       return {
         rss: value("talkhub_process_resident_memory_bytes"),
@@ -215,7 +216,7 @@ export async function spawnTalkhub(
   name: string,
   env: Record<string, string>,
   nodeArgs: readonly string[] = ["--import", "tsx"],
-): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
+): Promise<{ child: ChildProcess; port: number; operatorPort: number; stderr: () => string }> {
   const base: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) if (value !== undefined && !ourEnv.test(key)) base[key] = value;
   const child = spawn(process.execPath, [...nodeArgs, "src/main.ts"], { cwd: repoRoot, env: { ...base, ...env }, stdio: ["ignore", "pipe", "pipe"] });
@@ -228,13 +229,13 @@ export async function spawnTalkhub(
   child.stderr?.on("data", (chunk: Buffer) => {
     err = (err + chunk.toString()).slice(-10_000);
   });
-  const port = await new Promise<number>((resolve, reject) => {
+  const { port, operatorPort } = await new Promise<{ port: number; operatorPort: number }>((resolve, reject) => {
     const timer = setTimeout(() => fail("no listening line within 60 s"), 60_000);
     const onData = () => {
-      const match = /Talkhub listening on :(\d+)/.exec(out);
-      if (match?.[1] !== undefined) {
+      const match = /Talkhub listening on :(\d+).*operator endpoints .*? on \S+:(\d+),/.exec(out);
+      if (match?.[1] !== undefined && match[2] !== undefined) {
         cleanup();
-        resolve(Number(match[1]));
+        resolve({ port: Number(match[1]), operatorPort: Number(match[2]) });
       }
     };
     const onExit = (code: number | null) => fail(`exited with ${code}`);
@@ -251,7 +252,7 @@ export async function spawnTalkhub(
     child.stdout?.on("data", onData);
     child.once("exit", onExit);
   });
-  return { child, port, stderr: () => err };
+  return { child, port, operatorPort, stderr: () => err };
 }
 
 // ------------------------------------------------------------------------------------------

@@ -59,14 +59,16 @@ const talkCount = 3;
 interface Server {
   readonly name: string;
   readonly url: string;
+  /** The operator listener, where /metrics is. */
+  readonly operatorUrl: string;
   readonly pid: number;
   readonly child: ChildProcess;
   stderr(): string;
 }
 
 async function startServer(name: string, env: Record<string, string>): Promise<Server> {
-  const { child, port, stderr } = await spawnTalkhub(name, env);
-  return { name, url: `http://127.0.0.1:${port}`, pid: child.pid ?? -1, child, stderr };
+  const { child, port, operatorPort, stderr } = await spawnTalkhub(name, env);
+  return { name, url: `http://127.0.0.1:${port}`, operatorUrl: `http://127.0.0.1:${operatorPort}`, pid: child.pid ?? -1, child, stderr };
 }
 
 // ------------------------------------------------------------------------------------------
@@ -237,7 +239,7 @@ async function sampleOf(server: Server, startedAt: number): Promise<Sample> {
   const rssKb = Number(/VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1] ?? NaN);
   let heap = NaN;
   try {
-    const text = await (await fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+    const text = await (await fetch(`${server.operatorUrl}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
     heap = Number(/^talkhub_nodejs_heap_size_used_bytes(?:\{[^}]*\})? ([0-9.e+]+)/m.exec(text)?.[1] ?? NaN);
   } catch {
     // counted as NaN
@@ -295,6 +297,7 @@ async function main(): Promise<number> {
     const env = {
       TALKHUB_HOST: "127.0.0.1",
       TALKHUB_PORT: "0",
+      TALKHUB_OPERATOR_PORT: "0",
       DATABASE_URL: dbUrl.toString(),
       NATS_URL: natsUrl,
       TALKHUB_NATS_PREFIX: `soak${randomBytes(6).toString("hex")}`,
@@ -302,6 +305,11 @@ async function main(): Promise<number> {
       TALKHUB_LOG_LEVEL: "warn",
       TALKHUB_SEND_RATE: "0",
       TALKHUB_TALK_CREATE_RATE: "0",
+      TALKHUB_PARTICIPANT_RATE: "0",
+      TALKHUB_REACTION_RATE: "0",
+      TALKHUB_EDIT_RATE: "0",
+      TALKHUB_DELETE_RATE: "0",
+      TALKHUB_TALK_STATUS_RATE: "0",
       TALKHUB_STREAMS_PER_AGENT: "0",
     };
     for (let i = 0; i < processCount; i++) servers.push(await startServer(`P${i}`, env));

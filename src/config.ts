@@ -2,6 +2,7 @@
  * The service's configuration, read from the environment in this one place. Every variable is
  * documented in docs/configuration.md.
  */
+import type { Rate, WriteClass } from "./domain/write-limits.js";
 
 /** Where the data lives: Postgres when DATABASE_URL is set, embedded PGlite otherwise. */
 export type DatabaseConfig =
@@ -18,6 +19,8 @@ export interface AuthConfig {
   readonly issuer: string | undefined;
   /** When set, tokens must carry this "aud". */
   readonly audience: string | undefined;
+  /** Accept tokens without "exp" (TALKHUB_ALLOW_TOKENS_WITHOUT_EXP); refused when unset. */
+  readonly allowTokensWithoutExp?: boolean | undefined;
 }
 
 /** Live delivery: streams, the bus and the event log's retention. */
@@ -64,24 +67,40 @@ export const defaultHttpConfig: HttpConfig = {
   logLevel: "silent",
 };
 
-/** Per-agent abuse limits (per process); 0 turns one off. */
+/** Per-agent abuse limits; a rate of 0 turns one off. */
 export interface AbuseLimits {
-  readonly sendsPerSecond: number;
-  readonly sendBurst: number;
-  readonly talkCreatesPerMinute: number;
-  readonly talkCreateBurst: number;
-  /** Open streams (WatchTalk, WatchEvents, WebSocket subscriptions) per agent. */
+  /** Writes per class, shared by every process on the database (see domain/write-limits.ts). */
+  readonly writes: Readonly<Record<WriteClass, Rate>>;
+  /** Open streams (WatchTalk, WatchEvents, WebSocket subscriptions) per agent and process. */
   readonly streamsPerAgent: number;
 }
 
+const unlimited: Rate = { perSecond: 0, burst: 0 };
+
 /** No limits: the programmatic default (tests); readConfig applies the production defaults. */
 export const noAbuseLimits: AbuseLimits = {
-  sendsPerSecond: 0,
-  sendBurst: 0,
-  talkCreatesPerMinute: 0,
-  talkCreateBurst: 0,
+  writes: {
+    sends: unlimited,
+    talkCreates: unlimited,
+    participants: unlimited,
+    reactions: unlimited,
+    edits: unlimited,
+    deletes: unlimited,
+    talkStatus: unlimited,
+    agentAdmin: unlimited,
+  },
   streamsPerAgent: 0,
 };
+
+/** The operator listener: /metrics, /healthz and /readyz, away from the public port. */
+export interface OperatorConfig {
+  readonly host: string;
+  /** 0 picks a free port (tests). */
+  readonly port: number;
+}
+
+/** Loopback only: metrics tell the load and the tenants' activity, not for the internet. */
+export const defaultOperatorConfig: OperatorConfig = { host: "127.0.0.1", port: 9090 };
 
 export interface Config {
   readonly host: string;
@@ -99,6 +118,8 @@ export interface Config {
   readonly http?: HttpConfig;
   /** Defaults to noAbuseLimits. */
   readonly abuse?: AbuseLimits;
+  /** null turns the operator listener off; undefined is a free port on 127.0.0.1 (tests). */
+  readonly operator?: OperatorConfig | null;
 }
 
 /** A configuration value that cannot be used; the message names the variable. */
@@ -126,6 +147,14 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value;
 }
 
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = optional(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (raw === "true" || raw === "1") return true;
+  if (raw === "false" || raw === "0") return false;
+  throw new ConfigError(name, `expected true or false, got "${raw}"`);
+}
+
 function url(env: Env, name: string, protocols: readonly string[]): string | undefined {
   const raw = optional(env, name);
   if (raw === undefined) return undefined;
@@ -141,11 +170,39 @@ function url(env: Env, name: string, protocols: readonly string[]): string | und
   return raw;
 }
 
+/** A non-negative rate, fractions allowed ("0.5": one every two seconds). */
+function decimal(env: Env, name: string, fallback: number, max: number): number {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(raw) || !Number.isFinite(value) || value > max) {
+    throw new ConfigError(name, `expected a number from 0 to ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+/** A write class's limit: `<prefix>_RATE` per second (or per minute) and `<prefix>_BURST`. */
+function writeRate(env: Env, prefix: string, defaults: { rate: number; burst: number }, perMinute = false): Rate {
+  const rate = decimal(env, `${prefix}_RATE`, defaults.rate, 1_000_000);
+  return {
+    perSecond: perMinute ? rate / 60 : rate,
+    burst: integer(env, `${prefix}_BURST`, defaults.burst, 1, 1_000_000),
+  };
+}
+
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
 function logLevel(value: string): string {
   if (!logLevels.includes(value)) throw new ConfigError("TALKHUB_LOG_LEVEL", `expected one of ${logLevels.join(", ")}`);
   return value;
+}
+
+function operator(env: Env): OperatorConfig | null {
+  if (optional(env, "TALKHUB_OPERATOR_PORT")?.toLowerCase() === "off") return null;
+  return {
+    host: optional(env, "TALKHUB_OPERATOR_HOST") ?? defaultOperatorConfig.host,
+    port: integer(env, "TALKHUB_OPERATOR_PORT", defaultOperatorConfig.port, 0, 65535),
+  };
 }
 
 /** Reads the configuration from an environment (process.env by default). */
@@ -168,6 +225,7 @@ export function readConfig(env: Env = process.env): Config {
       jwksUrl: url(env, "TALKHUB_JWKS_URL", ["http:", "https:"]),
       issuer: optional(env, "TALKHUB_JWT_ISSUER"),
       audience: optional(env, "TALKHUB_JWT_AUDIENCE"),
+      allowTokensWithoutExp: boolean(env, "TALKHUB_ALLOW_TOKENS_WITHOUT_EXP", false),
     },
     natsUrl: optional(env, "NATS_URL"),
     dataDir,
@@ -185,11 +243,19 @@ export function readConfig(env: Env = process.env): Config {
       idleTimeoutMs: integer(env, "TALKHUB_IDLE_TIMEOUT_MS", defaultHttpConfig.idleTimeoutMs, 1_000, 3_600_000),
       logLevel: logLevel(optional(env, "TALKHUB_LOG_LEVEL") ?? "info"),
     },
+    operator: operator(env),
     abuse: {
-      sendsPerSecond: integer(env, "TALKHUB_SEND_RATE", 20, 0, 1_000_000),
-      sendBurst: integer(env, "TALKHUB_SEND_BURST", 50, 1, 1_000_000),
-      talkCreatesPerMinute: integer(env, "TALKHUB_TALK_CREATE_RATE", 60, 0, 1_000_000),
-      talkCreateBurst: integer(env, "TALKHUB_TALK_CREATE_BURST", 20, 1, 1_000_000),
+      writes: {
+        sends: writeRate(env, "TALKHUB_SEND", { rate: 20, burst: 50 }),
+        // Kept per minute, as it always was.
+        talkCreates: writeRate(env, "TALKHUB_TALK_CREATE", { rate: 60, burst: 20 }, true),
+        participants: writeRate(env, "TALKHUB_PARTICIPANT", { rate: 5, burst: 20 }),
+        reactions: writeRate(env, "TALKHUB_REACTION", { rate: 10, burst: 30 }),
+        edits: writeRate(env, "TALKHUB_EDIT", { rate: 5, burst: 20 }),
+        deletes: writeRate(env, "TALKHUB_DELETE", { rate: 5, burst: 20 }),
+        talkStatus: writeRate(env, "TALKHUB_TALK_STATUS", { rate: 2, burst: 10 }),
+        agentAdmin: writeRate(env, "TALKHUB_AGENT_ADMIN", { rate: 20, burst: 100 }),
+      },
       streamsPerAgent: integer(env, "TALKHUB_STREAMS_PER_AGENT", 100, 0, 1_000_000),
     },
   };

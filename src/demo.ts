@@ -3,9 +3,10 @@
  * so their ids (and so their tokens) stay the same across restarts.
  */
 import { randomUUID } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { mintToken } from "./auth/tokens.js";
+import { makePrivateDir, writePrivateFile } from "./data-dir.js";
 import { createAgent } from "./domain/agents.js";
 import type { DomainDeps } from "./domain/deps.js";
 import { AlreadyExists } from "./domain/errors.js";
@@ -30,7 +31,8 @@ function loadOrCreatePeople(dataDir: string): DemoPeople {
         { id: randomUUID(), name: "Bob" },
       ],
     };
-    writeFileSync(path, `${JSON.stringify(people, null, 2)}\n`);
+    makePrivateDir(dataDir);
+    writePrivateFile(path, `${JSON.stringify(people, null, 2)}\n`);
     return people;
   }
 }

@@ -6,7 +6,11 @@ import { startService } from "./service.js";
 const config = readConfig();
 const service = await startService(config);
 const where = config.database.kind === "postgres" ? "Postgres" : `embedded PGlite in ${config.dataDir}`;
-console.log(`Talkhub listening on :${service.port} (gRPC, Connect, gRPC-Web, REST /v1.0, WebSocket /v1.0/ws), data: ${where}`);
+const operator =
+  config.operator && service.operatorUrl !== undefined
+    ? `operator endpoints (/metrics, /healthz, /readyz) on ${config.operator.host}:${new URL(service.operatorUrl).port}`
+    : "operator endpoints off";
+console.log(`Talkhub listening on :${service.port} (gRPC, Connect, gRPC-Web, REST /v1.0, WebSocket /v1.0/ws), ${operator}, data: ${where}`);
 if (config.database.kind === "pglite" && config.auth.secret === undefined && service.secret !== undefined) {
   console.log(`\n${await demoIntroduction(service.deps, config.dataDir, service.secret, service.port)}\n`);
 }

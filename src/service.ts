@@ -6,9 +6,9 @@ import { fileURLToPath } from "node:url";
 import { loadOrCreateSecret } from "./auth/secret.js";
 import { createVerifier } from "./auth/verifier.js";
 import { ConfigError, defaultHttpConfig, defaultLiveConfig, noAbuseLimits, type Config } from "./config.js";
-import { RateLimiter } from "./domain/rate-limiter.js";
 import { StreamQuota } from "./domain/stream-quota.js";
 import { startCallerCheck } from "./domain/caller-check.js";
+import { WriteLimits } from "./domain/write-limits.js";
 import { Callers } from "./domain/agents.js";
 import type { DomainDeps } from "./domain/deps.js";
 import { Unavailable } from "./domain/errors.js";
@@ -32,7 +32,7 @@ import { ServerReflection as ReflectionV1 } from "../gen/grpc/reflection/v1/refl
 import { ServerReflection as ReflectionV1alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { MessageService } from "../gen/talk/v1/message_service_pb.js";
 import { TalkService } from "../gen/talk/v1/talk_service_pb.js";
-import { createOperatorEndpoints } from "./http/operator-endpoints.js";
+import { createHealthEndpoints, createOperatorEndpoints, listenOperator } from "./http/operator-endpoints.js";
 import { loadDescriptors } from "./operator/descriptors.js";
 import { healthRoutes } from "./operator/health.js";
 import { createLogger } from "./operator/logger.js";
@@ -43,11 +43,14 @@ import type { EventSink } from "./events/event-sink.js";
 import { openDatabase, type Database } from "./store/database.js";
 import { guarded } from "./store/errors.js";
 import { pruneEvents, readEvents, readHeads } from "./store/event-store.js";
+import { pruneFullBuckets, takeTokens } from "./store/rate-bucket-store.js";
 
 export interface Service {
   readonly port: number;
   /** http://127.0.0.1:<port> */
   readonly url: string;
+  /** http://127.0.0.1:<port> of the operator listener (/metrics, /healthz, /readyz); undefined when it is off. */
+  readonly operatorUrl: string | undefined;
   /** The HS256 secret in use (generated on the embedded default), if any. */
   readonly secret: string | undefined;
   readonly database: Database;
@@ -119,14 +122,18 @@ export async function startService(config: Config, options: ServiceOptions = {})
         bus.publish(committed);
       },
     };
+    const writeLimits = new WriteLimits(abuse.writes, (requests) => guarded(() => takeTokens(db, requests)));
+    if (writeLimits.enabled) {
+      // A full bucket says nothing: drop those now and then, so the table holds busy agents only.
+      const pruning = setInterval(() => void guarded(() => pruneFullBuckets(db, 10_000)).catch((e: unknown) => onError(e, "rate buckets")), 60_000);
+      pruning.unref();
+      closers.unshift(() => clearInterval(pruning));
+    }
     const deps: DomainDeps = {
       db,
       events,
       now: () => new Date(),
-      rates: {
-        sends: new RateLimiter("messages", { perSecond: abuse.sendsPerSecond, burst: abuse.sendBurst }),
-        talkCreates: new RateLimiter("new talks", { perSecond: abuse.talkCreatesPerMinute / 60, burst: abuse.talkCreateBurst }),
-      },
+      writeLimits,
       // The embedded database has one connection; on Postgres, half the pool may commit sends.
       sendBatching: {
         maxBatch: 256,
@@ -172,7 +179,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
       ],
       readMaxBytes: httpConfig.maxRequestBytes,
       corsOrigins: httpConfig.corsOrigins,
-      operator: createOperatorEndpoints(readiness, metrics),
+      operator: createHealthEndpoints(readiness),
       webRoot: fileURLToPath(new URL("../web/dist", import.meta.url)),
     });
     const onUpgrade = createUpgradeHandler({ deps, watch, verify, callers, maxBufferedBytes: 1 << 20, maxFrameBytes: 64 * 1024 });
@@ -183,16 +190,20 @@ export async function startService(config: Config, options: ServiceOptions = {})
       idleTimeoutMs: httpConfig.idleTimeoutMs,
       onUpgrade,
     });
+    closers.unshift(() => listener.close());
+    const operatorConfig = config.operator === undefined ? { host: "127.0.0.1", port: 0 } : config.operator;
+    const operator = operatorConfig === null ? undefined : await listenOperator(createOperatorEndpoints(readiness, metrics), operatorConfig);
+    if (operator !== undefined) closers.unshift(() => operator.close());
     return {
       port: listener.port,
       url: `http://127.0.0.1:${listener.port}`,
+      operatorUrl: operator === undefined ? undefined : `http://127.0.0.1:${operator.port}`,
       secret,
       database,
       deps,
       watch,
       close: async () => {
         shutdown.abort(new Unavailable("the server is shutting down; reconnect and resume"));
-        await listener.close();
         for (const close of closers) await close();
       },
     };

@@ -5,6 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { ConnectError } from "@connectrpc/connect";
+import { noAbuseLimits, type AbuseLimits } from "../src/config.js";
 import { backends, Code, expectCode, must, sleep } from "./harness.js";
 import { httpCall, useSecService, withTimeout, type SecAgent, type SecEnv } from "./security-helpers.js";
 
@@ -14,7 +15,10 @@ import { httpCall, useSecService, withTimeout, type SecAgent, type SecEnv } from
  */
 const backend = backends.includes("postgres") ? "postgres" : "pglite";
 
-const abuse = { sendsPerSecond: 5, sendBurst: 5, talkCreatesPerMinute: 60, talkCreateBurst: 3, streamsPerAgent: 2 };
+const abuse: AbuseLimits = {
+  writes: { ...noAbuseLimits.writes, sends: { perSecond: 5, burst: 5 }, talkCreates: { perSecond: 1, burst: 3 } },
+  streamsPerAgent: 2,
+};
 
 /** Settles every call; the codes in order ("ok" for a success) and the errors. */
 async function settle(calls: Promise<unknown>[]): Promise<{ codes: string[]; errors: ConnectError[] }> {

@@ -131,8 +131,10 @@ export interface ServiceEnvOptions {
    * defaults to a random one per service.
    */
   readonly live?: Partial<LiveConfig>;
-  /** Per-agent abuse limits; none by default. */
+  /** Per-agent limits (none by default). */
   readonly abuse?: AbuseLimits;
+  /** Receives the service's unexpected errors (those it would log at error level). */
+  readonly onError?: (error: unknown, where: string) => void;
 }
 
 /** Where clients connect and how they authenticate. */
@@ -225,7 +227,7 @@ export class TestEnv {
       ...(this.options.abuse === undefined ? {} : { abuse: this.options.abuse }),
     };
     try {
-      const service = await startService(config);
+      const service = await startService(config, this.options.onError === undefined ? {} : { onError: this.options.onError });
       this.running = { service, database, dataDir, closed: false };
       this.sessionManager = new Http2SessionManager(service.url);
     } catch (error) {

@@ -4,16 +4,61 @@
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { mintToken } from "../src/auth/tokens.js";
 import { createTalk, liveBackends, must, newCustomer, sendText, useService } from "./harness.js";
 import type { TestAgent, TestEnv } from "./harness.js";
 import { WsClient, lastSeqOf, range, until, upgradeStatus } from "./live-helpers.js";
+import { rest } from "./rest-helpers.js";
 
 const backends = await liveBackends();
 
 type Frame = Record<string, unknown>;
 
 const seqOf = (frame: Frame): number => Number(frame["seq"]);
+
+/** The HTTP status of a WebSocket upgrade sent with these headers (101 when accepted). */
+function upgradeStatusWith(url: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, { headers });
+    socket.once("open", () => {
+      socket.close();
+      resolve(101);
+    });
+    socket.once("unexpected-response", (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      res.resume();
+      socket.terminate();
+    });
+    socket.on("error", (error) => reject(error));
+  });
+}
+
+/** `count` distinct topics that all name one talk of the agent (scope, resource and letter case vary). */
+function topicSpellings(agent: TestAgent, chatId: string, count: number): string[] {
+  const ids = `${agent.id}|${chatId}`;
+  const letters = [...ids].flatMap((c, i) => (/[a-f]/.test(c) ? [i] : []));
+  const topics = new Set<string>();
+  for (let n = 0; topics.size < count && n < 100_000; n++) {
+    const chars = [...ids];
+    letters.forEach((position, bit) => {
+      if ((Math.floor(n / 3) >> bit) & 1) chars[position] = chars[position]!.toUpperCase();
+    });
+    const [agentId, talkId] = chars.join("").split("|");
+    topics.add(`agent_id:${agentId}:${["talk_chat", "talk", "talk_chats"][n % 3]}:${talkId}`);
+  }
+  return [...topics];
+}
+
+/** Records how a WebSocket client's connection closes. */
+function closeOf(client: WsClient): { code: number | undefined; reason: string } {
+  const seen: { code: number | undefined; reason: string } = { code: undefined, reason: "" };
+  client.socket.once("close", (code: number, reason: Buffer) => {
+    seen.code = code;
+    seen.reason = reason.toString("utf8");
+  });
+  return seen;
+}
 
 async function trio(env: TestEnv): Promise<{ a: TestAgent; b: TestAgent; c: TestAgent; customer: string }> {
   const customer = newCustomer();
@@ -247,5 +292,126 @@ describe.each(backends)("WebSocket on %s", (backend) => {
     // The real token is accepted on both paths.
     expect(await upgradeStatus(wsUrl(a.token))).toBe(101);
     expect(await upgradeStatus(wsUrl(a.token, "/v1.0/service_agents/ws"))).toBe(101);
+  });
+  it("closes the socket with 4001 and an actionable reason when its token expires", { timeout: 40_000 }, async () => {
+    const { a, b } = await trio(env);
+    const chatId = (await createTalk(a, [b])).id;
+    // A token of the same agent that expires within seconds.
+    const shortLived = await mintToken(env.secret, { customerId: a.customerId, agentId: a.id, name: "Ann", role: undefined, expiresInSeconds: 3 });
+    const client = new WsClient(wsUrl(shortLived));
+    const closed = closeOf(client);
+    await client.opened;
+    try {
+      await subscribe(client, [`agent_id:${a.id}:talk_chat:*`, `agent_id:${a.id}:talk_chat:${chatId}`]);
+      await until(() => closed.code !== undefined, 20_000, "the socket to close when its token expires");
+      expect(closed.code).toBe(4001);
+      expect(closed.reason).toContain("expired");
+      // The expired token no longer opens a socket; the agent's valid one does, and serves.
+      expect(await upgradeStatus(wsUrl(shortLived))).toBe(401);
+      const again = await open(a);
+      try {
+        await subscribe(again, [`agent_id:${a.id}:talk_chat:${chatId}`]);
+      } finally {
+        again.close();
+      }
+    } finally {
+      client.close();
+    }
+  });
+
+  it("closes the agent's sockets with 4001 when an admin deletes the agent", { timeout: 40_000 }, async () => {
+    const customer = newCustomer();
+    const [admin, bob] = await Promise.all([env.agent(customer, "Ann", { role: "admin" }), env.agent(customer, "Bob")]);
+    const chatId = (await createTalk(admin, [bob])).id;
+    const client = new WsClient(wsUrl(bob.token));
+    const closed = closeOf(client);
+    await client.opened;
+    try {
+      await subscribe(client, [`agent_id:${bob.id}:talk_chat:*`, `agent_id:${bob.id}:talk_chat:${chatId}`]);
+      await admin.agents.deleteAgent({ id: bob.id });
+      await until(() => closed.code !== undefined, 20_000, "the deleted agent's socket to close");
+      expect(closed.code).toBe(4001);
+      expect(closed.reason.length).toBeGreaterThan(0);
+      // The admin's own socket is not touched.
+      const own = await open(admin);
+      try {
+        await subscribe(own, [`agent_id:${admin.id}:talk_chat:${chatId}`]);
+      } finally {
+        own.close();
+      }
+    } finally {
+      client.close();
+    }
+  });
+
+  it("keeps a socket whose token expires past setTimeout's range (30 days) open, without an overflowing timer", async () => {
+    const { a } = await trio(env);
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on("warning", onWarning);
+    try {
+      // The harness's tokens live 30 days: more than the 2^31-1 ms a timer can wait.
+      const client = await open(a);
+      try {
+        await subscribe(client, [`agent_id:${a.id}:talk_chat:*`]);
+        await subscribe(client, [`agent_id:${a.id}:talk_chat:*`]);
+        expect(client.closed).toBe(false);
+      } finally {
+        client.close();
+      }
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(warnings).not.toContain("TimeoutOverflowWarning");
+  });
+
+  it("takes the Authorization header over ?token= on the WebSocket and on HTTP alike", async () => {
+    const { a } = await trio(env);
+    const base = `ws://127.0.0.1:${env.service.port}/v1.0/ws`;
+    const garbage = "garbage.garbage.garbage";
+    // The header wins when present, valid or not.
+    expect(await upgradeStatusWith(`${base}?token=${garbage}`, { Authorization: `Bearer ${a.token}` })).toBe(101);
+    expect(await upgradeStatusWith(`${base}?token=${a.token}`, { Authorization: `Bearer ${garbage}` })).toBe(401);
+    expect(await upgradeStatusWith(`${base}?token=${a.token}`, { Authorization: `Basic ${Buffer.from("a:b").toString("base64")}` })).toBe(401);
+    // Without a header, ?token= counts.
+    expect(await upgradeStatusWith(`${base}?token=${a.token}`, {})).toBe(101);
+    // The same on the REST edge.
+    expect((await rest(env.service.url, "GET", `/v1.0/talks?token=${garbage}`, { bearer: a.token })).status).toBe(200);
+    expect((await rest(env.service.url, "GET", `/v1.0/talks?token=${a.token}`, { bearer: garbage })).status).toBe(401);
+    expect((await rest(env.service.url, "GET", `/v1.0/talks?token=${a.token}`, { headers: { Authorization: "Basic YTpi" } })).status).toBe(401);
+    expect((await rest(env.service.url, "GET", `/v1.0/talks?token=${a.token}`)).status).toBe(200);
+  });
+
+  it("limits topics per frame, topic length and subscriptions per connection with error frames, never internal", async () => {
+    const { a } = await trio(env);
+    const client = await open(a);
+    try {
+      const expectError = async (frame: unknown, code: string, mentions: string): Promise<void> => {
+        const from = client.frames.length;
+        client.send(frame);
+        const error = await client.waitFrame((f) => f["type"] === "error", from);
+        expect(error).toMatchObject({ code });
+        expect(String(error["message"])).toContain(mentions);
+      };
+      const many = Array.from({ length: 101 }, () => `agent_id:${a.id}:talk_chat:${randomUUID()}`);
+      await expectError({ type: "subscribe", topics: many }, "invalid_argument", "at most 100 topics");
+      await expectError({ type: "subscribe", topics: [`agent_id:${a.id}:talk_chat:${"x".repeat(300)}`] }, "invalid_argument", "characters");
+      await expectError(`${"[".repeat(20_000)}${"]".repeat(20_000)}`, "invalid_argument", "frame");
+      await expectError(JSON.stringify({ ["__proto__"]: { type: "subscribe" }, topics: [] }), "invalid_argument", "type");
+      // Subscriptions per connection: 100 distinct topics (spellings of one talk's topic) fit,
+      // the 101st is refused until one is given up.
+      const chatId = (await createTalk(a, [])).id;
+      const topics = topicSpellings(a, chatId, 101);
+      await subscribe(client, topics.slice(0, 100));
+      await expectError({ type: "subscribe", topics: [topics[100]] }, "resource_exhausted", "at most 100 subscriptions");
+      const from = client.frames.length;
+      client.send({ type: "unsubscribe", topics: [topics[0]] });
+      await client.waitFrame((f) => f["type"] === "ack", from);
+      await subscribe(client, [must(topics[100])]);
+      expect(client.ofType("error").every((f) => f["code"] !== "internal")).toBe(true);
+      expect(client.closed).toBe(false);
+    } finally {
+      client.close();
+    }
   });
 });

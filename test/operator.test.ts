@@ -20,6 +20,7 @@ import { Health, HealthCheckResponse_ServingStatus as Serving } from "../gen/grp
 import { ServerReflection as ReflectionV1 } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ReflectionV1alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { mintToken } from "../src/auth/tokens.js";
+import { ConfigError, readConfig } from "../src/config.js";
 import { backends, createTalk, must, newCustomer, sendText, useService } from "./harness.js";
 import {
   call,
@@ -70,8 +71,9 @@ function commentsOf(file: FileDescriptorProto): string[] {
   return (file.sourceCodeInfo?.location ?? []).map((l) => l.leadingComments).filter((c) => c !== "");
 }
 
-async function metrics(baseUrl: string): Promise<string> {
-  const reply = await rest(baseUrl, "GET", "/metrics");
+/** /metrics of a service, read where it lives: on the operator listener. */
+async function metrics(service: { operatorUrl: string | undefined }): Promise<string> {
+  const reply = await rest(must(service.operatorUrl, "operator listener"), "GET", "/metrics");
   expect(reply.status).toBe(200);
   expect(reply.headers.get("content-type") ?? "").toContain("text/plain");
   return reply.text;
@@ -180,12 +182,32 @@ describe.each(backends)("operator surface on %s", (backend) => {
       expect(abort.signal.aborted).toBe(true);
     });
 
-    it("/healthz answers 200 and /readyz 200 with the checks", async () => {
-      const healthz = await rest(url(), "GET", "/healthz");
-      expect(healthz.status).toBe(200);
-      const readyz = await rest(url(), "GET", "/readyz");
-      expect(readyz.status).toBe(200);
-      expect(readyz.json).toMatchObject({ ready: true, database: "ok", bus: "ok" });
+    it("/healthz answers 200 and /readyz 200 with the checks, on the public port and on the operator listener", async () => {
+      for (const base of [url(), must(env.service.operatorUrl, "operator listener")]) {
+        const healthz = await rest(base, "GET", "/healthz");
+        expect(healthz.status).toBe(200);
+        const readyz = await rest(base, "GET", "/readyz");
+        expect(readyz.status).toBe(200);
+        expect(readyz.json).toMatchObject({ ready: true, database: "ok", bus: "ok" });
+      }
+    });
+
+    it("serves /metrics on the operator listener only: the public port answers 404", async () => {
+      const operatorUrl = must(env.service.operatorUrl, "operator listener");
+      expect(new URL(operatorUrl).port).not.toBe(new URL(url()).port);
+      const scraped = await rest(operatorUrl, "GET", "/metrics");
+      expect(scraped.status).toBe(200);
+      expect(scraped.text).toContain("# TYPE talkhub_rpc_requests_total ");
+      for (const path of ["/metrics", "/metrics?format=text", "/metrics/"]) {
+        const reply = await rest(url(), "GET", path);
+        expect(reply.status, path).toBe(404);
+        expect(reply.text).not.toContain("talkhub_");
+      }
+      // The operator listener serves nothing else: no API, no console.
+      expect((await rest(operatorUrl, "GET", "/v1.0/talks")).status).toBe(404);
+      expect((await rest(operatorUrl, "POST", "/talk.v1.TalkService/ListTalks", { headers: { "Content-Type": "application/json" }, body: "{}" })).status).toBe(404);
+      // And the public port still answers.
+      expect((await rest(url(), "GET", "/healthz")).status).toBe(200);
     });
   });
 
@@ -193,12 +215,12 @@ describe.each(backends)("operator surface on %s", (backend) => {
     it("counts RPCs by method and code, and their durations", async () => {
       const customer = newCustomer();
       const a = await env.agent(customer, "Ann");
-      const before = await metrics(url());
+      const before = await metrics(env.service);
       const ok = { method: "talk.v1.TalkService/ListTalks", code: "ok" };
       const missing = { method: "talk.v1.TalkService/GetTalk", code: "not_found" };
       for (let i = 0; i < 3; i++) await a.talks.listTalks({});
       expectRestError(await call(url(), "GET", `/v1.0/talks/${randomUUID()}`, a.token), 404, "not_found");
-      const after = await metrics(url());
+      const after = await metrics(env.service);
       expect(metricValue(after, "talkhub_rpc_requests_total", ok) - metricValue(before, "talkhub_rpc_requests_total", ok)).toBe(3);
       expect(metricValue(after, "talkhub_rpc_requests_total", missing) - metricValue(before, "talkhub_rpc_requests_total", missing)).toBe(1);
       const count = { method: "talk.v1.TalkService/ListTalks" };
@@ -213,9 +235,9 @@ describe.each(backends)("operator surface on %s", (backend) => {
       const customer = newCustomer();
       const [a, b] = [await env.agent(customer, "Ann"), await env.agent(customer, "Bob")];
       const talk = await createTalk(a, [b]);
-      const before = await metrics(url());
+      const before = await metrics(env.service);
       await sendText(a, talk.id, "counted");
-      const afterSend = await metrics(url());
+      const afterSend = await metrics(env.service);
       // The message, at least (a send is one event).
       expect(metricValue(afterSend, "talkhub_events_published_total") - metricValue(before, "talkhub_events_published_total")).toBeGreaterThanOrEqual(1);
 
@@ -235,14 +257,14 @@ describe.each(backends)("operator surface on %s", (backend) => {
         clearTimeout(timer);
         abort.abort();
       }
-      const afterWatch = await metrics(url());
+      const afterWatch = await metrics(env.service);
       expect(metricValue(afterWatch, "talkhub_events_delivered_total") - metricValue(afterSend, "talkhub_events_delivered_total")).toBeGreaterThanOrEqual(wanted);
       expect(metricValue(afterWatch, "talkhub_event_delivery_lag_seconds_count")).toBeGreaterThanOrEqual(wanted);
 
       // An open stream shows in talkhub_streams_open until it ends. The first one is counted
       // out once the server has seen it end.
       const base = metricValue(before, "talkhub_streams_open", watchOpen);
-      await eventually("the first stream to be uncounted", async () => metricValue(await metrics(url()), "talkhub_streams_open", watchOpen) <= base);
+      await eventually("the first stream to be uncounted", async () => metricValue(await metrics(env.service), "talkhub_streams_open", watchOpen) <= base);
       const watching = new AbortController();
       // One event pending, so that the stream has started sending when it is counted.
       const stream = b.talks.watchTalk({ chatId: talk.id, afterSeq: head.lastSeq - 1n }, { signal: watching.signal });
@@ -254,12 +276,12 @@ describe.each(backends)("operator surface on %s", (backend) => {
         }
       })();
       try {
-        await eventually("the open stream to be counted", async () => metricValue(await metrics(url()), "talkhub_streams_open", watchOpen) >= base + 1);
+        await eventually("the open stream to be counted", async () => metricValue(await metrics(env.service), "talkhub_streams_open", watchOpen) >= base + 1);
       } finally {
         watching.abort();
         await pump;
       }
-      await eventually("the closed stream to be uncounted", async () => metricValue(await metrics(url()), "talkhub_streams_open", watchOpen) <= base);
+      await eventually("the closed stream to be uncounted", async () => metricValue(await metrics(env.service), "talkhub_streams_open", watchOpen) <= base);
     });
 
     it("counts a watcher that hangs up as canceled, not internal (REST NDJSON and Connect streams)", async () => {
@@ -268,7 +290,7 @@ describe.each(backends)("operator surface on %s", (backend) => {
       const talk = await createTalk(a, [b]);
       const canceled = { method: "talk.v1.TalkService/WatchTalk", code: "canceled" };
       const internal = { method: "talk.v1.TalkService/WatchTalk", code: "internal" };
-      const before = await metrics(url());
+      const before = await metrics(env.service);
 
       const restAbort = new AbortController();
       const response = await fetch(`${url()}/v1.0/talks/${talk.id}/events?after_seq=0&token=${b.token}`, { signal: restAbort.signal });
@@ -290,11 +312,11 @@ describe.each(backends)("operator surface on %s", (backend) => {
       }
 
       await eventually("both hang-ups to be counted", async () => {
-        const now = await metrics(url());
+        const now = await metrics(env.service);
         return metricValue(now, "talkhub_rpc_requests_total", canceled) + metricValue(now, "talkhub_rpc_requests_total", internal) >=
           metricValue(before, "talkhub_rpc_requests_total", canceled) + metricValue(before, "talkhub_rpc_requests_total", internal) + 2;
       });
-      const after = await metrics(url());
+      const after = await metrics(env.service);
       expect(metricValue(after, "talkhub_rpc_requests_total", internal) - metricValue(before, "talkhub_rpc_requests_total", internal)).toBe(0);
       expect(metricValue(after, "talkhub_rpc_requests_total", canceled) - metricValue(before, "talkhub_rpc_requests_total", canceled)).toBe(2);
     });
@@ -502,6 +524,18 @@ describe("JSON request logs", () => {
       .map((line) => JSON.parse(line) as Json);
   }
 
+  it("prints its operator listener, which answers /metrics; the public port does not", async () => {
+    const service = must(proc, "service process");
+    const port = /operator endpoints .*? on 127\.0\.0\.1:(\d+),/.exec(service.output())?.[1];
+    expect(port).toBeDefined();
+    expect(Number(port)).not.toBe(service.port);
+    const scraped = await rest(`http://127.0.0.1:${port}`, "GET", "/metrics");
+    expect(scraped.status).toBe(200);
+    expect(scraped.text).toContain("talkhub_");
+    expect((await rest(service.url, "GET", "/metrics")).status).toBe(404);
+    expect((await rest(service.url, "GET", "/healthz")).status).toBe(200);
+  });
+
   it("echoes x-request-id on REST answers as on Connect ones", async () => {
     const service = must(proc, "service process");
     const token = await mintToken(secret, { customerId: randomUUID(), agentId: randomUUID(), name: "Ann" });
@@ -568,4 +602,15 @@ describe("JSON request logs", () => {
     expect(output).not.toContain(secret);
   }, 60_000);
 
+});
+
+describe("operator listener configuration", () => {
+  it("is 127.0.0.1:9090 by default; TALKHUB_OPERATOR_PORT=off turns it off; bad values are refused", () => {
+    expect(readConfig({}).operator).toEqual({ host: "127.0.0.1", port: 9090 });
+    expect(readConfig({ TALKHUB_OPERATOR_PORT: "9191", TALKHUB_OPERATOR_HOST: "10.0.0.5" }).operator).toEqual({ host: "10.0.0.5", port: 9191 });
+    expect(readConfig({ TALKHUB_OPERATOR_PORT: "off" }).operator).toBeNull();
+    for (const bad of ["70000", "-1", "metrics"]) {
+      expect(() => readConfig({ TALKHUB_OPERATOR_PORT: bad }), bad).toThrow(ConfigError);
+    }
+  });
 });

@@ -180,7 +180,7 @@ export async function spawnTalkhub(env: Record<string, string>, timeoutMs = 30_0
   }
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     cwd: repoRoot,
-    env: { ...base, TALKHUB_HOST: "127.0.0.1", TALKHUB_PORT: "0", ...env },
+    env: { ...base, TALKHUB_HOST: "127.0.0.1", TALKHUB_PORT: "0", TALKHUB_OPERATOR_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   track(child);

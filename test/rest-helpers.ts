@@ -262,7 +262,7 @@ export async function spawnService(extraEnv: Record<string, string>): Promise<Se
   for (const [key, value] of Object.entries(process.env)) {
     if (value !== undefined && !key.startsWith("TALKHUB_") && key !== "DATABASE_URL" && key !== "NATS_URL") env[key] = value;
   }
-  Object.assign(env, { TALKHUB_HOST: "127.0.0.1", TALKHUB_PORT: "0", TALKHUB_DATA_DIR: dataDir, ...extraEnv });
+  Object.assign(env, { TALKHUB_HOST: "127.0.0.1", TALKHUB_PORT: "0", TALKHUB_OPERATOR_PORT: "0", TALKHUB_DATA_DIR: dataDir, ...extraEnv });
   const root = fileURLToPath(new URL("..", import.meta.url));
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";

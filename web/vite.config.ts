@@ -18,6 +18,9 @@ export default defineConfig({
     outDir: "dist",
     emptyOutDir: true,
     target: "es2022",
+    // Every asset a file of its own: the console's Content-Security-Policy (static-files.ts)
+    // allows no inline script or style, and data: only for images.
+    assetsInlineLimit: 0,
   },
   server: {
     // The generated code lives in ../gen and its runtime in ../node_modules.

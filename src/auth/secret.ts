@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { makePrivateDir, writePrivateFile } from "../data-dir.js";
 
 /**
  * The embedded default's signing secret: made once and kept in the data dir, so tokens survive
@@ -13,8 +14,8 @@ export function loadOrCreateSecret(dataDir: string): string {
   } catch (error) {
     if (!(typeof error === "object" && error !== null && "code" in error && error.code === "ENOENT")) throw error;
   }
-  mkdirSync(dataDir, { recursive: true });
+  makePrivateDir(dataDir);
   const secret = randomBytes(32).toString("base64url");
-  writeFileSync(path, `${secret}\n`, { mode: 0o600, flag: "wx" });
+  writePrivateFile(path, `${secret}\n`, true);
   return secret;
 }

@@ -16,6 +16,8 @@ export interface VerifierOptions {
   readonly jwks?: Parameters<typeof createLocalJWKSet>[0];
   readonly issuer: string | undefined;
   readonly audience: string | undefined;
+  /** Accept tokens without an `exp` claim (they never expire); false by default. */
+  readonly allowTokensWithoutExp?: boolean | undefined;
 }
 
 const asymmetric = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"];
@@ -59,6 +61,8 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
         code === "ERR_JWT_EXPIRED" ? "the token has expired" : code === "ERR_JWT_CLAIM_VALIDATION_FAILED" ? "a token claim is not valid" : "the token is not valid",
       );
     }
+    // A token that never expires cannot be taken back short of changing the key.
+    if (claim(payload, "exp") === undefined && options.allowTokensWithoutExp !== true) throw new Unauthenticated("the token has no exp claim");
     return identityOf(payload);
   };
   return remembering(verify);
@@ -87,28 +91,38 @@ function headerAlg(token: string): string | undefined {
   if (header === undefined) return undefined;
   try {
     const parsed: unknown = JSON.parse(Buffer.from(header, "base64url").toString("utf8"));
-    return typeof parsed === "object" && parsed !== null && "alg" in parsed && typeof parsed.alg === "string" ? parsed.alg : undefined;
+    if (typeof parsed !== "object" || parsed === null || !Object.hasOwn(parsed, "alg")) return undefined;
+    const { alg } = parsed as { alg: unknown };
+    return typeof alg === "string" ? alg : undefined;
   } catch {
     return undefined;
   }
 }
 
+/** A claim the token itself carries: never one inherited from a prototype. */
+function claim(payload: JWTPayload, name: string): unknown {
+  return Object.hasOwn(payload, name) ? payload[name] : undefined;
+}
+
 function identityOf(payload: JWTPayload): Identity {
-  const { sub } = payload;
-  const customerId = payload["customer_id"];
-  const name = payload["name"];
-  const role = payload["role"] ?? "agent";
+  const sub = claim(payload, "sub");
+  const customerId = claim(payload, "customer_id");
+  const name = claim(payload, "name");
+  const role = claim(payload, "role") ?? "agent";
+  const exp = claim(payload, "exp");
   if (typeof sub !== "string" || !isUuid(sub)) throw new Unauthenticated('the token\'s "sub" must be an agent UUID');
   if (typeof customerId !== "string" || !isUuid(customerId)) {
     throw new Unauthenticated('the token\'s "customer_id" must be a customer UUID');
   }
   if (name !== undefined && typeof name !== "string") throw new Unauthenticated('the token\'s "name" must be a string');
+  // The name is written to the directory and into system messages: text columns refuse NUL.
+  if (typeof name === "string" && /\p{Cc}/u.test(name)) throw new Unauthenticated('the token\'s "name" must not contain control characters');
   if (role !== "agent" && role !== "admin") throw new Unauthenticated('the token\'s "role" must be "agent" or "admin"');
   return {
     agentId: sub.toLowerCase() as AgentId,
     customerId: customerId.toLowerCase() as CustomerId,
     name: name === undefined || name.trim() === "" ? undefined : name.trim().slice(0, 200),
     role,
-    expiresAt: typeof payload.exp === "number" ? payload.exp * 1000 : Infinity,
+    expiresAt: typeof exp === "number" ? exp * 1000 : Infinity,
   };
 }

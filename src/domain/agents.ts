@@ -34,16 +34,11 @@ export async function createAgent(
 ): Promise<Agent> {
   requireAdmin(caller);
   const id = input.id === "" ? newId<AgentId>() : validate.requireId<AgentId>("id", input.id);
+  const agentName = name("name", input.name);
+  const role = input.role === "" ? "agent" : validate.oneOf("role", input.role, roles);
+  await deps.writeLimits.take(caller, "agentAdmin");
   const now = deps.now();
-  const agent: Agent = {
-    id,
-    customerId: caller.customerId,
-    name: name("name", input.name),
-    role: input.role === "" ? "agent" : validate.oneOf("role", input.role, roles),
-    tmCreate: now,
-    tmUpdate: now,
-    tmDelete: null,
-  };
+  const agent: Agent = { id, customerId: caller.customerId, name: agentName, role, tmCreate: now, tmUpdate: now, tmDelete: null };
   const created = await guarded(() => insertAgent(deps.db, agent));
   if (created === null) throw new AlreadyExists(`agent ${id} already exists`);
   return created;
@@ -76,13 +71,12 @@ export async function updateAgent(
   input: { id: string; name: string | undefined; role: string | undefined },
 ): Promise<Agent> {
   requireAdmin(caller);
+  validate.requireId<AgentId>("id", input.id);
+  const newName = input.name === undefined ? undefined : name("name", input.name);
+  const role = input.role === undefined ? undefined : validate.oneOf("role", input.role, roles);
+  await deps.writeLimits.take(caller, "agentAdmin");
   const agent = await getAgent(deps, caller, input.id);
-  const updated: Agent = {
-    ...agent,
-    name: input.name === undefined ? agent.name : name("name", input.name),
-    role: input.role === undefined ? agent.role : validate.oneOf("role", input.role, roles),
-    tmUpdate: deps.now(),
-  };
+  const updated: Agent = { ...agent, name: newName ?? agent.name, role: role ?? agent.role, tmUpdate: deps.now() };
   await guarded(() => saveAgent(deps.db, updated));
   return updated;
 }
@@ -90,6 +84,8 @@ export async function updateAgent(
 /** Removes an agent from the directory; `callers` forgets it so its next call here is refused. */
 export async function deleteAgent(deps: DomainDeps, callers: Callers, caller: Identity, rawId: string): Promise<Agent> {
   requireAdmin(caller);
+  validate.requireId<AgentId>("id", rawId);
+  await deps.writeLimits.take(caller, "agentAdmin");
   const agent = await getAgent(deps, caller, rawId);
   const now = deps.now();
   const deleted: Agent = { ...agent, tmUpdate: now, tmDelete: now };

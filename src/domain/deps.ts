@@ -1,7 +1,7 @@
 import type { EventSink } from "../events/event-sink.js";
 import type { Executor } from "../store/database.js";
-import type { RateLimiter } from "./rate-limiter.js";
 import type { SendBatcherOptions } from "./send-batcher.js";
+import type { WriteLimits } from "./write-limits.js";
 
 /** What the domain needs from the layers below it, and its per-process limits. */
 export interface DomainDeps {
@@ -9,8 +9,8 @@ export interface DomainDeps {
   readonly events: EventSink;
   /** The clock; tests may pin it. */
   readonly now: () => Date;
-  /** Per-agent limits on sending messages and creating talks. */
-  readonly rates: { readonly sends: RateLimiter; readonly talkCreates: RateLimiter };
+  /** Per-agent rate limits on every class of write; each write use case takes its token first. */
+  readonly writeLimits: WriteLimits;
   /** Group commit of concurrent sends (see send-batcher.ts). */
   readonly sendBatching: SendBatcherOptions;
 }

@@ -10,6 +10,10 @@ import { isUuid, type TalkId } from "./ids.js";
 /** Longest time between an event's tm_create and its commit that resuming tolerates. */
 export const commitMarginMs = 60_000;
 const maxEntries = 256;
+/** The longest cursor a client may send (documented in docs/api.md). */
+export const maxCursorLength = 64 * 1024;
+/** How far another process's clock may run ahead of this one's when it made a cursor. */
+const maxClockSkewMs = 60_000;
 
 export class FeedCursor {
   private constructor(
@@ -27,22 +31,37 @@ export class FeedCursor {
     return new FeedCursor(watermark, seqs);
   }
 
-  /** Decodes a token from a client; InvalidArgument when it is not one. */
-  static decode(field: string, token: string): FeedCursor {
+  /**
+   * Decodes a token from a client; InvalidArgument when it is not one, is larger than
+   * maxCursorLength, or holds a position no feed can have been at (a watermark before 1970 or
+   * ahead of `now` by more than the clock skew between processes, a seq that is not a
+   * non-negative safe integer).
+   */
+  static decode(field: string, token: string, now: Date): FeedCursor {
+    // Checked before decoding: a cursor is re-encoded into every response of its feed.
+    if (token.length > maxCursorLength) throw new InvalidArgument(field, `must be at most ${maxCursorLength} characters`);
+    let parsed: unknown;
     try {
-      const parsed: unknown = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
-      if (typeof parsed !== "object" || parsed === null || !("w" in parsed) || !("s" in parsed)) throw new Error("shape");
-      const { w, s } = parsed as { w: unknown; s: unknown };
-      if (typeof w !== "number" || !Number.isSafeInteger(w) || typeof s !== "object" || s === null) throw new Error("shape");
-      const seqs = new Map<TalkId, { seq: number; time: number }>();
-      for (const [talkId, seq] of Object.entries(s)) {
-        if (!isUuid(talkId) || typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0) throw new Error("entry");
-        seqs.set(talkId as TalkId, { seq, time: w });
-      }
-      return new FeedCursor(w, seqs);
+      parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
     } catch {
       throw new InvalidArgument(field, "is not a cursor of this feed");
     }
+    if (typeof parsed !== "object" || parsed === null || !Object.hasOwn(parsed, "w") || !Object.hasOwn(parsed, "s")) {
+      throw new InvalidArgument(field, "is not a cursor of this feed");
+    }
+    const { w, s } = parsed as { w: unknown; s: unknown };
+    if (typeof w !== "number" || !Number.isSafeInteger(w) || w < 0) throw new InvalidArgument(field, "is not a cursor of this feed");
+    if (w > now.getTime() + maxClockSkewMs) throw new InvalidArgument(field, "is ahead of the present: not a cursor of this feed");
+    if (typeof s !== "object" || s === null || Array.isArray(s)) throw new InvalidArgument(field, "is not a cursor of this feed");
+    const seqs = new Map<TalkId, { seq: number; time: number }>();
+    // Object.entries reads own keys only; a "__proto__" key is not a UUID and is refused.
+    for (const [talkId, seq] of Object.entries(s)) {
+      if (!isUuid(talkId) || typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0) {
+        throw new InvalidArgument(field, "is not a cursor of this feed");
+      }
+      seqs.set(talkId as TalkId, { seq, time: w });
+    }
+    return new FeedCursor(w, seqs);
   }
 
   get watermarkTime(): Date {

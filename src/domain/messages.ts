@@ -22,6 +22,7 @@ import { SendBatcher, type SendRequest } from "./send-batcher.js";
 import type { TalkChange } from "./talk-change.js";
 import { changeTalk } from "./transaction.js";
 import * as validate from "./validate.js";
+import { historyStartSeq } from "./visible-history.js";
 
 /** Writes a message within a talk change and records its message_created event. */
 export async function postMessage(trx: Executor, change: TalkChange, fields: NewMessage): Promise<Message> {
@@ -53,7 +54,7 @@ export async function sendMessage(deps: DomainDeps, caller: Identity, input: Sen
     input.clientMessageId === ""
       ? null
       : validate.text("client_message_id", input.clientMessageId, limits.maxClientMessageIdLength);
-  deps.rates.sends.take(caller.agentId);
+  await deps.writeLimits.take(caller, "sends");
   return batcherOf(deps).submit({ caller, talkId, text, medias, parentId, clientMessageId });
 }
 
@@ -85,13 +86,17 @@ async function sendAlone(deps: DomainDeps, request: SendRequest): Promise<Messag
   });
 }
 
-/** Reads a message and checks that the caller takes part in its talk. */
+/**
+ * Reads a message and checks that the caller takes part in its talk and may read that far
+ * back (a normal talk's newcomer may not read what was said before it joined).
+ */
 async function visibleMessage(deps: DomainDeps, caller: Identity, id: MessageId): Promise<Message> {
   return guarded(async () => {
     const message = await findMessage(deps.db, caller.customerId, id);
     if (message === null) throw new NotFound("message", id);
     const view = await findTalkView(deps.db, caller.customerId, message.chatId, caller.agentId);
-    if (view === null || view.participantId === null) throw new NotFound("message", id);
+    if (view === null || view.joinedSeq === null) throw new NotFound("message", id);
+    if (message.seq < historyStartSeq(view.talk.type, view.joinedSeq)) throw new NotFound("message", id);
     return message;
   });
 }
@@ -156,6 +161,7 @@ export async function updateMessage(
 ): Promise<Message> {
   const id = validate.requireId<MessageId>("id", input.id);
   const text = validate.text("text", input.text, limits.maxTextLength);
+  await deps.writeLimits.take(caller, "edits");
   return changeMessage(deps, caller, id, async (trx, change, message) => {
     requireAuthor(caller, message);
     if (message.tmDelete !== null) throw new FailedPrecondition("the message was deleted");
@@ -174,6 +180,7 @@ export async function updateMessage(
  */
 export async function deleteMessage(deps: DomainDeps, caller: Identity, rawId: string): Promise<Message> {
   const id = validate.requireId<MessageId>("id", rawId);
+  await deps.writeLimits.take(caller, "deletes");
   return changeMessage(deps, caller, id, async (trx, change, message) => {
     requireAuthor(caller, message);
     if (message.tmDelete !== null) return message;

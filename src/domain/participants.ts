@@ -68,6 +68,7 @@ function namedAgent(input: AddParticipantInput): AgentId {
 export async function addParticipant(deps: DomainDeps, caller: Identity, input: AddParticipantInput): Promise<Participant> {
   const talkId = validate.requireId<TalkId>("chat_id", input.chatId);
   const agentId = namedAgent(input);
+  await deps.writeLimits.take(caller, "participants");
   return changeTalk(deps, caller, talkId, async (trx, change) => {
     change.requireActive();
     const [agent] = await findLiveAgents(trx, caller.customerId, [agentId]);
@@ -95,8 +96,9 @@ export async function removeParticipant(
 ): Promise<Participant> {
   const talkId = validate.requireId<TalkId>("chat_id", input.chatId);
   const participantId = validate.requireId<ParticipantId>("participant_id", input.participantId);
+  await deps.writeLimits.take(caller, "participants");
   return changeTalk(deps, caller, talkId, async (trx, change) => {
-    const removed = await deleteParticipant(trx, talkId, participantId);
+    const removed = await deleteParticipant(trx, caller.customerId, talkId, participantId);
     if (removed === null) throw new NotFound("participant", participantId);
     const talk = change.updateTalk({ memberCount: change.talk.memberCount - 1 });
     // The pair no longer talks in this talk; a new normal talk of the pair may be created.

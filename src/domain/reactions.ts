@@ -23,6 +23,7 @@ async function editReaction(
 ): Promise<Message> {
   const id = validate.requireId<MessageId>("message_id", input.messageId);
   const emoji = validate.emoji("emoji", input.emoji);
+  await deps.writeLimits.take(caller, "reactions");
   return changeMessage(deps, caller, id, async (trx, change: TalkChange, message) => {
     change.requireActive();
     if (message.tmDelete !== null) throw new FailedPrecondition("the message was deleted");

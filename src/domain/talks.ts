@@ -44,7 +44,7 @@ export async function createTalk(deps: DomainDeps, caller: Identity, input: Crea
   const name = validate.text("name", input.name, limits.maxTalkNameLength);
   const detail = validate.text("detail", input.detail, limits.maxTalkDetailLength);
   const pair = type === "normal" && others[0] !== undefined ? pairKey(caller.agentId, others[0]) : null;
-  deps.rates.talkCreates.take(caller.agentId);
+  await deps.writeLimits.take(caller, "talkCreates");
 
   return transact(deps, async (trx) => {
     const found = await findLiveAgents(trx, caller.customerId, [caller.agentId, ...others]);
@@ -125,6 +125,7 @@ export async function updateTalk(
   const id = validate.requireId<TalkId>("id", input.id);
   const name = input.name === undefined ? undefined : validate.text("name", input.name, limits.maxTalkNameLength);
   const detail = input.detail === undefined ? undefined : validate.text("detail", input.detail, limits.maxTalkDetailLength);
+  await deps.writeLimits.take(caller, "edits");
   return changeTalk(deps, caller, id, async (_trx, change) => {
     change.requireActive();
     if (name === undefined && detail === undefined) return change.talk;
@@ -137,6 +138,7 @@ export async function updateTalk(
 /** Closes an active talk. */
 export async function closeTalk(deps: DomainDeps, caller: Identity, rawId: string): Promise<Talk> {
   const id = validate.requireId<TalkId>("id", rawId);
+  await deps.writeLimits.take(caller, "talkStatus");
   return changeTalk(deps, caller, id, async (_trx, change) => {
     if (change.talk.status === "closed") throw new FailedPrecondition("the talk is already closed");
     change.record({ type: "talk_closed", talk: change.updateTalk({ status: "closed" }) });
@@ -147,6 +149,7 @@ export async function closeTalk(deps: DomainDeps, caller: Identity, rawId: strin
 /** Reopens a closed talk. */
 export async function reopenTalk(deps: DomainDeps, caller: Identity, rawId: string): Promise<Talk> {
   const id = validate.requireId<TalkId>("id", rawId);
+  await deps.writeLimits.take(caller, "talkStatus");
   return changeTalk(deps, caller, id, async (_trx, change) => {
     if (change.talk.status === "active") throw new FailedPrecondition("the talk is already active");
     change.record({ type: "talk_reopened", talk: change.updateTalk({ status: "active" }) });
@@ -157,6 +160,7 @@ export async function reopenTalk(deps: DomainDeps, caller: Identity, rawId: stri
 /** Deletes a talk (soft): from now on it is not found by anyone. */
 export async function deleteTalk(deps: DomainDeps, caller: Identity, rawId: string): Promise<Talk> {
   const id = validate.requireId<TalkId>("id", rawId);
+  await deps.writeLimits.take(caller, "deletes");
   return changeTalk(deps, caller, id, async (_trx, change) => {
     change.record({ type: "talk_deleted", talk: change.updateTalk({ tmDelete: change.now }) });
     return change.talk;

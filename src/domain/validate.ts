@@ -35,6 +35,9 @@ export function text(field: string, value: string, max: number): string {
   return value;
 }
 
+/** C0 and C1 control characters and DEL; NUL among them, which Postgres text and jsonb refuse. */
+const controlCharacter = /\p{Cc}/u;
+
 const mimeType = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/i;
 
 /** Message attachments: at most ten, each a MIME type, an http(s) URL and a name. */
@@ -50,6 +53,8 @@ export function medias(field: string, values: readonly Media[]): Media[] {
     if (media.url.length > limits.maxMediaUrlLength) {
       throw new InvalidArgument(`${at}.url`, `must be at most ${limits.maxMediaUrlLength} characters`);
     }
+    // The URL parser drops or escapes some of these, but the URL is stored as given.
+    if (controlCharacter.test(media.url)) throw new InvalidArgument(`${at}.url`, "must not contain control characters");
     let url: URL;
     try {
       url = new URL(media.url);
@@ -60,6 +65,7 @@ export function medias(field: string, values: readonly Media[]): Media[] {
       throw new InvalidArgument(`${at}.url`, "must be an absolute http or https URL");
     }
     if (media.name.trim() === "") throw new InvalidArgument(`${at}.name`, "is required");
+    if (controlCharacter.test(media.name)) throw new InvalidArgument(`${at}.name`, "must not contain control characters");
     return { type: media.type, url: media.url, name: text(`${at}.name`, media.name, limits.maxMediaNameLength) };
   });
 }

@@ -18,6 +18,7 @@ import type { TalkId } from "./ids.js";
 import type { Identity } from "./identity.js";
 import type { StreamQuota } from "./stream-quota.js";
 import * as validate from "./validate.js";
+import { eventVisible, historyStartSeq } from "./visible-history.js";
 import { WatchScope } from "./watch-scope.js";
 
 export interface WatchDeps {
@@ -105,17 +106,20 @@ export async function* watchTalk(
   // of it is given back by the scope, whichever way the stream ends.
   const scope = scopeFor(watch, caller, signal);
   try {
-    const { talk, membership, first } = await scope.race(
+    const { talk, membership, first, historyStart } = await scope.race(
       guarded(async () => {
         const view = await findWatchedTalkView(deps.db, caller.customerId, talkId, caller.agentId);
-        if (view === null || view.participantId === null) throw new NotFound("talk", talkId);
-        return { talk: view.talk, membership: view.participantId, first: view.firstRetainedSeq };
+        if (view === null || view.participantId === null || view.joinedSeq === null) throw new NotFound("talk", talkId);
+        const historyStart = historyStartSeq(view.talk.type, view.joinedSeq);
+        return { talk: view.talk, membership: view.participantId, first: view.firstRetainedSeq, historyStart };
       }),
     );
     if (input.afterSeq > talk.lastSeq) {
       throw new OutOfRange(`after_seq ${input.afterSeq} is ahead of the talk's last seq ${talk.lastSeq}`);
     }
-    if (input.afterSeq < (first ?? talk.lastSeq + 1) - 1) {
+    // A normal talk's newcomer starts at its join whatever it asks (domain/visible-history.ts).
+    const from = Math.max(input.afterSeq, historyStart - 1);
+    if (from < (first ?? talk.lastSeq + 1) - 1) {
       throw new OutOfRange(
         `events after seq ${input.afterSeq} are no longer retained (the log keeps ${watch.retentionDays} days); ` +
           `resync with ListMessages and watch from the talk's last_seq ${talk.lastSeq}`,
@@ -123,7 +127,7 @@ export async function* watchTalk(
     }
     takeSlot(watch, caller, scope);
     const stream = streamFor(watch, scope);
-    await scope.race(stream.follow(caller.customerId, talkId, input.afterSeq));
+    await scope.race(stream.follow(caller.customerId, talkId, from));
     // A first heartbeat at once tells the client the stream is open and how far the talk is.
     yield { kind: "heartbeat", lastSeq: talk.lastSeq };
     for await (const item of stream.items()) {
@@ -131,6 +135,7 @@ export async function* watchTalk(
         yield { kind: "heartbeat", lastSeq: stream.delivered(talkId) ?? input.afterSeq };
         continue;
       }
+      if (!eventVisible(item.event, historyStart)) continue;
       watch.onDelivered?.(item.event);
       yield item;
       const end = endsView(caller, item.event, membership);
@@ -181,7 +186,7 @@ export async function* watchEvents(
   input: { cursor: string },
   signal: AbortSignal,
 ): AsyncGenerator<FeedItem> {
-  const given = input.cursor === "" ? null : FeedCursor.decode("cursor", input.cursor);
+  const given = input.cursor === "" ? null : FeedCursor.decode("cursor", input.cursor, deps.now());
   const scope = scopeFor(watch, caller, signal);
   try {
     takeSlot(watch, caller, scope);
@@ -211,6 +216,9 @@ export async function* watchEvents(
     const memberships = await scope.race(guarded(() => listMemberships(deps.db, caller.customerId, caller.agentId)));
     const starts = await scope.race(guarded(() => startSeqs(deps, memberships, given)));
     const cursor = given ?? FeedCursor.startingAt(deps.now(), memberships);
+    // Where each talk's readable history starts; a join seen on the stream comes before any
+    // other event of its talk, so it sets the start for talks joined while watching.
+    const historyStarts = new Map(memberships.map((m) => [m.talkId, historyStartSeq(m.type, m.joinedSeq)]));
     for (const [talkId, start] of starts) await scope.race(stream.follow(caller.customerId, talkId, start));
     yield { kind: "heartbeat", cursor: cursor.encode() };
     for await (const item of stream.items()) {
@@ -219,7 +227,11 @@ export async function* watchEvents(
         continue;
       }
       const { event } = item;
+      if (event.type === "participant_joined" && event.participant.ownerId === caller.agentId) {
+        historyStarts.set(event.chatId, historyStartSeq(event.talk.type, event.participant.joinedSeq));
+      }
       cursor.advance(event.chatId, event.seq, event.tmCreate, deps.now());
+      if (!eventVisible(event, historyStarts.get(event.chatId) ?? 1)) continue;
       watch.onDelivered?.(event);
       yield { kind: "event", event, cursor: cursor.encode() };
       if (endsView(caller, event) !== undefined) {

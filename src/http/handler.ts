@@ -1,5 +1,6 @@
 import { createRouterTransport, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import type { DescService } from "@bufbuild/protobuf";
+import { bearerToken } from "./bearer-token.js";
 import { createCors } from "./cors.js";
 import type { RequestHandler } from "./listener.js";
 import { createRestHandler } from "./rest/transcoder.js";
@@ -14,7 +15,7 @@ export interface HandlerOptions {
   /** The largest request message accepted, in bytes. */
   readonly readMaxBytes: number;
   readonly corsOrigins: readonly string[];
-  /** Plain-HTTP endpoints (health, metrics) tried first; true when answered. */
+  /** Plain-HTTP endpoints tried first (health; metrics live on the operator listener); true when answered. */
   readonly operator: (req: { method?: string | undefined; url?: string | undefined }, res: Parameters<RequestHandler>[1]) => boolean;
   /** The web console's built files; the console is served at / when they exist. */
   readonly webRoot: string;
@@ -55,11 +56,8 @@ export function createHandler(options: HandlerOptions): RequestHandler {
 const rpcPath = /^\/[a-z][\w]*(\.[a-z][\w]*)*\.[A-Z]\w*\/[A-Z]\w*$/;
 
 function tokenFromQuery(req: { url?: string; headers: Record<string, string | string[] | undefined> }): void {
-  if (req.headers["authorization"] !== undefined || req.url === undefined || !req.url.includes("token=")) return;
-  const query = req.url.indexOf("?");
-  if (query < 0) return;
-  const token = new URLSearchParams(req.url.slice(query + 1)).get("token");
-  if (token === null || token === "") return;
-  // A JWT is base64url and dots; anything else cannot be a header value and is not a token.
-  req.headers["authorization"] = `Bearer ${/^[A-Za-z0-9_.-]+$/.test(token) ? token : "malformed"}`;
+  const found = bearerToken(req.headers["authorization"], req.url);
+  if (found.from !== "query") return;
+  // Anything that cannot be a token still fails as a malformed one, not as a missing one.
+  req.headers["authorization"] = `Bearer ${found.token ?? "malformed"}`;
 }

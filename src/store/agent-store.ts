@@ -51,8 +51,13 @@ export async function upsertAgentFromToken(
     .returningAll()
     .executeTakeFirst();
   if (inserted !== undefined) return toAgent(inserted);
-  const existing = await db.selectFrom("agents").selectAll().where("id", "=", agent.id).executeTakeFirst();
-  return existing === undefined || existing.customer_id !== agent.customerId ? null : toAgent(existing);
+  const existing = await db
+    .selectFrom("agents")
+    .selectAll()
+    .where("id", "=", agent.id)
+    .where("customer_id", "=", agent.customerId)
+    .executeTakeFirst();
+  return existing === undefined ? null : toAgent(existing);
 }
 
 /** Inserts an agent, or revives a deleted one with the same id; null when the id is taken. */
@@ -118,11 +123,12 @@ export async function listAgents(db: Executor, customerId: CustomerId, after: Ag
   return rows.map(toAgent);
 }
 
-/** Writes an agent's name, role and times. */
+/** Writes an agent's name, role and times (only the agent of its own customer). */
 export async function saveAgent(db: Executor, agent: Agent): Promise<void> {
   await db
     .updateTable("agents")
     .set({ name: agent.name, role: agent.role, tm_update: agent.tmUpdate, tm_delete: agent.tmDelete })
     .where("id", "=", agent.id)
+    .where("customer_id", "=", agent.customerId)
     .execute();
 }

@@ -2,8 +2,8 @@ import { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect } from "kysely";
 import { PGliteDialect } from "kysely-pglite-dialect";
 import pg from "pg";
-import { mkdirSync } from "node:fs";
 import type { DatabaseConfig } from "../config.js";
+import { makePrivateDir } from "../data-dir.js";
 import { migrateToLatest } from "./migrator.js";
 import type { Schema } from "./schema/index.js";
 
@@ -38,7 +38,8 @@ export async function openDatabase(config: DatabaseConfig): Promise<Database> {
     pool.on("connect", (client) => client.on("error", () => undefined));
     db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
   } else {
-    if (config.dataDir !== null) mkdirSync(config.dataDir, { recursive: true });
+    // PGlite would create pgdata world-readable; made here first, it stays the owner's.
+    if (config.dataDir !== null) makePrivateDir(`${config.dataDir}/pgdata`);
     const pglite = config.dataDir === null ? new PGlite() : new PGlite(`${config.dataDir}/pgdata`);
     await pglite.waitReady;
     db = new Kysely<Schema>({ dialect: new PGliteDialect(pglite) });

@@ -136,8 +136,10 @@ export interface MessagePage {
 
 /**
  * A page of a talk's messages (or one thread's direct replies), newest first, with their
- * reactions, if the agent takes part in the live talk; null otherwise. One statement: the
- * access check, the page and the reactions.
+ * reactions, if the agent takes part in the live talk; null otherwise. In a normal talk only
+ * the messages from the agent's joined_seq on, past the talk's opening (domain/visible-history.ts:
+ * historyStartSeq; the 3 below is its openingLastSeq + 1).
+ * One statement: the access check, the page and the reactions.
  */
 export async function listVisibleMessages(
   db: Executor,
@@ -148,19 +150,22 @@ export async function listVisibleMessages(
 ): Promise<Message[] | null> {
   const thread = page.parentId === null ? sql`` : sql`AND m.parent_id = ${page.parentId}`;
   const before = page.beforeSeq === null ? sql`` : sql`AND m.seq < ${page.beforeSeq}`;
-  const result = await sql<MessageRow & { visible: boolean; reactions: { emoji: string; owner_id: string; tm_create: string }[] | null }>`
-    SELECT a.visible, m.*,
+  const result = await sql<MessageRow & { start_seq: string | number | null; reactions: { emoji: string; owner_id: string; tm_create: string }[] | null }>`
+    SELECT a.start_seq, m.*,
       (SELECT json_agg(json_build_object('emoji', r.emoji, 'owner_id', r.owner_id, 'tm_create', r.tm_create)
                        ORDER BY r.tm_create, r.owner_id, r.emoji)
          FROM reactions r WHERE r.message_id = m.id) AS reactions
-    FROM (SELECT EXISTS (
-            SELECT 1 FROM talks t JOIN participants p ON p.chat_id = t.id AND p.owner_id = ${agentId}
-            WHERE t.id = ${talkId} AND t.customer_id = ${customerId} AND t.tm_delete IS NULL) AS visible) a
+    FROM (SELECT (
+            SELECT CASE WHEN t.type = 'normal' AND p.joined_seq > 3 THEN p.joined_seq ELSE 1 END
+            FROM talks t JOIN participants p ON p.chat_id = t.id AND p.owner_id = ${agentId} AND p.customer_id = ${customerId}
+            WHERE t.id = ${talkId} AND t.customer_id = ${customerId} AND t.tm_delete IS NULL) AS start_seq) a
     LEFT JOIN LATERAL (
-      SELECT * FROM messages m WHERE a.visible AND m.chat_id = ${talkId} ${thread} ${before}
+      SELECT * FROM messages m
+      WHERE a.start_seq IS NOT NULL AND m.chat_id = ${talkId} AND m.customer_id = ${customerId} AND m.seq >= a.start_seq ${thread} ${before}
       ORDER BY m.seq DESC LIMIT ${page.limit}
     ) m ON true`.execute(db);
-  if (result.rows[0]?.visible !== true) return null;
+  const startSeq = result.rows[0]?.start_seq;
+  if (startSeq === null || startSeq === undefined) return null;
   return result.rows
     .filter((row) => row.id !== null)
     .map((row) =>
@@ -182,6 +187,7 @@ export async function saveMessage(db: Executor, message: Message): Promise<void>
       tm_delete: message.tmDelete,
     })
     .where("id", "=", message.id)
+    .where("customer_id", "=", message.customerId)
     .execute();
 }
 

@@ -1,5 +1,5 @@
 import type { AgentId, CustomerId, ParticipantId, TalkId } from "../domain/ids.js";
-import type { Participant } from "../domain/model.js";
+import type { Participant, TalkType } from "../domain/model.js";
 import type { Executor } from "./database.js";
 
 interface ParticipantRow {
@@ -44,15 +44,26 @@ export async function insertParticipant(db: Executor, participant: Participant):
 }
 
 /** Deletes a membership (hard delete) and returns it; null when there is none with that id. */
-export async function deleteParticipant(db: Executor, talkId: TalkId, participantId: ParticipantId): Promise<Participant | null> {
+export async function deleteParticipant(
+  db: Executor,
+  customerId: CustomerId,
+  talkId: TalkId,
+  participantId: ParticipantId,
+): Promise<Participant | null> {
   const row = await db
     .deleteFrom("participants")
     .where("chat_id", "=", talkId)
     .where("id", "=", participantId)
+    .where("customer_id", "=", customerId)
     .returningAll()
     .executeTakeFirst();
   if (row === undefined) return null;
-  const agent = await db.selectFrom("agents").select("name").where("id", "=", row.owner_id).executeTakeFirst();
+  const agent = await db
+    .selectFrom("agents")
+    .select("name")
+    .where("id", "=", row.owner_id)
+    .where("customer_id", "=", customerId)
+    .executeTakeFirst();
   return toParticipant(row, agent?.name ?? "");
 }
 
@@ -60,7 +71,8 @@ export async function deleteParticipant(db: Executor, talkId: TalkId, participan
 export async function listParticipants(db: Executor, talkId: TalkId): Promise<Participant[]> {
   const rows = await db
     .selectFrom("participants as p")
-    .leftJoin("agents as a", "a.id", "p.owner_id")
+    // Names come from the participant's own customer's directory only.
+    .leftJoin("agents as a", (join) => join.onRef("a.id", "=", "p.owner_id").onRef("a.customer_id", "=", "p.customer_id"))
     .selectAll("p")
     .select("a.name as owner_name")
     .where("p.chat_id", "=", talkId)
@@ -80,6 +92,7 @@ export async function listParticipantOwners(db: Executor, talkId: TalkId): Promi
 export interface Membership {
   readonly customerId: CustomerId;
   readonly talkId: TalkId;
+  readonly type: TalkType;
   readonly joinedSeq: number;
   readonly lastSeq: number;
   readonly tmActivity: Date;
@@ -90,14 +103,16 @@ export async function listMemberships(db: Executor, customerId: CustomerId, agen
   const rows = await db
     .selectFrom("participants as p")
     .innerJoin("talks as t", "t.id", "p.chat_id")
-    .select(["p.chat_id", "p.joined_seq", "t.last_seq", "t.tm_activity"])
+    .select(["p.chat_id", "p.joined_seq", "t.type", "t.last_seq", "t.tm_activity"])
     .where("p.owner_id", "=", agentId)
+    .where("p.customer_id", "=", customerId)
     .where("t.customer_id", "=", customerId)
     .where("t.tm_delete", "is", null)
     .execute();
   return rows.map((row) => ({
     customerId,
     talkId: row.chat_id as TalkId,
+    type: row.type as TalkType,
     joinedSeq: Number(row.joined_seq),
     lastSeq: Number(row.last_seq),
     tmActivity: row.tm_activity,

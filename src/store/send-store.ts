@@ -37,7 +37,9 @@ export async function readSendTargets(
   const talks = new Map<TalkId, { talk: Talk; members: Set<AgentId> }>();
   const rows = talkIds.length === 0 ? [] : await db
     .selectFrom("talks as t")
-    .leftJoin("participants as p", (join) => join.onRef("p.chat_id", "=", "t.id").on("p.owner_id", "in", agentIds))
+    .leftJoin("participants as p", (join) =>
+      join.onRef("p.chat_id", "=", "t.id").onRef("p.customer_id", "=", "t.customer_id").on("p.owner_id", "in", agentIds),
+    )
     .selectAll("t")
     .select("p.owner_id as member")
     .where("t.id", "in", talkIds)

@@ -26,26 +26,34 @@ export function toTalk(row: TalkRow): Talk {
   };
 }
 
-/** A talk as one agent sees it: the talk, and the agent's participant id if it takes part. */
+/** A talk as one agent sees it: the talk, and the agent's membership if it takes part. */
 export interface TalkView {
   readonly talk: Talk;
   readonly participantId: ParticipantId | null;
+  /** The membership's joined_seq (see historyStartSeq); null when the agent takes no part. */
+  readonly joinedSeq: number | null;
 }
 
 function viewQuery(db: Executor, customerId: CustomerId, talkId: TalkId, agentId: AgentId) {
   return db
     .selectFrom("talks as t")
-    .leftJoin("participants as p", (join) => join.onRef("p.chat_id", "=", "t.id").on("p.owner_id", "=", agentId))
+    .leftJoin("participants as p", (join) =>
+      join.onRef("p.chat_id", "=", "t.id").on("p.owner_id", "=", agentId).on("p.customer_id", "=", customerId),
+    )
     .selectAll("t")
-    .select("p.id as participant_id")
+    .select(["p.id as participant_id", "p.joined_seq"])
     .where("t.id", "=", talkId)
     .where("t.customer_id", "=", customerId)
     .where("t.tm_delete", "is", null);
 }
 
-function toView(row: (TalkRow & { participant_id: string | null }) | undefined): TalkView | null {
+function toView(row: (TalkRow & { participant_id: string | null; joined_seq: number | null }) | undefined): TalkView | null {
   if (row === undefined) return null;
-  return { talk: toTalk(row), participantId: row.participant_id as ParticipantId | null };
+  return {
+    talk: toTalk(row),
+    participantId: row.participant_id as ParticipantId | null,
+    joinedSeq: row.joined_seq === null ? null : Number(row.joined_seq),
+  };
 }
 
 /** Reads a live (not deleted) talk of a customer, with the agent's membership. */
@@ -161,6 +169,7 @@ async function updateTalkRow(db: Executor, talk: Talk, pairKey: string | null | 
       ...(pairKey === undefined ? {} : { pair_key: pairKey }),
     })
     .where("id", "=", talk.id)
+    .where("customer_id", "=", talk.customerId)
     .execute();
 }
 
@@ -183,6 +192,7 @@ export async function listTalksOfAgent(
     .innerJoin("talks as t", "t.id", "p.chat_id")
     .selectAll("t")
     .where("p.owner_id", "=", agentId)
+    .where("p.customer_id", "=", customerId)
     .where("t.customer_id", "=", customerId)
     .where("t.tm_delete", "is", null);
   if (after !== null) {

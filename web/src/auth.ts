@@ -1,5 +1,7 @@
 /**
- * Sign-in: a pasted bearer token, remembered in localStorage. The console only reads the JWT
+ * Sign-in: a pasted bearer token, kept in sessionStorage (this tab, until it closes), or in
+ * localStorage only when the agent ticks "remember me": a token that outlives the tab is one
+ * more that a shared computer or a stolen profile gives away. The console only reads the JWT
  * payload for display (the agent id is its "sub"); the service verifies the signature.
  */
 const storageKey = "talkhub.token";
@@ -39,20 +41,23 @@ export function decodeToken(raw: string): Session {
 }
 
 export function loadSession(): Session | undefined {
-  const token = localStorage.getItem(storageKey);
+  const token = sessionStorage.getItem(storageKey) ?? localStorage.getItem(storageKey);
   if (token === null) return undefined;
   try {
     return decodeToken(token);
   } catch {
-    localStorage.removeItem(storageKey);
+    clearSession();
     return undefined;
   }
 }
 
-export function saveSession(session: Session): void {
-  localStorage.setItem(storageKey, session.token);
+/** Keeps the token for this tab, or across browser restarts when `remember` is set. */
+export function saveSession(session: Session, remember: boolean): void {
+  clearSession();
+  (remember ? localStorage : sessionStorage).setItem(storageKey, session.token);
 }
 
 export function clearSession(): void {
+  sessionStorage.removeItem(storageKey);
   localStorage.removeItem(storageKey);
 }

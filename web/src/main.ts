@@ -20,8 +20,8 @@ function showSignIn(notice = ""): void {
   route = undefined;
   replaceChildren(
     root,
-    signInScreen((session, api) => {
-      saveSession(session);
+    signInScreen((session, api, remember) => {
+      saveSession(session, remember);
       showConsole(session, api);
     }, notice),
   );

@@ -2,6 +2,7 @@
 import { getOption, hasOption, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { http, } from "../../../gen/google/api/annotations_pb.js";
 import type { HttpRule } from "../../../gen/google/api/http_pb.js";
+import { fieldPath } from "./field-path.js";
 import { parsePathTemplate, type PathTemplate } from "./path-template.js";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -32,7 +33,17 @@ function bindingOf(method: DescMethod, rule: HttpRule): RestBinding {
     default:
       throw new Error(`${method.toString()}: unsupported google.api.http pattern ${String(pattern.case)}`);
   }
-  return { httpMethod, template: parsePathTemplate(path), method, body: rule.body, responseBody: rule.responseBody };
+  const template = parsePathTemplate(path);
+  // Request data is only ever set along real fields: a rule naming another is refused at start.
+  for (const segment of template.segments) {
+    if (segment.kind === "field" && fieldPath(method.input, segment.path) === undefined) {
+      throw new Error(`${method.toString()}: path field ${segment.path} is not a field of ${method.input.typeName}`);
+    }
+  }
+  if (rule.body !== "" && rule.body !== "*" && fieldPath(method.input, rule.body)?.length !== 1) {
+    throw new Error(`${method.toString()}: body ${rule.body} is not a field of ${method.input.typeName}`);
+  }
+  return { httpMethod, template, method, body: rule.body, responseBody: rule.responseBody };
 }
 
 /** Every binding of every method of the services, in declaration order. */

@@ -35,7 +35,9 @@ export function matchPathTemplate(template: PathTemplate, path: string): Map<str
   for (const segment of template.segments) {
     if (segment.kind === "field" && segment.rest) {
       if (i >= parts.length) return null;
-      fields.set(segment.path, parts.slice(i).map(decode).join("/"));
+      const rest = parts.slice(i).map(decode);
+      if (rest.includes(null)) return null;
+      fields.set(segment.path, rest.join("/"));
       return fields;
     }
     const part = parts[i++];

@@ -6,11 +6,9 @@
  */
 import {
   fromJson,
-  ScalarType,
   toJson,
-  type DescField,
   type DescMethodServerStreaming,
-  type DescMethodUnary, type DescMessage, type DescService, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
+  type DescMethodUnary, type DescService, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { createAsyncIterable } from "@connectrpc/connect/protocol";
 import { randomUUID } from "node:crypto";
@@ -18,6 +16,7 @@ import type { IncomingHttpHeaders } from "node:http";
 import { codeName, httpStatusOf } from "../http-status.js";
 import { restBindings, type RestBinding } from "./bindings.js";
 import { matchPathTemplate } from "./path-template.js";
+import { requestJson } from "./request-json.js";
 
 /** The parts of a Node HTTP/1 or HTTP/2 request and response that transcoding uses. */
 export interface RestRequest extends AsyncIterable<Buffer | string> {
@@ -86,60 +85,6 @@ async function readBody(req: RestRequest, max: number): Promise<string> {
     chunks.push(buffer);
   }
   return Buffer.concat(chunks).toString("utf8");
-}
-
-function fieldNamed(message: DescMessage, name: string): DescField | undefined {
-  return message.fields.find((f) => f.name === name || f.jsonName === name);
-}
-
-/** Sets a (possibly dotted) field path in a JSON object, creating nested objects. */
-function setPath(target: JsonObject, path: string, value: JsonValue): void {
-  const keys = path.split(".");
-  let node = target;
-  for (const key of keys.slice(0, -1)) {
-    const next = node[key];
-    node = typeof next === "object" && next !== null && !Array.isArray(next) ? next : (node[key] = {});
-  }
-  node[keys[keys.length - 1] ?? path] = value;
-}
-
-/** A query parameter's value in the JSON type its field expects. */
-function queryValue(field: DescField | undefined, values: string[]): JsonValue {
-  const convert = (v: string): JsonValue =>
-    field?.fieldKind === "scalar" && field.scalar === ScalarType.BOOL ? v === "true" || v === "1" : v;
-  return field?.fieldKind === "list" ? values.map(convert) : convert(values[values.length - 1] ?? "");
-}
-
-/** The request message's JSON: body, then query parameters, then path fields (which win). */
-function requestJson(binding: RestBinding, bodyText: string, query: URLSearchParams, pathFields: Map<string, string>): JsonObject {
-  let json: JsonObject = {};
-  if (binding.body !== "" && bodyText.trim() !== "") {
-    let parsed: JsonValue;
-    try {
-      parsed = JSON.parse(bodyText) as JsonValue;
-    } catch {
-      throw new ConnectError("the request body is not JSON", Code.InvalidArgument);
-    }
-    if (binding.body === "*") {
-      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-        throw new ConnectError("the request body must be a JSON object", Code.InvalidArgument);
-      }
-      json = parsed;
-    } else {
-      json[binding.body] = parsed;
-    }
-  }
-  if (binding.body !== "*") {
-    for (const key of new Set(query.keys())) {
-      if (key === "token") continue;
-      const root = key.split(".")[0] ?? key;
-      const field = fieldNamed(binding.method.input, key);
-      if (fieldNamed(binding.method.input, root) === undefined) continue;
-      setPath(json, key, queryValue(field, query.getAll(key)));
-    }
-  }
-  for (const [path, value] of pathFields) setPath(json, path, value);
-  return json;
 }
 
 function forwardedHeaders(headers: IncomingHttpHeaders): Headers {

@@ -2,6 +2,7 @@ import type { AgentsTable } from "./agents.js";
 import type { EventsTable } from "./events.js";
 import type { MessagesTable } from "./messages.js";
 import type { ParticipantsTable } from "./participants.js";
+import type { RateBucketsTable } from "./rate-buckets.js";
 import type { ReactionsTable } from "./reactions.js";
 import type { TalksTable } from "./talks.js";
 
@@ -13,4 +14,5 @@ export interface Schema {
   messages: MessagesTable;
   reactions: ReactionsTable;
   events: EventsTable;
+  rate_buckets: RateBucketsTable;
 }
