@@ -1,11 +1,13 @@
 /**
  * The service's wiring: storage, bus, domain, RPC and the listener, started and stopped as one.
  */
+import { setMaxListeners } from "node:events";
 import { fileURLToPath } from "node:url";
 import { loadOrCreateSecret } from "./auth/secret.js";
 import { createVerifier } from "./auth/verifier.js";
 import { ConfigError, defaultHttpConfig, defaultLiveConfig, noAbuseLimits, type Config } from "./config.js";
-import { StreamQuota } from "./domain/rate-limiter.js";
+import { StreamQuota } from "./domain/stream-quota.js";
+import { startCallerCheck } from "./domain/caller-check.js";
 import { WriteLimits } from "./domain/write-limits.js";
 import { Callers } from "./domain/agents.js";
 import type { DomainDeps } from "./domain/deps.js";
@@ -54,6 +56,8 @@ export interface Service {
   readonly secret: string | undefined;
   readonly database: Database;
   readonly deps: DomainDeps;
+  /** The live-events machinery: open streams (quota) and talk feeds, for tests and metrics. */
+  readonly watch: WatchDeps;
   /** Ends every stream with UNAVAILABLE, then stops listening and closes the bus and database. */
   close(): Promise<void>;
 }
@@ -110,6 +114,8 @@ export async function startService(config: Config, options: ServiceOptions = {})
     );
     const metrics = new Metrics(() => database.poolStats());
     const shutdown = new AbortController();
+    // Every open stream listens for the shutdown.
+    setMaxListeners(0, shutdown.signal);
     // Every committed event is counted on its way to the bus.
     const events: EventSink = {
       publish: (committed) => {
@@ -149,6 +155,9 @@ export async function startService(config: Config, options: ServiceOptions = {})
       onDelivered: (event) => metrics.eventDelivered(event.tmCreate),
       streams: new StreamQuota(abuse.streamsPerAgent),
     };
+    metrics.observeStreams(() => ({ slots: watch.streams.total, feeds: feeds.size, listeners: feeds.listeners }));
+    // Streams of deleted agents end within this interval, in every process.
+    closers.unshift(startCallerCheck(deps, watch.streams, watch.membershipCheckMs, (e) => onError(e, "caller check")));
     const callers = new Callers(deps);
     const talkServices = [TalkService, MessageService, AgentService];
     const readiness: ReadinessChecks = { database: () => database.ping(), busConnected: () => bus.connected };
@@ -205,6 +214,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
       secret,
       database,
       deps,
+      watch,
       close: async () => {
         shutdown.abort(new Unavailable("the server is shutting down; reconnect and resume"));
         for (const close of closers) await close();

@@ -11,14 +11,15 @@ import { lastSeqsBefore } from "../store/event-store.js";
 import { listMemberships, type Membership } from "../store/participant-store.js";
 import { findWatchedTalkView } from "../store/talk-store.js";
 import type { DomainDeps } from "./deps.js";
-import { InvalidArgument, NotFound, OutOfRange, PermissionDenied } from "./errors.js";
+import { Canceled, InvalidArgument, NotFound, OutOfRange, PermissionDenied, Unauthenticated } from "./errors.js";
 import type { TalkEvent } from "./events.js";
 import { FeedCursor } from "./feed-cursor.js";
 import type { TalkId } from "./ids.js";
 import type { Identity } from "./identity.js";
-import type { StreamQuota } from "./rate-limiter.js";
+import type { StreamQuota } from "./stream-quota.js";
 import * as validate from "./validate.js";
 import { eventVisible, historyStartSeq } from "./visible-history.js";
+import { WatchScope } from "./watch-scope.js";
 
 export interface WatchDeps {
   readonly bus: EventBus;
@@ -40,13 +41,36 @@ export interface WatchDeps {
 
 export type TalkWatchItem = { readonly kind: "event"; readonly event: TalkEvent } | { readonly kind: "heartbeat"; readonly lastSeq: number };
 
-function streamFor(deps: DomainDeps, watch: WatchDeps, signal: AbortSignal): EventStream {
-  return new EventStream(watch.feeds, watch.log, {
+/**
+ * A stream's scope: it ends with the call's signal, the process's shutdown, or the caller's
+ * token expiring; what the stream takes is released when it ends (see watch-scope.ts).
+ */
+function scopeFor(watch: WatchDeps, caller: Identity, signal: AbortSignal): WatchScope {
+  const scope = new WatchScope([signal, watch.shutdown]);
+  scope.endAt(caller.expiresAt, () => new Unauthenticated("the token has expired; reconnect with a new token"));
+  return scope;
+}
+
+/** Takes a slot of the caller's stream quota for the scope's life; ResourceExhausted when full. */
+function takeSlot(watch: WatchDeps, caller: Identity, scope: WatchScope): void {
+  scope.throwIfEnded();
+  scope.hold(watch.streams.acquire({ agentId: caller.agentId, customerId: caller.customerId, end: (reason) => scope.end(reason) }));
+}
+
+function streamFor(watch: WatchDeps, scope: WatchScope): EventStream {
+  const stream = new EventStream(watch.feeds, watch.log, {
     maxQueued: watch.maxQueued,
     heartbeatMs: watch.heartbeatMs,
-    signal: AbortSignal.any([signal, watch.shutdown]),
+    signal: scope.signal,
+    // A consumer cut off for lagging gives its slot back at once, not when it next reads.
+    onFailure: (error) => scope.end(error),
   });
+  scope.hold(() => stream.close());
+  return stream;
 }
+
+/** Why a scope ends when its generator finishes by itself (its reason then reaches no one). */
+const finished = (): Canceled => new Canceled("the stream ended");
 
 /**
  * Whether an event ends the caller's view of its talk: the caller's current membership ended
@@ -78,27 +102,32 @@ export async function* watchTalk(
 ): AsyncGenerator<TalkWatchItem> {
   const talkId = validate.requireId<TalkId>("chat_id", input.chatId);
   if (!Number.isSafeInteger(input.afterSeq) || input.afterSeq < 0) throw new InvalidArgument("after_seq", "must not be negative");
-  const { talk, membership, first, historyStart } = await guarded(async () => {
-    const view = await findWatchedTalkView(deps.db, caller.customerId, talkId, caller.agentId);
-    if (view === null || view.participantId === null || view.joinedSeq === null) throw new NotFound("talk", talkId);
-    const historyStart = historyStartSeq(view.talk.type, view.joinedSeq);
-    return { talk: view.talk, membership: view.participantId, first: view.firstRetainedSeq, historyStart };
-  });
-  if (input.afterSeq > talk.lastSeq) {
-    throw new OutOfRange(`after_seq ${input.afterSeq} is ahead of the talk's last seq ${talk.lastSeq}`);
-  }
-  // A normal talk's newcomer starts at its join whatever it asks (domain/visible-history.ts).
-  const from = Math.max(input.afterSeq, historyStart - 1);
-  if (from < (first ?? talk.lastSeq + 1) - 1) {
-    throw new OutOfRange(
-      `events after seq ${input.afterSeq} are no longer retained (the log keeps ${watch.retentionDays} days); ` +
-        `resync with ListMessages and watch from the talk's last_seq ${talk.lastSeq}`,
-    );
-  }
-  const release = watch.streams.acquire(caller.agentId);
-  const stream = streamFor(deps, watch, signal);
+  // Nothing is taken before the consumer first pulls (the generator's body runs then), and all
+  // of it is given back by the scope, whichever way the stream ends.
+  const scope = scopeFor(watch, caller, signal);
   try {
-    await stream.follow(caller.customerId, talkId, from);
+    const { talk, membership, first, historyStart } = await scope.race(
+      guarded(async () => {
+        const view = await findWatchedTalkView(deps.db, caller.customerId, talkId, caller.agentId);
+        if (view === null || view.participantId === null || view.joinedSeq === null) throw new NotFound("talk", talkId);
+        const historyStart = historyStartSeq(view.talk.type, view.joinedSeq);
+        return { talk: view.talk, membership: view.participantId, first: view.firstRetainedSeq, historyStart };
+      }),
+    );
+    if (input.afterSeq > talk.lastSeq) {
+      throw new OutOfRange(`after_seq ${input.afterSeq} is ahead of the talk's last seq ${talk.lastSeq}`);
+    }
+    // A normal talk's newcomer starts at its join whatever it asks (domain/visible-history.ts).
+    const from = Math.max(input.afterSeq, historyStart - 1);
+    if (from < (first ?? talk.lastSeq + 1) - 1) {
+      throw new OutOfRange(
+        `events after seq ${input.afterSeq} are no longer retained (the log keeps ${watch.retentionDays} days); ` +
+          `resync with ListMessages and watch from the talk's last_seq ${talk.lastSeq}`,
+      );
+    }
+    takeSlot(watch, caller, scope);
+    const stream = streamFor(watch, scope);
+    await scope.race(stream.follow(caller.customerId, talkId, from));
     // A first heartbeat at once tells the client the stream is open and how far the talk is.
     yield { kind: "heartbeat", lastSeq: talk.lastSeq };
     for await (const item of stream.items()) {
@@ -114,8 +143,7 @@ export async function* watchTalk(
       if (end === "deleted") throw new NotFound("talk", talkId);
     }
   } finally {
-    release();
-    stream.close();
+    scope.end(finished());
   }
 }
 
@@ -159,36 +187,39 @@ export async function* watchEvents(
   signal: AbortSignal,
 ): AsyncGenerator<FeedItem> {
   const given = input.cursor === "" ? null : FeedCursor.decode("cursor", input.cursor, deps.now());
-  const stream = streamFor(deps, watch, signal);
-  // The seq at which the caller's view of a talk ended: a membership re-read that raced the
-  // leave must not replay what was delivered before it.
-  const endedAt = new Map<TalkId, number>();
-  const follow = (m: { talkId: TalkId; start: number }) =>
-    stream.follow(caller.customerId, m.talkId, Math.max(m.start, endedAt.get(m.talkId) ?? 0)).catch(() => undefined);
-  // Joins first, so that a join between reading the memberships and subscribing is not missed.
-  const unsubscribe = watch.bus.subscribeAgent(caller.customerId, caller.agentId, (event) => {
-    if (event.type === "participant_joined" && event.participant.ownerId === caller.agentId) {
-      void follow({ talkId: event.chatId, start: event.seq - 1 });
-    }
-  });
-  const recheck = setInterval(() => {
-    void guarded(() => listMemberships(deps.db, caller.customerId, caller.agentId)).then(
-      (memberships) => {
-        for (const m of memberships) void follow({ talkId: m.talkId, start: m.joinedSeq - 1 });
-      },
-      () => undefined,
-    );
-  }, watch.membershipCheckMs);
-  let release = (): void => undefined;
+  const scope = scopeFor(watch, caller, signal);
   try {
-    release = watch.streams.acquire(caller.agentId);
-    const memberships = await guarded(() => listMemberships(deps.db, caller.customerId, caller.agentId));
-    const starts = await guarded(() => startSeqs(deps, memberships, given));
+    takeSlot(watch, caller, scope);
+    const stream = streamFor(watch, scope);
+    // The seq at which the caller's view of a talk ended: a membership re-read that raced the
+    // leave must not replay what was delivered before it.
+    const endedAt = new Map<TalkId, number>();
+    const follow = (m: { talkId: TalkId; start: number }) =>
+      stream.follow(caller.customerId, m.talkId, Math.max(m.start, endedAt.get(m.talkId) ?? 0)).catch(() => undefined);
+    // Joins first, so that a join between reading the memberships and subscribing is not missed.
+    scope.hold(
+      watch.bus.subscribeAgent(caller.customerId, caller.agentId, (event) => {
+        if (event.type === "participant_joined" && event.participant.ownerId === caller.agentId) {
+          void follow({ talkId: event.chatId, start: event.seq - 1 });
+        }
+      }),
+    );
+    const recheck = setInterval(() => {
+      void guarded(() => listMemberships(deps.db, caller.customerId, caller.agentId)).then(
+        (memberships) => {
+          for (const m of memberships) void follow({ talkId: m.talkId, start: m.joinedSeq - 1 });
+        },
+        () => undefined,
+      );
+    }, watch.membershipCheckMs);
+    scope.hold(() => clearInterval(recheck));
+    const memberships = await scope.race(guarded(() => listMemberships(deps.db, caller.customerId, caller.agentId)));
+    const starts = await scope.race(guarded(() => startSeqs(deps, memberships, given)));
     const cursor = given ?? FeedCursor.startingAt(deps.now(), memberships);
     // Where each talk's readable history starts; a join seen on the stream comes before any
     // other event of its talk, so it sets the start for talks joined while watching.
     const historyStarts = new Map(memberships.map((m) => [m.talkId, historyStartSeq(m.type, m.joinedSeq)]));
-    for (const [talkId, start] of starts) await stream.follow(caller.customerId, talkId, start);
+    for (const [talkId, start] of starts) await scope.race(stream.follow(caller.customerId, talkId, start));
     yield { kind: "heartbeat", cursor: cursor.encode() };
     for await (const item of stream.items()) {
       if (item.kind === "heartbeat") {
@@ -209,9 +240,6 @@ export async function* watchEvents(
       }
     }
   } finally {
-    release();
-    clearInterval(recheck);
-    unsubscribe();
-    stream.close();
+    scope.end(finished());
   }
 }

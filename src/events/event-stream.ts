@@ -24,8 +24,10 @@ export interface EventStreamOptions {
   readonly maxQueued: number;
   /** A heartbeat is yielded after this long without an event. */
   readonly heartbeatMs: number;
-  /** Ends the stream; an Error reason is thrown to the consumer. */
+  /** Ends the stream and detaches it from its feeds at once; a DomainError reason is thrown to the consumer. */
   readonly signal: AbortSignal;
+  /** Told when the stream fails (a consumer too far behind), before the consumer hears of it. */
+  readonly onFailure?: (error: DomainError) => void;
 }
 
 const replayPage = 200;
@@ -34,7 +36,7 @@ export class EventStream {
   readonly #queue: Queued[] = [];
   #queuedEvents = 0;
   readonly #followed = new Map<TalkId, Followed>();
-  #failure: Error | undefined;
+  #failure: DomainError | undefined;
   #wake: (() => void) | undefined;
 
   constructor(
@@ -42,12 +44,21 @@ export class EventStream {
     private readonly log: EventLog,
     private readonly options: EventStreamOptions,
   ) {
-    options.signal.addEventListener("abort", () => this.#wakeUp(), { once: true });
+    // The feeds are left when the signal aborts, not when the consumer next pulls: a consumer
+    // stuck on a dead socket may never pull again.
+    options.signal.addEventListener(
+      "abort",
+      () => {
+        this.close();
+        this.#wakeUp();
+      },
+      { once: true },
+    );
   }
 
   /** Follows a talk from `afterSeq` on; following a talk already followed changes nothing. */
   async follow(customerId: CustomerId, talkId: TalkId, afterSeq: number): Promise<void> {
-    if (this.#followed.has(talkId) || this.#failure !== undefined) return;
+    if (this.#followed.has(talkId) || this.#failure !== undefined || this.options.signal.aborted) return;
     const followed: Followed = { delivered: afterSeq, detach: () => undefined };
     this.#followed.set(talkId, followed);
     const { head, detach } = await this.feeds.attach(customerId, talkId, (event) => this.#push(event));
@@ -100,6 +111,8 @@ export class EventStream {
   /** Yields a talk's logged events after what was delivered, up to `upTo`. */
   async *#replay(talkId: TalkId, followed: Followed, upTo: number): AsyncGenerator<StreamItem> {
     while (followed.delivered < upTo) {
+      // A stream that ended reads no further page.
+      this.#throwIfEnded();
       const page = await this.log.read(talkId, followed.delivered, Math.min(replayPage, upTo - followed.delivered));
       if (page[0]?.seq !== followed.delivered + 1) {
         throw new OutOfRange(
@@ -130,11 +143,12 @@ export class EventStream {
     this.#wakeUp();
   }
 
-  #fail(error: Error): void {
+  #fail(error: DomainError): void {
     this.#failure = error;
     this.#queue.length = 0;
     this.#queuedEvents = 0;
     this.close();
+    this.options.onFailure?.(error);
     this.#wakeUp();
   }
 

@@ -81,6 +81,13 @@ export class TalkFeeds {
     return this.#feeds.size;
   }
 
+  /** How many listeners (one per stream and talk) the feeds have. */
+  get listeners(): number {
+    let count = 0;
+    for (const feed of this.#feeds.values()) count += feed.listeners.size;
+    return count;
+  }
+
   /**
    * Adds a listener to a talk's feed. Resolves with the seq after which the listener gets
    * every event of the talk, in order and without gaps, and with the detach function.

@@ -78,6 +78,32 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry, prefix: "talkhub_" });
   }
 
+  /**
+   * Reports, at each scrape, the stream slots taken in this process and its talk feeds with
+   * their listeners: after every stream has ended all three read zero (a leak shows here).
+   */
+  observeStreams(read: () => { readonly slots: number; readonly feeds: number; readonly listeners: number }): void {
+    new Gauge({
+      name: "talkhub_stream_slots_open",
+      help: "Stream quota slots taken in this process (WatchTalk, WatchEvents, WebSocket subscriptions).",
+      registers: [this.registry],
+      collect() {
+        this.set(read().slots);
+      },
+    });
+    new Gauge({
+      name: "talkhub_talk_feeds",
+      help: "Talk feeds (one bus subscription each) open in this process, and their listeners (one per stream and talk).",
+      labelNames: ["kind"] as const,
+      registers: [this.registry],
+      collect() {
+        const { feeds, listeners } = read();
+        this.set({ kind: "feeds" }, feeds);
+        this.set({ kind: "listeners" }, listeners);
+      },
+    });
+  }
+
   /** Records an event sent to a watcher. */
   eventDelivered(committedAt: Date): void {
     this.delivered.inc();

@@ -28,9 +28,26 @@ export interface RestRequest extends AsyncIterable<Buffer | string> {
 export interface RestResponse {
   readonly headersSent: boolean;
   writeHead(status: number, headers: Record<string, string>): unknown;
-  write(chunk: string): unknown;
+  /** False when the socket's buffer is full: wait for "drain". */
+  write(chunk: string): boolean;
   end(chunk: string): unknown;
-  once(event: "close", listener: () => void): unknown;
+  once(event: "close" | "drain", listener: () => void): unknown;
+  off(event: "close" | "drain", listener: () => void): unknown;
+}
+
+/** Resolves once the response can take more, has closed, or the call was aborted. */
+function drained(res: RestResponse, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    res.once("drain", done);
+    res.once("close", done);
+    signal.addEventListener("abort", done, { once: true });
+  });
 }
 
 export interface RestOptions {
@@ -166,9 +183,13 @@ async function transcode(
     const response = await options.transport.stream(method as DescMethodServerStreaming, signal, undefined, headers, createAsyncIterable([input]));
     const ndjson = { "content-type": "application/x-ndjson", "cache-control": "no-store", ...echo };
     for await (const message of response.message) {
+      if (signal.aborted) return;
       if (!res.headersSent) res.writeHead(200, ndjson);
-      res.write(`${JSON.stringify(output(message))}\n`);
+      // While the socket is full nothing more is pulled: a reader that stops falls behind and is
+      // cut off with RESOURCE_EXHAUSTED (the last line), as on gRPC and Connect.
+      if (!res.write(`${JSON.stringify(output(message))}\n`)) await drained(res, signal);
     }
+    if (signal.aborted) return;
     if (!res.headersSent) res.writeHead(200, ndjson);
     res.end("");
     return;
