@@ -44,6 +44,8 @@ interface Fixture {
   readonly ann: SecAgent;
   readonly bob: SecAgent;
   readonly admin: SecAgent;
+  /** Checks that the service answers; never a caller or a target of the fuzz, which may delete the others. */
+  readonly observer: SecAgent;
   readonly talkId: string;
   readonly messageId: string;
   readonly bobParticipantId: string;
@@ -55,6 +57,7 @@ async function fixture(env: SecEnv): Promise<Fixture> {
   const ann = await env.agent(customer, "Ann");
   const bob = await env.agent(customer, "Bob");
   const admin = await env.agent(customer, "Ada", { role: "admin" });
+  const observer = await env.agent(customer, "Olive");
   const talk = must((await ann.talks.createTalk({ type: "group", participantIds: [bob.id] })).talk);
   const message = must((await ann.messages.sendMessage({ chatId: talk.id, text: "hello" })).message);
   const participants = (await ann.talks.listParticipants({ chatId: talk.id })).result;
@@ -64,6 +67,7 @@ async function fixture(env: SecEnv): Promise<Fixture> {
     ann,
     bob,
     admin,
+    observer,
     talkId: talk.id,
     messageId: message.id,
     bobParticipantId,
@@ -279,7 +283,7 @@ function expectClientOutcome(reply: HttpReply, what: string): boolean {
 async function expectAlive(env: SecEnv, fx: Fixture): Promise<void> {
   const health = await httpCall(env.url, "GET", "/healthz", { timeoutMs: 5_000 });
   expect(health.status).toBe(200);
-  const talks = await fx.ann.talks.listTalks({}, { timeoutMs: 5_000 });
+  const talks = await fx.observer.talks.listTalks({}, { timeoutMs: 5_000 });
   expect(talks.result.length).toBeGreaterThanOrEqual(0);
 }
 

@@ -381,10 +381,10 @@ export class WsClient {
   }
 }
 
-/** The HTTP status a WebSocket upgrade is refused with (or 101 when it is accepted). */
-export function upgradeStatus(url: string): Promise<number> {
+/** The HTTP status a WebSocket upgrade with these headers is refused with (or 101 when it is accepted). */
+export function upgradeStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url);
+    const socket = new WebSocket(url, { headers });
     socket.once("open", () => {
       socket.close();
       resolve(101);

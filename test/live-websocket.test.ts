@@ -17,23 +17,6 @@ type Frame = Record<string, unknown>;
 
 const seqOf = (frame: Frame): number => Number(frame["seq"]);
 
-/** The HTTP status of a WebSocket upgrade sent with these headers (101 when accepted). */
-function upgradeStatusWith(url: string, headers: Record<string, string>): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, { headers });
-    socket.once("open", () => {
-      socket.close();
-      resolve(101);
-    });
-    socket.once("unexpected-response", (_req, res) => {
-      resolve(res.statusCode ?? 0);
-      res.resume();
-      socket.terminate();
-    });
-    socket.on("error", (error) => reject(error));
-  });
-}
-
 /** `count` distinct topics that all name one talk of the agent (scope, resource and letter case vary). */
 function topicSpellings(agent: TestAgent, chatId: string, count: number): string[] {
   const ids = `${agent.id}|${chatId}`;
@@ -370,11 +353,11 @@ describe.each(backends)("WebSocket on %s", (backend) => {
     const base = `ws://127.0.0.1:${env.service.port}/v1.0/ws`;
     const garbage = "garbage.garbage.garbage";
     // The header wins when present, valid or not.
-    expect(await upgradeStatusWith(`${base}?token=${garbage}`, { Authorization: `Bearer ${a.token}` })).toBe(101);
-    expect(await upgradeStatusWith(`${base}?token=${a.token}`, { Authorization: `Bearer ${garbage}` })).toBe(401);
-    expect(await upgradeStatusWith(`${base}?token=${a.token}`, { Authorization: `Basic ${Buffer.from("a:b").toString("base64")}` })).toBe(401);
+    expect(await upgradeStatus(`${base}?token=${garbage}`, { Authorization: `Bearer ${a.token}` })).toBe(101);
+    expect(await upgradeStatus(`${base}?token=${a.token}`, { Authorization: `Bearer ${garbage}` })).toBe(401);
+    expect(await upgradeStatus(`${base}?token=${a.token}`, { Authorization: `Basic ${Buffer.from("a:b").toString("base64")}` })).toBe(401);
     // Without a header, ?token= counts.
-    expect(await upgradeStatusWith(`${base}?token=${a.token}`, {})).toBe(101);
+    expect(await upgradeStatus(`${base}?token=${a.token}`, {})).toBe(101);
     // The same on the REST edge.
     expect((await rest(env.service.url, "GET", `/v1.0/talks?token=${garbage}`, { bearer: a.token })).status).toBe(200);
     expect((await rest(env.service.url, "GET", `/v1.0/talks?token=${a.token}`, { bearer: garbage })).status).toBe(401);
