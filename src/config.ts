@@ -31,6 +31,12 @@ export interface LiveConfig {
   readonly heartbeatMs: number;
   /** How often watched talks are checked for events whose bus message was lost. */
   readonly gapCheckMs: number;
+  /**
+   * How often a feed re-reads its agent's memberships (talks joined through a process whose bus
+   * message never came) and the callers of open streams are re-checked; max(gapCheckMs, 5 s)
+   * when unset.
+   */
+  readonly membershipCheckMs?: number;
   /** Events a stream may fall behind before it is cut off with RESOURCE_EXHAUSTED. */
   readonly streamMaxQueued: number;
   /** How long the event log keeps events (resuming from older positions is OUT_OF_RANGE). */
@@ -266,6 +272,9 @@ export function readConfig(env: Env = process.env): Config {
       natsPrefix: optional(env, "TALKHUB_NATS_PREFIX") ?? defaultLiveConfig.natsPrefix,
       heartbeatMs: integer(env, "TALKHUB_HEARTBEAT_MS", defaultLiveConfig.heartbeatMs, 100, 3_600_000),
       gapCheckMs: integer(env, "TALKHUB_GAP_CHECK_MS", defaultLiveConfig.gapCheckMs, 50, 600_000),
+      ...(optional(env, "TALKHUB_MEMBERSHIP_CHECK_MS") === undefined
+        ? {}
+        : { membershipCheckMs: integer(env, "TALKHUB_MEMBERSHIP_CHECK_MS", 5_000, 50, 3_600_000) }),
       streamMaxQueued: integer(env, "TALKHUB_STREAM_MAX_QUEUED", defaultLiveConfig.streamMaxQueued, 10, 1_000_000),
       retentionDays: integer(env, "TALKHUB_EVENT_RETENTION_DAYS", defaultLiveConfig.retentionDays, 1, 36_500),
     },

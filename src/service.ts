@@ -150,7 +150,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
       shutdown: shutdown.signal,
       maxQueued: live.streamMaxQueued,
       heartbeatMs: live.heartbeatMs,
-      membershipCheckMs: Math.max(live.gapCheckMs, 5_000),
+      membershipCheckMs: live.membershipCheckMs ?? Math.max(live.gapCheckMs, 5_000),
       retentionDays: live.retentionDays,
       onDelivered: (event) => metrics.eventDelivered(event.tmCreate),
       streams: new StreamQuota(abuse.streamsPerAgent),
