@@ -263,8 +263,11 @@ async function waitForNats(port: number, child: ChildProcess, timeoutMs: number)
   return false;
 }
 
-/** Starts `nats-server -a 127.0.0.1 -p <port>` (a free port when none is given). */
-export async function startNats(port?: number): Promise<NatsServer> {
+/**
+ * Starts `nats-server -a 127.0.0.1 -p <port>` (a free port when none is given); `args` are added
+ * to its command line (e.g. `-c <config file>`).
+ */
+export async function startNats(port?: number, args: readonly string[] = []): Promise<NatsServer> {
   const natsPort = port ?? (await freePort());
   let child: ChildProcess | undefined;
   let err = tail(10_000);
@@ -273,7 +276,7 @@ export async function startNats(port?: number): Promise<NatsServer> {
     // The port may still be held for a moment after a stop; try a few times.
     for (let attempt = 1; attempt <= 10; attempt++) {
       err = tail(10_000);
-      const started = spawn(natsServerBinary, ["-a", "127.0.0.1", "-p", String(natsPort)], {
+      const started = spawn(natsServerBinary, ["-a", "127.0.0.1", "-p", String(natsPort), ...args], {
         stdio: ["ignore", "pipe", "pipe"],
       });
       track(started);
