@@ -2,10 +2,16 @@
  * Fault injection: process B is SIGKILLed in the middle of a load and a new B is started. Events
  * B committed but never published (it died first) still reach the watchers on A, from the log;
  * every acknowledged send is in the database exactly once, and retries never duplicate.
+ *
+ * B reaches NATS through a link the test stalls just before the kill, so that the kill lands
+ * for certain between commits and their publishes: a tap on the prefix shows which committed
+ * events the bus never carried, and the watchers on A must have them all the same.
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { connect } from "@nats-io/transport-node";
+import { stallableLink, type StallableLink } from "./stallable-link.js";
 import {
   ProcessSuite,
   createTestDatabase,
@@ -39,6 +45,7 @@ describe.skipIf(!ready)("SIGKILL of a process under load", () => {
   const secret = newSecret();
   const prefix = newPrefix();
   let env: Record<string, string> = {};
+  let link: StallableLink | undefined;
   let a: TalkhubProcess | undefined;
   const bs: TalkhubProcess[] = [];
   const suite = new ProcessSuite();
@@ -46,13 +53,21 @@ describe.skipIf(!ready)("SIGKILL of a process under load", () => {
 
   beforeAll(async () => {
     const db = (suite.db = await createTestDatabase());
-    env = talkhubEnv({ databaseUrl: db.url, natsUrl: sharedNatsUrl, secret, prefix });
-    const [first, second] = await suite.spawn(2, env);
+    link = await stallableLink(Number(new URL(sharedNatsUrl).port || "4222"));
+    // B (and the B started after the kill) reach NATS through the link; A directly.
+    env = talkhubEnv({ databaseUrl: db.url, natsUrl: `nats://127.0.0.1:${link.port}`, secret, prefix });
+    const [[first], [second]] = await Promise.all([
+      suite.spawn(1, talkhubEnv({ databaseUrl: db.url, natsUrl: sharedNatsUrl, secret, prefix })),
+      suite.spawn(1, env),
+    ]);
     a = first;
     if (second !== undefined) bs.push(second);
   }, 60_000);
 
-  afterAll(() => suite.close(), 60_000);
+  afterAll(async () => {
+    await suite.close();
+    await link?.close();
+  }, 60_000);
 
   it("watchers on A get every committed event, and acknowledged sends exist exactly once", async () => {
     const firstB = bs[0];
@@ -89,6 +104,16 @@ describe.skipIf(!ready)("SIGKILL of a process under load", () => {
     const feedPavel = keep(watchEvents("A WatchEvents Pavel", on(a, pavel)));
     const all = [...talkWatchers, feedPavel];
     await Promise.all([...all, ...quietWatchers].map((watcher) => watcher.started()));
+    // What the bus carried: every talk event published under the prefix, as talk#seq.
+    const carried = new Set<string>();
+    const tap = await connect({ servers: sharedNatsUrl, name: "fault-kill tap" });
+    tap.subscribe(`${prefix}.talk.>`, {
+      callback: (_error, msg) => {
+        const event = msg.json<{ chatId: string; seq: number }>();
+        carried.add(`${event.chatId}#${event.seq}`);
+      },
+    });
+    await tap.flush();
 
     // The load: 8 senders through B, each sending one message after another. A send whose
     // outcome is unknown (error) is retried with the same client_message_id, against whichever
@@ -98,7 +123,7 @@ describe.skipIf(!ready)("SIGKILL of a process under load", () => {
     /** Set when the fault injection itself failed: the senders give up at once. */
     let aborted = false;
     const attempted = new Set<string>();
-    const acked = new Map<string, { id: string; seq: number; at: number; generation: number }>();
+    const acked = new Map<string, { id: string; seq: number; at: number; generation: number; talkId: string; startedAt: number }>();
     const failures: { clientMessageId: string; code: string; at: number }[] = [];
     const abandoned: string[] = [];
     /** Sends to the quiet talk that failed at the kill and were not retried: either outcome is right. */
@@ -109,6 +134,7 @@ describe.skipIf(!ready)("SIGKILL of a process under load", () => {
       for (let attempt = 1; attempt <= 200 && Date.now() < deadline && !aborted; attempt++) {
         const usedGeneration = generation;
         const clients = current[sender % current.length] as Clients;
+        const startedAt = Date.now();
         try {
           const response = await clients.messages.sendMessage({ chatId: talkId, text, clientMessageId }, { timeoutMs: 5000 });
           const message = response.message;
@@ -117,6 +143,8 @@ describe.skipIf(!ready)("SIGKILL of a process under load", () => {
             seq: Number(message?.seq ?? 0n),
             at: Date.now(),
             generation: usedGeneration,
+            talkId,
+            startedAt,
           });
           return;
         } catch (reason) {
@@ -144,10 +172,20 @@ describe.skipIf(!ready)("SIGKILL of a process under load", () => {
     const fault = (async () => {
       try {
         await sleep(Math.max(0, t0 + killAfterMs - Date.now()));
+        // Stall B's link to NATS until B has acknowledged sends to both talks begun after the
+        // stall: those were committed, and their publishes can no longer reach the bus.
+        const stalledAt = Date.now();
+        link?.stall();
+        const sentAfterStall = (talkId: string) => [...acked.values()].some((s) => s.talkId === talkId && s.startedAt > stalledAt);
+        if (!(await waitFor(() => sentAfterStall(chatId) && sentAfterStall(quietId), 10_000))) {
+          throw new Error("no send to each talk was acknowledged after the link stalled");
+        }
         const ackedBeforeKill = acked.size;
         killed = true;
         const killedAt = Date.now();
         await firstB.kill();
+        // What B wrote to the stalled link dies with it.
+        link?.cut();
         const [secondB] = await suite.spawn(1, env);
         if (secondB === undefined) throw new Error("B did not restart");
         bs.push(secondB);
@@ -180,6 +218,8 @@ describe.skipIf(!ready)("SIGKILL of a process under load", () => {
       Math.max(0, loadStoppedAt + 5000 - Date.now()),
     );
     const caughtUpMs = Date.now() - loadStoppedAt;
+    await tap.flush();
+    await tap.close();
 
     const log = await eventLog(database(), chatId);
     const n = expectContiguousLog(log);
@@ -188,6 +228,16 @@ describe.skipIf(!ready)("SIGKILL of a process under load", () => {
     const quietN = expectContiguousLog(quietLog);
     expect(quietN).toBe(quietHead);
     expect(quietN, "messages in the quiet talk").toBeGreaterThan(quietCreatedSeq + 5);
+    // Events committed but never published: B died between their commit and their publish.
+    const neverCarried = [
+      ...log.filter((e) => e.seq > createdSeq && !carried.has(`${chatId}#${e.seq}`)).map((e) => `${chatId}#${e.seq}`),
+      ...quietLog.filter((e) => e.seq > quietCreatedSeq && !carried.has(`${quietId}#${e.seq}`)).map((e) => `${quietId}#${e.seq}`),
+    ];
+    // The kill landed between commits and publishes: acknowledged sends the bus never carried
+    // (A's watchers must have them from the log), the quiet talk's last event among them.
+    const ackedNeverCarried = [...acked.values()].filter((s) => s.generation === 0 && neverCarried.includes(`${s.talkId}#${s.seq}`));
+    expect(ackedNeverCarried.length, `acknowledged sends never carried by the bus (of ${neverCarried.length} events)`).toBeGreaterThan(0);
+    expect(carried.has(`${quietId}#${quietN}`), "the quiet talk's last event went over the bus").toBe(false);
 
     // The fault hit the load: sends were acknowledged before the kill, failed at the kill,
     // and were acknowledged by the new B.
