@@ -2,6 +2,10 @@
  * Two Talkhub processes, A and B, on one Postgres database and the shared NATS (same subject
  * prefix): watchers on one process receive, in seq order and without gap or duplicate, every
  * event caused through the other.
+ *
+ * The log sweeps (gap check, membership re-check) run every 10 minutes here, far beyond every
+ * wait: what the watchers get, they get over the bus (test/bus-delivery.test.ts checks the
+ * sweeps with the bus cut).
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -43,7 +47,11 @@ describe.skipIf(!ready)("two Talkhub processes on one database and one NATS", ()
 
   beforeAll(async () => {
     const db = (suite.db = await createTestDatabase());
-    const env = talkhubEnv({ databaseUrl: db.url, natsUrl: sharedNatsUrl, secret, prefix });
+    const env = {
+      ...talkhubEnv({ databaseUrl: db.url, natsUrl: sharedNatsUrl, secret, prefix }),
+      TALKHUB_GAP_CHECK_MS: "600000",
+      TALKHUB_MEMBERSHIP_CHECK_MS: "600000",
+    };
     // Both start at once on the fresh database, so both run the migrations concurrently.
     [a, b] = await suite.spawn(2, env);
   }, 60_000);
@@ -128,7 +136,7 @@ describe.skipIf(!ready)("two Talkhub processes on one database and one NATS", ()
       ...(danaTalk === undefined ? [] : ([[danaTalk, danaLeft]] as [Watcher, number][])),
     ]);
     const all = [...talkWatchers, feedPavel, feedDana, ...(danaTalk === undefined ? [] : [danaTalk])];
-    await waitFor(() => watchersReached(all, chatId, (watcher) => until.get(watcher) ?? last), 10_000);
+    await waitFor(() => watchersReached(all, chatId, (watcher) => until.get(watcher) ?? last), 30_000);
 
     const log = await eventLog(database(), chatId);
     const n = expectContiguousLog(log);
@@ -186,7 +194,7 @@ describe.skipIf(!ready)("two Talkhub processes on one database and one NATS", ()
     const n = expectContiguousLog(log);
     expect(n).toBe(6 + 40 + 2);
     const all = [...talkWatchers, feedQuinn];
-    await waitFor(() => watchersReached(all, chatId, () => n), 10_000);
+    await waitFor(() => watchersReached(all, chatId, () => n), 30_000);
     const quinnJoined = await participantEventSeq(database(), chatId, "participant_joined", quinn.id);
     for (const watcher of talkWatchers) {
       expect(watcher.error, `${watcher.name} ended`).toBeUndefined();
