@@ -95,14 +95,14 @@ describe.each(backends)("send batching on %s", (backend) => {
         message: must((await send.sender.messages.sendMessage({ chatId: send.chatId, text: send.text, clientMessageId: send.clientMessageId })).message),
       })),
     );
-    for (const { send, message } of answers) {
+    const stored = await Promise.all(answers.map(async ({ send, message }) => must((await send.sender.messages.getMessage({ id: message.id })).message)));
+    answers.forEach(({ send, message }, i) => {
       const mine = { text: send.text, ownerId: send.sender.id, chatId: send.chatId, clientMessageId: send.clientMessageId };
       expect(message, send.text).toMatchObject(mine);
-      const stored = must((await send.sender.messages.getMessage({ id: message.id })).message);
-      expect(stored, `stored ${send.text}`).toMatchObject({ ...mine, id: message.id, seq: message.seq });
-    }
+      expect(stored[i], `stored ${send.text}`).toMatchObject({ ...mine, id: message.id, seq: message.seq });
+    });
     expect(new Set(answers.map((r) => r.message.id)).size, "distinct messages").toBe(sends.length);
-  });
+  }, 60_000);
 
   it("sends the same client_message_id concurrently from two agents as two messages, each once", async () => {
     const customer = newCustomer();
