@@ -41,6 +41,11 @@ export interface LiveConfig {
   readonly streamMaxQueued: number;
   /** How long the event log keeps events (resuming from older positions is OUT_OF_RANGE). */
   readonly retentionDays: number;
+  /**
+   * A process trusts the directory entry of a caller it has seen for this long: an agent
+   * deleted on another process is refused here within it.
+   */
+  readonly callerRecheckMs: number;
 }
 
 export const defaultLiveConfig: LiveConfig = {
@@ -49,6 +54,7 @@ export const defaultLiveConfig: LiveConfig = {
   gapCheckMs: 1_000,
   streamMaxQueued: 1_000,
   retentionDays: 30,
+  callerRecheckMs: 30_000,
 };
 
 /** The HTTP surface: browsers, limits, logs. */
@@ -277,6 +283,7 @@ export function readConfig(env: Env = process.env): Config {
         : { membershipCheckMs: integer(env, "TALKHUB_MEMBERSHIP_CHECK_MS", 5_000, 50, 3_600_000) }),
       streamMaxQueued: integer(env, "TALKHUB_STREAM_MAX_QUEUED", defaultLiveConfig.streamMaxQueued, 10, 1_000_000),
       retentionDays: integer(env, "TALKHUB_EVENT_RETENTION_DAYS", defaultLiveConfig.retentionDays, 1, 36_500),
+      callerRecheckMs: integer(env, "TALKHUB_CALLER_RECHECK_MS", defaultLiveConfig.callerRecheckMs, 100, 3_600_000),
     },
     http: orderedTimeouts({
       corsOrigins: (optional(env, "TALKHUB_CORS_ORIGINS") ?? "*").split(",").map((o) => o.trim()).filter((o) => o !== ""),

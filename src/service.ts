@@ -158,7 +158,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     metrics.observeStreams(() => ({ slots: watch.streams.total, feeds: feeds.size, listeners: feeds.listeners }));
     // Streams of deleted agents end within this interval, in every process.
     closers.unshift(startCallerCheck(deps, watch.streams, watch.membershipCheckMs, (e) => onError(e, "caller check")));
-    const callers = new Callers(deps);
+    const callers = new Callers(deps, live.callerRecheckMs);
     const talkServices = [TalkService, MessageService, AgentService];
     const readiness: ReadinessChecks = { database: () => database.ping(), busConnected: () => bus.connected };
     const apiRoutes = routes({ deps, callers, watch });

@@ -16,7 +16,7 @@ import { httpCall, useSecService, withTimeout, type SecAgent, type SecEnv } from
 const backend = backends.includes("postgres") ? "postgres" : "pglite";
 
 const abuse: AbuseLimits = {
-  writes: { ...noAbuseLimits.writes, sends: { perSecond: 5, burst: 5 }, talkCreates: { perSecond: 1, burst: 3 } },
+  writes: { ...noAbuseLimits.writes, sends: { perSecond: 5, burst: 5 }, talkCreates: { perSecond: 0.1, burst: 3 } },
   streamsPerAgent: 2,
 };
 
@@ -37,7 +37,7 @@ async function talkOf(env: SecEnv, owner: SecAgent): Promise<string> {
   return must((await owner.talks.createTalk({ type: "group" })).talk).id;
 }
 
-describe("rate limits (sends 5/s burst 5, talk creates 60/min burst 3, 2 streams)", () => {
+describe("rate limits (sends 5/s burst 5, talk creates 6/min burst 3, 2 streams)", () => {
   const env = useSecService({ backend, abuse, live: { heartbeatMs: 500 } });
 
   it("the 6th immediate send is RESOURCE_EXHAUSTED with retry-after, and succeeds after waiting (gRPC)", async () => {
@@ -114,7 +114,7 @@ describe("rate limits (sends 5/s burst 5, talk creates 60/min burst 3, 2 streams
     // The agent's first call (registration) created no talk: the full burst is left.
     const before = (await env.counts()).talks;
     const { codes, errors } = await settle(Array.from({ length: 4 }, () => cat.talks.createTalk({ type: "group" })));
-    // 1 new talk per second: the 4th is refused unless the calls took over a second.
+    // One new talk per 10 s: four calls this close together get exactly 3, even on a loaded machine.
     expect(codes.filter((c) => c === "ok")).toHaveLength(3);
     expect(errors.map((e) => Code[e.code])).toEqual(["ResourceExhausted"]);
     const retryAfter = must(errors[0]).metadata.get("retry-after");
@@ -129,7 +129,7 @@ describe("rate limits (sends 5/s burst 5, talk creates 60/min burst 3, 2 streams
     );
     expect(replies.map((r) => r.status).sort()).toEqual([200, 200, 200, 429]);
     expect(replies.find((r) => r.status === 429)?.headers.get("retry-after")).toMatch(/^[1-9][0-9]*$/);
-  });
+    }, 60_000);
 
   it("a 3rd concurrent WatchTalk stream is RESOURCE_EXHAUSTED; closing one lets a new one open", async () => {
     const eve = await env.agent(randomUUID(), "Eve", { via: "grpc" });

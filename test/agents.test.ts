@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { describe, expect, it } from "vitest";
-import { Code, UUID_RE, backends, createTalk, expectCode, must, newCustomer, useService } from "./harness.js";
+import { describe, expect, it, vi } from "vitest";
+import { Code, UUID_RE, backends, createTalk, expectCode, ms, must, newCustomer, useService } from "./harness.js";
 
 describe.each(backends)("agent directory on %s", (backend) => {
   const env = useService(backend);
@@ -11,7 +11,7 @@ describe.each(backends)("agent directory on %s", (backend) => {
     const id = randomUUID();
     const created = must((await admin.agents.createAgent({ id, name: "Zoe" })).agent);
     expect(created).toMatchObject({ id, customerId: customer, name: "Zoe", role: "agent" });
-    expect(created.tmCreate).toBeDefined();
+    expect(Math.abs(ms(created.tmCreate) - Date.now()), "tm_create is now").toBeLessThan(60_000);
     expect((await admin.agents.getAgent({ id })).agent).toMatchObject({ id, name: "Zoe", role: "agent" });
 
     const generated = must((await admin.agents.createAgent({ name: "Al", role: "admin" })).agent);
@@ -97,6 +97,31 @@ describe.each(backends)("agent directory on %s", (backend) => {
     await expectCode(gone.talks.createTalk({}), Code.PermissionDenied);
     await expectCode(admin.agents.getAgent({ id: gone.id }), Code.NotFound);
   });
+
+  it("refuses a deleted agent's next call on this process at once, and on another process within its recheck interval", async () => {
+    const customer = newCustomer();
+    const [admin, gone] = await Promise.all([env.agent(customer, "Admin", { role: "admin" }), env.agent(customer, "Gone")]);
+    // The agent's last call before the deletion: this process now remembers it as entered.
+    expect((await gone.talks.listTalks({})).result).toEqual([]);
+    await admin.agents.deleteAgent({ id: gone.id });
+    await expectCode(gone.talks.listTalks({}), Code.PermissionDenied);
+    // Another process needs a shared database: the postgres run checks the rest.
+    if (backend !== "postgres") return;
+
+    // Another process that saw the agent a moment before the deletion trusts that for at most
+    // callerRecheckMs, then reads the directory again.
+    const recheckMs = 2000;
+    const other = await env.sibling({ live: { callerRecheckMs: recheckMs } });
+    const [admin2, gone2] = await Promise.all([env.agent(customer, "Admin", { role: "admin" }), env.agent(customer, "Gone 2")]);
+    const goneThere = other.as(gone2);
+    expect((await goneThere.talks.listTalks({})).result).toEqual([]);
+    const deletedAt = Date.now();
+    await admin2.agents.deleteAgent({ id: gone2.id });
+    await vi.waitFor(() => expectCode(goneThere.talks.listTalks({}), Code.PermissionDenied), { timeout: recheckMs + 10_000, interval: 100 });
+    const refusedAfter = Date.now() - deletedAt;
+    // A process that kept trusting its memory (the 30 s default, or no expiry) would not get here.
+    expect(refusedAfter, "refused on the other process within the recheck interval (plus slack for a loaded machine)").toBeLessThan(recheckMs + 10_000);
+  }, 60_000);
 
   it("names agents in system messages as the directory has them now", async () => {
     const customer = newCustomer();

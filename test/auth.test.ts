@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { mintToken } from "../src/auth/tokens.js";
-import { Code, backends, expectCode, newCustomer, useService } from "./harness.js";
+import { Code, backends, expectCode, newCustomer, sleep, useService } from "./harness.js";
 import type { Via } from "./harness.js";
 
 const transports: readonly Via[] = ["connect", "grpc"];
@@ -42,6 +42,24 @@ describe.each(backends)("authentication on %s", (backend) => {
     await expectCode(env.clients(token, via).talks.listTalks({}), Code.Unauthenticated);
   });
 
+  it("refuses a token it remembered as verified once the token's exp has passed", async () => {
+    // The verifier remembers a verified token until its exp; the second call hits that memory.
+    const minted = await Promise.all(
+      transports.map(async (via) => {
+        const token = await mintToken(env.secret, { customerId: newCustomer(), agentId: randomUUID(), name: "Brief", expiresInSeconds: 4 });
+        return { via, token, clients: env.clients(token, via) };
+      }),
+    );
+    for (const { clients } of minted) expect((await clients.talks.listTalks({})).result).toEqual([]);
+    const exp = Math.max(...minted.map(({ token }) => expOf(token)));
+    await sleep(Math.max(0, exp * 1000 + 300 - Date.now()));
+    for (const { via, clients } of minted) {
+      expect(Date.now(), "past the token's exp").toBeGreaterThan(exp * 1000);
+      const error = await expectCode(clients.talks.listTalks({}), Code.Unauthenticated);
+      expect(error.rawMessage, via).toMatch(/expired/);
+    }
+  }, 30_000);
+
   it.each(transports)("rejects a token without customer_id over %s", async (via) => {
     const token = await signClaims(env.secret, { name: "Ann" }, randomUUID());
     await expectCode(env.clients(token, via).talks.listTalks({}), Code.Unauthenticated);
@@ -59,3 +77,11 @@ describe.each(backends)("authentication on %s", (backend) => {
     await expectCode(env.clients(token, via).agents.listAgents({}), Code.Unauthenticated);
   });
 });
+
+/** The `exp` claim (seconds) of a token this suite minted. */
+function expOf(token: string): number {
+  const payload: unknown = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8"));
+  const exp = typeof payload === "object" && payload !== null && "exp" in payload ? payload.exp : undefined;
+  if (typeof exp !== "number") throw new Error("the token has no exp");
+  return exp;
+}

@@ -123,7 +123,10 @@ describe.skipIf(!ready)("SIGKILL of a process under load", () => {
     /** Set when the fault injection itself failed: the senders give up at once. */
     let aborted = false;
     const attempted = new Set<string>();
-    const acked = new Map<string, { id: string; seq: number; at: number; generation: number; talkId: string; startedAt: number }>();
+    const acked = new Map<
+      string,
+      { id: string; seq: number; text: string; ownerId: string; at: number; generation: number; talkId: string; startedAt: number }
+    >();
     const failures: { clientMessageId: string; code: string; at: number }[] = [];
     const abandoned: string[] = [];
     /** Sends to the quiet talk that failed at the kill and were not retried: either outcome is right. */
@@ -141,6 +144,9 @@ describe.skipIf(!ready)("SIGKILL of a process under load", () => {
           acked.set(clientMessageId, {
             id: message?.id ?? "",
             seq: Number(message?.seq ?? 0n),
+            // What was sent, by whom: the stored row must be this caller's own message.
+            text,
+            ownerId: (agents[sender % agents.length] as AgentIdentity).id,
             at: Date.now(),
             generation: usedGeneration,
             talkId,
@@ -247,18 +253,20 @@ describe.skipIf(!ready)("SIGKILL of a process under load", () => {
     expect(abandoned, "sends given up after 30 s of retries").toEqual([]);
 
     // Acknowledged sends exist exactly once, as acknowledged; nothing else is there.
-    const rows = await database().query<{ id: string; seq: string; client_message_id: string }>(
-      "SELECT id, seq, client_message_id FROM messages WHERE chat_id = ANY($1::uuid[]) AND client_message_id IS NOT NULL",
+    const rows = await database().query<{ id: string; seq: string; client_message_id: string; text: string; owner_id: string }>(
+      "SELECT id, seq, client_message_id, text, owner_id FROM messages WHERE chat_id = ANY($1::uuid[]) AND client_message_id IS NOT NULL",
       [[chatId, quietId]],
     );
-    const rowsByClientId = new Map<string, { id: string; seq: number }[]>();
+    const rowsByClientId = new Map<string, { id: string; seq: number; text: string; ownerId: string }[]>();
     for (const row of rows) {
       const list = rowsByClientId.get(row.client_message_id) ?? [];
-      list.push({ id: row.id, seq: Number(row.seq) });
+      list.push({ id: row.id, seq: Number(row.seq), text: row.text, ownerId: row.owner_id });
       rowsByClientId.set(row.client_message_id, list);
     }
     for (const [clientMessageId, sent] of acked) {
-      expect(rowsByClientId.get(clientMessageId), `acknowledged send ${clientMessageId}`).toEqual([{ id: sent.id, seq: sent.seq }]);
+      expect(rowsByClientId.get(clientMessageId), `acknowledged send ${clientMessageId}`).toEqual([
+        { id: sent.id, seq: sent.seq, text: sent.text, ownerId: sent.ownerId },
+      ]);
     }
     for (const [clientMessageId, list] of rowsByClientId) {
       expect(attempted.has(clientMessageId), `${clientMessageId} was sent`).toBe(true);

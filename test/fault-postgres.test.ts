@@ -270,7 +270,7 @@ describe.skipIf(!ready)("a Postgres outage under load", () => {
     let stopping = false;
     let aborted = false;
     const attempted = new Set<string>();
-    const acked = new Map<string, { id: string; seq: number; at: number; startedAt: number }>();
+    const acked = new Map<string, { id: string; seq: number; text: string; ownerId: string; at: number; startedAt: number }>();
     const replays: { clientMessageId: string; first: string; again: string }[] = [];
     const failures: { clientMessageId: string; code: string; message: string; startedAt: number; at: number; ms: number }[] = [];
     const abandoned: string[] = [];
@@ -285,7 +285,9 @@ describe.skipIf(!ready)("a Postgres outage under load", () => {
           const response = await c.messages.sendMessage({ chatId, text, clientMessageId }, { timeoutMs: 15_000 });
           const id = response.message?.id ?? "";
           if (first === undefined) {
-            acked.set(clientMessageId, { id, seq: Number(response.message?.seq ?? 0n), at: Date.now(), startedAt });
+            // What was sent, by whom: the stored row must be this caller's own message.
+            const ownerId = (agents[sender] as AgentIdentity).id;
+            acked.set(clientMessageId, { id, seq: Number(response.message?.seq ?? 0n), text, ownerId, at: Date.now(), startedAt });
             if (acked.size % replayEvery !== 0) return;
             first = id;
             continue; // the reply "was lost": send again
@@ -379,8 +381,8 @@ describe.skipIf(!ready)("a Postgres outage under load", () => {
     // Every acknowledged send is stored exactly once, as acknowledged; nothing else is.
     for (const replay of replays) expect(replay.again, `${replay.clientMessageId} sent again`).toBe(replay.first);
     expect(replays.length, "acknowledged sends sent again").toBeGreaterThan(3);
-    const rows = await database.query<{ id: string; seq: string; client_message_id: string }>(
-      "SELECT id, seq, client_message_id FROM messages WHERE chat_id = $1 AND client_message_id IS NOT NULL",
+    const rows = await database.query<{ id: string; seq: string; client_message_id: string; text: string; owner_id: string }>(
+      "SELECT id, seq, client_message_id, text, owner_id FROM messages WHERE chat_id = $1 AND client_message_id IS NOT NULL",
       [chatId],
     );
     const counts = await database.query<{ client_message_id: string; n: string }>(
@@ -388,9 +390,16 @@ describe.skipIf(!ready)("a Postgres outage under load", () => {
       [chatId],
     );
     expect(counts, "client_message_ids stored more than once").toEqual([]);
-    const byClientId = new Map(rows.map((row) => [row.client_message_id, { id: row.id, seq: Number(row.seq) }]));
+    const byClientId = new Map(
+      rows.map((row) => [row.client_message_id, { id: row.id, seq: Number(row.seq), text: row.text, ownerId: row.owner_id }]),
+    );
     for (const [clientMessageId, sent] of acked) {
-      expect(byClientId.get(clientMessageId), `acknowledged send ${clientMessageId}`).toEqual({ id: sent.id, seq: sent.seq });
+      expect(byClientId.get(clientMessageId), `acknowledged send ${clientMessageId}`).toEqual({
+        id: sent.id,
+        seq: sent.seq,
+        text: sent.text,
+        ownerId: sent.ownerId,
+      });
     }
     expect(acked.size, "every attempted send was acknowledged in the end").toBe(attempted.size);
     expect(new Set(rows.map((row) => row.client_message_id)).size, "distinct client ids stored = successful sends").toBe(acked.size);

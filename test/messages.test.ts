@@ -38,7 +38,7 @@ describe.each(backends)("messages on %s", (backend) => {
       });
       expect(message.metadata?.reactions).toEqual([]);
       expect(message.seq).toBeGreaterThan(0n);
-      expect(message.tmCreate).toBeDefined();
+      expect(Math.abs(ms(message.tmCreate) - Date.now()), "tm_create is now").toBeLessThan(60_000);
       expect(message.tmDelete).toBeUndefined();
       expect((await a.messages.getMessage({ id: message.id })).message).toMatchObject({ id: message.id, text: "hello", seq: message.seq });
     });
@@ -235,11 +235,12 @@ describe.each(backends)("messages on %s", (backend) => {
       const message = must((await a.messages.sendMessage({ chatId, text: "oops", medias: [pdf] })).message);
       const deleted = must((await a.messages.deleteMessage({ id: message.id })).message);
       expect(deleted).toMatchObject({ id: message.id, text: "", medias: [], ownerId: a.id });
-      expect(deleted.tmDelete).toBeDefined();
+      expect(ms(deleted.tmDelete)).toBeGreaterThanOrEqual(ms(message.tmCreate));
+      expect(Math.abs(ms(deleted.tmDelete) - Date.now()), "tm_delete is now").toBeLessThan(60_000);
       const listed = must((await b.messages.listMessages({ chatId })).result.find((m) => m.id === message.id));
       expect(listed).toMatchObject({ text: "", medias: [] });
-      expect(listed.tmDelete).toBeDefined();
-      expect((await b.messages.getMessage({ id: message.id })).message?.tmDelete).toBeDefined();
+      expect(ms(listed.tmDelete)).toBe(ms(deleted.tmDelete));
+      expect(ms((await b.messages.getMessage({ id: message.id })).message?.tmDelete)).toBe(ms(deleted.tmDelete));
     });
 
     it("forbids deleting another agent's message", async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Message } from "../gen/talk/v1/resources_pb.js";
-import { Code, backends, createTalk, expectCode, must, newCustomer, sendText, useService } from "./harness.js";
+import { Code, backends, createTalk, expectCode, ms, must, newCustomer, sendText, useService } from "./harness.js";
 
 /** The reactions of a message as [owner_id, emoji] pairs, in response order. */
 function reactionsOf(message: Message | undefined): [string, string][] {
@@ -18,7 +18,7 @@ describe.each(backends)("reactions on %s", (backend) => {
     const { message: reacted } = await b.messages.addReaction({ messageId: message.id, emoji: "👍" });
     const reaction = must(reacted?.metadata?.reactions[0], "reaction");
     expect(reaction).toMatchObject({ emoji: "👍", ownerType: "agent", ownerId: b.id });
-    expect(reaction.tmCreate).toBeDefined();
+    expect(Math.abs(ms(reaction.tmCreate) - Date.now()), "tm_create is now").toBeLessThan(60_000);
     expect(reactionsOf((await a.messages.getMessage({ id: message.id })).message)).toEqual([[b.id, "👍"]]);
   });
 

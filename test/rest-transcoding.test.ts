@@ -158,7 +158,8 @@ describe.each(backends)("REST transcoding on %s", (backend) => {
           expect(event.chat_id).toBe(talk.id);
           expect(typeof event.type).toBe("string");
           // The payload case carries the type's name.
-          expect(event[event.type]).toBeDefined();
+          expect(event[event.type]).toBeTypeOf("object");
+          expect(event[event.type]).not.toBeNull();
         }
         const texts = events.filter((e: Json) => e.type === "message_created" && e.message_created.type === "normal").map((e: Json) => e.message_created.text);
         expect(texts).toEqual(["one", "two"]);

@@ -3,7 +3,8 @@
  * every talk's seq stays gap-free and ordered.
  */
 import { describe, expect, it } from "vitest";
-import { Code, backends, createTalk, must, newCustomer, useService } from "./harness.js";
+import type { Talk } from "../gen/talk/v1/resources_pb.js";
+import { Code, backends, createTalk, must, newCustomer, useService, type TestAgent } from "./harness.js";
 
 describe.each(backends)("send batching on %s", (backend) => {
   const env = useService(backend);
@@ -70,6 +71,38 @@ describe.each(backends)("send batching on %s", (backend) => {
       expect(events).toEqual(Array.from({ length: Number(got.lastSeq) }, (_, i) => BigInt(i + 1)));
     }
   });
+
+  it("answers each caller of a batch with its own message: text, owner, talk and id", async () => {
+    const customer = newCustomer();
+    const agents = await Promise.all(["Ann", "Bob", "Cid", "Dee"].map((name) => env.agent(customer, name)));
+    const [a, ...others] = agents as [TestAgent, ...TestAgent[]];
+    // Two talks all four are in (shared by many senders at once) and one talk per pair of agents.
+    const shared = await Promise.all([createTalk(a, others), createTalk(a, others)]);
+    const own = await Promise.all(others.map((other) => createTalk(a, [other])));
+    const sends = Array.from({ length: 160 }, (_, i) => {
+      const sender = agents[i % agents.length] as TestAgent;
+      const talk = i % 3 === 0 ? (own[(i >> 2) % own.length] as Talk) : (shared[i % 2] as Talk);
+      // A pair talk has only a and one other agent: anyone else sends to a shared talk.
+      const inTalk = i % 3 !== 0 || sender === a || own.indexOf(talk) === others.indexOf(sender);
+      const chatId = (inTalk ? talk : (shared[0] as Talk)).id;
+      const text = `from ${sender.name} #${i} to ${chatId}`;
+      const clientMessageId = i % 2 === 0 ? `own-${i}` : "";
+      return { sender, chatId, text, clientMessageId };
+    });
+    const answers = await Promise.all(
+      sends.map(async (send) => ({
+        send,
+        message: must((await send.sender.messages.sendMessage({ chatId: send.chatId, text: send.text, clientMessageId: send.clientMessageId })).message),
+      })),
+    );
+    const stored = await Promise.all(answers.map(async ({ send, message }) => must((await send.sender.messages.getMessage({ id: message.id })).message)));
+    answers.forEach(({ send, message }, i) => {
+      const mine = { text: send.text, ownerId: send.sender.id, chatId: send.chatId, clientMessageId: send.clientMessageId };
+      expect(message, send.text).toMatchObject(mine);
+      expect(stored[i], `stored ${send.text}`).toMatchObject({ ...mine, id: message.id, seq: message.seq });
+    });
+    expect(new Set(answers.map((r) => r.message.id)).size, "distinct messages").toBe(sends.length);
+  }, 60_000);
 
   it("sends the same client_message_id concurrently from two agents as two messages, each once", async () => {
     const customer = newCustomer();

@@ -6,7 +6,7 @@
  * cannot be shared between two services.
  */
 import { sql } from "kysely";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import type { Message } from "../gen/talk/v1/resources_pb.js";
 import { Code, backends, createTalk, expectCode, must, newCustomer, sendText, sleep, useService } from "./harness.js";
 import type { TestAgent, TestEnv } from "./harness.js";
@@ -187,8 +187,19 @@ describe.skipIf(!backends.includes("postgres"))("remembered talks across two pro
     });
     await holding;
     const blocked = sendText(ann, other.id, "blocked");
-    await sleep(150);
+    // A's batch is in flight once its statement waits for the row lock.
+    const query = must(a.query, "postgres query");
+    await vi.waitFor(
+      async () => {
+        const waiting = await query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'", []);
+        expect(waiting[0]?.n, "statements waiting for a lock").toBeGreaterThan(0);
+      },
+      { timeout: 20_000, interval: 50 },
+    );
     const both = Promise.allSettled([sendText(xena, talk.id, "from Xena"), sendText(yuri, talk.id, "from Yuri")]);
+    // Time for both sends to reach A and queue behind the batch in flight. Nothing tells from
+    // outside that they did: on a slow machine they may arrive after the release, which makes
+    // the test weaker (no shared batch), never wrong.
     await sleep(150);
     release();
     await lock;

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { Code, UUID_RE, backends, createTalk, expectCode, must, newCustomer, sendText, sleep, useService } from "./harness.js";
+import { Code, UUID_RE, backends, createTalk, expectCode, ms, must, newCustomer, sendText, sleep, useService } from "./harness.js";
 
 describe.each(backends)("talks on %s", (backend) => {
   const env = useService(backend);
@@ -14,8 +14,8 @@ describe.each(backends)("talks on %s", (backend) => {
       const created = must(talk);
       expect(created.id).toMatch(UUID_RE);
       expect(created).toMatchObject({ type: "group", name: "Q1", detail: "plans", status: "active", memberCount: 3, customerId: customer });
-      expect(created.tmCreate).toBeDefined();
-      expect(Number(created.tmCreate?.seconds)).toBeGreaterThanOrEqual(Math.floor(before / 1000) - 5);
+      expect(ms(created.tmCreate)).toBeGreaterThanOrEqual(before - 5000);
+      expect(ms(created.tmCreate)).toBeLessThanOrEqual(Date.now() + 5000);
       expect(created.tmDelete).toBeUndefined();
       const { result } = await a.talks.listParticipants({ chatId: created.id });
       expect(result.map((p) => p.ownerId).sort()).toEqual([a.id, b.id, c.id].sort());
@@ -212,7 +212,8 @@ describe.each(backends)("talks on %s", (backend) => {
       const message = await sendText(b, talk.id, "soon gone");
       const deleted = must((await a.talks.deleteTalk({ id: talk.id })).talk);
       expect(deleted.id).toBe(talk.id);
-      expect(deleted.tmDelete).toBeDefined();
+      expect(ms(deleted.tmDelete)).toBeGreaterThanOrEqual(ms(talk.tmCreate));
+      expect(Math.abs(ms(deleted.tmDelete) - Date.now()), "tm_delete is now").toBeLessThan(60_000);
       for (const agent of [a, b]) {
         await expectCode(agent.talks.getTalk({ id: talk.id }), Code.NotFound);
         expect((await agent.talks.listTalks({})).result.map((t) => t.id)).not.toContain(talk.id);

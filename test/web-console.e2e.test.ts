@@ -26,7 +26,11 @@ const repo = fileURLToPath(new URL("..", import.meta.url));
 const chromiumPath = process.env["TALKHUB_CHROMIUM"] ?? "/usr/bin/chromium";
 const haveChromium = existsSync(chromiumPath);
 const artifacts = join(repo, "test-artifacts", "web-console");
-const liveBudgetMs = 1_000;
+/**
+ * The page must update without a reload; the latency is printed. The bound only catches a page
+ * that is not live at all: a tight one (it was 1 s) fails on a loaded machine for no fault.
+ */
+const liveBudgetMs = 5_000;
 
 if (!haveChromium) {
   if (process.env["CI"] === "true") {
