@@ -48,6 +48,14 @@ export interface SecAgent extends Clients {
 export const writtenTables = ["talks", "participants", "messages", "reactions", "events"] as const;
 export type RowCounts = Record<(typeof writtenTables)[number], number>;
 
+/**
+ * The tables of a full snapshot: the written ones and agents (a registered caller's upsert
+ * writes nothing, so a changed agent row is a real write).
+ */
+export const snapshotTables = [...writtenTables, "agents"] as const;
+/** Every row of each snapshot table as Postgres's text form of the row, in sorted order. */
+export type TableSnapshot = Record<(typeof snapshotTables)[number], readonly string[]>;
+
 /** One service with its own settings, for one describe block. */
 export class SecEnv {
   readonly secret = randomBytes(32).toString("hex");
@@ -166,6 +174,19 @@ export class SecEnv {
     const counts = {} as RowCounts;
     for (const table of writtenTables) counts[table] = Number(rows[0]?.[table]);
     return counts;
+  }
+
+  /**
+   * Every row of the snapshot tables, in one statement (so one consistent view): unlike counts(),
+   * it shows updates, soft deletes and status changes.
+   */
+  async tableSnapshot(): Promise<TableSnapshot> {
+    const db = this.service.database.db;
+    const union = snapshotTables.map((table) => `SELECT '${table}' AS tbl, t::text AS row FROM ${table} t`).join(" UNION ALL ");
+    const { rows } = await sql.raw<{ tbl: string; row: string }>(`${union} ORDER BY 1, 2`).execute(db);
+    const snapshot = Object.fromEntries(snapshotTables.map((table) => [table, [] as string[]])) as Record<(typeof snapshotTables)[number], string[]>;
+    for (const { tbl, row } of rows) snapshot[tbl as (typeof snapshotTables)[number]].push(row);
+    return snapshot;
   }
 }
 
