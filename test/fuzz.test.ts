@@ -641,6 +641,34 @@ describe.each(backends)("fuzzing on %s", (backend) => {
     );
   }, 180_000);
 
+  it("Connect JSON: writes aimed at the fixture's existing rows, by every caller", async () => {
+    // Every id field names an existing row, so a refusal happens after the row was found: the
+    // place where a write before a check would show (a count would not see an update).
+    const rowIds = (rpc: Rpc, field: string): readonly string[] => {
+      const agents = [fx.ann.id, fx.bob.id, fx.admin.id];
+      if (field === "chat_id") return [fx.talkId];
+      if (field === "message_id" || field === "parent_id") return [fx.messageId];
+      if (field === "participant_id") return [fx.bobParticipantId];
+      if (field === "agent_id" || field === "owner_id") return agents;
+      if (rpc.procedure.startsWith("talk.v1.MessageService/")) return [fx.messageId];
+      if (rpc.procedure.startsWith("talk.v1.TalkService/")) return [fx.talkId];
+      return agents;
+    };
+    const writes = rpcs.filter((r) => r.method.methodKind === "unary" && /^(Update|Delete|Close|Reopen|Add|Remove|Send|Create)/.test(r.method.name));
+    const aimedArb = fc.constantFrom(...writes).chain((rpc) => {
+      const ids: Record<string, fc.Arbitrary<JsonValue>> = {};
+      for (const f of rpc.method.input.fields) {
+        if (f.fieldKind !== "scalar" || !(f.name === "id" || f.name.endsWith("_id")) || f.name === "client_message_id") continue;
+        // Mostly the id of the row kind the field names, sometimes any fixture id.
+        ids[f.name] = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...rowIds(rpc, f.name)) }, { weight: 1, arbitrary: fc.constantFrom(...fx.ids) });
+      }
+      return fc.tuple(fc.constant(rpc), requestJsonArb(rpc.method, fx.ids, true), fc.record(ids), tokenArb());
+    });
+    await property("aimed writes", aimedArb, runs(80), async ([rpc, json, ids, token]) => {
+      await fuzzOne(() => connectJson(rpc, JSON.stringify({ ...json, ...ids }), token));
+    });
+  }, 180_000);
+
   it("Connect JSON: __proto__, constructor and prototype keys in bodies change nothing and pollute nothing", async () => {
     const bodyWithKeys = rpcArb.chain((rpc) =>
       fc.tuple(fc.constant(rpc), requestJsonArb(rpc.method, fx.ids, true), hostileKeyArb, hostileValueArb, fc.boolean(), tokenArb()),
