@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // Prints a "NOT RUN:" line per suite skipped for a missing server, at the end of the run.
+    globalSetup: ["test/not-run-summary.ts"],
   },
 });

@@ -13,6 +13,12 @@ if [ -d .git ] && ! git diff --quiet -- gen || [ -n "$(git status --porcelain --
   [ "${CI:-}" = "true" ] && exit 1
 fi
 
+echo "== buf lint"
+# The protos import google/api from third_party/ (git-ignored); make it exist even when
+# generate.sh above changes, so lint never fails on a missing import from a fresh checkout.
+bash scripts/third-party.sh
+npx buf lint
+
 echo "== typecheck"
 npx tsc --noEmit -p .
 npx tsc --noEmit -p web

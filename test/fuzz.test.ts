@@ -1,13 +1,17 @@
 /**
  * Property-based robustness tests: random and mutated requests at every RPC over Connect JSON,
- * Connect binary protobuf, raw gRPC, and the REST paths. Properties: the process keeps
- * answering, a client's mistake never comes back as INTERNAL / HTTP 5xx, and a request that
- * failed wrote nothing.
+ * Connect binary protobuf, raw gRPC, gRPC-Web, Connect GET, odd headers, cut connections,
+ * concurrent requests and the REST paths. Properties: the process answers after every request,
+ * a client's mistake never comes back as INTERNAL / HTTP 5xx, a request that failed changed no
+ * row (full table snapshots, not counts), and every property runs all its runs.
  */
 import { randomUUID } from "node:crypto";
+import { request as httpRequest } from "node:http";
+import http2 from "node:http2";
 import fc from "fast-check";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { create, fromJson, toBinary, ScalarType, type DescField, type DescMessage, type DescMethod, type JsonValue } from "@bufbuild/protobuf";
+import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { SendMessageRequestSchema } from "../gen/talk/v1/message_service_pb.js";
 import { ConnectError } from "@connectrpc/connect";
 import { backends, Code, expectCode, must } from "./harness.js";
@@ -21,7 +25,6 @@ import {
   SecEnv,
   useSecService,
   type HttpReply,
-  type RowCounts,
   type SecAgent,
 } from "./security-helpers.js";
 
@@ -280,11 +283,16 @@ function expectClientOutcome(reply: HttpReply, what: string): boolean {
   return false;
 }
 
-async function expectAlive(env: SecEnv, fx: Fixture): Promise<void> {
-  const health = await httpCall(env.url, "GET", "/healthz", { timeoutMs: 5_000 });
-  expect(health.status).toBe(200);
-  const talks = await fx.observer.talks.listTalks({}, { timeoutMs: 5_000 });
-  expect(talks.result.length).toBeGreaterThanOrEqual(0);
+/** The process answers: /healthz, and one small call by the observer (never a fuzz caller or target). */
+async function expectAlive(env: SecEnv, fx: Fixture, after = "the requests"): Promise<void> {
+  const health = await httpCall(env.url, "GET", "/healthz", { timeoutMs: 10_000 }).catch((error: unknown) => {
+    throw new Error(`no /healthz answer after ${after}: ${String(error)}`);
+  });
+  expect(health.status, `/healthz after ${after}`).toBe(200);
+  const agent = await fx.observer.agents.getAgent({ id: fx.observer.id }, { timeoutMs: 10_000 }).catch((error: unknown) => {
+    throw new Error(`no answer to the observer after ${after}: ${String(error)}`);
+  });
+  expect(agent.agent?.id, `the observer's call after ${after}`).toBe(fx.observer.id);
 }
 
 function show(body: string | Uint8Array): string {
@@ -321,12 +329,176 @@ const restPieces = [
   "*",
 ];
 
+// ---- calls of the fuzz ---------------------------------------------------------------------
+
+/** What one fuzzed request came to: whether it was refused, and a description for messages. */
+interface Outcome {
+  readonly refused: boolean;
+  readonly what: string;
+}
+
+/** The gRPC status and message of a gRPC-Web reply: in the (trailers-only) headers or the trailer frame. */
+function grpcWebStatus(headers: Headers, bytes: Buffer): { status: number | undefined; message: string } {
+  const header = headers.get("grpc-status");
+  if (header !== null) return { status: Number(header), message: decodeURIComponent(headers.get("grpc-message") ?? "") };
+  for (let at = 0; at + 5 <= bytes.length; at += 5 + bytes.readUInt32BE(at + 1)) {
+    if ((bytes.readUInt8(at) & 0x80) === 0) continue;
+    const trailer = bytes.subarray(at + 5, at + 5 + bytes.readUInt32BE(at + 1)).toString("latin1");
+    const status = /grpc-status:\s*(\d+)/i.exec(trailer);
+    const message = /grpc-message:\s*([^\r\n]*)/i.exec(trailer);
+    return { status: status === null ? undefined : Number(status[1]), message: decodeURIComponent(message?.[1] ?? "") };
+  }
+  return { status: undefined, message: "" };
+}
+
+/**
+ * KNOWN FAULT: over gRPC-Web, a message that does not parse (or carries the compressed flag
+ * without an encoding) ends with INTERNAL: the service's remapping of such client faults to
+ * INVALID_ARGUMENT reads the status from the headers, and gRPC-Web puts it in the trailer frame
+ * of the body. The fuzz tolerates exactly that case and counts it; the explicit test
+ * "KNOWN FAULT: ..." pins it and fails once the service is fixed.
+ */
+const grpcWebParseFault = (status: number | undefined, message: string): boolean =>
+  status === 13 && /parse|decode|decompress|premature|invalid wire|cannot read|unexpected|illegal/i.test(message);
+
+interface H2Reply {
+  readonly status: number | undefined;
+  readonly grpcStatus: number | undefined;
+  /** The stream or session broke before an answer (a refusal by the server, e.g. huge headers). */
+  readonly broken: boolean;
+}
+
+/** One HTTP/2 request on its own session, with any headers; reads up to the trailers. */
+function h2Call(baseUrl: string, headers: http2.OutgoingHttpHeaders, body: Uint8Array, timeoutMs: number): Promise<H2Reply> {
+  return new Promise((resolve) => {
+    const session = http2.connect(baseUrl);
+    let status: number | undefined;
+    let grpcStatus: number | undefined;
+    let done = false;
+    const finish = (broken: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      session.destroy();
+      resolve({ status, grpcStatus, broken });
+    };
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    session.on("error", () => finish(true));
+    let req: http2.ClientHttp2Stream;
+    try {
+      req = session.request(headers);
+    } catch {
+      finish(true);
+      return;
+    }
+    const take = (h: http2.IncomingHttpHeaders) => {
+      if (h[":status"] !== undefined) status = Number(h[":status"]);
+      if (h["grpc-status"] !== undefined) grpcStatus = Number(h["grpc-status"]);
+    };
+    req.on("response", take);
+    req.on("trailers", take);
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("error", () => finish(true));
+    req.on("close", () => {
+      // gRPC-Web over HTTP/2 carries its status in a trailer frame of the body.
+      if (grpcStatus === undefined) grpcStatus = grpcWebStatus(new Headers(), Buffer.concat(chunks)).status;
+      finish(status === undefined);
+    });
+    req.end(Buffer.from(body));
+  });
+}
+
+/** Sends a whole request, then cuts the connection `delayMs` after the last byte left. */
+function sendThenCut(baseUrl: string, via: "connect" | "grpc", procedure: string, body: Uint8Array, token: string, delayMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (via === "connect") {
+      const req = httpRequest(`${baseUrl}/${procedure}`, {
+        method: "POST",
+        agent: false,
+        headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}`, "Content-Length": String(body.length) },
+      });
+      req.on("error", () => undefined);
+      req.on("close", () => resolve());
+      req.end(Buffer.from(body), () => setTimeout(() => req.destroy(), delayMs));
+      return;
+    }
+    const session = http2.connect(baseUrl);
+    session.on("error", () => undefined);
+    session.on("close", () => resolve());
+    const req = session.request({ ":method": "POST", ":path": `/${procedure}`, "content-type": "application/grpc+proto", te: "trailers", authorization: `Bearer ${token}` });
+    req.on("error", () => undefined);
+    req.end(envelope(body), () =>
+      setTimeout(() => {
+        req.close(http2.constants.NGHTTP2_CANCEL);
+        session.destroy();
+      }, delayMs),
+    );
+  });
+}
+
+/** Hostile keys for a JSON object: prototype pollution through a parser or a spread. */
+const hostileKeyArb = fc.constantFrom("__proto__", "constructor", "prototype");
+const hostileValueArb: fc.Arbitrary<string> = fc.constantFrom(
+  '{"polluted":"yes"}',
+  '{"prototype":{"polluted":"yes"}}',
+  '{"__proto__":{"polluted":"yes"}}',
+  '"polluted"',
+  "null",
+  "[]",
+  '{"toString":"x","valueOf":1,"hasOwnProperty":null}',
+);
+
+/** Puts `"<key>": <value>` first in a JSON object text and, when nested, into an object and a list item last. */
+function withHostileKey(json: string, key: string, value: string, nested: boolean): string {
+  const inner = json.trim();
+  if (!inner.startsWith("{") || !inner.endsWith("}")) return json;
+  const fields = [`"${key}":${value}`];
+  const body = inner.slice(1, -1).trim();
+  if (body !== "") fields.push(body);
+  // Last, so they win over the request's own fields of the same name.
+  if (nested) fields.push(`"extra":{"${key}":${value}}`, `"medias":[{"${key}":${value},"name":"m"}]`);
+  return `{${fields.join(",")}}`;
+}
+
+/** Header values a client may send: empty, odd, high latin1 bytes, up to well past the server's limits. */
+const oddHeaderValueArb: fc.Arbitrary<string> = fc.oneof(
+  fc.constantFrom("", " ", "\t", "null", "undefined", "-1", "0x10", "1e309", "%00", "\u00ff\u0080", "a".repeat(8 * 1024), "b".repeat(20 * 1024), "c".repeat(70 * 1024)),
+  fc.string({ unit: fc.constantFrom(..."\t !\"#$%&'()*+,-./09:;<=>?@AZ[\\]^_`az{|}~\u0080\u00a0\u00e9\u00ff"), maxLength: 40 }),
+);
+
+const connectContentTypes = [
+  "application/json",
+  "application/JSON",
+  "application/json; charset=utf-8",
+  "application/json; charset=utf-16",
+  "application/json;charset=latin1",
+  "application/json, application/proto",
+  "text/json",
+  "application/proto",
+  "application/protobuf",
+  "application/x-protobuf",
+  "application/connect+json",
+  "application/grpc",
+  "application/grpc-web",
+  "application/grpc-web-text",
+  "multipart/form-data; boundary=x",
+  "",
+  ";;;",
+];
+
+const grpcContentTypes = ["application/grpc", "application/grpc+proto", "application/grpc+json", "application/grpc+thrift", "application/grpc-web+proto", "application/json", ""];
+
+/** grpc-timeout values that are not valid, or valid and long; never a short valid deadline (a write may then commit after the deadline answer). */
+const grpcTimeoutArb = fc.constantFrom("abc", "", "-1S", "1", "S", "1x", "999999999S", "99999999H", "1.5S", "0x10S", " 1S", "1S 1S", "\u00ff");
+const connectTimeoutArb = fc.constantFrom("abc", "", "-1", "1.5", "1e3", "99999999999999999999", " 100", "0x10", "100000000");
+
 // ---- suites ------------------------------------------------------------------------------
 
 describe.each(backends)("fuzzing on %s", (backend) => {
   const env = useSecService({ backend, live: { heartbeatMs: 300 } });
-  // Fewer runs on Postgres: one quick pass.
-  const runs = (n: number) => (backend === "pglite" ? n : Math.ceil(n / 4));
+  // Half the runs on Postgres: the same generators, a second pass on the other store.
+  const runs = (n: number) => (backend === "pglite" ? n : Math.ceil(n / 2));
   let fx: Fixture;
   let tokens: readonly (string | undefined)[];
 
@@ -335,82 +507,343 @@ describe.each(backends)("fuzzing on %s", (backend) => {
     tokens = [fx.ann.token, fx.ann.token, fx.admin.token, fx.bob.token, undefined, "garbage.token.x"];
   });
 
-  it("Connect JSON: random and malformed requests to every RPC", async () => {
+  /**
+   * Runs a property with no time limit and counts the runs it executed, so a property cut
+   * short, or one that runs nothing, fails instead of passing.
+   */
+  async function property<T>(name: string, arb: fc.Arbitrary<T>, numRuns: number, check: (value: T) => Promise<void>): Promise<void> {
     const startedAt = Date.now();
+    let executed = 0;
     await fc.assert(
-      fc.asyncProperty(
-        fc.constantFrom(...rpcs).chain((rpc) => fc.tuple(fc.constant(rpc), bodyArb(rpc.method, fx.ids), fc.constantFrom(...tokens))),
-        async ([rpc, body, token]) => {
-          const before = await env.counts();
-          const streaming = rpc.method.methodKind === "server_streaming";
-          const reply = streaming
-            ? await httpCall(env.url, "POST", `/${rpc.procedure}`, {
-                token,
-                body: envelope(body),
-                headers: { "Content-Type": "application/connect+json" },
-                timeoutMs: 600,
-              })
-            : await connectRaw(env.url, rpc.procedure, body, "application/json", token, 10_000);
-          const what = `${rpc.procedure} ${show(body)} token=${token === undefined ? "none" : token.slice(0, 8)}`;
-          let failed = !expectClientOutcome(reply, what);
-          if (streaming && reply.status === 200) {
-            const code = endStreamCode(reply.bytes);
-            if (code !== undefined) {
-              expect(clientErrorCodes.has(code), `${what} -> end-stream ${code}`).toBe(true);
-              failed = true;
-            }
-          }
-          if (failed || streaming) expect(await env.counts(), `${what} wrote rows`).toEqual(before);
-        },
-      ),
-      { numRuns: runs(200), interruptAfterTimeLimit: 15_000 },
+      fc.asyncProperty(arb, async (value) => {
+        executed += 1;
+        await check(value);
+      }),
+      { numRuns },
     );
-    await expectAlive(env, fx);
-    console.log(`Connect JSON fuzz on ${backend}: ${Date.now() - startedAt} ms`);
-  }, 60_000);
+    console.log(`fuzz ${name} on ${backend}: ${executed} of ${numRuns} runs in ${Date.now() - startedAt} ms`);
+    expect(executed, `${name}: runs executed`).toBe(numRuns);
+  }
+
+  /**
+   * Sends one request and checks what it left: the process answers (healthz and a call by an
+   * agent the fuzz never uses), and a refused request changed no row of any table.
+   */
+  async function fuzzOne(send: () => Promise<Outcome>): Promise<Outcome> {
+    const before = await env.tableSnapshot();
+    const outcome = await send();
+    if (outcome.refused) expect(await env.tableSnapshot(), `${outcome.what}: a refused request changed rows`).toEqual(before);
+    await expectAlive(env, fx, outcome.what);
+    return outcome;
+  }
+
+  const connectJson = async (rpc: Rpc, body: string | Uint8Array, token: string | undefined): Promise<Outcome> => {
+    const streaming = rpc.method.methodKind === "server_streaming";
+    const reply = streaming
+      ? await httpCall(env.url, "POST", `/${rpc.procedure}`, {
+          token,
+          body: envelope(body),
+          headers: { "Content-Type": "application/connect+json" },
+          timeoutMs: 1_500,
+        })
+      : await connectRaw(env.url, rpc.procedure, body, "application/json", token, 10_000);
+    const what = `Connect JSON ${rpc.procedure} ${show(body)} token=${token === undefined ? "none" : token.slice(0, 8)}`;
+    let refused = !expectClientOutcome(reply, what);
+    if (streaming && reply.status === 200) {
+      const code = endStreamCode(reply.bytes);
+      if (code !== undefined) {
+        expect(clientErrorCodes.has(code), `${what} -> end-stream ${code}`).toBe(true);
+        refused = true;
+      }
+    }
+    // A watch writes nothing, whether it was refused or not.
+    return { refused: refused || streaming, what };
+  };
+
+  const connectProto = async (rpc: Rpc, body: Uint8Array, token: string | undefined): Promise<Outcome> => {
+    const reply = await connectRaw(env.url, rpc.procedure, body, "application/proto", token, 10_000);
+    const what = `Connect proto ${rpc.procedure} ${show(body)}`;
+    return { refused: !expectClientOutcome(reply, what), what };
+  };
+
+  const grpc = async (rpc: Rpc, body: Uint8Array, token: string | undefined): Promise<Outcome> => {
+    const unary = rpc.method.methodKind === "unary";
+    const reply = await grpcRaw(env.url, rpc.procedure, body, token, unary ? 10_000 : 1_500);
+    const what = `gRPC ${rpc.procedure} ${show(body)} -> grpc-status ${String(reply.grpcStatus)} ${reply.grpcMessage}`;
+    if (reply.grpcStatus !== undefined) expect(serverFaultGrpc.has(reply.grpcStatus), what).toBe(false);
+    if (unary) expect(reply.grpcStatus, `${what}: a unary call must end with a status`).toBeDefined();
+    return { refused: reply.grpcStatus !== 0, what };
+  };
+
+  /** gRPC-Web over HTTP/1.1: the body framed (or not) as the caller chose. */
+  const grpcWeb = async (rpc: Rpc, body: Uint8Array, framing: "envelope" | "raw" | "compressed-flag" | "long-length", token: string | undefined): Promise<Outcome> => {
+    const framed =
+      framing === "raw"
+        ? Buffer.from(body)
+        : framing === "compressed-flag"
+          ? Buffer.concat([Buffer.from([0x01]), envelope(body).subarray(1)])
+          : framing === "long-length"
+            ? Buffer.concat([Buffer.from([0x00, 0x00, 0x00, 0x10, 0x00]), Buffer.from(body)])
+            : envelope(body);
+    const unary = rpc.method.methodKind === "unary";
+    const reply = await httpCall(env.url, "POST", `/${rpc.procedure}`, {
+      token,
+      body: framed,
+      headers: { "Content-Type": "application/grpc-web+proto", "X-Grpc-Web": "1" },
+      timeoutMs: unary ? 10_000 : 1_500,
+    });
+    const { status, message } = grpcWebStatus(reply.headers, reply.bytes);
+    const what = `gRPC-Web ${rpc.procedure} ${framing} ${show(body)} -> HTTP ${reply.status} grpc-status ${String(status)} ${message}`;
+    if (reply.status !== 200) {
+      expect(clientErrorStatuses.has(reply.status), what).toBe(true);
+      return { refused: true, what };
+    }
+    if (grpcWebParseFault(status, message)) knownGrpcWebFaults += 1;
+    else if (status !== undefined) expect(serverFaultGrpc.has(status), what).toBe(false);
+    if (unary) expect(status, `${what}: a unary call must end with a status`).toBeDefined();
+    return { refused: status !== 0 || !unary, what };
+  };
+
+  const rest = async (method: string, path: string, body: string | Uint8Array | undefined, contentType: string, token: string | undefined): Promise<Outcome> => {
+    const what = `REST ${method} ${path} ${body === undefined ? "" : show(body)}`;
+    const reply = await httpCall(env.url, method, path, { token, body, headers: { "Content-Type": contentType }, timeoutMs: 10_000, firstLine: true }).catch(
+      (error: unknown) => {
+        throw new Error(`${what}: no answer within 10 s (${String(error)})`);
+      },
+    );
+    const ok = reply.status < 300;
+    if (!ok) {
+      expect(clientErrorStatuses.has(reply.status), `${what} -> HTTP ${reply.status} ${reply.text.slice(0, 200)}`).toBe(true);
+      const code: unknown = reply.json?.code;
+      if (code !== undefined) expect(clientErrorCodes.has(String(code)), `${what} -> ${String(code)}`).toBe(true);
+    }
+    // A stream's later line may carry {"error": ...}: never a server fault.
+    if (reply.json?.error?.code !== undefined) expect(clientErrorCodes.has(String(reply.json.error.code)), what).toBe(true);
+    return { refused: !ok, what };
+  };
+
+  /** How often the fuzz met the known gRPC-Web fault (see grpcWebParseFault). */
+  let knownGrpcWebFaults = 0;
+  afterAll(() => {
+    if (knownGrpcWebFaults > 0) console.warn(`KNOWN FAULT met ${knownGrpcWebFaults} times on ${backend}: gRPC-Web parse failures answered INTERNAL`);
+  });
+
+  const rpcArb = fc.constantFrom(...rpcs);
+  const unaryArb = fc.constantFrom(...rpcs.filter((r) => r.method.methodKind === "unary"));
+  const tokenArb = () => fc.constantFrom(...tokens);
+
+  it("Connect JSON: random and malformed requests to every RPC", async () => {
+    await property(
+      "Connect JSON",
+      rpcArb.chain((rpc) => fc.tuple(fc.constant(rpc), bodyArb(rpc.method, fx.ids), tokenArb())),
+      runs(120),
+      async ([rpc, body, token]) => void (await fuzzOne(() => connectJson(rpc, body, token))),
+    );
+  }, 180_000);
+
+  it("Connect JSON: writes aimed at the fixture's existing rows, by every caller", async () => {
+    // Every id field names an existing row, so a refusal happens after the row was found: the
+    // place where a write before a check would show (a count would not see an update).
+    const rowIds = (rpc: Rpc, field: string): readonly string[] => {
+      const agents = [fx.ann.id, fx.bob.id, fx.admin.id];
+      if (field === "chat_id") return [fx.talkId];
+      if (field === "message_id" || field === "parent_id") return [fx.messageId];
+      if (field === "participant_id") return [fx.bobParticipantId];
+      if (field === "agent_id" || field === "owner_id") return agents;
+      if (rpc.procedure.startsWith("talk.v1.MessageService/")) return [fx.messageId];
+      if (rpc.procedure.startsWith("talk.v1.TalkService/")) return [fx.talkId];
+      return agents;
+    };
+    const writes = rpcs.filter((r) => r.method.methodKind === "unary" && /^(Update|Delete|Close|Reopen|Add|Remove|Send|Create)/.test(r.method.name));
+    const aimedArb = fc.constantFrom(...writes).chain((rpc) => {
+      const ids: Record<string, fc.Arbitrary<JsonValue>> = {};
+      for (const f of rpc.method.input.fields) {
+        if (f.fieldKind !== "scalar" || !(f.name === "id" || f.name.endsWith("_id")) || f.name === "client_message_id") continue;
+        // Mostly the id of the row kind the field names, sometimes any fixture id.
+        ids[f.name] = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...rowIds(rpc, f.name)) }, { weight: 1, arbitrary: fc.constantFrom(...fx.ids) });
+      }
+      return fc.tuple(fc.constant(rpc), requestJsonArb(rpc.method, fx.ids, true), fc.record(ids), tokenArb());
+    });
+    await property("aimed writes", aimedArb, runs(80), async ([rpc, json, ids, token]) => {
+      await fuzzOne(() => connectJson(rpc, JSON.stringify({ ...json, ...ids }), token));
+    });
+  }, 180_000);
+
+  it("Connect JSON: __proto__, constructor and prototype keys in bodies change nothing and pollute nothing", async () => {
+    const bodyWithKeys = rpcArb.chain((rpc) =>
+      fc.tuple(fc.constant(rpc), requestJsonArb(rpc.method, fx.ids, true), hostileKeyArb, hostileValueArb, fc.boolean(), tokenArb()),
+    );
+    await property("hostile keys", bodyWithKeys, runs(60), async ([rpc, json, key, value, nested, token]) => {
+      const body = withHostileKey(JSON.stringify(json), key, value, nested);
+      await fuzzOne(() => connectJson(rpc, body, token));
+      // The service runs in this process: a polluted prototype would show here.
+      expect(({} as Record<string, unknown>)["polluted"], `${rpc.procedure} ${body}`).toBeUndefined();
+      expect(Object.keys(Object.prototype)).toEqual([]);
+    });
+    // The same keys on a send that otherwise succeeds: accepted as unknown fields, text intact.
+    for (const key of ["__proto__", "constructor", "prototype"]) {
+      const body = `{"${key}":{"polluted":"yes"},"chat_id":"${fx.talkId}","text":"keys ${key}","medias":[{"${key}":{"polluted":"yes"},"name":"a"}]}`;
+      const reply = await connectRaw(env.url, "talk.v1.MessageService/SendMessage", body, "application/json", fx.ann.token);
+      if (reply.status === 200) expect(reply.json?.message?.text).toBe(`keys ${key}`);
+      else expectClientOutcome(reply, body);
+      expect(({} as Record<string, unknown>)["polluted"]).toBeUndefined();
+    }
+  }, 180_000);
 
   it("Connect binary protobuf: random bytes and mutated valid encodings to every unary RPC", async () => {
-    const unary = rpcs.filter((r) => r.method.methodKind === "unary");
-    await fc.assert(
-      fc.asyncProperty(
-        fc.constantFrom(...unary).chain((rpc) => fc.tuple(fc.constant(rpc), protoBodyArb(rpc.method, fx.ids), fc.constantFrom(...tokens))),
-        async ([rpc, body, token]) => {
-          const before = await env.counts();
-          const reply = await connectRaw(env.url, rpc.procedure, body, "application/proto", token, 10_000);
-          const what = `${rpc.procedure} ${show(body)}`;
-          const ok = reply.status === 200;
-          if (!ok) {
-            expect(clientErrorStatuses.has(reply.status), `${what} -> HTTP ${reply.status} ${reply.text.slice(0, 200)}`).toBe(true);
-            const code: unknown = reply.json?.code;
-            if (code !== undefined) expect(clientErrorCodes.has(String(code)), `${what} -> ${String(code)}`).toBe(true);
-            expect(await env.counts(), `${what} wrote rows`).toEqual(before);
-          }
-        },
-      ),
-      { numRuns: runs(200), interruptAfterTimeLimit: 12_000 },
+    await property(
+      "Connect proto",
+      unaryArb.chain((rpc) => fc.tuple(fc.constant(rpc), protoBodyArb(rpc.method, fx.ids), tokenArb())),
+      runs(100),
+      async ([rpc, body, token]) => void (await fuzzOne(() => connectProto(rpc, body, token))),
     );
-    await expectAlive(env, fx);
-  }, 60_000);
+  }, 180_000);
 
   it("gRPC: random bytes and mutated valid encodings to every RPC (streams included)", async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.constantFrom(...rpcs).chain((rpc) => fc.tuple(fc.constant(rpc), protoBodyArb(rpc.method, fx.ids), fc.constantFrom(...tokens))),
-        async ([rpc, body, token]) => {
-          const before = await env.counts();
-          const reply = await grpcRaw(env.url, rpc.procedure, body, token, 800);
-          const what = `${rpc.procedure} ${show(body)} -> grpc-status ${String(reply.grpcStatus)} ${reply.grpcMessage}`;
-          if (reply.grpcStatus !== undefined) expect(serverFaultGrpc.has(reply.grpcStatus), what).toBe(false);
-          if (reply.grpcStatus !== 0) {
-            if (rpc.method.methodKind === "unary") expect(reply.grpcStatus, `${what}: a unary call must end with a status`).toBeDefined();
-            expect(await env.counts(), `${what} wrote rows`).toEqual(before);
-          }
-        },
-      ),
-      { numRuns: runs(120), interruptAfterTimeLimit: 12_000 },
+    await property(
+      "gRPC",
+      rpcArb.chain((rpc) => fc.tuple(fc.constant(rpc), protoBodyArb(rpc.method, fx.ids), tokenArb())),
+      runs(80),
+      async ([rpc, body, token]) => void (await fuzzOne(() => grpc(rpc, body, token))),
     );
-    await expectAlive(env, fx);
-  }, 60_000);
+  }, 180_000);
+
+  it("gRPC-Web: random and mutated messages, in good and broken framing, to every RPC", async () => {
+    const framingArb = fc.constantFrom("envelope", "envelope", "envelope", "raw", "compressed-flag", "long-length") as fc.Arbitrary<
+      "envelope" | "raw" | "compressed-flag" | "long-length"
+    >;
+    await property(
+      "gRPC-Web",
+      rpcArb.chain((rpc) => fc.tuple(fc.constant(rpc), protoBodyArb(rpc.method, fx.ids), framingArb, tokenArb())),
+      runs(80),
+      async ([rpc, body, framing, token]) => void (await fuzzOne(() => grpcWeb(rpc, body, framing, token))),
+    );
+    // A valid gRPC-Web call works, so the refusals above are not a missing protocol. As the
+    // observer: the fuzz may have deleted the other agents.
+    const ok = await grpcWeb(must(rpcs.find((r) => r.method.name === "ListTalks")), new Uint8Array(), "envelope", fx.observer.token);
+    expect(ok.refused, ok.what).toBe(false);
+  }, 180_000);
+
+  it("Connect GET: refused cleanly for every RPC not marked NO_SIDE_EFFECTS", async () => {
+    const noSideEffects = new Set(rpcs.filter((r) => r.method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS).map((r) => r.procedure));
+    console.log(`Connect GET on ${backend}: ${noSideEffects.size} RPCs marked NO_SIDE_EFFECTS`);
+    const queryArb = rpcArb.chain((rpc) =>
+      fc.tuple(
+        fc.constant(rpc),
+        requestJsonArb(rpc.method, fx.ids, false),
+        fc.constantFrom("json", "proto", "JSON", ""),
+        fc.constantFrom("?connect=v1", "?connect=v2", "?", "?connect=v1&base64=1", "?connect=v1&compression=gzip", "?connect=v1&compression=zstd"),
+        tokenArb(),
+      ),
+    );
+    await property("Connect GET", queryArb, runs(60), async ([rpc, json, encoding, prefix, token]) => {
+      const text = JSON.stringify(json);
+      const message = encoding === "proto" ? Buffer.from(encode(rpc.method, json)).toString("base64url") : uriEncode(text);
+      const path = `/${rpc.procedure}${prefix}&encoding=${encoding}&message=${message}`;
+      await fuzzOne(async () => {
+        const reply = await httpCall(env.url, "GET", path, { token, timeoutMs: 10_000, firstLine: true });
+        const what = `GET ${path.slice(0, 200)} -> HTTP ${reply.status} ${reply.text.slice(0, 200)}`;
+        if (!noSideEffects.has(rpc.procedure)) expect(reply.status, `${what}: a GET of a method with side effects must be refused`).not.toBe(200);
+        expectClientOutcome(reply, what);
+        // A GET never writes, whatever it was answered.
+        return { refused: true, what };
+      });
+    });
+  }, 180_000);
+
+  it("random headers: content types, encodings, timeouts and huge or odd values", async () => {
+    const headerName = fc.constantFrom("x-odd", "user-agent", "accept", "accept-encoding", "connect-accept-encoding", "origin", "x-forwarded-for", "cookie", "grpc-encoding", "te");
+    const requestArb = unaryArb.chain((rpc) =>
+      fc.record({
+        rpc: fc.constant(rpc),
+        via: fc.constantFrom("connect", "grpc"),
+        json: requestJsonArb(rpc.method, fx.ids, true),
+        connectType: fc.constantFrom(...connectContentTypes),
+        grpcType: fc.constantFrom(...grpcContentTypes),
+        protocolVersion: fc.option(fc.constantFrom("1", "2", "", "abc"), { nil: undefined }),
+        connectTimeout: fc.option(connectTimeoutArb, { nil: undefined }),
+        grpcTimeout: fc.option(grpcTimeoutArb, { nil: undefined }),
+        contentEncoding: fc.option(fc.constantFrom("gzip", "br", "zstd", "identity", "gzip, gzip", "x"), { nil: undefined }),
+        authorization: fc.option(fc.constantFrom("Bearer", "Bearer  ", "Basic abc", `Bearer ${"x".repeat(9000)}`, "bearer x.y.z"), { nil: undefined }),
+        extra: fc.dictionary(headerName, oddHeaderValueArb, { maxKeys: 3 }),
+        token: tokenArb(),
+      }),
+    );
+    await property("headers", requestArb, runs(100), async (r) => {
+      const headers: Record<string, string> = { ...r.extra };
+      if (r.contentEncoding !== undefined) headers[r.via === "grpc" ? "grpc-encoding" : "content-encoding"] = r.contentEncoding;
+      if (r.token !== undefined) headers["authorization"] = `Bearer ${r.token}`;
+      if (r.authorization !== undefined) headers["authorization"] = r.authorization;
+      const what = `${r.via} ${r.rpc.procedure} headers ${JSON.stringify({ ...headers, ct: r.via === "grpc" ? r.grpcType : r.connectType }).slice(0, 300)}`;
+      await fuzzOne(async () => {
+        if (r.via === "connect") {
+          headers["content-type"] = r.connectType;
+          if (r.protocolVersion !== undefined) headers["connect-protocol-version"] = r.protocolVersion;
+          if (r.connectTimeout !== undefined) headers["connect-timeout-ms"] = r.connectTimeout;
+          const reply = await httpCall(env.url, "POST", `/${r.rpc.procedure}`, { body: JSON.stringify(r.json), headers, timeoutMs: 10_000 }).catch(() => undefined);
+          // The server may refuse oversized headers by closing the connection.
+          if (reply === undefined) return { refused: true, what: `${what} -> connection closed` };
+          return { refused: !expectClientOutcome(reply, what), what: `${what} -> HTTP ${reply.status}` };
+        }
+        const h2Headers: http2.OutgoingHttpHeaders = { ...headers, ":method": "POST", ":path": `/${r.rpc.procedure}`, "content-type": r.grpcType, te: "trailers" };
+        if (r.grpcTimeout !== undefined) h2Headers["grpc-timeout"] = r.grpcTimeout;
+        const reply = await h2Call(env.url, h2Headers, envelope(encode(r.rpc.method, r.json)), 10_000);
+        const said = `${what} -> :status ${String(reply.status)} grpc-status ${String(reply.grpcStatus)}${reply.broken ? " (broken)" : ""}`;
+        if (reply.grpcStatus !== undefined) expect(serverFaultGrpc.has(reply.grpcStatus), said).toBe(false);
+        if (reply.status !== undefined && reply.status !== 200) expect(clientErrorStatuses.has(reply.status), said).toBe(true);
+        if (!reply.broken && reply.status === 200) expect(reply.grpcStatus, `${said}: a unary call must end with a status`).toBeDefined();
+        return { refused: reply.grpcStatus !== 0, what: said };
+      });
+    });
+  }, 180_000);
+
+  it("a send cut off after its body arrived, then retried with the same client_message_id, is one message", async () => {
+    const sendArb = fc.record({ via: fc.constantFrom("connect", "grpc") as fc.Arbitrary<"connect" | "grpc">, delayMs: fc.integer({ min: 0, max: 30 }), retries: fc.integer({ min: 1, max: 3 }) });
+    // A sender and talk of its own: the other properties may delete the fixture's agents or
+    // close its talk.
+    const sender = await env.agent(fx.customer, "Cutter");
+    const chatId = must((await sender.talks.createTalk({ type: "group", participantIds: [] })).talk).id;
+    await property("cut then retry", sendArb, runs(20), async ({ via, delayMs, retries }) => {
+      const clientMessageId = randomUUID();
+      const text = `cut ${clientMessageId}`;
+      const request = create(SendMessageRequestSchema, { chatId, text, clientMessageId });
+      const body = via === "connect" ? Buffer.from(JSON.stringify({ chat_id: chatId, text, client_message_id: clientMessageId })) : toBinary(SendMessageRequestSchema, request);
+      await sendThenCut(env.url, via, "talk.v1.MessageService/SendMessage", body, sender.token, delayMs);
+      const ids = new Set<string>();
+      for (let i = 0; i < retries; i += 1) ids.add(must((await sender.messages.sendMessage(request, { timeoutMs: 10_000 })).message).id);
+      const what = `${via} cut after ${delayMs} ms, ${retries} retries`;
+      expect(ids.size, `${what}: retries answered different messages`).toBe(1);
+      await expectAlive(env, fx, what);
+      // The cut request may still be running: the stored rows are read only after the retries
+      // and the liveness check, and the talk lock orders it before or after them.
+      const stored = await env.service.database.db
+        .selectFrom("messages")
+        .select("id")
+        .where("client_message_id", "=", clientMessageId)
+        .execute();
+      expect(stored.map((m) => m.id), what).toEqual([...ids]);
+    });
+  }, 180_000);
+
+  it("concurrent hostile requests: several in flight at once over every protocol", async () => {
+    const oneArb: fc.Arbitrary<() => Promise<Outcome>> = fc.oneof(
+      rpcArb.chain((rpc) => fc.tuple(bodyArb(rpc.method, fx.ids), tokenArb()).map(([body, token]) => () => connectJson(rpc, body, token))),
+      unaryArb.chain((rpc) => fc.tuple(protoBodyArb(rpc.method, fx.ids), tokenArb()).map(([body, token]) => () => connectProto(rpc, body, token))),
+      rpcArb.chain((rpc) => fc.tuple(protoBodyArb(rpc.method, fx.ids), tokenArb()).map(([body, token]) => () => grpc(rpc, body, token))),
+      unaryArb.chain((rpc) => fc.tuple(protoBodyArb(rpc.method, fx.ids), tokenArb()).map(([body, token]) => () => grpcWeb(rpc, body, "envelope", token))),
+      fc
+        .tuple(fc.constantFrom("POST", "PATCH", "DELETE"), fc.constantFrom(...restPieces), fc.constantFrom(...fx.ids), fc.json({ maxDepth: 2 }), tokenArb())
+        .map(([method, piece, id, body, token]) => () => rest(method, `/v1.0/${piece}/${id}`, body, "application/json", token)),
+    );
+    await property("concurrent", fc.array(oneArb, { minLength: 3, maxLength: 8 }), runs(16), async (calls) => {
+      const before = await env.tableSnapshot();
+      const outcomes = await Promise.all(calls.map((call) => call()));
+      const what = outcomes.map((o) => o.what.slice(0, 120)).join("\n  ");
+      // Which request wrote cannot be told apart when one succeeded; when all were refused, none did.
+      if (outcomes.every((o) => o.refused)) expect(await env.tableSnapshot(), `refused together, changed rows:\n  ${what}`).toEqual(before);
+      await expectAlive(env, fx, what);
+    });
+  }, 180_000);
 
   it("REST: random methods, paths under /v1.0, queries and bodies", async () => {
     const segment = fc.oneof(
@@ -438,37 +871,14 @@ describe.each(backends)("fuzzing on %s", (backend) => {
         fc.constantFrom(...rpcs).chain((rpc) => bodyArb(rpc.method, fx.ids)),
       ),
       contentType: fc.constantFrom("application/json", "text/plain", "application/proto", "application/x-www-form-urlencoded"),
-      token: fc.constantFrom(...tokens),
+      token: tokenArb(),
     });
-    await fc.assert(
-      fc.asyncProperty(requestArb, async (r) => {
-        const before = await env.counts();
-        const path = `/v1.0/${r.segments.join("/")}${r.query}`;
-        const body = r.method === "GET" || r.method === "HEAD" ? undefined : r.body;
-        const what = `${r.method} ${path} ${body === undefined ? "" : show(body)}`;
-        const reply = await httpCall(env.url, r.method, path, {
-          token: r.token,
-          body,
-          headers: { "Content-Type": r.contentType },
-          timeoutMs: 3_000,
-          firstLine: true,
-        }).catch((error: unknown) => {
-          throw new Error(`${what}: no answer within 3 s (${String(error)})`);
-        });
-        const ok = reply.status < 300;
-        if (!ok) {
-          expect(clientErrorStatuses.has(reply.status), `${what} -> HTTP ${reply.status} ${reply.text.slice(0, 200)}`).toBe(true);
-          const code: unknown = reply.json?.code;
-          if (code !== undefined) expect(clientErrorCodes.has(String(code)), `${what} -> ${String(code)}`).toBe(true);
-          expect(await env.counts(), `${what} wrote rows`).toEqual(before);
-        }
-        // A stream's later line may carry {"error": ...}: never a server fault.
-        if (reply.json?.error?.code !== undefined) expect(clientErrorCodes.has(String(reply.json.error.code)), what).toBe(true);
-      }),
-      { numRuns: runs(200), interruptAfterTimeLimit: 15_000 },
-    );
-    await expectAlive(env, fx);
-  }, 60_000);
+    await property("REST", requestArb, runs(120), async (r) => {
+      const path = `/v1.0/${r.segments.join("/")}${r.query}`;
+      const body = r.method === "GET" || r.method === "HEAD" ? undefined : r.body;
+      await fuzzOne(() => rest(r.method, path, body, r.contentType, r.token));
+    });
+  }, 180_000);
 });
 
 describe("explicit hostile requests (pglite)", () => {
@@ -481,11 +891,27 @@ describe("explicit hostile requests (pglite)", () => {
   });
 
   async function unchanged<T>(what: string, action: () => Promise<T>): Promise<T> {
-    const before: RowCounts = await env.counts();
+    const before = await env.tableSnapshot();
     const result = await action();
-    expect(await env.counts(), `${what} wrote rows`).toEqual(before);
+    expect(await env.tableSnapshot(), `${what} changed rows`).toEqual(before);
     return result;
   }
+
+  it("KNOWN FAULT: a message that does not parse ends INTERNAL over gRPC-Web (INVALID_ARGUMENT over gRPC)", async () => {
+    // One byte that is not a protobuf message (field 0). When the service maps this to
+    // INVALID_ARGUMENT over gRPC-Web too, this test fails: then expect InvalidArgument here and
+    // drop grpcWebParseFault from the fuzz.
+    const body = envelope(Buffer.from([0x00]));
+    const web = await unchanged("grpc-web parse failure", () =>
+      httpCall(env.url, "POST", "/talk.v1.TalkService/CreateTalk", { token: fx.ann.token, body, headers: { "Content-Type": "application/grpc-web+proto" } }),
+    );
+    expect(web.status).toBe(200);
+    const { status, message } = grpcWebStatus(web.headers, web.bytes);
+    expect(grpcWebParseFault(status, message), `grpc-status ${String(status)} ${message}`).toBe(true);
+    const grpcReply = await unchanged("grpc parse failure", () => grpcRaw(env.url, "talk.v1.TalkService/CreateTalk", Buffer.from([0x00]), fx.ann.token));
+    expect(grpcReply.grpcStatus, grpcReply.grpcMessage).toBe(Code.InvalidArgument);
+    await expectAlive(env, fx);
+  });
 
   it("invalid UTF-8 in a JSON body is rejected or replaced, never a server error", async () => {
     const bytes = Buffer.concat([Buffer.from(`{"chat_id":"${fx.talkId}","text":"ok `), Buffer.from([0xff, 0xfe, 0xc3, 0x28, 0xed, 0xa0, 0x80]), Buffer.from('"}')]);
@@ -734,7 +1160,7 @@ describe("explicit hostile requests (pglite)", () => {
       r.method.input.fields.filter((f) => f.name === "id" || f.name.endsWith("_id") || f.name.endsWith("_ids")).filter((f) => f.name !== "client_message_id").map((f) => `${r.method.name}.${f.name}`),
     );
     expect(new Set(cases.map(([m, f]) => `${m}.${f}`))).toEqual(new Set(idFields));
-    const before = await env.counts();
+    const before = await env.tableSnapshot();
     for (const [method, field, call] of cases) {
       for (const value of bad) {
         const error = await expectCode(call(value), Code.InvalidArgument).catch((e: unknown) => {
@@ -743,7 +1169,7 @@ describe("explicit hostile requests (pglite)", () => {
         expect(error.rawMessage, `${method} ${field}=${JSON.stringify(value)}`).toContain(field === "owner_id" ? "_id" : field);
       }
     }
-    expect(await env.counts()).toEqual(before);
+    expect(await env.tableSnapshot()).toEqual(before);
     // And in REST paths.
     for (const path of ["/v1.0/talks/not-a-uuid", "/v1.0/messages/123", "/v1.0/agents/%27%20OR%201%3D1", "/v1.0/talks/x/participants", "/v1.0/service_agents/talk_messages/zz"]) {
       const reply = await httpCall(env.url, "GET", path, { token: ann.token });

@@ -6,6 +6,7 @@
 import { existsSync } from "node:fs";
 import { connect as tcpConnect } from "node:net";
 import pg from "pg";
+import { recordNotRun } from "./not-run-summary.js";
 
 export const postgresAdminUrl = process.env["TALKHUB_TEST_DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
 export const sharedNatsUrl = process.env["TALKHUB_TEST_NATS_URL"] ?? "nats://127.0.0.1:4222";
@@ -68,5 +69,6 @@ export async function dependenciesReachable(
   for (const problem of problems) {
     console.warn(`!!! ${problem}: ${suite} suite SKIPPED (set CI=true to make this fail)`);
   }
+  recordNotRun(`${suite} (${problems.join("; ")})`);
   return false;
 }

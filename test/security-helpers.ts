@@ -106,6 +106,13 @@ export function describeChanges(changes: ReadonlyMap<string, TableChanges>): str
   }
   return lines.join("; ").slice(0, 2_000);
 }
+/**
+ * The tables of a full snapshot: the written ones and agents (a registered caller's upsert
+ * writes nothing, so a changed agent row is a real write).
+ */
+export const snapshotTables = [...writtenTables, "agents"] as const;
+/** Every row of each snapshot table as Postgres's text form of the row, in sorted order. */
+export type RowsSnapshot = Record<(typeof snapshotTables)[number], readonly string[]>;
 
 /** One service with its own settings, for one describe block. */
 export class SecEnv {
@@ -264,6 +271,19 @@ export class SecEnv {
       }
       snapshot.set(name, { key, rows: byKey });
     }
+    return snapshot;
+  }
+
+  /**
+   * Every row of the snapshot tables, in one statement (so one consistent view): unlike counts(),
+   * it shows updates, soft deletes and status changes.
+   */
+  async tableSnapshot(): Promise<RowsSnapshot> {
+    const db = this.service.database.db;
+    const union = snapshotTables.map((table) => `SELECT '${table}' AS tbl, t::text AS row FROM ${table} t`).join(" UNION ALL ");
+    const { rows } = await sql.raw<{ tbl: string; row: string }>(`${union} ORDER BY 1, 2`).execute(db);
+    const snapshot = Object.fromEntries(snapshotTables.map((table) => [table, [] as string[]])) as Record<(typeof snapshotTables)[number], string[]>;
+    for (const { tbl, row } of rows) snapshot[tbl as (typeof snapshotTables)[number]].push(row);
     return snapshot;
   }
 }
