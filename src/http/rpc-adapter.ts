@@ -27,6 +27,11 @@ async function clientFault(res: UniversalServerResponse): Promise<UniversalServe
       headers.set("grpc-status", String(Code.InvalidArgument));
     }
   }
+  // gRPC-Web: the status travels in a trailer frame in the body, the first frame when the
+  // request message did not parse.
+  if (res.header?.get("content-type")?.startsWith("application/grpc-web") === true && res.body !== undefined) {
+    return { ...res, body: webTrailerFault(res.body) };
+  }
   // Connect unary: a small JSON error body with the HTTP status of its code.
   if (res.status === 500 && res.body !== undefined) {
     const bytes = await readAllBytes(res.body, 64 * 1024);
@@ -43,6 +48,39 @@ async function clientFault(res: UniversalServerResponse): Promise<UniversalServe
     return { ...res, body: createAsyncIterable([bytes]) };
   }
   return res;
+}
+
+/** gRPC-Web's trailer frame flag: the frame holds the status as HTTP header lines. */
+const trailerFlag = 0x80;
+
+/** Passes a gRPC-Web body on, with a first-frame INTERNAL "parse binary" status made INVALID_ARGUMENT. */
+async function* webTrailerFault(body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  let first = true;
+  for await (const chunk of body) {
+    yield first && chunk[0] === trailerFlag ? clientFaultTrailer(chunk) : chunk;
+    first = false;
+  }
+}
+
+function clientFaultTrailer(frame: Uint8Array): Uint8Array {
+  const length = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).readUInt32BE(1);
+  if (frame.byteLength !== 5 + length) return frame;
+  const text = new TextDecoder().decode(frame.subarray(5));
+  const status = /^grpc-status: *(\d+)\r$/m.exec(text)?.[1];
+  const message = /^grpc-message: *(.*)\r$/m.exec(text)?.[1] ?? "";
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(message);
+  } catch {
+    return frame;
+  }
+  if (status !== String(Code.Internal) || !parseFailure.test(decoded)) return frame;
+  const lines = new TextEncoder().encode(text.replace(/^grpc-status: *\d+\r$/m, `grpc-status: ${Code.InvalidArgument}\r`));
+  const rewritten = new Uint8Array(5 + lines.byteLength);
+  rewritten[0] = trailerFlag;
+  new DataView(rewritten.buffer).setUint32(1, lines.byteLength);
+  rewritten.set(lines, 5);
+  return rewritten;
 }
 
 /**
