@@ -5,6 +5,7 @@
  * is not passed over for the query: the request is refused as its header says, so one request
  * never carries two credentials that count.
  */
+import { bearerOf } from "../auth/bearer.js";
 
 export type BearerToken =
   /** `token` is undefined when the header is not `Bearer <token>`. */
@@ -13,13 +14,12 @@ export type BearerToken =
   | { readonly from: "query"; readonly token: string | undefined }
   | { readonly from: "none" };
 
-const bearer = /^Bearer\s+(\S+)\s*$/i;
 const tokenChars = /^[A-Za-z0-9_.-]+$/;
 
 /** The token of a request, from its Authorization header value and its URL (path and query). */
 export function bearerToken(authorization: string | readonly string[] | undefined, url: string | undefined): BearerToken {
   if (authorization !== undefined) {
-    return { from: "header", token: typeof authorization === "string" ? bearer.exec(authorization)?.[1] : undefined };
+    return { from: "header", token: typeof authorization === "string" ? bearerOf(authorization) : undefined };
   }
   // Most requests carry no query token: skip parsing their query.
   if (url === undefined || !url.includes("token=")) return { from: "none" };

@@ -1,4 +1,5 @@
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
+import { bearerOf } from "../auth/bearer.js";
 import type { TokenVerifier } from "../auth/verifier.js";
 import type { Callers } from "../domain/agents.js";
 import { DomainError, Unauthenticated } from "../domain/errors.js";
@@ -36,9 +37,9 @@ export function errorInterceptor(onInternal: (error: unknown, procedure: string)
 /** Reads "Authorization: Bearer <token>" (the HTTP layer turns ?token= into it). */
 export function bearerToken(authorization: string | null): string {
   if (authorization === null) throw new Unauthenticated("missing Authorization: Bearer token");
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-  if (match?.[1] === undefined) throw new Unauthenticated("the Authorization header must be \"Bearer <token>\"");
-  return match[1];
+  const token = bearerOf(authorization);
+  if (token === undefined) throw new Unauthenticated("the Authorization header must be \"Bearer <token>\"");
+  return token;
 }
 
 /**
