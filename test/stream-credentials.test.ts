@@ -84,16 +84,20 @@ function openStreams(env: TestEnv, agentId: string): number {
   return env.service.watch.streams.open(agentId as AgentId);
 }
 
-describe.each(backends)("credentials end streams on %s", (backend) => {
-  const env = useService(backend, { live: { heartbeatMs: 1_000, gapCheckMs: 200 } });
+/** Ann (admin) and Bob in a talk. */
+async function pairOn(env: TestEnv): Promise<{ ann: TestAgent; bob: TestAgent; chatId: string }> {
+  const customer = newCustomer();
+  const ann = await env.agent(customer, "Ann", { role: "admin", via: "grpc" });
+  const bob = await env.agent(customer, "Bob", { via: "grpc" });
+  return { ann, bob, chatId: (await createTalk(ann, [bob])).id };
+}
 
-  /** Ann (admin) and Bob in a talk. */
-  async function pair(): Promise<{ ann: TestAgent; bob: TestAgent; chatId: string }> {
-    const customer = newCustomer();
-    const ann = await env.agent(customer, "Ann", { role: "admin", via: "grpc" });
-    const bob = await env.agent(customer, "Bob", { via: "grpc" });
-    return { ann, bob, chatId: (await createTalk(ann, [bob])).id };
-  }
+const credentialsLive = { heartbeatMs: 1_000, gapCheckMs: 200 };
+
+describe.each(backends)("credentials end streams on %s", (backend) => {
+  const env = useService(backend, { live: credentialsLive });
+
+  const pair = () => pairOn(env);
 
   it("a stream opened with a short-lived token ends UNAUTHENTICATED when the token expires (grpc-js, gRPC, Connect, REST)", { timeout: 30_000 }, async () => {
     const { bob, chatId } = await pair();
@@ -152,8 +156,14 @@ describe.each(backends)("credentials end streams on %s", (backend) => {
       rest.close();
     }
   });
+});
 
-  it.runIf(backend === "postgres")("a deletion made through another process ends the streams held here", { timeout: 40_000 }, async () => {
+// A sibling process shares the database only on Postgres (the embedded database has one process).
+describe.each(backends.filter((b) => b === "postgres"))("credentials end streams across processes on %s", (backend) => {
+  const env = useService(backend, { live: credentialsLive });
+  const pair = () => pairOn(env);
+
+  it("a deletion made through another process ends the streams held here", { timeout: 40_000 }, async () => {
     const { ann, bob, chatId } = await pair();
     const other = await env.sibling();
     const watcher = new TalkWatcher(other.as(bob), chatId, await lastSeqOf(bob, chatId));

@@ -49,17 +49,19 @@ async function settle(calls: Promise<unknown>[]): Promise<{ ok: number; refused:
   return { ok: results.length - refused.length, refused };
 }
 
+/** Two agents of a new customer in a group talk; the first made it. */
+async function pairOn(env: TestEnv): Promise<{ owner: TestAgent; other: TestAgent; chatId: string }> {
+  const customer = newCustomer();
+  const owner = await env.agent(customer, "Owner");
+  const other = await env.agent(customer, "Other");
+  const talk = await createTalk(owner, [other]);
+  return { owner, other, chatId: talk.id };
+}
+
 describe.each(backends)("write limits (%s)", (backend) => {
   const env: TestEnv = useService(backend, { abuse });
 
-  /** Two agents of a new customer in a group talk; the first made it. */
-  async function pair(): Promise<{ owner: TestAgent; other: TestAgent; chatId: string }> {
-    const customer = newCustomer();
-    const owner = await env.agent(customer, "Owner");
-    const other = await env.agent(customer, "Other");
-    const talk = await createTalk(owner, [other]);
-    return { owner, other, chatId: talk.id };
-  }
+  const pair = () => pairOn(env);
 
   it("sends: the burst, then RESOURCE_EXHAUSTED, and the refused message is not written", async () => {
     const { owner, chatId } = await pair();
@@ -151,8 +153,14 @@ describe.each(backends)("write limits (%s)", (backend) => {
     expect(refused).toHaveLength(6);
     expect(must((await owner.messages.getMessage({ id: message.id })).message).metadata?.reactions).toHaveLength(2);
   });
+});
 
-  it.runIf(backend === "postgres")("two services on one database share one budget per agent and class", async () => {
+// Two services share one database only on Postgres (the embedded database has one process).
+describe.each(backends.filter((b) => b === "postgres"))("write limits across services (%s)", (backend) => {
+  const env: TestEnv = useService(backend, { abuse });
+  const pair = () => pairOn(env);
+
+  it("two services on one database share one budget per agent and class", async () => {
     const second = await env.sibling({ abuse });
     const { owner, chatId } = await pair();
     const there = second.as(owner);
