@@ -7,6 +7,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: "forks",
     // Prints a "NOT RUN:" line per suite skipped for a missing server, at the end of the run.
-    globalSetup: ["test/not-run-summary.ts"],
+    globalSetup: ["test/support/not-run-summary.ts"],
   },
 });
