@@ -1,0 +1,25 @@
+// Mutation testing (`npm run test:mutation`): Stryker changes one thing at a time in the
+// modules whose mistakes cost the most and checks that some test fails. It runs the unit layer
+// (test/unit/) plus the few integration suites listed in vitest.mutation.config.ts, and keeps
+// its results between runs (incremental) so a re-run only tests what changed.
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  testRunner: "vitest",
+  plugins: ["@stryker-mutator/vitest-runner"],
+  vitest: { configFile: "vitest.mutation.config.ts" },
+  coverageAnalysis: "perTest",
+  mutate: [
+    // modules are added per area (send path, live delivery, token verifier, REST transcoder,
+    // domain rules); docs/testing.md has the score of each
+  ],
+  incremental: true,
+  incrementalFile: "reports/mutation/incremental.json",
+  reporters: ["clear-text", "progress", "json", "html"],
+  jsonReporter: { fileName: "reports/mutation/mutation.json" },
+  htmlReporter: { fileName: "reports/mutation/index.html" },
+  concurrency: 2,
+  timeoutMS: 10_000,
+  thresholds: { high: 90, low: 80, break: null },
+  tempDirName: ".stryker-tmp",
+  ignorePatterns: ["web/dist", "test-artifacts", "bench/results", "reports", ".talkhub"],
+};
