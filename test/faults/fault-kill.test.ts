@@ -8,7 +8,7 @@
  * events the bus never carried, and the watchers on A must have them all the same.
  */
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { connect } from "@nats-io/transport-node";
 import { stallableLink, type StallableLink } from "../support/stallable-link.js";
@@ -38,8 +38,20 @@ const ready = await dependenciesReachable("fault-kill", { postgres: true, shared
 
 const concurrency = 8;
 const maxPerSender = 400;
-const killAfterMs = 1500;
-const sendAfterRestartMs = 1500;
+/** B is killed once this many sends were acknowledged. */
+const killAtAcked = 40;
+/** The load stops once the new B has acknowledged this many sends. */
+const ackedByNewB = 30;
+
+/** Waits (at most `timeout` ms) until `count()` reaches `atLeast`. */
+async function reachCount(what: string, count: () => number, atLeast: number, timeout: number): Promise<void> {
+  await vi.waitFor(
+    () => {
+      if (count() < atLeast) throw new Error(`${what}: ${count()} of ${atLeast}`);
+    },
+    { timeout, interval: 20 },
+  );
+}
 
 describe.skipIf(!ready)("SIGKILL of a process under load", () => {
   const secret = newSecret();
@@ -174,10 +186,10 @@ describe.skipIf(!ready)("SIGKILL of a process under load", () => {
       }
     });
 
-    // The fault: SIGKILL B mid-load, start a new B, send a while longer, stop.
+    // The fault: SIGKILL B mid-load, start a new B, send until it has acknowledged enough, stop.
     const fault = (async () => {
       try {
-        await sleep(Math.max(0, t0 + killAfterMs - Date.now()));
+        await reachCount("sends acknowledged before the kill", () => acked.size, killAtAcked, 20_000);
         // Stall B's link to NATS until B has acknowledged sends to both talks begun after the
         // stall: those were committed, and their publishes can no longer reach the bus.
         const stalledAt = Date.now();
@@ -200,7 +212,7 @@ describe.skipIf(!ready)("SIGKILL of a process under load", () => {
         generation = 1;
         for (const clients of stale) clients.close();
         const restartedAt = Date.now();
-        await sleep(sendAfterRestartMs);
+        await reachCount("sends acknowledged by the new B", () => [...acked.values()].filter((sent) => sent.generation === 1).length, ackedByNewB, 20_000);
         return { ackedBeforeKill, killedAt, restartedAt };
       } catch (error) {
         aborted = true;

@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
   clientsFor,
@@ -44,11 +44,22 @@ import {
 
 const run = promisify(execFile);
 
+/** Waits (at most `timeout` ms) until `count()` reaches `atLeast`. */
+async function reachCount(what: string, count: () => number, atLeast: number, timeout: number): Promise<void> {
+  await vi.waitFor(
+    () => {
+      if (count() < atLeast) throw new Error(`${what}: ${count()} of ${atLeast}`);
+    },
+    { timeout, interval: 20 },
+  );
+}
+
 const senders = 3;
-const loadBeforeOutageMs = 2000;
+/** Postgres crashes once this many sends were acknowledged. */
+const ackedBeforeOutage = 20;
 const outageMs = 5000;
-/** After the first post-restart success of every sender, the load goes on this long. */
-const loadAfterRecoveryMs = 2000;
+/** After the first post-restart success of every sender, the load goes on until this many more were acknowledged. */
+const ackedAfterRecovery = 20;
 /** A failing call must answer within this (the pool's connection timeout is 5 s). */
 const failFastMs = 6000;
 /** Sends succeed again within this of Postgres accepting connections. */
@@ -310,12 +321,12 @@ describe.skipIf(!ready)("a Postgres outage under load", () => {
       }
     });
 
-    // The fault: after 2 s of load, Postgres crashes (immediate stop), stays down 5 s, starts again.
+    // The fault: once the load is under way, Postgres crashes (immediate stop), stays down 5 s, starts again.
     const t0 = Date.now();
     const readyDuring: (number | string)[] = [];
     const fault = (async () => {
       try {
-        await sleep(loadBeforeOutageMs);
+        await reachCount("sends acknowledged before the outage", () => acked.size, ackedBeforeOutage, 20_000);
         const ackedBefore = acked.size;
         const stopIssuedAt = Date.now();
         await server.crash();
@@ -333,7 +344,8 @@ describe.skipIf(!ready)("a Postgres outage under load", () => {
           recoveryBoundMs,
         );
         const recoveredAt = Date.now();
-        await sleep(loadAfterRecoveryMs);
+        const ackedAtRecovery = acked.size;
+        await reachCount("sends acknowledged after every sender recovered", () => acked.size - ackedAtRecovery, ackedAfterRecovery, 20_000);
         return { ackedBefore, stopIssuedAt, stoppedAt, startIssuedAt, upAt, recovered, recoveredAt };
       } catch (error) {
         aborted = true;
