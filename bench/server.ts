@@ -188,7 +188,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     env["TALKHUB_NATS_PREFIX"] = natsPrefix ?? "";
   }
   // --expose-gc and the GC hook: heap figures are taken after a forced full collection.
-  const nodeArgs = ["--expose-gc", "--import", "tsx", "--import", "./bench/gc-hook.ts"];
+  const nodeArgs = [...gcHookArgs];
   if (options.cpuProfDir !== undefined) nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`);
   const { child, port, operatorPort } = await spawnTalkhub("Talkhub", env, nodeArgs);
   const url = `http://127.0.0.1:${port}`;
@@ -226,8 +226,11 @@ export async function startServer(options: ServerOptions): Promise<Server> {
 
 let gcRequests = 0;
 
+/** Node arguments that load the GC hook (bench/gc-hook.ts) into a Talkhub child. */
+export const gcHookArgs: readonly string[] = ["--expose-gc", "--import", "tsx", "--import", "./bench/gc-hook.ts"];
+
 /** Asks the server's GC hook for a full collection; answers its memory after it. */
-function gcIn(child: ChildProcess): Promise<{ rss: number; heapUsed: number }> {
+export function gcIn(child: ChildProcess): Promise<{ rss: number; heapUsed: number }> {
   const id = ++gcRequests;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => done(new Error("no answer from the GC hook within 30 s")), 30_000);
