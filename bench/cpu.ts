@@ -48,7 +48,7 @@ export interface CpuRole {
 
 export interface CpuStep {
   readonly step: string;
-  /** What one operation is (send, delivery, page...). */
+  /** What the operations are (sends, deliveries...). */
   readonly unit: string;
   readonly operations: number;
   readonly wallMs: number;

@@ -311,7 +311,7 @@ async function measure(
     const { load, got } =
       cpu === undefined
         ? await loadAndCollect()
-        : await cpu.measure(`fan-out ${label} ${system === "nats" ? "NATS core" : "Talkhub"} R=${watchers} ${mode === "fixed" ? `${options.fixedRate}/s` : "full speed"}`, "delivery", loadAndCollect, (r) => r.got.delivered);
+        : await cpu.measure(`fan-out ${label} ${system === "nats" ? "NATS core" : "Talkhub"} R=${watchers} ${mode === "fixed" ? `${options.fixedRate}/s` : "full speed"}`, "deliveries", loadAndCollect, (r) => r.got.delivered);
     if (load.failed > 0) notes.push(`${load.failed} sends failed: ${load.errors[0] ?? ""}`);
     if (load.unsent > 0) notes.push(`${load.unsent} of ${load.scheduled} scheduled messages never sent: the window ran out`);
     if (got.streamErrors > 0) notes.push(`${got.streamErrors} subscriptions ended with an error: ${got.errorSamples[0] ?? ""}`);

@@ -185,7 +185,7 @@ function cpuTable(r: BackendResults): string[] {
         const total = roles.reduce((a, role) => a + (s.cpuMs[role] ?? 0), 0);
         return [
           s.step,
-          `${s.operations.toLocaleString("en-US")} ${s.unit}s`,
+          `${s.operations.toLocaleString("en-US")} ${s.unit}`,
           fmt((s.operations * 1000) / s.wallMs, 0),
           ...roles.map((role) => fmt(s.perOperationMs[role], 3)),
           s.operations > 0 ? fmt(total / s.operations, 3) : "n/a",

@@ -330,7 +330,7 @@ export async function runSend(
 ): Promise<SendPoint[]> {
   const connections = Array.from({ length: 4 }, () => grpcClients(server.url, agent.token));
   const points: SendPoint[] = [];
-  const measured = (step: string): Around => (work) => cpu.measure(step, "send", work, (load) => load.ackedCount);
+  const measured = (step: string): Around => (work) => cpu.measure(step, "sends", work, (load) => load.ackedCount);
   try {
     for (const talks of options.spreads) {
       const ids = talkIds.slice(0, talks);
