@@ -9,7 +9,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { round } from "./stats.js";
 
 /** Clock ticks per second of utime/stime (getconf CLK_TCK; 100 on Linux almost everywhere). */
-const ticksPerSecond = (() => {
+export const ticksPerSecond = (() => {
   try {
     return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
   } catch {

@@ -170,12 +170,13 @@ function table(header: string[], rows: (string | number)[][]): string {
 const verdictCell = (problems: string[]) => (problems.length === 0 ? "met" : `**missed**: ${problems.join("; ")}`);
 
 /** The CPU table of a backend: ms of CPU per operation of each role, per measured step. */
-function cpuTable(r: BackendResults): string[] {
+function cpuTable(r: BackendResults, ticksPerSecond: number): string[] {
   const steps = r.cpu ?? [];
   if (steps.length === 0) return [];
   const roles = Object.keys(r.cpuRoles ?? {});
   const lines = [
-    "CPU per operation, ms (utime + stime from `/proc/<pid>/stat`, sampled right before and after each step's measured window and divided by the operations it completed; warm-ups are outside the window):",
+    "CPU per operation, ms (utime + stime from `/proc/<pid>/stat`, sampled right before and after each step's measured window and divided by the operations it completed; warm-ups are outside the window). " +
+      `CPU times count in clock ticks of ${fmt(1000 / ticksPerSecond, 1)} ms per process, so a step with few operations is coarse:`,
     "",
     ...roles.map((role) => `- ${role}: ${r.cpuRoles?.[role] ?? ""}`),
     "",
@@ -360,7 +361,7 @@ function markdown(results: Results): string {
       lines.push(table(["watchers", `achieved msg/s (of ${rate})`, "delivery p50 / p99 / max ms", "lost", "dup"], fixed.map((p) => [p.watchers, p.sendRate, `${fmt(p.delivery.p50, 2)} / ${fmt(p.delivery.p99, 2)} / ${fmt(p.delivery.max, 1)}`, p.lost, p.duplicated])));
       lines.push("");
     }
-    const cpu = cpuTable(r);
+    const cpu = cpuTable(r, results.environment.cpuTicksPerSecond ?? 100);
     if (cpu.length > 0) {
       lines.push("### CPU per operation");
       lines.push("");
@@ -399,8 +400,9 @@ async function freeName(dir: string, date: string): Promise<string> {
   throw new Error(`no free report name for ${date} in ${dir}`);
 }
 
-export async function writeReport(dir: string, results: Results): Promise<string[]> {
-  results.date = await freeName(dir, results.date);
+/** Writes the report files; a new name unless `rewrite` (the same run's files, re-rendered). */
+export async function writeReport(dir: string, results: Results, rewrite = false): Promise<string[]> {
+  if (!rewrite) results.date = await freeName(dir, results.date);
   const base = join(dir, results.date);
   await writeFile(`${base}.json`, JSON.stringify(results, null, 2) + "\n");
   await writeFile(`${base}.svg`, latencySvg(results));

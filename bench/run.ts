@@ -13,7 +13,7 @@ import { join } from "node:path";
 import pg from "pg";
 import { connect as natsConnect } from "@nats-io/transport-node";
 import { runCapacity, type CapacityPoint } from "./capacity.js";
-import { CpuMeter, pidsByName, type CpuRole, type CpuStep } from "./cpu.js";
+import { CpuMeter, pidsByName, ticksPerSecond, type CpuRole, type CpuStep } from "./cpu.js";
 import { runFanout, WatcherPool, type FanoutOptions, type FanoutPoint } from "./fanout.js";
 import { runHistory, seed, talkId, type HistoryResult, type SeedPlan } from "./history.js";
 import { summarizeProfile, type ProfileSummary } from "./profile.js";
@@ -85,6 +85,8 @@ export interface Environment {
   serverProcess: string;
   serverDbPool: number;
   watcherProcesses: number;
+  /** Clock ticks per second of /proc/<pid>/stat CPU times (their resolution). */
+  cpuTicksPerSecond: number;
 }
 
 const settings = {
@@ -157,6 +159,7 @@ const results: Results = {
     serverProcess: "child: node --expose-gc --import tsx --import ./bench/gc-hook.ts src/main.ts (TALKHUB_LOG_LEVEL=warn)",
     serverDbPool,
     watcherProcesses,
+    cpuTicksPerSecond: ticksPerSecond,
   },
   settings,
   configured: { backends: args.backends, workloads: [...only] },
