@@ -1,7 +1,9 @@
 /**
  * Capacity: many idle WatchTalk streams (over several HTTP/2 connections) and WebSocket
- * subscribers on one fresh server process: memory per subscription (server VmRSS and V8 heap
- * deltas divided by the count) and the delivery latency of one message to all of them.
+ * subscribers on one fresh server process: memory per subscription that opened (server RSS and
+ * V8 heap after a forced full GC, before and after, divided by the subscriptions whose first
+ * response arrived; refused ones are reported apart) and the delivery latency of one message to
+ * all of them.
  */
 import { randomBytes } from "node:crypto";
 import type { BenchAgent, BenchDatabase, Server } from "./server.js";
@@ -11,8 +13,14 @@ import { nowAbs, round, sleep, summarize, type Summary } from "./stats.js";
 
 export interface CapacityPoint {
   readonly kind: "grpc" | "ws";
+  /** Subscriptions asked for. */
   readonly subscriptions: number;
+  /** Subscriptions whose first response (gRPC) or subscribe ack (WebSocket) arrived. */
   readonly opened: number;
+  /** Subscriptions refused (an error before their first response). */
+  readonly refused: number;
+  /** Neither opened nor refused within the wait. */
+  readonly pending: number;
   readonly openMs: number;
   readonly rssBefore: number;
   readonly rssAfter: number;
@@ -26,10 +34,11 @@ export interface CapacityPoint {
   readonly notes: string[];
 }
 
+/** Memory after a quiet moment and a forced full GC in the server. */
 async function settle(server: Server, ms: number) {
   await sleep(ms);
-  const m = await server.metrics();
-  return { rss: await server.rss(), heap: m.heapUsed };
+  const m = await server.memoryAfterGc();
+  return { rss: m.rss, heap: m.heapUsed };
 }
 
 export async function runCapacity(
@@ -66,7 +75,8 @@ export async function runCapacity(
       await pool.reset(run, 1);
       const openStart = nowAbs();
       const opened = await open(total);
-      // gRPC streams count as live once they got an event: a probe message reaches them all.
+      // gRPC streams count as opened once their first response arrived: a probe message
+      // reaches them all.
       if (kind === "grpc") await clients.messages.sendMessage({ chatId: talk.id, text: "probe" });
       const live = await pool.ready(60_000);
       const openMs = nowAbs() - openStart;
@@ -76,21 +86,23 @@ export async function runCapacity(
       const got = await pool.collect(Uint8Array.of(1), 3_000, 30_000);
       await pool.closeAll();
       const notes: string[] = [];
-      if (opened.streamErrors > 0) notes.push(`${opened.streamErrors} subscriptions failed to open`);
-      if (live < total) notes.push(`only ${live} of ${total} were live`);
+      if (opened.streamErrors > 0) notes.push(`${opened.streamErrors} errors while opening`);
       if (got.streamErrors > 0) notes.push(`${got.streamErrors} subscription errors: ${got.errorSamples[0] ?? ""}`);
-      const ok = total - opened.streamErrors;
+      // Only subscriptions that opened hold memory in the server: they are what it is divided by.
+      const ok = live.opened;
       const point: CapacityPoint = {
         kind,
         subscriptions: total,
         opened: ok,
+        refused: live.refused,
+        pending: total - live.opened - live.refused,
         openMs: round(openMs, 0),
         rssBefore: before.rss,
         rssAfter: after.rss,
         heapBefore: before.heap,
         heapAfter: after.heap,
-        rssPerSubscription: round((after.rss - before.rss) / ok, 0),
-        heapPerSubscription: round((after.heap - before.heap) / ok, 0),
+        rssPerSubscription: ok === 0 ? NaN : round((after.rss - before.rss) / ok, 0),
+        heapPerSubscription: ok === 0 ? NaN : round((after.heap - before.heap) / ok, 0),
         delivery: summarize(got.latencies),
         lost: got.lost,
         duplicated: got.duplicated,
@@ -98,7 +110,7 @@ export async function runCapacity(
       };
       points.push(point);
       log(
-        `  capacity ${database.backend} ${kind} x${total}: opened in ${point.openMs} ms, RSS ${round(before.rss / 2 ** 20)} -> ${round(after.rss / 2 ** 20)} MiB ` +
+        `  capacity ${database.backend} ${kind} x${total}: ${ok} opened, ${live.refused} refused, in ${point.openMs} ms, RSS ${round(before.rss / 2 ** 20)} -> ${round(after.rss / 2 ** 20)} MiB ` +
           `(${round(point.rssPerSubscription / 1024, 2)} KiB each), heap ${round(point.heapPerSubscription / 1024, 2)} KiB each; ` +
           `one message to all: p50 ${point.delivery.p50} p99 ${point.delivery.p99} max ${point.delivery.max} ms, lost ${got.lost}${notes.length ? ` [${notes.join("; ")}]` : ""}`,
       );

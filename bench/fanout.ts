@@ -1,6 +1,8 @@
 /**
  * Fan-out: R watchers on one talk (WatchTalk streams) while senders push at full speed and at a
- * fixed 1,000 msg/s; delivery latency (send start -> receipt), deliveries/s, lost, duplicated.
+ * fixed rate; delivery latency (from each message's scheduled send time to receipt, so a sender
+ * held back by a slow service does not hide the delay), achieved rate, deliveries/s, lost,
+ * duplicated, refused.
  * Baseline: NATS core pub/sub with R subscriptions on one subject.
  * Watchers live in forked child processes (bench/watchers.ts) so that decoding deliveries does
  * not share an event loop with the senders.
@@ -12,6 +14,7 @@ import { connect as natsConnect } from "@nats-io/transport-node";
 import type { BenchAgent, Clients, Server } from "./server.js";
 import { grpcClients, natsUrl, stopChild, track } from "./server.js";
 import { nowAbs, Samples, sleep, summarize, type Summary } from "./stats.js";
+import type { CpuMeter } from "./cpu.js";
 import type { CollectReply, Command, OpenCommand } from "./watchers.js";
 
 // ------------------------------------------------------------------------------------------
@@ -65,10 +68,20 @@ export class WatcherPool {
     return { ms: nowAbs() - start, streamErrors: replies.reduce((a, r) => a + r.streamErrors, 0) };
   }
 
-  /** Waits until every subscription saw its first event (send a probe first); returns how many did. */
-  async ready(capMs: number): Promise<number> {
-    const replies = await Promise.all(this.children.map((child) => this.request<{ ready: number }>(child, { op: "ready", capMs }, "ready")));
-    return replies.reduce((a, r) => a + r.ready, 0);
+  /**
+   * Waits until every subscription opened (its first response arrived: send a probe first) or
+   * was refused; returns how many of each.
+   */
+  async ready(capMs: number): Promise<{ opened: number; refused: number }> {
+    const replies = await Promise.all(
+      this.children.map((child) => this.request<{ opened: number; refused: number }>(child, { op: "ready", capMs }, "ready")),
+    );
+    return { opened: replies.reduce((a, r) => a + r.opened, 0), refused: replies.reduce((a, r) => a + r.refused, 0) };
+  }
+
+  /** The watcher processes' PIDs (for CPU accounting). */
+  pids(): number[] {
+    return this.children.flatMap((child) => (child.pid === undefined ? [] : [child.pid]));
   }
 
   async reset(run: string, maxN: number): Promise<void> {
@@ -88,6 +101,7 @@ export class WatcherPool {
     return {
       latencies,
       lost: replies.reduce((a, r) => a + r.reply.lost, 0),
+      refused: replies.reduce((a, r) => a + r.reply.refused, 0),
       duplicated: replies.reduce((a, r) => a + r.reply.duplicated, 0),
       delivered: replies.reduce((a, r) => a + r.reply.delivered, 0),
       firstAt: Math.min(...replies.map((r) => r.reply.firstAt)),
@@ -113,6 +127,10 @@ export class WatcherPool {
 
 export interface LoadResult {
   readonly acked: Uint8Array;
+  /** Messages the load meant to send (fixed rate: rate x window). */
+  readonly scheduled: number;
+  /** Scheduled messages never sent: the window (and its grace) ended first. */
+  readonly unsent: number;
   readonly ackedCount: number;
   readonly failed: number;
   readonly ack: Summary;
@@ -121,7 +139,8 @@ export interface LoadResult {
   readonly errors: string[];
 }
 
-type SendOne = (n: number) => Promise<void>;
+/** Sends message n; `scheduledAt` (epoch ms) is when it was due, which latency is measured from. */
+export type SendOne = (n: number, scheduledAt: number) => Promise<void>;
 
 function tracker(maxN: number) {
   const acked = new Uint8Array(maxN);
@@ -130,11 +149,10 @@ function tracker(maxN: number) {
   let failed = 0;
   let ackedCount = 0;
   return {
-    async one(send: SendOne, n: number) {
-      const t = nowAbs();
+    async one(send: SendOne, n: number, scheduledAt: number) {
       try {
-        await send(n);
-        ack.push(nowAbs() - t);
+        await send(n, scheduledAt);
+        ack.push(nowAbs() - scheduledAt);
         acked[n] = 1;
         ackedCount++;
       } catch (error) {
@@ -142,13 +160,17 @@ function tracker(maxN: number) {
         if (errors.length < 5) errors.push(String(error).slice(0, 300));
       }
     },
-    result(startAt: number): LoadResult {
-      return { acked, ackedCount, failed, ack: summarize(ack.values()), startAt, endAt: nowAbs(), errors };
+    result(startAt: number, scheduled: number, sent: number): LoadResult {
+      return { acked, scheduled, unsent: scheduled - sent, ackedCount, failed, ack: summarize(ack.values()), startAt, endAt: nowAbs(), errors };
     },
   };
 }
 
-/** Sends message n at start + n/rate, with at most maxInFlight unacknowledged. */
+/**
+ * Sends message n at start + n/rate, with at most maxInFlight unacknowledged. Latency (ack and
+ * delivery) counts from the scheduled time, so a send that waits for an in-flight slot or for a
+ * busy event loop is charged its wait (no coordinated omission).
+ */
 export async function fixedRate(rate: number, total: number, send: SendOne, maxInFlight = 512): Promise<LoadResult> {
   const t = tracker(total);
   const pending = new Set<Promise<void>>();
@@ -156,6 +178,7 @@ export async function fixedRate(rate: number, total: number, send: SendOne, maxI
   // Stop scheduling once the window (plus half again for a backlog) is over: a service that
   // cannot keep the rate shows as a lower achieved rate instead of a run without end.
   const windowMs = (total * 1000) / rate;
+  let sent = 0;
   for (let n = 0; n < total; n++) {
     if (nowAbs() - start > windowMs * 1.5 + 200) break;
     const due = start + (n * 1000) / rate;
@@ -163,13 +186,14 @@ export async function fixedRate(rate: number, total: number, send: SendOne, maxI
     if (wait > 1.5) await sleep(wait - 1);
     while ((wait = due - nowAbs()) > 0) await new Promise((r) => setImmediate(r));
     while (pending.size >= maxInFlight) await Promise.race(pending);
-    const p: Promise<void> = t.one(send, n).then(() => {
+    const p: Promise<void> = t.one(send, n, due).then(() => {
       pending.delete(p);
     });
     pending.add(p);
+    sent++;
   }
   await Promise.all(pending);
-  return t.result(start);
+  return t.result(start, total, sent);
 }
 
 /** `concurrency` loops sending back to back for durationMs (or until maxN messages). */
@@ -179,10 +203,11 @@ export async function fullSpeed(concurrency: number, durationMs: number, maxN: n
   let next = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (nowAbs() - start < durationMs && next < maxN) await t.one(send, next++);
+      // Closed loop: each message is due when its sender is free to send it.
+      while (nowAbs() - start < durationMs && next < maxN) await t.one(send, next++, nowAbs());
     }),
   );
-  return t.result(start);
+  return t.result(start, next, next);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -194,16 +219,24 @@ export interface FanoutPoint {
   readonly watchers: number;
   readonly mode: "full" | "fixed";
   readonly targetRate: number | null;
+  /** Messages the load meant to send (full speed: as many as it managed). */
+  readonly scheduled: number;
   readonly sent: number;
+  /** Acknowledged messages per second over the load (fixed rate: judged against targetRate). */
   readonly sendRate: number;
   readonly delivery: Summary;
   readonly deliveriesPerSec: number;
   readonly expected: number;
   readonly lost: number;
   readonly duplicated: number;
+  /** Subscriptions refused before they opened. */
+  readonly refused: number;
   readonly streamErrors: number;
+  readonly failedSends: number;
   readonly ack: Summary;
   readonly notes: string[];
+  /** Set when the point did not complete; the figures above are then zero. */
+  readonly error?: string;
 }
 
 export interface FanoutOptions {
@@ -216,10 +249,38 @@ export interface FanoutOptions {
   readonly modes: readonly ("full" | "fixed")[];
 }
 
-const textOf = (run: string, n: number) => `b:${run}:${n}:${nowAbs()}`;
+const textOf = (run: string, n: number, scheduledAt: number) => `b:${run}:${n}:${scheduledAt}`;
+
+const empty: Summary = { n: 0, p50: NaN, p90: NaN, p99: NaN, max: NaN, mean: NaN };
+
+/** A point that threw: it stays in the results (and the report) as not completed. */
+export function failedPoint(system: "talkhub" | "nats", watchers: number, mode: "full" | "fixed", options: FanoutOptions, error: unknown): FanoutPoint {
+  return {
+    system,
+    watchers,
+    mode,
+    targetRate: mode === "fixed" ? options.fixedRate : null,
+    scheduled: 0,
+    sent: 0,
+    sendRate: 0,
+    delivery: empty,
+    deliveriesPerSec: 0,
+    expected: 0,
+    lost: 0,
+    duplicated: 0,
+    refused: 0,
+    streamErrors: 0,
+    failedSends: 0,
+    ack: empty,
+    notes: [],
+    error: String(error instanceof Error ? error.message : error).slice(0, 300),
+  };
+}
 
 async function measure(
   pool: WatcherPool,
+  cpu: CpuMeter | undefined,
+  label: string,
   system: "talkhub" | "nats",
   watchers: number,
   mode: "full" | "fixed",
@@ -233,39 +294,51 @@ async function measure(
   const budgetN = Math.max(200, Math.floor(options.deliveryBudget / watchers));
   const total = mode === "fixed" ? Math.min(Math.round((options.fixedRate * options.durationMs) / 1000), budgetN) : budgetN;
   await pool.reset(run, total);
-  const opened = await open();
-  if (opened.streamErrors > 0) notes.push(`${opened.streamErrors} subscriptions failed to open`);
-  await probe();
-  const ready = await pool.ready(30_000);
-  if (ready < watchers) notes.push(`only ${ready} of ${watchers} subscriptions were live before the load`);
-  await sleep(100);
-  const load =
-    mode === "fixed"
-      ? await fixedRate(options.fixedRate, total, send(run))
-      : await fullSpeed(options.fullConcurrency, options.durationMs, total, send(run));
-  const got = await pool.collect(load.acked, 3_000, 30_000);
-  await pool.closeAll();
-  if (load.failed > 0) notes.push(`${load.failed} sends failed: ${load.errors[0] ?? ""}`);
-  if (got.streamErrors > 0) notes.push(`${got.streamErrors} subscriptions ended with an error: ${got.errorSamples[0] ?? ""}`);
-  if (got.resumes > 0) notes.push(`${got.resumes} times a stream fell 1,000 events behind, was cut off (RESOURCE_EXHAUSTED) and resumed from its last seq`);
-  const sendSeconds = (load.endAt - load.startAt) / 1000;
-  const point: FanoutPoint = {
-    system,
-    watchers,
-    mode,
-    targetRate: mode === "fixed" ? options.fixedRate : null,
-    sent: load.ackedCount,
-    sendRate: Math.round(load.ackedCount / sendSeconds),
-    delivery: summarize(got.latencies),
-    deliveriesPerSec: got.delivered === 0 ? 0 : Math.round(got.delivered / ((got.lastAt - load.startAt) / 1000)),
-    expected: load.ackedCount * watchers,
-    lost: got.lost,
-    duplicated: got.duplicated,
-    streamErrors: got.streamErrors,
-    ack: load.ack,
-    notes,
-  };
-  return point;
+  try {
+    await open();
+    await probe();
+    const ready = await pool.ready(30_000);
+    if (ready.opened < watchers) notes.push(`only ${ready.opened} of ${watchers} subscriptions opened before the load (${ready.refused} refused)`);
+    await sleep(100);
+    const loadAndCollect = async () => {
+      const load =
+        mode === "fixed"
+          ? await fixedRate(options.fixedRate, total, send(run))
+          : await fullSpeed(options.fullConcurrency, options.durationMs, total, send(run));
+      const got = await pool.collect(load.acked, 3_000, 30_000);
+      return { load, got };
+    };
+    const { load, got } =
+      cpu === undefined
+        ? await loadAndCollect()
+        : await cpu.measure(`fan-out ${label} ${system === "nats" ? "NATS core" : "Talkhub"} R=${watchers} ${mode === "fixed" ? `${options.fixedRate}/s` : "full speed"}`, "deliveries", loadAndCollect, (r) => r.got.delivered);
+    if (load.failed > 0) notes.push(`${load.failed} sends failed: ${load.errors[0] ?? ""}`);
+    if (load.unsent > 0) notes.push(`${load.unsent} of ${load.scheduled} scheduled messages never sent: the window ran out`);
+    if (got.streamErrors > 0) notes.push(`${got.streamErrors} subscriptions ended with an error: ${got.errorSamples[0] ?? ""}`);
+    if (got.resumes > 0) notes.push(`${got.resumes} times a stream fell 1,000 events behind, was cut off (RESOURCE_EXHAUSTED) and resumed from its last seq`);
+    const sendSeconds = (load.endAt - load.startAt) / 1000;
+    return {
+      system,
+      watchers,
+      mode,
+      targetRate: mode === "fixed" ? options.fixedRate : null,
+      scheduled: load.scheduled,
+      sent: load.ackedCount,
+      sendRate: Math.round(load.ackedCount / sendSeconds),
+      delivery: summarize(got.latencies),
+      deliveriesPerSec: got.delivered === 0 ? 0 : Math.round(got.delivered / ((got.lastAt - load.startAt) / 1000)),
+      expected: load.ackedCount * (watchers - got.refused),
+      lost: got.lost,
+      duplicated: got.duplicated,
+      refused: got.refused,
+      streamErrors: got.streamErrors,
+      failedSends: load.failed,
+      ack: load.ack,
+      notes,
+    };
+  } finally {
+    await pool.closeAll();
+  }
 }
 
 export async function runFanout(
@@ -274,58 +347,74 @@ export async function runFanout(
   pool: WatcherPool,
   options: FanoutOptions,
   log: (line: string) => void,
+  cpu?: CpuMeter,
 ): Promise<FanoutPoint[]> {
   const points: FanoutPoint[] = [];
   const senders: Clients[] = Array.from({ length: 2 }, () => grpcClients(server.url, agent.token));
   const nc = await natsConnect({ servers: natsUrl, name: "talkhub-bench-publisher" });
+  // Every configured point ends up in the results: one that throws is kept as not completed.
+  const attempt = async (system: "talkhub" | "nats", watchers: number, mode: "full" | "fixed", run: () => Promise<FanoutPoint>) => {
+    let point: FanoutPoint;
+    try {
+      point = await run();
+    } catch (error) {
+      point = failedPoint(system, watchers, mode, options, error);
+    }
+    points.push(point);
+    log(describe(system === "nats" ? "nats" : server.backend, point));
+  };
   try {
     for (const watchers of options.watchers) {
       for (const mode of options.modes) {
-        // Talkhub: a fresh talk per point.
-        const talk = (await senders[0]!.talks.createTalk({ type: "group", name: `fanout ${watchers} ${mode}` })).talk!;
-        const chatId = talk.id;
-        const point = await measure(
-          pool,
-          "talkhub",
-          watchers,
-          mode,
-          options,
-          () =>
-            pool.open(
-              { kind: "grpc", url: server.url, token: agent.token, agentId: agent.id, chatId, afterSeq: Number(talk.lastSeq), subject: "", perConnection: 100 },
-              watchers,
-            ),
-          (run) => async (n) => {
-            await senders[n % senders.length]!.messages.sendMessage({ chatId, text: textOf(run, n) });
-          },
-          async () => {
-            await senders[0]!.messages.sendMessage({ chatId, text: "probe" });
-          },
-        );
-        points.push(point);
-        log(describe(server.backend, point));
-        // Baseline: NATS core, same R, same load shape (once; it does not depend on the backend).
-        if (server.backend === "postgres") {
-          const subject = `bench${randomBytes(6).toString("hex")}.fanout`;
-          const base = await measure(
+        await attempt("talkhub", watchers, mode, async () => {
+          // Talkhub: a fresh talk per point.
+          const talk = (await senders[0]!.talks.createTalk({ type: "group", name: `fanout ${watchers} ${mode}` })).talk!;
+          const chatId = talk.id;
+          return measure(
             pool,
-            "nats",
+            cpu,
+            server.backend,
+            "talkhub",
             watchers,
             mode,
             options,
-            () => pool.open({ kind: "nats", url: natsUrl, token: "", agentId: "", chatId: "", afterSeq: 0, subject, perConnection: 100 }, watchers),
-            (run) =>
-              mode === "fixed"
-                ? async (n) => nc.publish(subject, textOf(run, n))
-                : async (n) => {
-                    // Acknowledged like a send: published and flushed (a server round trip).
-                    nc.publish(subject, textOf(run, n));
-                    await nc.flush();
-                  },
-            async () => undefined,
+            () =>
+              pool.open(
+                { kind: "grpc", url: server.url, token: agent.token, agentId: agent.id, chatId, afterSeq: Number(talk.lastSeq), subject: "", perConnection: 100 },
+                watchers,
+              ),
+            (run) => async (n, scheduledAt) => {
+              await senders[n % senders.length]!.messages.sendMessage({ chatId, text: textOf(run, n, scheduledAt) });
+            },
+            async () => {
+              await senders[0]!.messages.sendMessage({ chatId, text: "probe" });
+            },
           );
-          points.push(base);
-          log(describe("nats", base));
+        });
+        // Baseline: NATS core, same R, same load shape (once; it does not depend on the backend).
+        if (server.backend === "postgres") {
+          await attempt("nats", watchers, mode, () => {
+            const subject = `bench${randomBytes(6).toString("hex")}.fanout`;
+            return measure(
+              pool,
+              cpu,
+              server.backend,
+              "nats",
+              watchers,
+              mode,
+              options,
+              () => pool.open({ kind: "nats", url: natsUrl, token: "", agentId: "", chatId: "", afterSeq: 0, subject, perConnection: 100 }, watchers),
+              (run) =>
+                mode === "fixed"
+                  ? async (n, scheduledAt) => nc.publish(subject, textOf(run, n, scheduledAt))
+                  : async (n, scheduledAt) => {
+                      // Acknowledged like a send: published and flushed (a server round trip).
+                      nc.publish(subject, textOf(run, n, scheduledAt));
+                      await nc.flush();
+                    },
+              async () => undefined,
+            );
+          });
         }
       }
     }
@@ -336,10 +425,15 @@ export async function runFanout(
   }
 }
 
+/** A fixed-rate point keeps its rate when it achieves at least this share of it. */
+export const rateTolerance = 0.95;
+
 export function describe(label: string, p: FanoutPoint): string {
+  const head = `  fanout ${label} ${p.system} R=${p.watchers} ${p.mode}${p.targetRate ? `@${p.targetRate}/s` : ""}`;
+  if (p.error !== undefined) return `${head}: DID NOT COMPLETE: ${p.error}`;
   return (
-    `  fanout ${label} ${p.system} R=${p.watchers} ${p.mode}${p.targetRate ? `@${p.targetRate}/s` : ""}: sent ${p.sent} (${p.sendRate}/s) ` +
+    `${head}: sent ${p.sent} of ${p.scheduled} (${p.sendRate}/s) ` +
     `delivery p50 ${p.delivery.p50} p99 ${p.delivery.p99} max ${p.delivery.max} ms, ${p.deliveriesPerSec} deliveries/s, ` +
-    `lost ${p.lost} dup ${p.duplicated}${p.notes.length ? ` [${p.notes.join("; ")}]` : ""}`
+    `lost ${p.lost} dup ${p.duplicated} refused ${p.refused}${p.notes.length ? ` [${p.notes.join("; ")}]` : ""}`
   );
 }

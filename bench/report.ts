@@ -1,15 +1,14 @@
 /** Writes the results as JSON, a markdown report with the targets and ratios, and SVG charts. */
+import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { FanoutPoint } from "./fanout.js";
 import type { BackendResults, Results } from "./run.js";
-import type { SendPoint } from "./send.js";
-import { round } from "./stats.js";
+import type { Backend } from "./server.js";
+import { backendName, fanoutProblems, fmt, sendPoint, sendProblems, verdicts } from "./targets.js";
 
-const backendName = { postgres: "Postgres+NATS", pglite: "PGlite (embedded)" } as const;
-type B = keyof typeof backendName;
+type B = Backend;
 
-const fmt = (x: number | undefined, digits = 1) => (x === undefined || Number.isNaN(x) ? "n/a" : round(x, digits).toLocaleString("en-US"));
 const kib = (bytes: number) => fmt(bytes / 1024, 2);
 const esc = (s: string) => s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
 
@@ -17,99 +16,8 @@ function entries(results: Results): [B, BackendResults][] {
   return Object.entries(results.backends) as [B, BackendResults][];
 }
 
-function sendPair(points: SendPoint[] | undefined, c: number, talks: number) {
-  const t = points?.find((p) => p.system === "talkhub" && p.concurrency === c && p.talks === talks);
-  const r = points?.find((p) => p.system === "raw" && p.concurrency === c && p.talks === talks);
-  return { t, r, ratio: t && r ? t.sendsPerSec / r.sendsPerSec : NaN };
-}
-
 function fixedPoint(points: FanoutPoint[] | undefined, system: string, r: number, mode = "fixed") {
   return points?.find((p) => p.system === system && p.watchers === r && p.mode === mode);
-}
-
-// ------------------------------------------------------------------------------------------
-// Targets
-// ------------------------------------------------------------------------------------------
-
-interface Target {
-  readonly backend: string;
-  readonly what: string;
-  readonly target: string;
-  readonly measured: string;
-  readonly met: boolean | undefined;
-  readonly miss: string;
-}
-
-function targets(results: Results): Target[] {
-  const out: Target[] = [];
-  for (const [b, r] of entries(results)) {
-    const name = backendName[b];
-    if (r.send) {
-      const { t, r: raw, ratio } = sendPair(r.send, 32, 100);
-      const met = Number.isNaN(ratio) ? undefined : ratio >= 0.8;
-      out.push({
-        backend: name,
-        what: "send throughput, 100 talks, C=32, vs raw insert",
-        target: ">= 0.80x raw",
-        measured: `${fmt(t?.sendsPerSec, 0)} vs ${fmt(raw?.sendsPerSec, 0)} sends/s = ${fmt(ratio, 2)}x`,
-        met,
-        miss: met === false ? `${fmt(0.8 - ratio, 2)}x short (needs ${fmt(0.8 * (raw?.sendsPerSec ?? 0), 0)}/s, ${fmt((100 * (0.8 * (raw?.sendsPerSec ?? 0) - (t?.sendsPerSec ?? 0))) / (0.8 * (raw?.sendsPerSec ?? 1)), 0)}% below)` : "",
-      });
-    }
-    const fan = [...(r.fanout ?? [])];
-    for (const [watchers, limit] of [
-      [10, 10],
-      [50, 25],
-    ] as const) {
-      const p = fixedPoint(fan, "talkhub", watchers);
-      if (p === undefined) continue;
-      const met = p.delivery.p99 <= limit && p.lost === 0 && p.duplicated === 0;
-      out.push({
-        backend: name,
-        what: `fan-out at 1,000 msg/s to ${watchers} watchers: delivery p99 (lost/dup 0)`,
-        target: `<= ${limit} ms`,
-        measured: `p99 ${fmt(p.delivery.p99, 2)} ms (achieved ${p.sendRate} msg/s), lost ${p.lost}, dup ${p.duplicated}`,
-        met,
-        miss: met ? "" : `${p.delivery.p99 > limit ? `+${fmt(p.delivery.p99 - limit, 1)} ms (${fmt(p.delivery.p99 / limit, 1)}x the target)` : ""}${p.lost || p.duplicated ? ` lost ${p.lost} dup ${p.duplicated}` : ""}`,
-      });
-    }
-    const lossy = fan.filter((p) => p.system === "talkhub" && (p.lost > 0 || p.duplicated > 0));
-    if (fan.length > 0) {
-      out.push({
-        backend: name,
-        what: "fan-out: lost and duplicated deliveries, every point",
-        target: "0 and 0",
-        measured: lossy.length === 0 ? "0 and 0" : lossy.map((p) => `R=${p.watchers} ${p.mode}: lost ${p.lost}, dup ${p.duplicated}`).join("; "),
-        met: lossy.length === 0,
-        miss: lossy.length === 0 ? "" : `${lossy.reduce((a, p) => a + p.lost, 0)} lost, ${lossy.reduce((a, p) => a + p.duplicated, 0)} duplicated`,
-      });
-    }
-    if (r.history) {
-      const worst = r.history.cases.reduce((a, c) => (c.talkhub.p99 > a.talkhub.p99 ? c : a));
-      const met = worst.talkhub.p99 < 5;
-      out.push({
-        backend: name,
-        what: `history pages p99 at any depth (worst: ${worst.name})`,
-        target: "< 5 ms",
-        measured: r.history.cases.map((c) => `${fmt(c.talkhub.p99, 2)}`).join(" / ") + " ms",
-        met,
-        miss: met ? "" : `worst +${fmt(worst.talkhub.p99 - 5, 2)} ms (${fmt(worst.talkhub.p99 / 5, 1)}x)`,
-      });
-    }
-    const grpc = r.capacity?.find((c) => c.kind === "grpc");
-    if (grpc) {
-      const met = grpc.rssPerSubscription < 10_240;
-      out.push({
-        backend: name,
-        what: `idle WatchTalk streams (${grpc.subscriptions.toLocaleString("en-US")}): server RSS per stream`,
-        target: "< 10 KiB",
-        measured: `${kib(grpc.rssPerSubscription)} KiB RSS (V8 heap ${kib(grpc.heapPerSubscription)} KiB)`,
-        met,
-        miss: met ? "" : `+${kib(grpc.rssPerSubscription - 10_240)} KiB (${fmt(grpc.rssPerSubscription / 10_240, 1)}x)`,
-      });
-    }
-  }
-  return out;
 }
 
 // ------------------------------------------------------------------------------------------
@@ -169,7 +77,7 @@ function latencySvg(results: Results): string {
     }
     for (const p of r.fanout ?? []) {
       fan.push({
-        label: `${p.system === "nats" ? "NATS core" : b} R=${p.watchers} ${p.mode === "fixed" ? "1,000/s" : "full speed"}`,
+        label: `${p.system === "nats" ? "NATS core" : b} R=${p.watchers} ${p.mode === "fixed" ? `${fmt(p.targetRate ?? NaN, 0)}/s` : "full speed"}`,
         p50: p.delivery.p50,
         p99: p.delivery.p99,
         group: p.system === "nats" ? "nats" : b,
@@ -236,7 +144,7 @@ function scaleSvg(results: Results): string {
   const talkSeries: { name: string; points: [number, number][] }[] = [];
   const watcherSeries: { name: string; points: [number, number][] }[] = [];
   for (const [b, r] of entries(results)) {
-    if (r.scale?.talks.length) talkSeries.push({ name: `${backendName[b]} C=32`, points: r.scale.talks.map((p) => [p.talks, p.sendsPerSec]) });
+    if (r.scale?.talks.length) talkSeries.push({ name: `${backendName[b]} C=${r.scale.talks[0]?.concurrency ?? ""}`, points: r.scale.talks.map((p) => [p.talks, p.sendsPerSec]) });
     const fixed = [...(r.fanout ?? []), ...(r.scale?.watchers ?? [])].filter((p) => p.system === "talkhub" && p.mode === "fixed");
     if (fixed.length) watcherSeries.push({ name: `${backendName[b]} p99`, points: fixed.map((p) => [p.watchers, p.delivery.p99]) });
   }
@@ -246,7 +154,7 @@ function scaleSvg(results: Results): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="1000" height="380" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n` +
     linePanel("Send throughput as talks grow", "talks the sends spread over (log)", "acknowledged sends/s", talkSeries, 0, 500, 380) +
     "\n" +
-    linePanel("Delivery p99 at 1,000 msg/s as watchers grow", "watchers on one talk (log)", "delivery p99, ms", watcherSeries, 500, 500, 380) +
+    linePanel(`Delivery p99 at ${fmt(results.settings.fanout.fixedRate, 0)} msg/s as watchers grow`, "watchers on one talk (log)", "delivery p99, ms", watcherSeries, 500, 500, 380) +
     "\n</svg>\n"
   );
 }
@@ -259,23 +167,59 @@ function table(header: string[], rows: (string | number)[][]): string {
   return [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
 }
 
-function markdown(results: Results, svgLatency: string, svgScale: string): string {
+const verdictCell = (problems: string[]) => (problems.length === 0 ? "met" : `**missed**: ${problems.join("; ")}`);
+
+/** The CPU table of a backend: ms of CPU per operation of each role, per measured step. */
+function cpuTable(r: BackendResults, ticksPerSecond: number): string[] {
+  const steps = r.cpu ?? [];
+  if (steps.length === 0) return [];
+  const roles = Object.keys(r.cpuRoles ?? {});
+  const lines = [
+    "CPU per operation, ms (utime + stime from `/proc/<pid>/stat`, sampled right before and after each step's measured window and divided by the operations it completed; warm-ups are outside the window). " +
+      `CPU times count in clock ticks of ${fmt(1000 / ticksPerSecond, 1)} ms per process, so a step with few operations is coarse:`,
+    "",
+    ...roles.map((role) => `- ${role}: ${r.cpuRoles?.[role] ?? ""}`),
+    "",
+    table(
+      ["step", "operations", "per second", ...roles, "total"],
+      steps.map((s) => {
+        const total = roles.reduce((a, role) => a + (s.cpuMs[role] ?? 0), 0);
+        return [
+          s.step,
+          `${s.operations.toLocaleString("en-US")} ${s.unit}`,
+          fmt((s.operations * 1000) / s.wallMs, 0),
+          ...roles.map((role) => fmt(s.perOperationMs[role], 3)),
+          s.operations > 0 ? fmt(total / s.operations, 3) : "n/a",
+        ];
+      }),
+    ),
+    "",
+  ];
+  return lines;
+}
+
+function markdown(results: Results): string {
   const env = results.environment;
+  const { settings } = results;
+  const rate = fmt(settings.fanout.fixedRate, 0);
   const lines: string[] = [];
   lines.push(`# Talkhub benchmarks ${results.date}`);
   lines.push("");
   lines.push(
     `Run ${results.startedAt} -> ${results.finishedAt} (${results.durationS} s)${results.quick ? ", **--quick** (short points, smaller data; indicative only)" : ""}. ` +
-      `Node ${env["node"]}, ${env["cpus"]} cores (${env["cpuModel"]}), ${env["memoryGiB"]} GiB. Load average at start ${JSON.stringify(env["loadAvgAtStart"])}, at end ${JSON.stringify(env["loadAvgAtEnd"])}.`,
+      `Node ${env.node}, Postgres ${env.postgres}, NATS ${env.nats}, Linux ${env.kernel}; ${env.cpus} cores (${env.cpuModel}), ${env.memoryGiB} GiB. ` +
+      `Load average at start ${JSON.stringify(env.loadAvgAtStart)}, at end ${JSON.stringify(env.loadAvgAtEnd)}.`,
   );
   lines.push("");
   lines.push(
-    "**How it was measured.** The server under test runs as a child process (`node --import tsx src/main.ts`, `TALKHUB_LOG_LEVEL=warn`, default DB pool of 10, " +
+    `**How it was measured.** The server under test runs as a child process (\`${env.serverProcess}\`, DB pool of ${env.serverDbPool}, ` +
       "Postgres at 127.0.0.1:5432 with NATS at 127.0.0.1:4222, or the embedded PGlite in a temp data dir with the in-process bus); the load generators run in the bench process, " +
-      "and the fan-out/capacity watchers in two forked watcher processes. gRPC load and watchers use the bench's lean HTTP/2 transport (`bench/lean-transport.ts`), as the baselines use lean clients (`pg`, the NATS client): " +
-      "whatever a client spends is taken from the two cores the system under test runs on. **The machine has 2 cores**: the server, Postgres, NATS, the load generators and the watchers all share them, " +
-      "so throughput is CPU-bound for every system and latency includes scheduling of the client side too. The machine is shared with other work (see the load averages above), which adds noise. " +
-      "Talkhub and its baseline are measured back to back in the same run, point by point; ratios compare those pairs. Latencies are nearest-rank percentiles of every sample; throughput is acknowledged operations over the measured window.",
+      `and the fan-out/capacity watchers in ${env.watcherProcesses} forked watcher processes. gRPC load and watchers use the bench's lean HTTP/2 transport (\`bench/lean-transport.ts\`), as the baselines use lean clients (\`pg\`, the NATS client). ` +
+      `The server, Postgres, NATS, the load generators and the watchers all share the machine's ${env.cpus} cores, ` +
+      "so throughput is CPU-bound for every system and latency includes scheduling of the client side too; the load averages above show how much other work shared them. " +
+      "Talkhub and its baselines are measured back to back in the same run, point by point; ratios compare those pairs. Latencies are nearest-rank percentiles of every sample; " +
+      "fixed-rate latencies (ack and delivery) count from each message's scheduled send time, so a sender held back by the service is charged the wait; throughput is acknowledged operations over the measured window. " +
+      "Idle-subscription memory is read after a forced full GC in the server and divided by the subscriptions that opened.",
   );
   lines.push("");
   if (results.errors.length > 0) {
@@ -284,15 +228,16 @@ function markdown(results: Results, svgLatency: string, svgScale: string): strin
     for (const e of results.errors) lines.push("```\n" + e + "\n```");
     lines.push("");
   }
+  const vs = verdicts(results);
+  const missed = vs.filter((v) => !v.met);
   lines.push("## Targets");
   lines.push("");
-  const ts = targets(results);
   lines.push(
-    table(
-      ["backend", "what", "target", "measured", "met", "missed by"],
-      ts.map((t) => [t.backend, t.what, t.target, t.measured, t.met === undefined ? "n/a" : t.met ? "yes" : "**no**", t.miss]),
-    ),
+    `Every point this run was configured for (backends ${results.configured.backends.join(", ")}; workloads ${results.configured.workloads.join(", ")}): ` +
+      `**${vs.length - missed.length} met, ${missed.length} missed**. A point that did not complete, lost, duplicated or refused anything, or kept less than 95% of its fixed rate, is missed.`,
   );
+  lines.push("");
+  lines.push(table(["backend", "what", "target", "measured", "met", "missed by"], vs.map((t) => [t.backend, t.what, t.target, t.measured, t.met ? "yes" : "**no**", t.miss])));
   lines.push("");
   lines.push(`![latency percentiles](${results.date}.svg)`);
   lines.push("");
@@ -303,43 +248,69 @@ function markdown(results: Results, svgLatency: string, svgScale: string): strin
     if (r.seedMs !== undefined) lines.push(`Seeded by bulk SQL in ${fmt(r.seedMs / 1000, 1)} s.`);
     lines.push("");
     if (r.send) {
-      lines.push(`### 1. Send (gRPC SendMessage vs raw insert: ${r.rawLabel ?? ""})`);
+      lines.push(`### 1. Send (gRPC SendMessage vs raw insert per row: ${r.rawLabel ?? ""}; vs raw batched: ${r.rawBatchedLabel ?? ""})`);
       lines.push("");
       const rows: (string | number)[][] = [];
-      for (const talks of [...new Set(r.send.map((p) => p.talks))]) {
-        for (const c of [...new Set(r.send.map((p) => p.concurrency))]) {
-          const { t, r: raw, ratio } = sendPair(r.send, c, talks);
-          if (!t || !raw) continue;
-          rows.push([talks === 1 ? "one talk" : `${talks} talks`, c, fmt(t.sendsPerSec, 0), `${fmt(t.ack.p50, 2)} / ${fmt(t.ack.p99, 2)}`, fmt(raw.sendsPerSec, 0), `${fmt(raw.ack.p50, 2)} / ${fmt(raw.ack.p99, 2)}`, `${fmt(ratio, 2)}x`, t.failed ? `${t.failed} failed` : ""]);
+      for (const talks of settings.send.spreads) {
+        for (const c of settings.send.concurrencies) {
+          const t = sendPoint(r.send, "talkhub", c, talks);
+          const raw = sendPoint(r.send, "raw", c, talks);
+          const batched = sendPoint(r.send, "raw-batched", c, talks);
+          const ratio = (x: typeof t) => (t && x ? `${fmt(t.sendsPerSec / x.sendsPerSec, 2)}x` : "n/a");
+          rows.push([
+            talks === 1 ? "one talk" : `${talks} talks`,
+            c,
+            t ? `${fmt(t.sendsPerSec, 0)} (${fmt(t.ack.p50, 2)} / ${fmt(t.ack.p99, 2)})` : "n/a",
+            fmt(t?.meanBatch, 1),
+            raw ? `${fmt(raw.sendsPerSec, 0)} (${fmt(raw.ack.p50, 2)} / ${fmt(raw.ack.p99, 2)})` : "n/a",
+            batched ? `${fmt(batched.sendsPerSec, 0)} (${fmt(batched.ack.p50, 2)} / ${fmt(batched.ack.p99, 2)})` : "n/a",
+            fmt(batched?.meanBatch, 1),
+            ratio(raw),
+            ratio(batched),
+            verdictCell(sendProblems(r.send, c, talks)),
+          ]);
         }
       }
-      lines.push(table(["spread", "C", "Talkhub sends/s", "ack p50 / p99 ms", "raw inserts/s", "raw p50 / p99 ms", "ratio", ""], rows));
+      lines.push(
+        table(
+          ["spread", "C", "Talkhub sends/s (ack p50 / p99 ms)", "Talkhub batch", "raw per row /s (p50 / p99)", "raw batched /s (p50 / p99)", "raw batch", "ratio vs per row", "ratio vs batched", "point"],
+          rows,
+        ),
+      );
       lines.push("");
     }
     if (r.fanout) {
       lines.push("### 2. Fan-out (WatchTalk streams vs NATS core subscriptions)");
       lines.push("");
-      lines.push(
-        table(
-          ["system", "R", "load", "sent (msg/s)", "delivery p50 / p99 / max ms", "deliveries/s", "lost", "dup", "notes"],
-          r.fanout.map((p) => [
-            p.system === "nats" ? "NATS core" : "Talkhub",
-            p.watchers,
-            p.mode === "fixed" ? `${p.targetRate}/s` : "full speed (8 senders)",
-            `${p.sent} (${p.sendRate}/s)`,
-            `${fmt(p.delivery.p50, 2)} / ${fmt(p.delivery.p99, 2)} / ${fmt(p.delivery.max, 1)}`,
-            fmt(p.deliveriesPerSec, 0),
-            p.lost,
-            p.duplicated,
-            p.notes.join("; ").slice(0, 200),
-          ]),
-        ),
-      );
+      const rows: (string | number)[][] = [];
+      for (const watchers of settings.fanout.watchers) {
+        for (const mode of settings.fanout.modes) {
+          for (const system of b === "postgres" ? (["talkhub", "nats"] as const) : (["talkhub"] as const)) {
+            const p = r.fanout.find((f) => f.system === system && f.watchers === watchers && f.mode === mode);
+            rows.push([
+              system === "nats" ? "NATS core" : "Talkhub",
+              watchers,
+              mode === "fixed" ? `${rate}/s` : `full speed (${settings.fanout.fullConcurrency} senders)`,
+              p && p.error === undefined ? `${p.sent} of ${p.scheduled} (${p.sendRate}/s)` : "n/a",
+              p && p.error === undefined ? `${fmt(p.delivery.p50, 2)} / ${fmt(p.delivery.p99, 2)} / ${fmt(p.delivery.max, 1)}` : "n/a",
+              p && p.error === undefined ? fmt(p.deliveriesPerSec, 0) : "n/a",
+              p ? `${p.lost.toLocaleString("en-US")} / ${p.duplicated} / ${p.refused}` : "n/a",
+              verdictCell(fanoutProblems(p, system === "talkhub")),
+              (p?.notes ?? []).join("; ").slice(0, 200),
+            ]);
+          }
+        }
+      }
+      lines.push(table(["system", "R", "load", "sent of scheduled (achieved msg/s)", "delivery p50 / p99 / max ms", "deliveries/s", "lost / dup / refused", "point", "notes"], rows));
       lines.push("");
-      for (const R of [...new Set(r.fanout.map((p) => p.watchers))]) {
+      for (const R of settings.fanout.watchers) {
         const t = fixedPoint(r.fanout, "talkhub", R);
         const n = fixedPoint(r.fanout, "nats", R) ?? fixedPoint(results.backends.postgres?.fanout, "nats", R);
-        if (t && n) lines.push(`- R=${R} at 1,000 msg/s: Talkhub delivery p50 ${fmt(t.delivery.p50, 2)} ms vs NATS core ${fmt(n.delivery.p50, 2)} ms (${fmt(t.delivery.p50 / n.delivery.p50, 1)}x); p99 ${fmt(t.delivery.p99, 2)} vs ${fmt(n.delivery.p99, 2)} ms (${fmt(t.delivery.p99 / n.delivery.p99, 1)}x).`);
+        if (t && n && t.error === undefined && n.error === undefined) {
+          lines.push(
+            `- R=${R} at ${rate} msg/s (achieved: Talkhub ${t.sendRate}/s, NATS ${n.sendRate}/s): Talkhub delivery p50 ${fmt(t.delivery.p50, 2)} ms vs NATS core ${fmt(n.delivery.p50, 2)} ms (${fmt(t.delivery.p50 / n.delivery.p50, 1)}x); p99 ${fmt(t.delivery.p99, 2)} vs ${fmt(n.delivery.p99, 2)} ms (${fmt(t.delivery.p99 / n.delivery.p99, 1)}x).`,
+          );
+        }
       }
       lines.push("");
     }
@@ -355,16 +326,28 @@ function markdown(results: Results, svgLatency: string, svgScale: string): strin
       );
       const first = h.cases[0];
       const deepest = h.cases.filter((c) => c.name.startsWith("ListMessages")).at(-1);
-      if (first && deepest) lines.push(`\nDepth cost: ListMessages p50 at depth ${deepest.depth.toLocaleString("en-US")} is ${fmt(deepest.talkhub.p50 / first.talkhub.p50, 2)}x the first page (keyset on (chat_id, seq); the deepest token is built by the bench in the service's token format, the 10,000-deep one by paging).`);
+      if (first && deepest) lines.push(`\nDepth cost: ListMessages p50 at depth ${deepest.depth.toLocaleString("en-US")} is ${fmt(deepest.talkhub.p50 / first.talkhub.p50, 2)}x the first page (keyset on (chat_id, seq); the deepest token is built by the bench in the service's token format, the middle one by paging).`);
       lines.push("");
     }
     if (r.capacity) {
-      lines.push("### 4. Capacity (idle subscriptions on one fresh server process)");
+      lines.push(`### 4. Capacity (idle subscriptions${results.quick ? " on the server the other workloads used" : " on one fresh server process"}; memory after a forced GC, per subscription that opened)`);
       lines.push("");
       lines.push(
         table(
-          ["kind", "count", "open time ms", "server RSS before -> after MiB", "RSS per sub KiB", "V8 heap per sub KiB", "1 message to all: p50 / p99 / max ms", "lost", "notes"],
-          r.capacity.map((c) => [c.kind === "grpc" ? "WatchTalk (gRPC, 500 per HTTP/2 connection)" : "WebSocket /v1.0/ws", c.subscriptions, fmt(c.openMs, 0), `${fmt(c.rssBefore / 2 ** 20)} -> ${fmt(c.rssAfter / 2 ** 20)}`, kib(c.rssPerSubscription), kib(c.heapPerSubscription), `${fmt(c.delivery.p50, 1)} / ${fmt(c.delivery.p99, 1)} / ${fmt(c.delivery.max, 1)}`, c.lost, c.notes.join("; ")]),
+          ["kind", "asked", "opened / refused / pending", "open time ms", "server RSS before -> after MiB", "RSS per opened KiB", "V8 heap before -> after MiB", "heap per opened KiB", "1 message to all opened: p50 / p99 / max ms", "lost", "notes"],
+          r.capacity.map((c) => [
+            c.kind === "grpc" ? "WatchTalk (gRPC)" : "WebSocket /v1.0/ws",
+            c.subscriptions,
+            `${c.opened} / ${c.refused} / ${c.pending}`,
+            fmt(c.openMs, 0),
+            `${fmt(c.rssBefore / 2 ** 20)} -> ${fmt(c.rssAfter / 2 ** 20)}`,
+            kib(c.rssPerSubscription),
+            `${fmt(c.heapBefore / 2 ** 20)} -> ${fmt(c.heapAfter / 2 ** 20)}`,
+            kib(c.heapPerSubscription),
+            `${fmt(c.delivery.p50, 1)} / ${fmt(c.delivery.p99, 1)} / ${fmt(c.delivery.max, 1)}`,
+            c.lost,
+            c.notes.join("; ").slice(0, 200),
+          ]),
         ),
       );
       lines.push("");
@@ -372,15 +355,21 @@ function markdown(results: Results, svgLatency: string, svgScale: string): strin
     if (r.scale) {
       lines.push("### 5. Scale curves");
       lines.push("");
-      lines.push(table(["talks", "sends/s (C=32)", "ack p50 / p99 ms"], r.scale.talks.map((p) => [p.talks.toLocaleString("en-US"), fmt(p.sendsPerSec, 0), `${fmt(p.ack.p50, 2)} / ${fmt(p.ack.p99, 2)}`])));
+      lines.push(table(["talks", `sends/s (C=${r.scale.talks[0]?.concurrency ?? "n/a"})`, "ack p50 / p99 ms", "failed"], r.scale.talks.map((p) => [p.talks.toLocaleString("en-US"), fmt(p.sendsPerSec, 0), `${fmt(p.ack.p50, 2)} / ${fmt(p.ack.p99, 2)}`, p.failed])));
       lines.push("");
-      const fixed = [...(r.fanout ?? []), ...r.scale.watchers].filter((p) => p.system === "talkhub" && p.mode === "fixed").sort((a, b) => a.watchers - b.watchers);
-      lines.push(table(["watchers", "achieved msg/s", "delivery p50 / p99 / max ms", "lost", "dup"], fixed.map((p) => [p.watchers, p.sendRate, `${fmt(p.delivery.p50, 2)} / ${fmt(p.delivery.p99, 2)} / ${fmt(p.delivery.max, 1)}`, p.lost, p.duplicated])));
+      const fixed = [...(r.fanout ?? []), ...r.scale.watchers].filter((p) => p.system === "talkhub" && p.mode === "fixed" && p.error === undefined).sort((a, b) => a.watchers - b.watchers);
+      lines.push(table(["watchers", `achieved msg/s (of ${rate})`, "delivery p50 / p99 / max ms", "lost", "dup"], fixed.map((p) => [p.watchers, p.sendRate, `${fmt(p.delivery.p50, 2)} / ${fmt(p.delivery.p99, 2)} / ${fmt(p.delivery.max, 1)}`, p.lost, p.duplicated])));
       lines.push("");
+    }
+    const cpu = cpuTable(r, results.environment.cpuTicksPerSecond ?? 100);
+    if (cpu.length > 0) {
+      lines.push("### CPU per operation");
+      lines.push("");
+      lines.push(...cpu);
     }
     if (r.profile) {
       const p = r.profile;
-      lines.push(`### Send-path CPU profile (server child under \`--cpu-prof\`, C=32 over 100 talks; ${fmt(p.totalMs / 1000, 1)} s profiled, ${p.idlePercent}% idle)`);
+      lines.push(`### Send-path CPU profile (server child under \`--cpu-prof\`, C=${settings.profile.concurrency} over ${settings.profile.talks} talks; ${fmt(p.totalMs / 1000, 1)} s profiled, ${p.idlePercent}% idle)`);
       lines.push("");
       lines.push("Top self time, % of non-idle samples:");
       lines.push("");
@@ -399,18 +388,25 @@ function markdown(results: Results, svgLatency: string, svgScale: string): strin
   lines.push("");
   lines.push(`![scale curves](${results.date}-scale.svg)`);
   lines.push("");
-  void svgLatency;
-  void svgScale;
   return lines.join("\n");
 }
 
-export async function writeReport(dir: string, results: Results): Promise<string[]> {
+/** A report name not taken yet: <date>, then <date>-2, -3... (committed reports are never overwritten). */
+async function freeName(dir: string, date: string): Promise<string> {
+  for (let n = 1; n < 1000; n++) {
+    const name = n === 1 ? date : `${date}-${n}`;
+    if (!existsSync(join(dir, `${name}.json`))) return name;
+  }
+  throw new Error(`no free report name for ${date} in ${dir}`);
+}
+
+/** Writes the report files; a new name unless `rewrite` (the same run's files, re-rendered). */
+export async function writeReport(dir: string, results: Results, rewrite = false): Promise<string[]> {
+  if (!rewrite) results.date = await freeName(dir, results.date);
   const base = join(dir, results.date);
-  const svgLatency = latencySvg(results);
-  const svgScale = scaleSvg(results);
   await writeFile(`${base}.json`, JSON.stringify(results, null, 2) + "\n");
-  await writeFile(`${base}.svg`, svgLatency);
-  await writeFile(`${base}-scale.svg`, svgScale);
-  await writeFile(`${base}.md`, markdown(results, svgLatency, svgScale));
+  await writeFile(`${base}.svg`, latencySvg(results));
+  await writeFile(`${base}-scale.svg`, scaleSvg(results));
+  await writeFile(`${base}.md`, markdown(results));
   return [`${base}.json`, `${base}.md`, `${base}.svg`, `${base}-scale.svg`];
 }

@@ -8,40 +8,52 @@
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdir, readdir, rm } from "node:fs/promises";
-import { cpus, loadavg, totalmem } from "node:os";
+import { cpus, loadavg, release, totalmem } from "node:os";
 import { join } from "node:path";
+import pg from "pg";
+import { connect as natsConnect } from "@nats-io/transport-node";
 import { runCapacity, type CapacityPoint } from "./capacity.js";
+import { CpuMeter, pidsByName, ticksPerSecond, type CpuRole, type CpuStep } from "./cpu.js";
 import { runFanout, WatcherPool, type FanoutOptions, type FanoutPoint } from "./fanout.js";
 import { runHistory, seed, talkId, type HistoryResult, type SeedPlan } from "./history.js";
 import { summarizeProfile, type ProfileSummary } from "./profile.js";
 import { writeReport } from "./report.js";
 import { runScale, type ScaleResult } from "./scale.js";
 import { rawInserter, runSend, talkhubSends, type SendPoint } from "./send.js";
-import { createDatabase, newAgent, repoRoot, startServer, type Backend, type BenchDatabase } from "./server.js";
+import { createDatabase, natsUrl, newAgent, postgresAdminUrl, repoRoot, serverDbPool, startServer, type Backend, type BenchDatabase } from "./server.js";
 import { nowAbs, round } from "./stats.js";
 
 const workloads = ["send", "fanout", "history", "capacity", "scale"] as const;
-type Workload = (typeof workloads)[number];
+export type Workload = (typeof workloads)[number];
+const watcherProcesses = 2;
 
 export interface BackendResults {
   seedMs?: number;
   send?: SendPoint[];
   rawLabel?: string;
+  rawBatchedLabel?: string;
   fanout?: FanoutPoint[];
   history?: HistoryResult;
   capacity?: CapacityPoint[];
   scale?: ScaleResult;
   profile?: ProfileSummary;
+  /** CPU per operation of each measured step, from /proc/<pid>/stat (bench/cpu.ts). */
+  cpu?: CpuStep[];
+  /** Which processes the CPU columns sum. */
+  cpuRoles?: Record<string, string>;
 }
 
 export interface Results {
-  readonly date: string;
+  /** The report's name: the date (with -quick), suffixed -2, -3... when that one exists. */
+  date: string;
   readonly quick: boolean;
   readonly startedAt: string;
   finishedAt: string;
   durationS: number;
-  readonly environment: Record<string, unknown>;
-  readonly settings: Record<string, unknown>;
+  readonly environment: Environment;
+  readonly settings: Settings;
+  /** What this run was configured to measure: every point of it appears in the report. */
+  readonly configured: { readonly backends: Backend[]; readonly workloads: Workload[] };
   readonly backends: Partial<Record<Backend, BackendResults>>;
   readonly errors: string[];
 }
@@ -59,10 +71,29 @@ const { quick, only } = args;
 const log = (line: string) => console.log(`[${((nowAbs() - startedAt) / 1000).toFixed(1).padStart(6)}s] ${line}`);
 const startedAt = nowAbs();
 
+export type Settings = typeof settings;
+export interface Environment {
+  node: string;
+  cpus: number;
+  cpuModel: string | undefined;
+  memoryGiB: number;
+  kernel: string;
+  postgres: string;
+  nats: string;
+  loadAvgAtStart: number[];
+  loadAvgAtEnd?: number[];
+  serverProcess: string;
+  serverDbPool: number;
+  watcherProcesses: number;
+  /** Clock ticks per second of /proc/<pid>/stat CPU times (their resolution). */
+  cpuTicksPerSecond: number;
+}
+
 const settings = {
   send: { concurrencies: quick ? [1, 32, 128] : [1, 8, 32, 128], spreads: [1, 100], durationMs: quick ? 250 : 3_000, warmupMs: quick ? 50 : 300 },
   fanout: {
-    watchers: quick ? [10, 50] : [10, 50, 500],
+    // R=500 is in --quick too: every target of the full run is in every report.
+    watchers: [10, 50, 500],
     durationMs: quick ? 300 : 3_000,
     fixedRate: 1_000,
     fullConcurrency: 8,
@@ -88,6 +119,29 @@ const settings = {
   profile: { concurrency: 32, talks: 100, durationMs: 8_000 },
 };
 
+/** Versions as the servers report them (they are part of what was measured). */
+async function versions(): Promise<{ postgres: string; nats: string }> {
+  let postgres = "unreachable";
+  let nats = "unreachable";
+  const client = new pg.Client({ connectionString: postgresAdminUrl });
+  try {
+    await client.connect();
+    postgres = (await client.query<{ server_version: string }>("SHOW server_version")).rows[0]?.server_version ?? "unknown";
+  } catch (error) {
+    postgres = `unreachable (${String(error).slice(0, 100)})`;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  try {
+    const nc = await natsConnect({ servers: natsUrl, name: "talkhub-bench-version" });
+    nats = nc.info?.version ?? "unknown";
+    await nc.close();
+  } catch (error) {
+    nats = `unreachable (${String(error).slice(0, 100)})`;
+  }
+  return { postgres, nats };
+}
+
 const results: Results = {
   date: new Date().toISOString().slice(0, 10) + (quick ? "-quick" : ""),
   quick,
@@ -99,10 +153,16 @@ const results: Results = {
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model,
     memoryGiB: round(totalmem() / 2 ** 30, 1),
+    kernel: release(),
+    ...(await versions()),
     loadAvgAtStart: loadavg().map((x) => round(x, 2)),
-    serverProcess: "child: node --import tsx src/main.ts (TALKHUB_LOG_LEVEL=warn, DB pool 10)",
+    serverProcess: "child: node --expose-gc --import tsx --import ./bench/gc-hook.ts src/main.ts (TALKHUB_LOG_LEVEL=warn)",
+    serverDbPool,
+    watcherProcesses,
+    cpuTicksPerSecond: ticksPerSecond,
   },
   settings,
+  configured: { backends: args.backends, workloads: [...only] },
   backends: {},
   errors: [],
 };
@@ -110,7 +170,7 @@ const results: Results = {
 const resultsDir = join(repoRoot, "bench", "results");
 await mkdir(resultsDir, { recursive: true });
 const secret = randomBytes(32).toString("hex");
-const pool = await WatcherPool.start(2);
+const pool = await WatcherPool.start(watcherProcesses);
 log(`bench ${quick ? "--quick " : ""}workloads: ${[...only].join(", ")}; backends: ${args.backends.join(", ")}`);
 
 async function runBackend(backend: Backend): Promise<void> {
@@ -134,18 +194,43 @@ async function runBackend(backend: Backend): Promise<void> {
     const talkIds = [...Array.from({ length: plan.talks - 1 }, (_, i) => talkId(plan, i + 2)), talkId(plan, 1)];
 
     const server = await startServer({ database, secret });
-    const raw = only.has("send") ? await rawInserter(database) : undefined;
+    const raw = only.has("send") ? await rawInserter(database, talkIds, agent.customerId) : undefined;
+    // CPU accounting: the Postgres backends connected to the bench database (the server's pool
+    // and the raw baselines' clients), listed at every sample.
+    const monitor = database.url === undefined ? undefined : new pg.Client({ connectionString: database.url });
+    await monitor?.connect();
+    const roles: CpuRole[] = [{ name: "server", pids: async () => [server.pid] }];
+    const roleHelp: Record<string, string> = { server: backend === "pglite" ? "the Talkhub child process (PGlite runs inside it)" : "the Talkhub child process" };
+    if (monitor !== undefined) {
+      roles.push({
+        name: "postgres",
+        pids: async () =>
+          (await monitor.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")).rows.map((r) => r.pid),
+      });
+      roleHelp["postgres"] = "the Postgres backends connected to the bench database";
+      const nats = await pidsByName("nats-server");
+      roles.push({ name: "nats", pids: async () => nats });
+      roleHelp["nats"] = "nats-server (shared with other work on the machine)";
+    }
+    roles.push({ name: "bench", pids: async () => [process.pid] }, { name: "watchers", pids: async () => pool.pids() });
+    roleHelp["bench"] = "the bench process: load generators and the raw baselines' clients (PGlite raw baseline in-process)";
+    roleHelp["watchers"] = `the ${watcherProcesses} watcher processes`;
+    const cpu = new CpuMeter(roles);
+    out.cpu = cpu.steps;
+    out.cpuRoles = roleHelp;
     try {
       if (only.has("send") && raw !== undefined) {
         out.rawLabel = raw.label;
-        out.send = await runSend(server, database, raw, agent, talkIds, settings.send, log);
+        out.rawBatchedLabel = raw.batchedLabel;
+        out.send = await runSend(server, raw, agent, talkIds, settings.send, log, cpu);
       }
-      if (only.has("fanout")) out.fanout = await runFanout(server, agent, pool, settings.fanout, log);
+      if (only.has("fanout")) out.fanout = await runFanout(server, agent, pool, settings.fanout, log, cpu);
       if (only.has("history")) out.history = await runHistory(server, database, plan, out.seedMs, quick, log);
       if (only.has("scale")) out.scale = await runScale(server, agent, talkIds, pool, { ...settings.scale, fanout: settings.fanout }, log);
       // --quick measures capacity on the same server (no fresh process per kind).
       if (only.has("capacity") && quick) out.capacity = await runCapacity(database, secret, agent, pool, settings.capacity[backend], log, server);
     } finally {
+      await monitor?.end().catch(() => undefined);
       await raw?.close();
       await server.stop();
     }
@@ -187,7 +272,7 @@ try {
 }
 results.finishedAt = new Date().toISOString();
 results.durationS = round((nowAbs() - startedAt) / 1000, 1);
-results.environment["loadAvgAtEnd"] = loadavg().map((x) => round(x, 2));
+results.environment.loadAvgAtEnd = loadavg().map((x) => round(x, 2));
 const files = await writeReport(resultsDir, results);
 log(`wrote ${files.join(", ")} in ${results.durationS} s`);
 process.exit(results.errors.length === 0 ? 0 : 1);

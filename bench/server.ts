@@ -151,10 +151,17 @@ export interface Server {
   rss(): Promise<number>;
   /** Selected /metrics values (process RSS, V8 heap used/total), bytes. */
   metrics(): Promise<{ rss: number; heapUsed: number; heapTotal: number }>;
+  /** Memory right after a forced full GC in the server (bench/gc-hook.ts), bytes. */
+  memoryAfterGc(): Promise<{ rss: number; heapUsed: number }>;
+  /** The send batch size histogram's sum and count (talkhub_send_batch_size), cumulative. */
+  sendBatches(): Promise<{ sum: number; count: number }>;
   stop(): Promise<void>;
 }
 
 const ourEnv = /^(DATABASE_URL|NATS_URL|TALKHUB_.*)$/;
+
+/** The server's database pool (TALKHUB_DB_POOL_SIZE), set explicitly so the report can say it. */
+export const serverDbPool = 10;
 
 export async function startServer(options: ServerOptions): Promise<Server> {
   const { database } = options;
@@ -176,14 +183,17 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   });
   if (database.backend === "postgres") {
     env["DATABASE_URL"] = database.url ?? "";
+    env["TALKHUB_DB_POOL_SIZE"] = String(serverDbPool);
     env["NATS_URL"] = natsUrl;
     env["TALKHUB_NATS_PREFIX"] = natsPrefix ?? "";
   }
-  const nodeArgs = ["--import", "tsx"];
+  // --expose-gc and the GC hook: heap figures are taken after a forced full collection.
+  const nodeArgs = [...gcHookArgs];
   if (options.cpuProfDir !== undefined) nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`);
   const { child, port, operatorPort } = await spawnTalkhub("Talkhub", env, nodeArgs);
   const url = `http://127.0.0.1:${port}`;
   const pid = child.pid ?? -1;
+  const metricsText = async () => (await fetch(`http://127.0.0.1:${operatorPort}/metrics`)).text();
   return {
     backend: database.backend,
     url,
@@ -194,8 +204,14 @@ export async function startServer(options: ServerOptions): Promise<Server> {
       const kb = /VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1];
       return Number(kb) * 1024;
     },
+    memoryAfterGc: () => gcIn(child),
+    sendBatches: async () => {
+      const text = await metricsText();
+      const value = (name: string) => Number(new RegExp(`^${name} ([0-9.e+]+)`, "m").exec(text)?.[1] ?? NaN);
+      return { sum: value("talkhub_send_batch_size_sum"), count: value("talkhub_send_batch_size_count") };
+    },
     metrics: async () => {
-      const text = await (await fetch(`http://127.0.0.1:${operatorPort}/metrics`)).text();
+      const text = await metricsText();
       const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)`, "m").exec(text)?.[1] ?? NaN);
       return {
         rss: value("talkhub_process_resident_memory_bytes"),
@@ -206,6 +222,30 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     // Shutdown is not what the bench measures: a second of grace, then SIGKILL.
     stop: () => stopChild(child, 1_000),
   };
+}
+
+let gcRequests = 0;
+
+/** Node arguments that load the GC hook (bench/gc-hook.ts) into a Talkhub child. */
+export const gcHookArgs: readonly string[] = ["--expose-gc", "--import", "tsx", "--import", "./bench/gc-hook.ts"];
+
+/** Asks the server's GC hook for a full collection; answers its memory after it. */
+export function gcIn(child: ChildProcess): Promise<{ rss: number; heapUsed: number }> {
+  const id = ++gcRequests;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error("no answer from the GC hook within 30 s")), 30_000);
+    const onMessage = (message: { op?: string; id?: number; rss?: number; heapUsed?: number }) => {
+      if (message.op === "gc" && message.id === id) done(undefined, { rss: message.rss ?? NaN, heapUsed: message.heapUsed ?? NaN });
+    };
+    function done(error: Error | undefined, value?: { rss: number; heapUsed: number }) {
+      clearTimeout(timer);
+      child.off("message", onMessage);
+      if (error !== undefined) reject(error);
+      else resolve(value!);
+    }
+    child.on("message", onMessage);
+    child.send({ op: "gc", id });
+  });
 }
 
 /**
@@ -219,7 +259,10 @@ export async function spawnTalkhub(
 ): Promise<{ child: ChildProcess; port: number; operatorPort: number; stderr: () => string }> {
   const base: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) if (value !== undefined && !ourEnv.test(key)) base[key] = value;
-  const child = spawn(process.execPath, [...nodeArgs, "src/main.ts"], { cwd: repoRoot, env: { ...base, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  // An IPC channel for the GC hook (bench/gc-hook.ts), when it is loaded.
+  const stdio: ("ignore" | "pipe" | "ipc")[] = ["ignore", "pipe", "pipe"];
+  if (nodeArgs.includes("./bench/gc-hook.ts")) stdio.push("ipc");
+  const child = spawn(process.execPath, [...nodeArgs, "src/main.ts"], { cwd: repoRoot, env: { ...base, ...env }, stdio });
   track(child);
   let out = "";
   let err = "";

@@ -6,14 +6,17 @@
  * bounded mix at a steady rate (R operations/s, 60 by default): sends with client ids, replies,
  * reactions, edits, deletes, listing, agents joining and leaving group talks, WatchTalk watchers
  * disconnecting and resuming with after_seq on another process, and a WatchEvents feed resuming
- * with its cursor. Every 10 s the processes' RSS (/proc/<pid>/status) and V8 heap (/metrics) are
- * sampled. At the end: every acknowledged send exists exactly once, every watcher's last seq
- * equals its talk's log, without gap or duplicate. Results go to bench/results/soak-<date>.json
- * and .md; the exit code is 1 when something was lost or duplicated.
+ * with its cursor. Every 10 s (more often in short soaks) the processes' RSS and V8 heap are
+ * sampled right after a forced full GC (bench/gc-hook.ts). At the end: every acknowledged send
+ * exists exactly once, every watcher's last seq equals its talk's log, without gap or duplicate;
+ * memory does not grow (least-squares slope of RSS and heap after GC, past the first quarter of
+ * the run, within --max-rss-growth and --max-heap-growth MB/min); and the load kept its rate
+ * (completed operations >= 95% of --rate). Results go to bench/results/soak-<date>.json and .md;
+ * the exit code is 1 when any of these is missed.
  */
 import type { ChildProcess } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,7 +24,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { mintToken } from "../src/auth/tokens.js";
-import { exited, grpcClients as clientsFor, spawnTalkhub, stopChild, type Clients } from "./server.js";
+import { exited, gcHookArgs, gcIn, grpcClients as clientsFor, spawnTalkhub, stopChild, type Clients } from "./server.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const adminUrl = process.env["SOAK_DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
@@ -48,7 +51,12 @@ function option(name: string, fallback: number, min: number, max: number): numbe
 const minutes = option("minutes", 10, 0.1, 24 * 60);
 const processCount = option("processes", 2, 1, 2);
 const rate = option("rate", 60, 1, 500);
-const sampleEveryMs = 10_000;
+// At least a dozen memory samples, however short the soak.
+const sampleEveryMs = Math.min(10_000, (minutes * 60_000) / 12);
+const maxRssGrowth = option("max-rss-growth", 2, 0, 1_000);
+const maxHeapGrowth = option("max-heap-growth", 1, 0, 1_000);
+/** The load keeps its rate when it completes at least this share of it. */
+const rateTolerance = 0.95;
 const maxInFlight = 32;
 const talkCount = 3;
 
@@ -67,7 +75,7 @@ interface Server {
 }
 
 async function startServer(name: string, env: Record<string, string>): Promise<Server> {
-  const { child, port, operatorPort, stderr } = await spawnTalkhub(name, env);
+  const { child, port, operatorPort, stderr } = await spawnTalkhub(name, env, gcHookArgs);
   return { name, url: `http://127.0.0.1:${port}`, operatorUrl: `http://127.0.0.1:${operatorPort}`, pid: child.pid ?? -1, child, stderr };
 }
 
@@ -234,17 +242,10 @@ interface Sample {
   readonly heapMb: number;
 }
 
+/** RSS and V8 heap right after a forced full GC in the server (NaN when it does not answer). */
 async function sampleOf(server: Server, startedAt: number): Promise<Sample> {
-  const status = await readFile(`/proc/${server.pid}/status`, "utf8").catch(() => "");
-  const rssKb = Number(/VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1] ?? NaN);
-  let heap = NaN;
-  try {
-    const text = await (await fetch(`${server.operatorUrl}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
-    heap = Number(/^talkhub_nodejs_heap_size_used_bytes(?:\{[^}]*\})? ([0-9.e+]+)/m.exec(text)?.[1] ?? NaN);
-  } catch {
-    // counted as NaN
-  }
-  return { atMin: (Date.now() - startedAt) / 60_000, rssMb: round(rssKb / 1024), heapMb: round(heap / 1024 / 1024) };
+  const memory = exited(server.child) ? { rss: NaN, heapUsed: NaN } : await gcIn(server.child).catch(() => ({ rss: NaN, heapUsed: NaN }));
+  return { atMin: (Date.now() - startedAt) / 60_000, rssMb: round(memory.rss / 2 ** 20), heapMb: round(memory.heapUsed / 2 ** 20) };
 }
 
 const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
@@ -364,6 +365,7 @@ async function main(): Promise<number> {
     const busy = new Set<string>();
     let sendCounter = 0;
     let ops = 0;
+    let completedOps = 0;
     let skipped = 0;
     let inFlight = 0;
 
@@ -516,6 +518,7 @@ async function main(): Promise<number> {
         const run = (async () => {
           try {
             await nextOp()();
+            completedOps++;
           } catch {
             // counted by call()
           } finally {
@@ -589,20 +592,33 @@ async function main(): Promise<number> {
     // Summary.
     const memory = servers.map((server) => {
       const list = samples.get(server.name) ?? [];
-      const half = list.filter((s) => s.atMin >= elapsedMin / 2);
+      // The first quarter is warm-up (code loaded, pools and caches filling).
+      const judged = list.filter((s) => s.atMin >= elapsedMin / 4 && Number.isFinite(s.rssMb) && Number.isFinite(s.heapMb));
       const finite = (values: number[]) => values.filter(Number.isFinite);
       return {
         process: server.name,
         pid: server.pid,
         rssMb: { first: list[0]?.rssMb, last: list.at(-1)?.rssMb, max: Math.max(...finite(list.map((s) => s.rssMb))) },
         heapMb: { first: list[0]?.heapMb, last: list.at(-1)?.heapMb, max: Math.max(...finite(list.map((s) => s.heapMb))) },
-        secondHalfSlopeMbPerMin: {
-          rss: round(slope(half.map((s) => ({ x: s.atMin, y: s.rssMb }))), 2),
-          heap: round(slope(half.map((s) => ({ x: s.atMin, y: s.heapMb }))), 2),
+        judgedSamples: judged.length,
+        slopeMbPerMin: {
+          rss: round(slope(judged.map((s) => ({ x: s.atMin, y: s.rssMb }))), 2),
+          heap: round(slope(judged.map((s) => ({ x: s.atMin, y: s.heapMb }))), 2),
         },
         samples: list,
       };
     });
+    // Memory growth: bounded slopes, judged on enough samples.
+    const memoryProblems: string[] = [];
+    for (const m of memory) {
+      if (m.judgedSamples < 4) memoryProblems.push(`${m.process}: only ${m.judgedSamples} memory samples after the warm-up, growth not judged`);
+      if (!(m.slopeMbPerMin.rss <= maxRssGrowth)) memoryProblems.push(`${m.process}: RSS after GC grows ${m.slopeMbPerMin.rss} MB/min (bound ${maxRssGrowth})`);
+      if (!(m.slopeMbPerMin.heap <= maxHeapGrowth)) memoryProblems.push(`${m.process}: heap after GC grows ${m.slopeMbPerMin.heap} MB/min (bound ${maxHeapGrowth})`);
+    }
+    // Throughput: the operations completed against the rate asked for.
+    const achievedRate = completedOps / ((loadEndedAt - startedAt) / 1000);
+    const throughputProblems =
+      achievedRate >= rateTolerance * rate ? [] : [`completed ${round(achievedRate, 1)} ops/s, ${round((100 * achievedRate) / rate, 0)}% of the ${rate} ops/s target (needs ${rateTolerance * 100}%)`];
     const requestTotal = [...requests.entries()].filter(([k]) => !k.includes("opened") && !k.includes("churn")).reduce((s, [, n]) => s + n, 0);
     const result = {
       startedAt: startedIso,
@@ -611,6 +627,8 @@ async function main(): Promise<number> {
       targetOpsPerSecond: rate,
       machine: { cpus: cpus().length, loadavg: loadavg().map((l) => round(l, 2)) },
       operations: ops,
+      completedOperations: completedOps,
+      achievedOpsPerSecond: round(achievedRate, 1),
       skippedAtInFlightCap: skipped,
       requests: requestTotal,
       requestsPerSecond: round(requestTotal / (elapsedMin * 60), 1),
@@ -631,8 +649,16 @@ async function main(): Promise<number> {
       })),
       eventsFeed: { received: feed.received, gaps: feed.gaps, duplicates: feed.duplicates, resumes: feed.resumes, streamErrors: feed.streamErrors },
       memory,
+      bounds: { maxRssGrowthMbPerMin: maxRssGrowth, maxHeapGrowthMbPerMin: maxHeapGrowth, rateTolerance },
       problems,
-      ok: problems.length === 0,
+      memoryProblems,
+      throughputProblems,
+      verdict: {
+        delivery: problems.length === 0,
+        memory: memoryProblems.length === 0,
+        throughput: throughputProblems.length === 0,
+      },
+      ok: problems.length === 0 && memoryProblems.length === 0 && throughputProblems.length === 0,
     };
 
     const date = startedIso.slice(0, 10);
@@ -644,17 +670,20 @@ async function main(): Promise<number> {
       "",
       `${result.minutes} min, ${processCount} process(es) on Postgres + NATS, target ${rate} ops/s (${cpus().length} cores, load ${result.machine.loadavg.join(" ")}).`,
       "",
-      `- requests: ${requestTotal} (${result.requestsPerSecond}/s); operations ${ops}, skipped at the in-flight cap ${skipped}`,
+      `- requests: ${requestTotal} (${result.requestsPerSecond}/s); operations ${ops}, completed ${completedOps} (${result.achievedOpsPerSecond}/s of ${rate}), skipped at the in-flight cap ${skipped}`,
       `- errors by code: ${errorsByCode.size === 0 ? "none" : [...errorsByCode.entries()].map(([k, v]) => `${k} ${v}`).join(", ")}`,
       `- sends: attempted ${attempted.size}, acknowledged ${acked.size}, stored ${stored.size}, lost ${lost}, duplicated ${duplicated}, unsettled ${unsettled.length}`,
       `- watchers: ${watchers.length} WatchTalk (${watchers.reduce((s, w) => s + w.resumes, 0)} resumes with after_seq), 1 WatchEvents (${feed.resumes} resumes with its cursor); ${watchers.every((w) => w.lastSeq === heads.get(w.chatId) && w.gaps === 0 && w.duplicates === 0) ? "every one ended at its talk's last seq, no gap, no duplicate" : "SEE PROBLEMS"}`,
-      `- verdict: ${result.ok ? "OK" : `FAILED: ${problems.join("; ")}`}`,
+      `- delivery (every acknowledged send stored once, every watcher at its talk's head): ${problems.length === 0 ? "met" : `MISSED: ${problems.join("; ")}`}`,
+      `- memory (slope after GC past the first quarter: RSS <= ${maxRssGrowth}, heap <= ${maxHeapGrowth} MB/min): ${memoryProblems.length === 0 ? "met" : `MISSED: ${memoryProblems.join("; ")}`}`,
+      `- throughput (completed >= ${rateTolerance * 100}% of ${rate} ops/s): ${throughputProblems.length === 0 ? `met (${result.achievedOpsPerSecond}/s)` : `MISSED: ${throughputProblems.join("; ")}`}`,
+      `- verdict: ${result.ok ? "OK" : "FAILED"}`,
       "",
-      "| process | RSS first / last / max (MB) | heap used first / last / max (MB) | slope, 2nd half (MB/min): RSS / heap |",
-      "|---|---|---|---|",
+      "| process | RSS after GC first / last / max (MB) | heap after GC first / last / max (MB) | samples judged | slope past the first quarter (MB/min): RSS / heap |",
+      "|---|---|---|---|---|",
       ...memory.map(
         (m) =>
-          `| ${m.process} | ${m.rssMb.first} / ${m.rssMb.last} / ${m.rssMb.max} | ${m.heapMb.first} / ${m.heapMb.last} / ${m.heapMb.max} | ${m.secondHalfSlopeMbPerMin.rss} / ${m.secondHalfSlopeMbPerMin.heap} |`,
+          `| ${m.process} | ${m.rssMb.first} / ${m.rssMb.last} / ${m.rssMb.max} | ${m.heapMb.first} / ${m.heapMb.last} / ${m.heapMb.max} | ${m.judgedSamples} | ${m.slopeMbPerMin.rss} / ${m.slopeMbPerMin.heap} |`,
       ),
       "",
       "| method outcome | count |",

@@ -2,7 +2,8 @@
  * A watcher child process (forked by bench/fanout.ts with IPC, serialization "advanced"): it
  * holds many subscriptions of one kind (gRPC WatchTalk streams, WebSocket subscribers, or NATS
  * core subscriptions) and records, per subscription, which bench messages arrived and when.
- * A bench message's text is "b:<run>:<n>:<send start, epoch ms>", so latency is computed here.
+ * A bench message's text is "b:<run>:<n>:<scheduled send time, epoch ms>", so latency is computed
+ * here, from when the message was due to be sent (a late sender does not hide its delay).
  */
 import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
@@ -34,7 +35,10 @@ export type Command =
 
 export interface CollectReply {
   readonly latencies: Float64Array;
+  /** Acknowledged messages that a subscription which opened never received. */
   readonly lost: number;
+  /** Subscriptions refused before they opened (they are not counted in lost). */
+  readonly refused: number;
   readonly duplicated: number;
   readonly delivered: number;
   readonly firstAt: number;
@@ -56,12 +60,21 @@ let firstAt = Infinity;
 let lastAt = 0;
 let streamErrors = 0;
 let resumes = 0;
-let ready: Uint8Array = new Uint8Array(0);
-let readyCount = 0;
+/** Per subscription: 0 pending, 1 opened (its first response or ack arrived), 2 refused before that. */
+let state: Uint8Array = new Uint8Array(0);
+let openedCount = 0;
+let refusedCount = 0;
 function markReady(index: number): void {
-  if (ready[index] === 0) {
-    ready[index] = 1;
-    readyCount++;
+  if (state[index] === 0) {
+    state[index] = 1;
+    openedCount++;
+  }
+}
+/** An error before the first response: the subscription never opened. */
+function markRefused(index: number): void {
+  if (state[index] === 0) {
+    state[index] = 2;
+    refusedCount++;
   }
 }
 const errorSamples: string[] = [];
@@ -131,7 +144,7 @@ async function openGrpc(command: OpenCommand, base: number): Promise<void> {
               continue;
             }
             streamError(error);
-            markReady(index);
+            markRefused(index);
             return;
           }
         }
@@ -159,6 +172,7 @@ async function openWs(command: OpenCommand, base: number): Promise<void> {
           }
           if (frame.type === "error") {
             streamError(frame.message);
+            markRefused(index);
             return resolve();
           }
           const text = frame.message_created?.text;
@@ -166,6 +180,7 @@ async function openWs(command: OpenCommand, base: number): Promise<void> {
         });
         socket.on("error", (error) => {
           streamError(error);
+          markRefused(index);
           resolve();
         });
       }),
@@ -199,8 +214,8 @@ process.on("message", (command: Command) => {
           counts.push(0);
         }
         const grown = new Uint8Array(seen.length);
-        grown.set(ready);
-        ready = grown;
+        grown.set(state);
+        state = grown;
         if (command.kind === "nats") for (let i = base; i < seen.length; i++) markReady(i);
         const start = nowAbs();
         if (command.kind === "grpc") await openGrpc(command, base);
@@ -211,8 +226,8 @@ process.on("message", (command: Command) => {
       }
       case "ready": {
         const start = nowAbs();
-        while (readyCount < seen.length && nowAbs() - start < command.capMs) await new Promise((r) => setTimeout(r, 10));
-        process.send!({ op: "ready", ready: readyCount, total: seen.length });
+        while (openedCount + refusedCount < seen.length && nowAbs() - start < command.capMs) await new Promise((r) => setTimeout(r, 10));
+        process.send!({ op: "ready", opened: openedCount, refused: refusedCount, total: seen.length });
         break;
       }
       case "reset": {
@@ -245,10 +260,14 @@ process.on("message", (command: Command) => {
           } else if (nowAbs() - lastChange > command.idleMs) break;
         }
         let lost = 0;
-        for (const bits of seen) for (let n = 0; n < command.acked.length; n++) if (command.acked[n] === 1 && bits[n] !== 1) lost++;
+        for (const [index, bits] of seen.entries()) {
+          if (state[index] === 2) continue;
+          for (let n = 0; n < command.acked.length; n++) if (command.acked[n] === 1 && bits[n] !== 1) lost++;
+        }
         const reply: CollectReply = {
           latencies: Float64Array.from(latencies.values()),
           lost,
+          refused: refusedCount,
           duplicated,
           delivered,
           firstAt,
@@ -264,8 +283,9 @@ process.on("message", (command: Command) => {
         for (const close of closers.splice(0)) await close();
         seen = [];
         counts = [];
-        ready = new Uint8Array(0);
-        readyCount = 0;
+        state = new Uint8Array(0);
+        openedCount = 0;
+        refusedCount = 0;
         streamErrors = 0;
         resumes = 0;
         errorSamples.length = 0;

@@ -1,0 +1,217 @@
+/**
+ * The verdicts of a run: every point the run was configured to measure (from its settings, not
+ * from what came back), each met or missed. A point that did not complete, lost or duplicated a
+ * delivery, had a subscription refused or a send fail, or (at a fixed rate) achieved less than
+ * `rateTolerance` of its rate, is missed; so is a named target (ratio, latency, memory) it does
+ * not reach.
+ */
+import { rateTolerance, type FanoutPoint } from "./fanout.js";
+import type { BackendResults, Results } from "./run.js";
+import type { SendPoint } from "./send.js";
+import type { Backend } from "./server.js";
+import { round } from "./stats.js";
+
+export const backendName: Record<Backend, string> = { postgres: "Postgres+NATS", pglite: "PGlite (embedded)" };
+
+/** Sends, C=32 over 100 talks: at least this share of the raw baseline's throughput. */
+export const sendRatioTarget = { concurrency: 32, talks: 100, ratio: 0.8 } as const;
+/** Fixed-rate fan-out: delivery p99 limits by watcher count (ms). */
+export const fanoutP99Limits: ReadonlyMap<number, number> = new Map([
+  [10, 10],
+  [50, 25],
+]);
+export const historyP99LimitMs = 5;
+export const idleStreamLimitBytes = 10 * 1024;
+
+export const fmt = (x: number | undefined | null, digits = 1): string =>
+  x === undefined || x === null || Number.isNaN(x) ? "n/a" : round(x, digits).toLocaleString("en-US");
+
+export interface Verdict {
+  readonly backend: string;
+  readonly what: string;
+  readonly target: string;
+  readonly measured: string;
+  readonly met: boolean;
+  readonly miss: string;
+}
+
+export function sendPoint(points: SendPoint[] | undefined, system: SendPoint["system"], c: number, talks: number): SendPoint | undefined {
+  return points?.find((p) => p.system === system && p.concurrency === c && p.talks === talks);
+}
+
+/** Why a send point (Talkhub and its two baselines) is missed; empty when it is not. */
+export function sendProblems(points: SendPoint[] | undefined, c: number, talks: number): string[] {
+  const problems: string[] = [];
+  for (const system of ["talkhub", "raw", "raw-batched"] as const) {
+    const p = sendPoint(points, system, c, talks);
+    if (p === undefined) problems.push(`${system}: did not complete`);
+    else if (p.failed > 0) problems.push(`${system}: ${p.failed} sends failed`);
+    else if (p.sends === 0) problems.push(`${system}: no send acknowledged`);
+  }
+  return problems;
+}
+
+/** Why a fan-out point is missed (rate, loss, refusals, failures, its p99 limit); empty when it is not. */
+export function fanoutProblems(p: FanoutPoint | undefined, checkLatency: boolean): string[] {
+  if (p === undefined) return ["did not run"];
+  if (p.error !== undefined) return [`did not complete: ${p.error}`];
+  const problems: string[] = [];
+  if (p.targetRate !== null && p.sendRate < rateTolerance * p.targetRate) {
+    problems.push(`rate ${p.sendRate}/s is ${fmt((100 * p.sendRate) / p.targetRate, 0)}% of ${p.targetRate}/s`);
+  }
+  if (p.lost > 0) problems.push(`${p.lost.toLocaleString("en-US")} lost`);
+  if (p.duplicated > 0) problems.push(`${p.duplicated.toLocaleString("en-US")} duplicated`);
+  if (p.refused > 0) problems.push(`${p.refused} subscriptions refused`);
+  if (p.failedSends > 0) problems.push(`${p.failedSends} sends failed`);
+  if (p.sent === 0) problems.push("nothing sent");
+  const limit = fanoutP99Limits.get(p.watchers);
+  if (checkLatency && p.mode === "fixed" && limit !== undefined && !(p.delivery.p99 <= limit)) {
+    problems.push(`p99 ${fmt(p.delivery.p99, 1)} ms is +${fmt(p.delivery.p99 - limit, 1)} ms (${fmt(p.delivery.p99 / limit, 1)}x ${limit} ms)`);
+  }
+  return problems;
+}
+
+function fanoutTarget(mode: "full" | "fixed", watchers: number, rate: number): string {
+  const limit = fanoutP99Limits.get(watchers);
+  const parts = mode === "fixed" ? [`>= ${fmt(rateTolerance * rate, 0)} msg/s achieved`] : [];
+  if (mode === "fixed" && limit !== undefined) parts.push(`p99 <= ${limit} ms`);
+  parts.push("0 lost, dup, refused, failed");
+  return parts.join("; ");
+}
+
+function fanoutMeasured(p: FanoutPoint | undefined): string {
+  if (p === undefined) return "did not run";
+  if (p.error !== undefined) return "did not complete";
+  return (
+    `${p.sent.toLocaleString("en-US")} of ${p.scheduled.toLocaleString("en-US")} sent at ${p.sendRate} msg/s; p99 ${fmt(p.delivery.p99, 1)} ms; ` +
+    `lost ${p.lost.toLocaleString("en-US")}, dup ${p.duplicated}, refused ${p.refused}, failed ${p.failedSends}`
+  );
+}
+
+export function verdicts(results: Results): Verdict[] {
+  const out: Verdict[] = [];
+  const { settings } = results;
+  const has = (w: string) => (results.configured.workloads as string[]).includes(w);
+  for (const b of results.configured.backends) {
+    const name = backendName[b];
+    const r: BackendResults = results.backends[b] ?? {};
+    if (has("send")) {
+      const { concurrency: c, talks, ratio: want } = sendRatioTarget;
+      const t = sendPoint(r.send, "talkhub", c, talks);
+      for (const [system, label] of [
+        ["raw", "raw insert, one transaction per row"],
+        ["raw-batched", "raw batched insert, Talkhub's batch size"],
+      ] as const) {
+        const base = sendPoint(r.send, system, c, talks);
+        const ratio = t && base ? t.sendsPerSec / base.sendsPerSec : NaN;
+        const met = ratio >= want;
+        out.push({
+          backend: name,
+          what: `send throughput, ${talks} talks, C=${c}, vs ${label}`,
+          target: `>= ${want.toFixed(2)}x`,
+          measured: t && base ? `${fmt(t.sendsPerSec, 0)} vs ${fmt(base.sendsPerSec, 0)} sends/s = ${fmt(ratio, 2)}x${base.meanBatch !== undefined ? ` (batches: Talkhub ${fmt(t.meanBatch, 1)}, raw ${fmt(base.meanBatch, 1)})` : ""}` : "did not complete",
+          met,
+          miss: met ? "" : Number.isNaN(ratio) ? "did not complete" : `${fmt(want - ratio, 2)}x short`,
+        });
+      }
+      const all = settings.send.spreads.flatMap((s) => settings.send.concurrencies.map((cc) => ({ s, cc, problems: sendProblems(r.send, cc, s) })));
+      const bad = all.filter((x) => x.problems.length > 0);
+      out.push({
+        backend: name,
+        what: `send: every point (${all.length}: C ${settings.send.concurrencies.join(", ")} x ${settings.send.spreads.join(", ")} talks, three systems each)`,
+        target: "completed, 0 failed sends",
+        measured: bad.length === 0 ? "all completed, 0 failed" : `${bad.length} of ${all.length} points missed`,
+        met: bad.length === 0,
+        miss: bad.map((x) => `C=${x.cc} talks=${x.s}: ${x.problems.join(", ")}`).join("; "),
+      });
+    }
+    if (has("fanout")) {
+      for (const watchers of settings.fanout.watchers) {
+        for (const mode of settings.fanout.modes) {
+          const p = r.fanout?.find((f) => f.system === "talkhub" && f.watchers === watchers && f.mode === mode);
+          const problems = fanoutProblems(p, true);
+          out.push({
+            backend: name,
+            what: `fan-out to ${watchers} watchers, ${mode === "fixed" ? `fixed ${fmt(settings.fanout.fixedRate, 0)} msg/s` : `full speed (${settings.fanout.fullConcurrency} senders)`}`,
+            target: fanoutTarget(mode, watchers, settings.fanout.fixedRate),
+            measured: fanoutMeasured(p),
+            met: problems.length === 0,
+            miss: problems.join("; "),
+          });
+        }
+      }
+    }
+    if (has("history")) {
+      const cases = r.history?.cases ?? [];
+      if (cases.length === 0) {
+        out.push({ backend: name, what: "history pages", target: `p99 < ${historyP99LimitMs} ms`, measured: "did not complete", met: false, miss: "did not complete" });
+      }
+      for (const c of cases) {
+        const met = c.talkhub.p99 < historyP99LimitMs;
+        out.push({
+          backend: name,
+          what: `history: ${c.name}`,
+          target: `p99 < ${historyP99LimitMs} ms`,
+          measured: `p99 ${fmt(c.talkhub.p99, 2)} ms (p50 ${fmt(c.talkhub.p50, 2)})`,
+          met,
+          miss: met ? "" : `+${fmt(c.talkhub.p99 - historyP99LimitMs, 2)} ms (${fmt(c.talkhub.p99 / historyP99LimitMs, 1)}x)`,
+        });
+      }
+    }
+    if (has("capacity")) {
+      for (const kind of ["grpc", "ws"] as const) {
+        const c = r.capacity?.find((x) => x.kind === kind);
+        const asked = settings.capacity[b][kind];
+        const problems: string[] = [];
+        if (c === undefined) problems.push("did not complete");
+        else {
+          if (kind === "grpc") {
+            // Both after GC. RSS that fell while streams were added (pages handed back after the
+            // collection) measures the allocator, not the streams: it cannot meet the target.
+            if (!(c.rssPerSubscription >= 0)) problems.push(`RSS fell by ${fmt(-c.rssPerSubscription / 1024, 2)} KiB per stream: not a measurement`);
+            else if (!(c.rssPerSubscription < idleStreamLimitBytes)) problems.push(`RSS +${fmt((c.rssPerSubscription - idleStreamLimitBytes) / 1024, 2)} KiB (${fmt(c.rssPerSubscription / idleStreamLimitBytes, 1)}x)`);
+            if (!(c.heapPerSubscription < idleStreamLimitBytes)) problems.push(`heap +${fmt((c.heapPerSubscription - idleStreamLimitBytes) / 1024, 2)} KiB (${fmt(c.heapPerSubscription / idleStreamLimitBytes, 1)}x)`);
+          }
+          if (c.refused > 0) problems.push(`${c.refused} of ${c.subscriptions} refused`);
+          if (c.pending > 0) problems.push(`${c.pending} neither opened nor refused`);
+          if (c.lost > 0) problems.push(`${c.lost} of the opened missed the message`);
+        }
+        out.push({
+          backend: name,
+          what: `${asked.toLocaleString("en-US")} idle ${kind === "grpc" ? "WatchTalk streams" : "WebSocket subscribers"}`,
+          target: `${kind === "grpc" ? `< ${idleStreamLimitBytes / 1024} KiB RSS and heap per opened stream (after GC); ` : ""}all open, 0 lost`,
+          measured:
+            c === undefined
+              ? "did not complete"
+              : `${c.opened} opened, ${c.refused} refused; ${fmt(c.rssPerSubscription / 1024, 2)} KiB RSS, ${fmt(c.heapPerSubscription / 1024, 2)} KiB heap per opened; lost ${c.lost}`,
+          met: problems.length === 0,
+          miss: problems.join("; "),
+        });
+      }
+    }
+    if (has("scale")) {
+      const bad: string[] = [];
+      // Talk counts above the talks seeded for this backend are not configured for it.
+      const talkCounts = settings.scale.talkCounts.filter((t) => t <= settings.history[b].talks);
+      for (const talks of talkCounts) {
+        const p = r.scale?.talks.find((x) => x.talks === talks);
+        if (p === undefined) bad.push(`${talks} talks: did not run`);
+        else if (p.failed > 0 || p.sends === 0) bad.push(`${talks} talks: ${p.failed} failed`);
+      }
+      for (const watchers of settings.scale.watcherCounts) {
+        const problems = fanoutProblems(r.scale?.watchers.find((x) => x.watchers === watchers), false);
+        if (problems.length > 0) bad.push(`${watchers} watchers: ${problems.join(", ")}`);
+      }
+      const count = talkCounts.length + settings.scale.watcherCounts.length;
+      out.push({
+        backend: name,
+        what: `scale curves: every point (${count})`,
+        target: "completed; fixed rate kept; 0 failed, lost, dup",
+        measured: bad.length === 0 ? "all completed" : `${bad.length} of ${count} missed`,
+        met: bad.length === 0,
+        miss: bad.join("; "),
+      });
+    }
+  }
+  return out;
+}
