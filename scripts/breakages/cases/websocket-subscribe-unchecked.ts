@@ -10,8 +10,7 @@ export default breakage({
       replace: 'const talk = parsed.kind === "talk" ? await getTalk(this.options.deps, this.caller, parsed.talkId).catch(() => null) : null;',
     },
   ],
-  suites: [
-    { file: "test/security/authz-matrix.test.ts", filter: "WebSocket" },
-    { file: "test/live/live-websocket.test.ts" },
-  ],
+  // live-websocket passes with this breakage (its forbidden topics are other agents' ids, not
+  // talks the caller is not in): the matrix is the suite that holds this promise.
+  suites: [{ file: "test/security/authz-matrix.test.ts", filter: "WebSocket" }],
 });
