@@ -29,8 +29,7 @@ export default breakage({
       ].join("\n"),
     },
   ],
-  suites: [
-    { file: "test/security/authz-matrix.test.ts", filter: "every RPC over connect" },
-    { file: "test/security/fuzz.test.ts", filter: "aimed at the fixture" },
-  ],
+  // fuzz's aimed writes pass with this breakage: of its callers only the admin is refused
+  // CloseTalk on an active talk, too rarely in 80 random runs; the matrix asks every caller.
+  suites: [{ file: "test/security/authz-matrix.test.ts", filter: "every RPC over connect" }],
 });

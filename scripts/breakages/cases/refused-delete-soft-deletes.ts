@@ -35,8 +35,8 @@ export default breakage({
       ].join("\n"),
     },
   ],
-  suites: [
-    { file: "test/security/authz-matrix.test.ts", filter: "every RPC over connect" },
-    { file: "test/security/fuzz.test.ts", filter: "aimed at the fixture" },
-  ],
+  // fuzz's aimed writes pass with this breakage (80 random runs over 15 write RPCs and 6
+  // tokens send too few refused DeleteMessage calls that reach the message); the matrix asks
+  // every caller.
+  suites: [{ file: "test/security/authz-matrix.test.ts", filter: "every RPC over connect" }],
 });
