@@ -27,6 +27,14 @@ interface JsonReport {
 
 const defaultTimeoutMs = 10 * 60_000;
 
+/** Process groups of the vitest runs in progress (their own groups: a Ctrl-C does not reach them). */
+const running = new Set<number>();
+
+/** Ends every vitest run in progress with everything it started (for the runner's own exit). */
+export function killRunning(): void {
+  for (const pid of running) killGroup(pid, "SIGKILL");
+}
+
 export async function runSuite(dir: string, suite: SuiteCheck, logPath: string): Promise<SuiteResult> {
   const reportPath = join(dir, `.breakage-report-${Date.now()}.json`);
   const args = [
@@ -44,6 +52,7 @@ export async function runSuite(dir: string, suite: SuiteCheck, logPath: string):
   const child = spawn(process.execPath, args, { cwd: dir, env: { ...process.env, CI: "true" }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   child.stdout.pipe(log, { end: false });
   child.stderr.pipe(log, { end: false });
+  running.add(child.pid ?? 0);
   let timedOut = false;
   const bound = setTimeout(() => {
     timedOut = true;
@@ -52,6 +61,7 @@ export async function runSuite(dir: string, suite: SuiteCheck, logPath: string):
   }, suite.timeoutMs ?? defaultTimeoutMs);
   await new Promise<void>((resolve) => child.once("close", () => resolve()));
   clearTimeout(bound);
+  running.delete(child.pid ?? 0);
   log.end();
   const seconds = Math.round((Date.now() - startedAt) / 1000);
 

@@ -13,16 +13,28 @@
  * every breakage still applies after code moved).
  * --keep leaves the scratch copies in place; logs are in test-artifacts/breakages/.
  */
+import { rmSync } from "node:fs";
 import { mkdir, readdir } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Breakage } from "./breakage.js";
-import { runSuite, type SuiteResult } from "./run-suite.js";
+import { killRunning, runSuite, type SuiteResult } from "./run-suite.js";
 import { applyEdits, makeScratch, removeScratch } from "./scratch.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const casesDir = fileURLToPath(new URL("./cases", import.meta.url));
 const logDir = join(repoRoot, "test-artifacts", "breakages");
+
+/** Scratch copies in use, removed also when the runner is interrupted. */
+const scratchDirs = new Set<string>();
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    killRunning();
+    for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true });
+    process.exit(130);
+  });
+}
 
 interface Row {
   readonly breakage: string;
@@ -72,6 +84,7 @@ interface Options {
 async function runBreakage(name: string, b: Breakage, options: Options): Promise<Row[]> {
   const rows: Row[] = [];
   const dir = await makeScratch(repoRoot, name);
+  scratchDirs.add(dir);
   try {
     if (!options.baseline) {
       try {
@@ -95,6 +108,7 @@ async function runBreakage(name: string, b: Breakage, options: Options): Promise
   } finally {
     if (options.keep) console.log(`   scratch copy kept: ${dir}`);
     else await removeScratch(dir);
+    scratchDirs.delete(dir);
   }
   return rows;
 }
