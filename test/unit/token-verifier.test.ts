@@ -1,5 +1,5 @@
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK, type JWTPayload } from "jose";
-import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Unauthenticated } from "../../src/domain/errors.js";
 import { createVerifier, type VerifierOptions } from "../../src/auth/verifier.js";
@@ -26,6 +26,36 @@ async function refusal(verify: (token: string) => Promise<unknown>, token: strin
   expect(error).toBeInstanceOf(Unauthenticated);
   return (error as Unauthenticated).message;
 }
+
+/** A throwaway test key, used nowhere else. */
+const rsaPrivateKeyPem = `-----BEGIN PRIVATE KEY-----
+MIIEvwIBADANBgkqhkiG9w0BAQEFAASCBKkwggSlAgEAAoIBAQCqVEhDCE+ISZqO
+udLsnsqL7UQN9yW62vrx2Qz8Ll0Fiwi30bu0jjoUO+sJIqy/QQczHCK5vkP/qQVA
+HlaMZuy1RWeIgIAefghhCCZkeYbcwxu0DUwVdM4FoBfehOFqWYYAC0tCh+bAJi8a
+NWSTxHSYgBXQ2XSbynOgmatCX35XzNw8baC16ZPoiO55kESBOZKGKD3CCqhL886S
+krBk8GrgbEWJVBCAhQyJF8xHIRQAH21WPc7ZjJqYm8/7LSpR6RGYiDv0NiU/VZfK
+ozj7ILdNNU0VAHArvqiWgSADKKRfmkOVfshm4NCrWbpGkBvgLfSyRK93nyGvaifD
+bKaytdhvAgMBAAECggEAKAA5JDzsaKZYfNJZHabBDJGBHQKAwtwweOGvcf31bJrV
+Rk4kFegc7amQrgmNpjDAXxlpclOjpoPsLr2xN7HoPz34bY84B3EzyI3gblI4ANp1
+RBinWJag16NcV66/PXmexZ3hY9OEtnWBNFd7slQ9yZ6zAORAxWGLPBk6phDFHBsn
+CFzvlt7pfgz+9OHE1dteyyr5xbIVl5o4pphQxgYxNfantKQ+Nj5L2g5LzY58rRVh
+pcuRtOJpJMEkxzG8hQ40YDFseTKPKF+3kTmk3ipzxOF/nMGFXZAy0KWlkvFhPxAg
+mL9cj0r8E5np+PUTXvwpZNJA4e1I2eiWkKcSCi5tSQKBgQDezToUNlA4QV5lpUQI
+o+8ZaLrZHKapjrNU9DX69+Ibm8Qy/N2GzQhrqwtKiSi+F5qkunUtqFUB9gwX/+VA
+gdT7NreZz/d3Y6F7bwG8NIsOIZ7UXU4xwrTUo2aVH5PT9kRawoc2r2ztQlC30iOM
+QSdvJdNgyMNqiRR0HhALrq1TiwKBgQDDtX5MexmLExcXHF+h+zGcyLPAjKSX3meb
+yTnn9+SXBVHm4cInhkUFuYDkFFMD7k5ZFKcfS/6YGZmF+hMkKkjKYPyVY+pxduz6
+9aqZzbtE80fBaqZIVr/N6hSzXThMNElS6X0tggjl6YJnr5qUT4suUy5Dpvzvd1jn
+b/m+VxubLQKBgQDaFF9I8XDL35AaRg21t2CNqmlZoiWvybHW8cL0iDWVeH4uujvL
+el1HpgBDUMXEay4/FxMjQaUTalakFyG6ZlqmGgTUVS+QeMDTJPC522RQzK++hiXH
+pyGBEP+T73iu/FojzEy1RjiEc2i2xMVuv0duD8Q688fzO4H9tn9WMAAPyQKBgQC4
+5I9EfAveuxNWbyTeKC1v3KENaRHatHAX2pzNTQH1tz3wLRq7Mnuk8+MUFytyjEIS
+oJNe2vHVCmJjE6Xfxd7s64HVNQb5WQx773nUQmwIsPn6feJId0RPqjUSWyBjxgX7
+wcDULIRxiRD9Ggak1R09j7Imke1l4s/oHn7IVw0qpQKBgQDUgfzZUeL+Z0xerSTD
+lDGJnLzO9RxdHNOwgKPAQlFxDjRU+YEYPEv736OrGwi6WWgi8m/+UO7pYVajvsiQ
+ZbIv4qPOMN6XiD6l4BDNVdiSvUTi0/+yMK9aaHhC+8MPvOXWTpNwJSJ7SQ3FuCMU
+CYfej9Xw1vGirqS3BdNAmvIabw==
+-----END PRIVATE KEY-----`;
 
 const b64 = (value: unknown) => Buffer.from(typeof value === "string" ? value : JSON.stringify(value)).toString("base64url");
 
@@ -132,9 +162,10 @@ describe("createVerifier: algorithms and keys", () => {
 
   beforeAll(async () => {
     // One RSA key serves every RS and PS algorithm; each curve needs its own.
-    // A Node KeyObject, unlike a WebCrypto key, is not bound to one algorithm.
-    const rsa = generateKeyPairSync("rsa", { modulusLength: 2048 });
-    const rsaJwk = await exportJWK(rsa.publicKey);
+    // A Node KeyObject, unlike a WebCrypto key, is not bound to one algorithm. A fixed RSA key:
+    // making one takes longer than the whole file's tests, and mutation testing reruns them.
+    const rsa = { privateKey: createPrivateKey(rsaPrivateKeyPem) };
+    const rsaJwk = await exportJWK(createPublicKey(rsa.privateKey));
     for (const alg of algs.filter((a) => /^(RS|PS)/.test(a))) keys.set(alg, { privateKey: rsa.privateKey, jwk: rsaJwk });
     for (const alg of ["ES256", "ES384", "ES512", "EdDSA"]) {
       const pair = await generateKeyPair(alg, { extractable: true });
