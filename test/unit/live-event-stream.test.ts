@@ -182,6 +182,44 @@ describe("EventStream: leaving a talk", () => {
   });
 });
 
+describe("EventStream: edges the mutation run found", () => {
+  it("unfollows a talk it does not follow without complaint", () => {
+    const { stream } = setup();
+    expect(() => stream.unfollow(talkB)).not.toThrow();
+  });
+
+  it("drops an event queued before its talk was unfollowed", async () => {
+    const { stream, take, commit } = setup();
+    await stream.follow(customerId, talkA, 0);
+    await stream.follow(customerId, talkB, 0);
+    commit(talkA, 1);
+    await settle();
+    stream.unfollow(talkA);
+    commit(talkB, 1);
+    expect(await take(1)).toEqual(["B1"]);
+  });
+
+  it("ends with OUT_OF_RANGE when its feed goes past a hole in the log", async () => {
+    const { stream, items, log, bus } = setup();
+    await stream.follow(customerId, talkA, 0);
+    log.events.set(talkA, [event(talkA, 1), event(talkA, 3)]);
+    bus.publish([event(talkA, 3)]);
+    expect(await items.next()).toEqual({ done: false, value: { kind: "event", event: event(talkA, 1) } });
+    expect(await rejection(items.next())).toBeInstanceOf(OutOfRange);
+  });
+
+  it("counts queued events after a replay marker was taken", async () => {
+    const { stream, take, log, failures, commit } = setup({ maxQueued: 1 });
+    log.fill(talkA, 2);
+    await stream.follow(customerId, talkA, 0);
+    expect(await take(2)).toEqual(["A1", "A2"]);
+    commit(talkA, 3);
+    commit(talkA, 4);
+    await settle();
+    expect(failures).toHaveLength(1);
+  });
+});
+
 describe("EventStream: ends", () => {
   it("ends with the signal's domain error, and detaches without waiting for a pull", async () => {
     const { stream, items, feeds, controller } = setup();

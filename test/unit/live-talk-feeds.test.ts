@@ -261,6 +261,21 @@ describe("TalkFeeds.sweep", () => {
     expect(seqs(got)).toEqual([1]);
   });
 
+  it("skips a feed detached while the heads were read", async () => {
+    const { log, feeds, errors } = setup();
+    const { detach } = await feeds.attach(customerId, talkA, () => undefined);
+    log.fill(talkA, 2);
+    let open = () => undefined as void;
+    log.gate = new Promise<void>((resolve) => (open = resolve));
+    const sweeping = feeds.sweep();
+    await settle();
+    detach();
+    open();
+    log.gate = undefined;
+    await sweeping;
+    expect(errors).toEqual([]);
+  });
+
   it("runs every gapCheckMs", async () => {
     vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
     const { log, feeds } = setup(1_000);
