@@ -208,6 +208,23 @@ describe("EventStream: edges the mutation run found", () => {
     expect(await rejection(items.next())).toBeInstanceOf(OutOfRange);
   });
 
+  it("skips live events up to a start past the talk's head", async () => {
+    const { stream, take, log, commit } = setup();
+    log.fill(talkA, 3);
+    await stream.follow(customerId, talkA, 5);
+    commit(talkA, 4);
+    commit(talkA, 5);
+    commit(talkA, 6);
+    expect(await take(1)).toEqual(["A6"]);
+  });
+
+  it("gives replayed events as events", async () => {
+    const { stream, items, log } = setup();
+    log.fill(talkA, 1);
+    await stream.follow(customerId, talkA, 0);
+    expect(await items.next()).toEqual({ done: false, value: { kind: "event", event: event(talkA, 1) } });
+  });
+
   it("counts queued events after a replay marker was taken", async () => {
     const { stream, take, log, failures, commit } = setup({ maxQueued: 1 });
     log.fill(talkA, 2);
@@ -340,12 +357,14 @@ describe("EventStream: without onFailure", () => {
   it("still fails a consumer too far behind", async () => {
     const bus = new LocalBus();
     const log = new MemoryLog();
-    const feeds = new TalkFeeds(bus, log, { gapCheckMs: 3_600_000, onError: () => undefined });
+    const errors: unknown[] = [];
+    const feeds = new TalkFeeds(bus, log, { gapCheckMs: 3_600_000, onError: (e) => errors.push(e) });
     open.push(feeds);
     const stream = new EventStream(feeds, log, { maxQueued: 0, heartbeatMs: 60_000, signal: new AbortController().signal });
     await stream.follow(customerId, talkA, 0);
     bus.publish(log.fill(talkA, 1));
     await vi.waitFor(() => expect(feeds.listeners).toBe(0), { interval: 1 });
     expect(await rejection(stream.items().next())).toBeInstanceOf(ResourceExhausted);
+    expect(errors).toEqual([]);
   });
 });

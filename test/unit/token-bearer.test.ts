@@ -27,6 +27,7 @@ describe("bearerToken", () => {
     expect(bearerToken("Basic xyz", "/x?token=q.q.q")).toEqual({ from: "header", token: undefined });
     expect(bearerToken("", "/x?token=q.q.q")).toEqual({ from: "header", token: undefined });
     expect(bearerToken(["Bearer a", "Bearer b"], "/x?token=q.q.q")).toEqual({ from: "header", token: undefined });
+    expect(bearerToken(["Bearer a"], "/x?token=q.q.q")).toEqual({ from: "header", token: undefined });
   });
 
   it("takes ?token= without a header", () => {

@@ -105,6 +105,8 @@ describe("createVerifier: HS256", () => {
   it.each([
     ["sub", { sub: undefined }, '"sub" must be an agent UUID'],
     ["sub", { sub: "agent-1" }, '"sub" must be an agent UUID'],
+    ["sub", { sub: [agent] }, '"sub" must be an agent UUID'],
+    ["customer_id", { customer_id: [customer] }, '"customer_id" must be a customer UUID'],
     ["customer_id", { customer_id: undefined }, '"customer_id" must be a customer UUID'],
     ["customer_id", { customer_id: 42 }, '"customer_id" must be a customer UUID'],
     ["customer_id", { customer_id: `${customer}x` }, '"customer_id" must be a customer UUID'],
