@@ -233,6 +233,7 @@ describe("REST handler: unary calls", () => {
     expect(response.headers["x-request-id"]).toBe(id);
     expect(response.status).toBe(403);
     expect(response.json()).toEqual({ code: "permission_denied", message: "nope" });
+    expect(Object.keys(response.headers).sort()).toEqual(["content-type", "x-request-id"]);
   });
 
   it("keeps a client's request id, cut to 128 characters", async () => {
