@@ -11,6 +11,23 @@ export default {
   mutate: [
     // modules are added per area (send path, live delivery, token verifier, REST transcoder,
     // domain rules); docs/testing.md has the score of each
+    // --- mut-live: live delivery, token verifier, REST transcoder (tests: test/unit/live-*, token-*, rest-*) ---
+    "src/events/talk-feeds.ts",
+    "src/events/event-stream.ts",
+    "src/events/local-bus.ts",
+    "src/events/limited-log.ts",
+    "src/domain/feed-cursor.ts",
+    "src/domain/watch-scope.ts",
+    "src/auth/verifier.ts",
+    "src/auth/bearer.ts",
+    "src/http/bearer-token.ts",
+    "src/auth/tokens.ts",
+    "src/http/rest/transcoder.ts",
+    "src/http/rest/bindings.ts",
+    "src/http/rest/path-template.ts",
+    "src/http/rest/request-json.ts",
+    "src/http/rest/field-path.ts",
+    // --- end mut-live ---
   ],
   incremental: true,
   incrementalFile: "reports/mutation/incremental.json",

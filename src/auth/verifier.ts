@@ -72,8 +72,9 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
  * Remembers verified tokens, so that a caller's token is checked once per process rather than
  * on every call (the signature check runs on the crypto thread pool and dominated the cost of a
  * call). A remembered token still expires at its `exp`; failures are never remembered.
+ * Exported for its unit test.
  */
-function remembering(verify: (token: string) => Promise<Identity>, max = 10_000): TokenVerifier {
+export function remembering(verify: (token: string) => Promise<Identity>, max = 10_000): TokenVerifier {
   const known = new Map<string, Identity>();
   return async (token) => {
     const hit = known.get(token);

@@ -46,7 +46,9 @@ class Feed {
     while (this.head < upTo) {
       const page = await this.log.read(this.talkId, this.head, Math.min(pageSize, upTo - this.head));
       if (page.length === 0) return;
-      for (const event of page) if (event.seq === this.head + 1) this.#dispatch(event);
+      // Past a hole (events the log no longer has) too: waiting for the missing seq would spin
+      // here forever; the watchers' streams find the hole and answer OUT_OF_RANGE.
+      for (const event of page) if (event.seq > this.head) this.#dispatch(event);
     }
   }
 

@@ -72,7 +72,9 @@ function setField(target: JsonObject, fields: readonly DescField[], value: JsonV
 
 /** A query parameter's value in the JSON type its field expects. */
 function queryValue(field: DescField, values: string[]): JsonValue {
-  const convert = (v: string): JsonValue => (field.fieldKind === "scalar" && field.scalar === ScalarType.BOOL ? v === "true" || v === "1" : v);
+  // A repeated bool's items are bools too: the JSON reader takes no "true" string for either.
+  const bool = (field.fieldKind === "scalar" || field.fieldKind === "list") && field.scalar === ScalarType.BOOL;
+  const convert = (v: string): JsonValue => (bool ? v === "true" || v === "1" : v);
   return field.fieldKind === "list" ? values.map(convert) : convert(values[values.length - 1] ?? "");
 }
 
