@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: generated code up to date, buf lint, typecheck, then every vitest
+# The whole test suite: generated code up to date, buf lint, typecheck, the deliberate
+# breakages still apply to the code, then every vitest
 # suite (embedded PGlite, Postgres, NATS, interop). Under CI=true the Postgres and NATS suites
 # fail instead of skipping when their servers do not answer.
 set -euo pipefail
@@ -22,6 +23,10 @@ npx buf lint
 echo "== typecheck"
 npx tsc --noEmit -p .
 npx tsc --noEmit -p web
+npx tsc --noEmit -p scripts/breakages
+
+echo "== breakages still apply (npm run test:breakages runs them; see docs/testing.md)"
+npx tsx scripts/breakages/run.ts --apply-only
 
 echo "== tests"
 npx vitest run "$@"
