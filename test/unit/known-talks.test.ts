@@ -87,6 +87,15 @@ describe("KnownTalks", () => {
     expect(known.knows(t("t4"), a)).toBe(true);
   });
 
+  it("takes no room for talks it was asked about and did not know", () => {
+    const known = new KnownTalks(2);
+    known.read(talk("t1"), new Set([a]));
+    known.read(talk("t2"), new Set([a]));
+    expect(known.get(t("t3"))).toBeUndefined();
+    known.advanced(talk("t1", 6));
+    expect(known.knows(t("t1"), a) && known.knows(t("t2"), a)).toBe(true);
+  });
+
   it("holds exactly its capacity", () => {
     const known = new KnownTalks(3);
     for (const id of ["t1", "t2", "t3"]) known.read(talk(id), new Set([a]));

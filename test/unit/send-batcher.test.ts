@@ -188,19 +188,27 @@ class FakeSendStore {
 
 let store: FakeSendStore;
 let published: TalkEvent[];
+/** How often the batcher published (an empty publish is a wasted call to every watcher). */
+let publishes: number;
 let committed: number[];
 
 beforeEach(() => {
   store = new FakeSendStore();
   holder.store = store;
   published = [];
+  publishes = 0;
   committed = [];
 });
 
 function batcher(options: Partial<SendBatcherOptions> = {}): SendBatcher {
   const deps: DomainDeps = {
     db: {} as Executor,
-    events: { publish: (events) => published.push(...events) },
+    events: {
+      publish: (events) => {
+        publishes++;
+        published.push(...events);
+      },
+    },
     now: () => now,
     writeLimits: {} as DomainDeps["writeLimits"],
     sendBatching: { maxBatch: 100, maxInFlight: 1, parallelAfter: 1 },
@@ -329,6 +337,22 @@ describe("SendBatcher: group commit", () => {
     expect(store.commits.map((c) => c.messages.map((m) => m.text))).toEqual([["alone"], ["next 1", "next 2"]]);
     expect(store.reads.map((r) => r.talkIds)).toEqual([[tid(1)], [tid(2)]]);
     expect(committed).toEqual([1, 2]);
+  });
+
+  it("works without an onCommit listener", async () => {
+    store.addTalk(tid(1), [ann]);
+    const deps = { db: {} as Executor, events: { publish: () => {} }, now: () => now } as unknown as DomainDeps;
+    const b = new SendBatcher(deps, (request) => store.sendAlone(request), { maxBatch: 10, maxInFlight: 1, parallelAfter: 1 });
+    expect(await send(b, ann, tid(1), "quiet")).toMatchObject({ text: "quiet", seq: 3 });
+  });
+
+  it("asks only about the senders of the talks it reads", async () => {
+    store.addTalk(tid(1), [ann, bob]);
+    store.addTalk(tid(2), [bob]);
+    const b = batcher();
+    await send(b, ann, tid(1), "known from now on");
+    await Promise.all([send(b, ann, tid(1), "known"), send(b, bob, tid(2), "read")]);
+    expect(store.reads[1]).toEqual({ talkIds: [tid(2)], agentIds: [bob.agentId], parentIds: [] });
   });
 
   it("puts at most maxBatch sends in a batch, in arrival order", async () => {
@@ -465,6 +489,8 @@ describe("SendBatcher: good and bad sends in one batch", () => {
     expect(fresh).toBeInstanceOf(FailedPrecondition);
     expect(store.alone.map((r) => r.text)).toEqual(["retry"]);
     expect(store.commits.flatMap((c) => c.messages)).toEqual([]);
+    // Straight to the locking path: not re-planned as if the talk had moved.
+    expect(store.reads).toHaveLength(1);
   });
 
   it("sends each send of a batch the locking way when the statement fails on a client_message_id used before", async () => {
@@ -553,6 +579,7 @@ describe("SendBatcher: lost races", () => {
     expect(y).toMatchObject({ text: "alone: y", ownerId: bob.agentId });
     expect(z).toMatchObject({ text: "z", seq: 3 });
     expect(committed).toEqual([1]);
+    expect(publishes).toBe(1);
   });
 
   it("does not refuse a send from a talk it knew as closed: it reads the talk again, which was reopened", async () => {
