@@ -9,9 +9,8 @@ export default {
   vitest: { configFile: "vitest.mutation.config.ts" },
   coverageAnalysis: "perTest",
   mutate: [
-    // modules are added per area (send path, live delivery, token verifier, REST transcoder,
-    // domain rules); docs/testing.md has the score of each
-    // --- mut-live: live delivery, token verifier, REST transcoder (tests: test/unit/live-*, token-*, rest-*) ---
+    // docs/testing.md has the score of each module and the reasons its survivors live
+    // --- live delivery, token verifier, REST transcoder (tests: test/unit/live-*, token-*, rest-*) ---
     "src/events/talk-feeds.ts",
     "src/events/event-stream.ts",
     "src/events/local-bus.ts",
@@ -27,14 +26,26 @@ export default {
     "src/http/rest/path-template.ts",
     "src/http/rest/request-json.ts",
     "src/http/rest/field-path.ts",
-    // --- end mut-live ---
+    // --- end live delivery, token verifier, REST transcoder ---
+    // --- send path and domain rules (tests: test/unit/send-*, known-talks, domain-*) ---
+    "src/domain/send-batcher.ts",
+    "src/domain/known-talks.ts",
+    "src/domain/draft-message.ts",
+    "src/domain/validate.ts",
+    "src/domain/page-token.ts",
+    "src/domain/talk-change.ts",
+    "src/domain/visible-history.ts",
+    "src/domain/pair-key.ts",
+    "src/domain/write-limits.ts",
+    "src/domain/stream-quota.ts",
+    // --- end send path and domain rules ---
   ],
   incremental: true,
   incrementalFile: "reports/mutation/incremental.json",
   reporters: ["clear-text", "progress", "json", "html"],
   jsonReporter: { fileName: "reports/mutation/mutation.json" },
   htmlReporter: { fileName: "reports/mutation/index.html" },
-  concurrency: 2,
+  concurrency: 1,
   timeoutMS: 10_000,
   thresholds: { high: 90, low: 80, break: null },
   tempDirName: ".stryker-tmp",

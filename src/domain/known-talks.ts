@@ -36,12 +36,14 @@ export class KnownTalks {
     return this.#talks.get(id)?.members.has(agent) ?? false;
   }
 
-  /** Records a talk as read, with the members found among the agents asked about. */
-  read(talk: Talk, members: ReadonlySet<AgentId>): void {
+  /** Records a talk as read, with the members found among the agents asked about; returns what is now known. */
+  read(talk: Talk, members: ReadonlySet<AgentId>): KnownTalk {
     const before = this.#talks.get(talk.id);
     // At the same head, what was known of other agents still holds.
     const merged = before !== undefined && before.talk.lastSeq === talk.lastSeq ? new Set([...before.members, ...members]) : members;
-    this.#put({ talk, members: merged });
+    const known = { talk, members: merged };
+    this.#put(known);
+    return known;
   }
 
   /** Records the talk's state after this process moved its head. */

@@ -18,7 +18,7 @@ import type { AgentId, MessageId, TalkId } from "./ids.js";
 import type { Identity } from "./identity.js";
 import type { Media, Message } from "./model.js";
 import { draftMessage } from "./draft-message.js";
-import { KnownTalks } from "./known-talks.js";
+import { KnownTalks, type KnownTalk } from "./known-talks.js";
 import { TalkChange } from "./talk-change.js";
 
 /** A validated send. */
@@ -49,13 +49,15 @@ export interface SendBatcherOptions {
   readonly parallelAfter: number;
   /** Told the number of messages every committed statement wrote (metrics). */
   readonly onCommit?: (size: number) => void;
+  /** Talks (and parent messages) remembered for planning sends; 10,000 when not given. */
+  readonly knownTalks?: number;
 }
 
 /** Tries of the compare-and-set path before a send takes the locking path. */
 const optimisticTries = 3;
 
 /** Talks a process remembers for planning sends (a few hundred bytes each). */
-const knownTalksCapacity = 10_000;
+const defaultKnownTalks = 10_000;
 
 function uniq<T>(values: Iterable<T>): T[] {
   return [...new Set(values)];
@@ -75,11 +77,19 @@ interface Attempt {
   readonly written: number;
 }
 
+/** What a batch is planned from, captured once (see #learn). */
+interface Snapshot {
+  readonly talks: ReadonlyMap<TalkId, KnownTalk>;
+  readonly parents: ReadonlyMap<MessageId, TalkId>;
+  /** The talks read for this batch (the rest were known). */
+  readonly fresh: ReadonlySet<TalkId>;
+}
+
 export class SendBatcher {
   readonly #queue: Pending[] = [];
   /** Talks with a batch in flight. */
   readonly #busy = new Set<TalkId>();
-  readonly #known = new KnownTalks(knownTalksCapacity);
+  readonly #known: KnownTalks;
   #inFlight = 0;
   #pumpScheduled = false;
 
@@ -88,7 +98,9 @@ export class SendBatcher {
     /** Sends one request in a locking transaction of its own. */
     private readonly sendAlone: (request: SendRequest) => Promise<Message>,
     private readonly options: SendBatcherOptions,
-  ) {}
+  ) {
+    this.#known = new KnownTalks(options.knownTalks ?? defaultKnownTalks);
+  }
 
   submit(request: SendRequest): Promise<Message> {
     return new Promise((resolve, reject) => {
@@ -172,8 +184,7 @@ export class SendBatcher {
   }
 
   async #attempt(batch: readonly Pending[]): Promise<Attempt> {
-    const fresh = await this.#learn(batch);
-    const plan = this.#plan(batch, fresh);
+    const plan = this.#plan(batch, await this.#learn(batch));
     const moves: HeadMove[] = [...plan.changes.values()]
       .filter((c) => c.change.events.length > 0)
       .map((c) => ({ expectedSeq: c.expectedSeq, talk: c.change.talk }));
@@ -203,36 +214,53 @@ export class SendBatcher {
   }
 
   /**
-   * Reads the talks (and parent messages) of the batch that this process does not know yet;
-   * returns the talks read.
+   * What the batch plans from: the talks (and parent messages) this process knew, and those it
+   * read now, captured together. Reading can make the cache forget entries the batch counted
+   * as known; planning from this snapshot, never from the cache again, keeps a known talk from
+   * turning into NOT_FOUND, so only a fresh read may refuse a send.
    */
-  async #learn(batch: readonly Pending[]): Promise<ReadonlySet<TalkId>> {
+  async #learn(batch: readonly Pending[]): Promise<Snapshot> {
     const known = this.#known;
     const talkIds = uniq(batch.filter((r) => !known.knows(r.talkId, r.caller.agentId)).map((r) => r.talkId));
-    const parentIds = uniq(batch.flatMap((r) => (r.parentId !== null && known.parentTalk(r.parentId) === undefined ? [r.parentId] : [])));
-    if (talkIds.length === 0 && parentIds.length === 0) return new Set();
-    // Every sender to a talk read now is asked about: the read replaces what was known of it.
     const reading = new Set(talkIds);
+    const talks = new Map<TalkId, KnownTalk>();
+    for (const r of batch) {
+      const target = reading.has(r.talkId) ? undefined : known.get(r.talkId);
+      if (target !== undefined) talks.set(r.talkId, target);
+    }
+    const parents = new Map<MessageId, TalkId>();
+    const parentIds: MessageId[] = [];
+    for (const r of batch) {
+      if (r.parentId === null) continue;
+      const talk = known.parentTalk(r.parentId);
+      if (talk === undefined) parentIds.push(r.parentId);
+      else parents.set(r.parentId, talk);
+    }
+    if (talkIds.length === 0 && parentIds.length === 0) return { talks, parents, fresh: new Set() };
+    // Every sender to a talk read now is asked about: the read replaces what was known of it.
     const agents = uniq(batch.filter((r) => reading.has(r.talkId)).map((r) => r.caller.agentId));
-    const read = await readSendTargets(this.deps.db, talkIds, agents, parentIds);
+    const read = await readSendTargets(this.deps.db, talkIds, agents, uniq(parentIds));
     for (const id of talkIds) {
       const target = read.talks.get(id);
       if (target === undefined) known.forget(id);
-      else known.read(target.talk, target.members);
+      else talks.set(id, known.read(target.talk, target.members));
     }
-    for (const [message, talk] of read.parentTalks) known.parent(message, talk);
-    return new Set(talkIds);
+    for (const [message, talk] of read.parentTalks) {
+      known.parent(message, talk);
+      parents.set(message, talk);
+    }
+    return { talks, parents, fresh: reading };
   }
 
   /** Decides each send against the talks as read: a message to write, or the error it gets. */
-  #plan(batch: readonly Pending[], fresh: ReadonlySet<TalkId>) {
+  #plan(batch: readonly Pending[], { talks, parents, fresh }: Snapshot) {
     const changes = new Map<TalkId, { expectedSeq: number; change: TalkChange }>();
     const firstByKey = new Map<string, Message>();
     const stale = new Set<TalkId>();
     const messages: Message[] = [];
     const results = batch.map((r): Message | Error | "alone" | "stale" => {
       if (stale.has(r.talkId)) return "stale";
-      const target = this.#known.get(r.talkId);
+      const target = talks.get(r.talkId);
       if (target === undefined || target.talk.customerId !== r.caller.customerId || !target.members.has(r.caller.agentId)) {
         return new NotFound("talk", r.talkId);
       }
@@ -245,7 +273,7 @@ export class SendBatcher {
         // A retry into a closed talk still gets its first message back: the locking path knows it.
         return r.clientMessageId === null ? new FailedPrecondition("the talk is closed; reopen it first") : "alone";
       }
-      if (r.parentId !== null && this.#known.parentTalk(r.parentId) !== r.talkId) {
+      if (r.parentId !== null && parents.get(r.parentId) !== r.talkId) {
         return new InvalidArgument("parent_id", "must name a message of the same talk");
       }
       const key = r.clientMessageId === null ? null : idempotencyKey(r.talkId, r.caller.agentId, r.clientMessageId);
