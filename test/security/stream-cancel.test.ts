@@ -23,6 +23,7 @@ import { Canceled } from "../../src/domain/errors.js";
 import type { AgentId, CustomerId } from "../../src/domain/ids.js";
 import { StreamQuota } from "../../src/domain/stream-quota.js";
 import { WatchScope } from "../../src/domain/watch-scope.js";
+import { frame } from "../support/envelopes.js";
 import { Code, createTalk, liveBackends, newCustomer, sendText, useService, type TestAgent, type TestEnv } from "../support/harness.js";
 import { FeedWatcher, TalkWatcher, lastSeqOf, range, until } from "../support/live-helpers.js";
 
@@ -90,12 +91,6 @@ function firstOf(emitter: NodeJS.EventEmitter, events: readonly string[], ms = 5
   });
 }
 
-const grpcBytes = (request: Uint8Array): Buffer => {
-  const head = Buffer.alloc(5);
-  head.writeUInt32BE(request.length, 1);
-  return Buffer.concat([head, Buffer.from(request)]);
-};
-
 /** One raw gRPC call on an HTTP/2 session, reset with CANCEL at the moment `when` names. */
 async function rawReset(session: http2.ClientHttp2Session, token: string, target: Target, when: "headers" | "body" | "first-data"): Promise<void> {
   const stream = session.request({
@@ -110,7 +105,7 @@ async function rawReset(session: http2.ClientHttp2Session, token: string, target
     stream.close(http2.constants.NGHTTP2_CANCEL);
     return;
   }
-  stream.end(grpcBytes(target.request));
+  stream.end(frame(target.request));
   if (when === "first-data") await firstOf(stream, ["data", "close"]);
   stream.close(http2.constants.NGHTTP2_CANCEL);
   await firstOf(stream, ["close"]);
@@ -278,7 +273,7 @@ describe.each(backends)("stream release on %s", (backend) => {
           authorization: `Bearer ${b.token}`,
         });
         stream.on("error", () => undefined);
-        stream.end(grpcBytes(target.request));
+        stream.end(frame(target.request));
         if (i % 2 === 1) await firstOf(stream, ["data", "close"]);
         socket.destroy();
         await firstOf(own, ["close"]);
@@ -343,7 +338,7 @@ describe.each(backends)("stream release at shutdown on %s", (backend) => {
         });
         stream.on("error", () => undefined);
         stream.pause();
-        stream.end(grpcBytes(target.request));
+        stream.end(frame(target.request));
       }
       await until(() => counters(env, b.id).agent === 5, 10_000, () => JSON.stringify(counters(env, b.id)));
       await env.closeService();

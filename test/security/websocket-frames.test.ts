@@ -12,9 +12,8 @@ import { connect, type Socket } from "node:net";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { backends, must, newCustomer } from "../support/harness.js";
+import { backends, must, newCustomer, useService, type TestAgent } from "../support/harness.js";
 import { until } from "../support/live-helpers.js";
-import { useSecService, type SecAgent } from "../support/security-helpers.js";
 import { noAbuseLimits } from "../../src/config.js";
 
 /** The service's limits (src/service.ts; docs/api.md, WebSocket). */
@@ -233,13 +232,13 @@ function kernelBufferBound(): number {
 }
 
 describe.each(backends)("WebSocket raw frames on %s", (backend) => {
-  const env = useSecService({ backend });
+  const env = useService(backend, { agentVia: "grpc" });
   const open: RawWs[] = [];
   afterEach(() => {
     for (const raw of open.splice(0)) raw.destroy();
   });
 
-  async function upgraded(agent: SecAgent): Promise<RawWs> {
+  async function upgraded(agent: TestAgent): Promise<RawWs> {
     const raw = await RawWs.open(env.service.port, { token: agent.token });
     open.push(raw);
     expect(raw.status, "the upgrade is accepted").toBe(101);
@@ -247,7 +246,7 @@ describe.each(backends)("WebSocket raw frames on %s", (backend) => {
   }
 
   /** The service still answers: liveness, an RPC of the agent, and a new WebSocket's ack. */
-  async function stillServing(agent: SecAgent): Promise<void> {
+  async function stillServing(agent: TestAgent): Promise<void> {
     const health = await fetch(`${env.url}/healthz`, { signal: AbortSignal.timeout(10_000) });
     expect(health.status).toBe(200);
     await agent.talks.listTalks({});
@@ -428,13 +427,10 @@ describe.each(backends)("WebSocket raw frames on %s", (backend) => {
 
 describe.each(backends)("WebSocket backpressure on %s", (backend) => {
   // One stream per agent, so that the held subscription shows from outside when it is released.
-  const env = useSecService({
-    backend,
-    abuse: { ...noAbuseLimits, streamsPerAgent: 1 },
-  });
+  const env = useService(backend, { abuse: { ...noAbuseLimits, streamsPerAgent: 1 }, agentVia: "grpc" });
 
   /** Whether the agent's one stream is free: a WatchEvents opens (then is cancelled). */
-  async function streamFree(agent: SecAgent): Promise<boolean> {
+  async function streamFree(agent: TestAgent): Promise<boolean> {
     const controller = new AbortController();
     try {
       for await (const response of agent.talks.watchEvents({ cursor: "" }, { signal: controller.signal })) {

@@ -12,6 +12,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Event, Heartbeat } from "../../gen/talk/v1/events_pb.js";
 import type { Message } from "../../gen/talk/v1/resources_pb.js";
 import { eventTypes } from "../../src/domain/events.js";
+import { endStreamFlag, frame, FrameReader } from "./envelopes.js";
 import type { TestAgent } from "./harness.js";
 
 /** The event types, in the order a talk's whole life produces them in the all-types test. */
@@ -249,7 +250,7 @@ export class RawConnectStream {
   readonly envelopes: Envelope[] = [];
   ended = false;
   failure: Error | undefined;
-  #buffer = Buffer.alloc(0);
+  readonly #reader = new FrameReader();
   /** Response body bytes taken in so far. */
   bytesRead = 0;
 
@@ -275,11 +276,7 @@ export class RawConnectStream {
     this.request.on("error", (error) => (this.failure ??= error));
     this.request.on("end", () => (this.ended = true));
     this.request.on("close", () => (this.ended = true));
-    const body = protocol === "connect" ? Buffer.from(JSON.stringify(message)) : Buffer.from(message as Uint8Array);
-    const head = Buffer.alloc(5);
-    head.writeUInt8(0, 0);
-    head.writeUInt32BE(body.length, 1);
-    this.request.end(Buffer.concat([head, body]));
+    this.request.end(frame(protocol === "connect" ? JSON.stringify(message) : (message as Uint8Array)));
   }
 
   /** Stops taking in the response body. */
@@ -291,15 +288,9 @@ export class RawConnectStream {
   read(): void {
     this.request.on("data", (chunk: Buffer) => {
       this.bytesRead += chunk.length;
-      this.#buffer = Buffer.concat([this.#buffer, chunk]);
-      while (this.#buffer.length >= 5) {
-        const length = this.#buffer.readUInt32BE(1);
-        if (this.#buffer.length < 5 + length) break;
-        const flags = this.#buffer.readUInt8(0);
-        const bytes = Buffer.from(this.#buffer.subarray(5, 5 + length));
-        const json = this.protocol === "connect" ? (JSON.parse(bytes.toString("utf8")) as Record<string, unknown>) : {};
-        this.envelopes.push({ flags, json, bytes });
-        this.#buffer = this.#buffer.subarray(5 + length);
+      for (const { flags, payload } of this.#reader.push(chunk)) {
+        const json = this.protocol === "connect" ? (JSON.parse(payload.toString("utf8")) as Record<string, unknown>) : {};
+        this.envelopes.push({ flags, json, bytes: payload });
       }
     });
     this.request.resume();
@@ -307,17 +298,17 @@ export class RawConnectStream {
 
   /** The data messages (flag 0) as bytes. */
   get messageBytes(): Buffer[] {
-    return this.envelopes.filter((e) => (e.flags & 0x02) === 0).map((e) => e.bytes);
+    return this.envelopes.filter((e) => (e.flags & endStreamFlag) === 0).map((e) => e.bytes);
   }
 
   /** The data messages (flag 0). */
   get messages(): Record<string, unknown>[] {
-    return this.envelopes.filter((e) => (e.flags & 0x02) === 0).map((e) => e.json);
+    return this.envelopes.filter((e) => (e.flags & endStreamFlag) === 0).map((e) => e.json);
   }
 
   /** The end-stream message (flag 2), once received. */
   get endStream(): Record<string, unknown> | undefined {
-    return this.envelopes.find((e) => (e.flags & 0x02) !== 0)?.json;
+    return this.envelopes.find((e) => (e.flags & endStreamFlag) !== 0)?.json;
   }
 
   close(): void {
