@@ -4,7 +4,7 @@
  * with every event of the talk, in order, without gap or duplicate.
  */
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
   ProcessSuite,
@@ -19,7 +19,6 @@ import {
   sleep,
   startNats,
   talkhubEnv,
-  waitFor,
   watchEvents,
   watchersReached,
   watchTalk,
@@ -142,7 +141,7 @@ describe.skipIf(!ready)("a NATS outage under load", () => {
     const last = async () =>
       Number((await database().query<{ last_seq: string }>("SELECT last_seq FROM talks WHERE id = $1", [chatId]))[0]?.last_seq);
     const head = await last();
-    const caughtUp = await waitFor(() => watchersReached(all, chatId, () => head), 15_000);
+    const caughtUp = await vi.waitFor(async () => { if (!(watchersReached(all, chatId, () => head))) throw new Error("not yet"); }, { timeout: 15_000, interval: 50 }).then(() => true, () => false);
 
     const log = await eventLog(database(), chatId);
     const n = expectContiguousLog(log);

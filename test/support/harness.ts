@@ -20,7 +20,7 @@ import type { Message, Talk } from "../../gen/talk/v1/resources_pb.js";
 import { TalkService } from "../../gen/talk/v1/talk_service_pb.js";
 import { mintToken } from "../../src/auth/tokens.js";
 import { defaultHttpConfig, defaultLiveConfig } from "../../src/config.js";
-import type { AbuseLimits, AuthConfig, Config, HttpConfig, LiveConfig } from "../../src/config.js";
+import type { AbuseLimits, AuthConfig, Config, DatabaseConfig, HttpConfig, LiveConfig } from "../../src/config.js";
 import { startService } from "../../src/service.js";
 import { createTestDatabase, databaseConfig, type TestDatabase } from "./database.js";
 import { dependenciesReachable, sharedNatsUrl } from "./reachability.js";
@@ -90,6 +90,8 @@ export interface ServiceEnvOptions {
   readonly auth?: Partial<AuthConfig>;
   /** Overrides of the HTTP settings (timeouts, body limit, CORS origins...). */
   readonly http?: Partial<HttpConfig>;
+  /** A database of the test's own (e.g. a private Postgres server) instead of the backend's. */
+  readonly database?: DatabaseConfig;
   /** The transport of agents made without one; by default agents alternate (see AgentOptions.via). */
   readonly agentVia?: Via;
   /** Receives the service's unexpected errors (those it would log at error level). */
@@ -180,14 +182,14 @@ export class TestEnv {
   async start(late: ServiceEnvOptions = {}): Promise<void> {
     const options: ServiceEnvOptions = { ...this.options, ...late, auth: { ...this.options.auth, ...late.auth } };
     this.started = options;
-    const database = this.shared?.database ?? (this.backend === "postgres" ? await createTestDatabase() : undefined);
+    const database = this.shared?.database ?? (this.backend === "postgres" && options.database === undefined ? await createTestDatabase() : undefined);
     const dataDir = await mkdtemp(join(tmpdir(), "talkhub-test-"));
     this.busUrl = this.backend === "postgres" ? natsUrl : undefined;
     this.liveConfig = { ...defaultLiveConfig, natsPrefix: randomNatsPrefix(), ...options.live };
     const config: Config = {
       host: "127.0.0.1",
       port: 0,
-      database: databaseConfig(database),
+      database: options.database ?? databaseConfig(database),
       auth: { secret: this.secret, jwksUrl: undefined, issuer: undefined, audience: undefined, ...options.auth },
       natsUrl: this.busUrl,
       dataDir,
