@@ -10,8 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parsePathTemplate, matchPathTemplate } from "../../src/http/rest/path-template.js";
 import { backends, newCustomer, useService } from "../support/harness.js";
 import type { TestAgent } from "../support/harness.js";
-import { call, expectRestError, expectStatus, httpRequest, readLines, rest, spawnService, startCustomService } from "../support/rest-helpers.js";
-import type { CustomService, Json, ServiceProcess } from "../support/rest-helpers.js";
+import { spawnTalkhub, type TalkhubProcess } from "../support/processes.js";
+import { call, expectRestError, expectStatus, httpRequest, readLines, rest } from "../support/rest-helpers.js";
+import type { Json } from "../support/rest-helpers.js";
 
 describe.each(backends)("REST transcoding on %s", (backend) => {
   const env = useService(backend);
@@ -247,12 +248,8 @@ describe.each(backends)("REST transcoding on %s", (backend) => {
   });
 });
 
-describe("REST request size limit", () => {
-  let custom: CustomService;
-  beforeAll(async () => {
-    custom = await startCustomService({ maxRequestBytes: 64 * 1024 });
-  });
-  afterAll(() => custom?.stop());
+describe.each(backends)("REST request size limit on %s", (backend) => {
+  const custom = useService(backend, { http: { maxRequestBytes: 64 * 1024 } });
 
   it("answers resource_exhausted for a body over maxRequestBytes", async () => {
     const a = await custom.agent(newCustomer(), "Ann");
@@ -294,9 +291,10 @@ describe("REST request size limit", () => {
 
 describe("malformed request URLs", () => {
   // A process of its own: a crash must not take the test runner down.
-  let proc: ServiceProcess | undefined;
+  let proc: TalkhubProcess | undefined;
   beforeAll(async () => {
-    proc = await spawnService({ TALKHUB_JWT_SECRET: randomBytes(32).toString("hex"), TALKHUB_LOG_LEVEL: "silent" });
+    // tsx compiles the service and the embedded database is created on disk: slow on a busy machine.
+    proc = await spawnTalkhub({ TALKHUB_JWT_SECRET: randomBytes(32).toString("hex"), TALKHUB_LOG_LEVEL: "silent" }, 90_000);
   }, 120_000);
   afterAll(() => proc?.stop(), 30_000);
 

@@ -22,7 +22,7 @@ describe.each(backends)("agent ids scoped by customer on %s", (backend) => {
   /** An agent of `customerId` with a chosen id (registered by its first call when asked). */
   async function agentWithId(customerId: string, id: string, name: string, role?: "admin"): Promise<TestAgent> {
     const token = await mintToken(env.secret, { customerId, agentId: id, name, role });
-    return { id, customerId, name, token, ...env.clients(token, "connect") };
+    return { id, customerId, name, token, role: role ?? "agent", ...env.clients(token, "connect") };
   }
 
   it("the same agent UUID in a second customer's token is refused there and changes nothing in the first", async () => {

@@ -35,7 +35,6 @@ import {
   sleep,
   spawnTalkhub,
   talkhubEnv,
-  waitFor,
   type AgentIdentity,
   type Clients,
   type TalkhubProcess,
@@ -273,7 +272,7 @@ describe.skipIf(!ready)("a Postgres outage under load", () => {
 
     watcher = resumingWatch(clients[0] as Clients, chatId);
     const watching = watcher;
-    expect(await waitFor(() => watching.events.length >= createdSeq, 10_000), "the watcher replayed the talk's creation").toBe(true);
+    expect(await vi.waitFor(async () => { if (!(watching.events.length >= createdSeq)) throw new Error("not yet"); }, { timeout: 10_000, interval: 50 }).then(() => true, () => false), "the watcher replayed the talk's creation").toBe(true);
 
     // The load: each sender sends one message after another. A send that fails is retried
     // with the SAME client_message_id (every 100 ms, within 40 s); every 4th acknowledged send
@@ -339,10 +338,7 @@ describe.skipIf(!ready)("a Postgres outage under load", () => {
         await server.start();
         const upAt = Date.now();
         // Every sender succeeds again (a call started after Postgres is up), within the bound.
-        const recovered = await waitFor(
-          () => Array.from({ length: senders }, (_, s) => s).every((s) => [...acked].some(([key, v]) => key.startsWith(`fp-${s}-`) && v.startedAt >= upAt)),
-          recoveryBoundMs,
-        );
+        const recovered = await vi.waitFor(async () => { if (!(Array.from({ length: senders }, (_, s) => s).every((s) => [...acked].some(([key, v]) => key.startsWith(`fp-${s}-`) && v.startedAt >= upAt)))) throw new Error("not yet"); }, { timeout: recoveryBoundMs, interval: 50 }).then(() => true, () => false);
         const recoveredAt = Date.now();
         const ackedAtRecovery = acked.size;
         await reachCount("sends acknowledged after every sender recovered", () => acked.size - ackedAtRecovery, ackedAfterRecovery, 20_000);
@@ -366,7 +362,7 @@ describe.skipIf(!ready)("a Postgres outage under load", () => {
 
     // /readyz: 503 while down, 200 again after (no restart of Talkhub).
     expect(readyDuring, "/readyz while Postgres was down").toEqual([503]);
-    expect(await waitFor(async () => (await readyz(process_.url)) === 200, 10_000), "/readyz after the restart").toBe(true);
+    expect(await vi.waitFor(async () => { if (!((await readyz(process_.url)) === 200)) throw new Error("not yet"); }, { timeout: 10_000, interval: 50 }).then(() => true, () => false), "/readyz after the restart").toBe(true);
 
     // Failures: all UNAVAILABLE, all fast, and the outage did hit the load.
     const codes = [...new Set(failures.map((f) => f.code))];
@@ -426,7 +422,7 @@ describe.skipIf(!ready)("a Postgres outage under load", () => {
     expect(n - createdSeq, "events after the talk's creation").toBe(acked.size);
 
     // The watcher, resuming with after_seq after stream errors: every event 1..N, in order, once.
-    const caughtUp = await waitFor(() => (watching.events.at(-1)?.seq ?? 0) >= n, 10_000);
+    const caughtUp = await vi.waitFor(async () => { if (!((watching.events.at(-1)?.seq ?? 0) >= n)) throw new Error("not yet"); }, { timeout: 10_000, interval: 50 }).then(() => true, () => false);
     const caughtUpMs = Date.now() - loadStoppedAt;
     const seqs = watching.events.map((e) => e.seq);
     expect(caughtUp, `the watcher reached seq ${n}: ${describeSeqs(seqs, 1, n)}; errors ${JSON.stringify(watching.errors.slice(0, 5))}`).toBe(true);

@@ -49,6 +49,7 @@ const catchUpBound = 10_000;
 /** An identity with clients of one process, in the shape the live-helpers watchers take. */
 const agentOn = (identity: AgentIdentity, clients: Clients): TestAgent => ({
   ...identity,
+  role: "agent",
   via: "grpc",
   talks: clients.talks,
   messages: clients.messages,

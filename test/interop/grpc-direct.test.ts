@@ -16,6 +16,7 @@ import type { Talk } from "../../gen/talk/v1/resources_pb.js";
 import { TalkService } from "../../gen/talk/v1/talk_service_pb.js";
 import { mintToken } from "../../src/auth/tokens.js";
 import { defaultHttpConfig } from "../../src/config.js";
+import { compressedFlag, frame, parseFrames } from "../support/envelopes.js";
 import { backends, Code, createTalk, must, newCustomer, sleep, useService, UUID_RE, type TestAgent } from "../support/harness.js";
 import { withTimeout } from "../support/security-helpers.js";
 
@@ -31,13 +32,8 @@ const pathOf = (method: { parent: { typeName: string }; name: string }): string 
 const encode = <I extends DescMessage>(schema: I, init: MessageInitShape<I>): Uint8Array => toBinary(schema, create(schema, init));
 
 /** A gRPC length-prefixed message: flag byte, uint32 big-endian length (`declared`, by default the real one), bytes. */
-function envelope(bytes: Uint8Array, options: { flag?: number; declared?: number } = {}): Buffer {
-  const frame = Buffer.alloc(5 + bytes.length);
-  frame.writeUInt8(options.flag ?? 0, 0);
-  frame.writeUInt32BE(options.declared ?? bytes.length, 1);
-  frame.set(bytes, 5);
-  return frame;
-}
+const envelope = (bytes: Uint8Array, options: { flag?: number; declared?: number } = {}): Buffer =>
+  frame(bytes, { flags: options.flag ?? 0, ...(options.declared === undefined ? {} : { declared: options.declared }) });
 
 interface Reply {
   /** The HTTP :status. */
@@ -58,17 +54,13 @@ function parseReply(headers: http2.IncomingHttpHeaders, trailers: http2.Incoming
   const message = source["grpc-message"];
   const messages: Buffer[] = [];
   const flags: number[] = [];
-  let at = 0;
-  while (at + 5 <= body.length) {
-    const flag = body.readUInt8(at);
-    const size = body.readUInt32BE(at + 1);
-    const payload = body.subarray(at + 5, at + 5 + size);
-    if (payload.length !== size) throw new Error(`response message cut short: ${payload.length} of ${size} bytes`);
+  const { frames, rest } = parseFrames(body);
+  for (const { flags: flag, payload, declared, truncated } of frames) {
+    if (truncated) throw new Error(`response message cut short: ${payload.length} of ${declared} bytes`);
     flags.push(flag);
-    messages.push(flag & 1 ? gunzipSync(payload) : payload);
-    at += 5 + size;
+    messages.push(flag & compressedFlag ? gunzipSync(payload) : payload);
   }
-  if (at !== body.length) throw new Error(`${body.length - at} stray bytes after the response messages`);
+  if (rest.length !== 0) throw new Error(`${rest.length} stray bytes after the response messages`);
   return {
     status: typeof headers[":status"] === "number" ? headers[":status"] : undefined,
     headers,

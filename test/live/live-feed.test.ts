@@ -2,11 +2,11 @@
  * WatchEvents: an agent's feed of all its talks, talks joined while watching, resuming with a
  * cursor, and leaving a talk.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { Event } from "../../gen/talk/v1/events_pb.js";
 import { Code, createTalk, liveBackends, must, newCustomer, sendText, useService } from "../support/harness.js";
 import type { TestAgent, TestEnv } from "../support/harness.js";
-import { FeedWatcher, expectContiguous, lastSeqOf, range, seqsOf, until } from "../support/live-helpers.js";
+import { FeedWatcher, expectContiguous, lastSeqOf, range, seqsOf } from "../support/live-helpers.js";
 
 const backends = await liveBackends();
 
@@ -205,7 +205,7 @@ describe.each(backends)("WatchEvents on %s", (backend) => {
       // A marker in another talk, sent after all that: the feed is past it when the marker comes.
       await marker(feed, b, stay.id);
       // And past the gap check too, in case a late fill would bring them.
-      await until(() => feed.heartbeats.length >= 2, 5_000, "two heartbeats");
+      await vi.waitFor(() => expect(feed.heartbeats.length >= 2, "two heartbeats").toBe(true), { timeout: 5_000, interval: 20 });
       await marker(feed, b, stay.id);
       const events = feed.of(leave.id);
       expect(events.map((e) => e.type)).toEqual(["message_created", "participant_left"]);

@@ -3,12 +3,12 @@
  * (with bounded server memory) and can resume; shutting the service down ends open streams
  * with UNAVAILABLE.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { WatchTalkRequestSchema, WatchTalkResponseSchema } from "../../gen/talk/v1/talk_service_pb.js";
 import { Code, TestEnv, createTalk, liveBackends, must, newCustomer, sendText, useService } from "../support/harness.js";
 import type { TestAgent } from "../support/harness.js";
-import { FeedWatcher, RawConnectStream, TalkWatcher, WsClient, expectContiguous, garbageCollector, lastSeqOf, range, until } from "../support/live-helpers.js";
+import { FeedWatcher, RawConnectStream, TalkWatcher, WsClient, expectContiguous, garbageCollector, lastSeqOf, range } from "../support/live-helpers.js";
 
 const backends = await liveBackends();
 
@@ -40,7 +40,7 @@ describe.each(backends)("slow consumers on %s", (backend) => {
     try {
       // The first event brings the response headers: the stream is attached.
       await sendText(a, chatId, "first");
-      await until(() => raw.status !== undefined || raw.failure !== undefined, 5_000, "the response headers");
+      await vi.waitFor(() => expect(raw.status !== undefined || raw.failure !== undefined, "the response headers").toBe(true), { timeout: 5_000, interval: 20 });
       expect(raw.status).toBe(200);
       const text = "x".repeat(4096);
       const total = 400;
@@ -57,7 +57,7 @@ describe.each(backends)("slow consumers on %s", (backend) => {
 
       // Now read: what was in flight, then the end of stream with resource_exhausted.
       raw.read();
-      await until(() => raw.endStream !== undefined || raw.ended, 15_000, () => `the end of the stream (${raw.envelopes.length} envelopes)`);
+      await vi.waitFor(() => expect(raw.endStream !== undefined || raw.ended, `the end of the stream (${raw.envelopes.length} envelopes)`).toBe(true), { timeout: 15_000, interval: 20 });
       const endStream = must(raw.endStream, `end-stream message (ended=${raw.ended}, failure=${String(raw.failure)})`);
       expect((endStream["error"] as { code?: string } | undefined)?.code, JSON.stringify(endStream).slice(0, 300)).toBe("resource_exhausted");
       // Heartbeats (the first response is one) carry no event.
@@ -90,13 +90,13 @@ describe.each(backends)("slow consumers on %s", (backend) => {
     try {
       // The first event brings the response headers: the stream is attached.
       await sendText(a, chatId, "first");
-      await until(() => raw.status !== undefined || raw.failure !== undefined, 5_000, "the response headers");
+      await vi.waitFor(() => expect(raw.status !== undefined || raw.failure !== undefined, "the response headers").toBe(true), { timeout: 5_000, interval: 20 });
       expect(raw.status).toBe(200);
       const text = "y".repeat(4096);
       for (let i = 0; i < 300; i++) await sendText(i % 2 === 0 ? a : b, chatId, `${i} ${text}`);
       expect(await lastSeqOf(a, chatId)).toBe(start + 301);
       raw.read();
-      await until(() => raw.trailers !== undefined || raw.ended, 15_000, () => `the trailers (${raw.envelopes.length} envelopes)`);
+      await vi.waitFor(() => expect(raw.trailers !== undefined || raw.ended, `the trailers (${raw.envelopes.length} envelopes)`).toBe(true), { timeout: 15_000, interval: 20 });
       expect(raw.trailers?.["grpc-status"], JSON.stringify(raw.trailers)).toBe(String(Code.ResourceExhausted));
       const seqs = raw.messageBytes.flatMap((bytes) => {
         const response = fromBinary(WatchTalkResponseSchema, bytes);
@@ -114,7 +114,7 @@ describe.each(backends)("slow consumers on %s", (backend) => {
     const raw = new RawConnectStream(env.service.url, b.token, "/talk.v1.TalkService/WatchEvents", { cursor: "" });
     raw.pause();
     try {
-      await until(() => raw.status !== undefined, 5_000, "the response headers");
+      await vi.waitFor(() => expect(raw.status !== undefined, "the response headers").toBe(true), { timeout: 5_000, interval: 20 });
       // Let the feed attach before writing (its first response is the starting heartbeat,
       // which sits unread in the flow-control window).
       const probe = new FeedWatcher(b);
@@ -123,7 +123,7 @@ describe.each(backends)("slow consumers on %s", (backend) => {
       const text = "z".repeat(4096);
       for (let i = 0; i < 300; i++) await sendText(a, chatId, `${i} ${text}`);
       raw.read();
-      await until(() => raw.endStream !== undefined || raw.ended, 15_000, "the end of the feed");
+      await vi.waitFor(() => expect(raw.endStream !== undefined || raw.ended, "the end of the feed").toBe(true), { timeout: 15_000, interval: 20 });
       const endStream = must(raw.endStream, "end-stream message");
       expect((endStream["error"] as { code?: string } | undefined)?.code).toBe("resource_exhausted");
       expect(raw.messages.filter((m) => m["event"] !== undefined).length).toBeLessThan(300);

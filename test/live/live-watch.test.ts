@@ -3,22 +3,11 @@
  * concurrent writers, every event type with its payload, how streams end, heartbeats, and
  * gap filling from the log when the bus loses events.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { Event } from "../../gen/talk/v1/events_pb.js";
 import { Code, createTalk, liveBackends, ms, must, newCustomer, sendText, useService } from "../support/harness.js";
 import type { TestAgent, TestEnv } from "../support/harness.js";
-import {
-  TalkWatcher,
-  allEventTypes,
-  expectContiguous,
-  lastSeqOf,
-  listAllMessages,
-  payloadCase,
-  range,
-  replayAll,
-  seqsOf,
-  until,
-} from "../support/live-helpers.js";
+import { TalkWatcher, allEventTypes, expectContiguous, lastSeqOf, listAllMessages, payloadCase, range, replayAll, seqsOf } from "../support/live-helpers.js";
 
 const backends = await liveBackends();
 
@@ -66,14 +55,14 @@ async function reconnectingWatch(
     const watcher = new TalkWatcher(agents[cycle % agents.length] as TestAgent, chatId, after);
     sessions++;
     // Take a few events (or whatever comes before the writers stop), then drop the stream.
-    await until(() => watcher.events.length >= 3 + cycle || !busy() || watcher.ended, 15_000, () => watcher.describe());
+    await vi.waitFor(() => expect(watcher.events.length >= 3 + cycle || !busy() || watcher.ended, watcher.describe()).toBe(true), { timeout: 15_000, interval: 20 });
     await watcher.abort();
     expect(watcher.error?.code, `cycle ${cycle} ended by: ${watcher.error?.message}`).toBe(Code.Canceled);
     events.push(...watcher.events);
     after = watcher.lastSeq;
     // Let some messages go by while disconnected.
     const sentAtCut = sent();
-    await until(() => sent() >= sentAtCut + 4 || !busy(), 15_000, "messages sent while disconnected");
+    await vi.waitFor(() => expect(sent() >= sentAtCut + 4 || !busy(), "messages sent while disconnected").toBe(true), { timeout: 15_000, interval: 20 });
   }
   return { events, sessions };
 }
@@ -372,17 +361,17 @@ describe.each(backends)("WatchTalk on %s", (backend) => {
     const last = await lastSeqOf(a, chatId);
     const watcher = new TalkWatcher(a, chatId, last);
     try {
-      await until(() => watcher.heartbeats.length >= 1, 5_000, () => `a heartbeat (${watcher.describe()})`);
+      await vi.waitFor(() => expect(watcher.heartbeats.length >= 1, `a heartbeat (${watcher.describe()})`).toBe(true), { timeout: 5_000, interval: 20 });
       expect(Number(must(watcher.heartbeats[0]).lastSeq)).toBe(last);
       await sendText(a, chatId, "wake up");
       await watcher.waitSeq(last + 1);
       const seen = watcher.heartbeats.length;
-      await until(() => watcher.heartbeats.length > seen, 5_000, "a heartbeat after the event");
+      await vi.waitFor(() => expect(watcher.heartbeats.length > seen, "a heartbeat after the event").toBe(true), { timeout: 5_000, interval: 20 });
       expect(Number(must(watcher.heartbeats.at(-1)).lastSeq)).toBe(last + 1);
       // Heartbeats come at about heartbeatMs (300 ms), not in a burst.
       const before = watcher.heartbeats.length;
       const t0 = Date.now();
-      await until(() => watcher.heartbeats.length >= before + 3, 5_000, "three more heartbeats");
+      await vi.waitFor(() => expect(watcher.heartbeats.length >= before + 3, "three more heartbeats").toBe(true), { timeout: 5_000, interval: 20 });
       expect(Date.now() - t0).toBeGreaterThanOrEqual(600);
       expect(watcher.events).toHaveLength(1);
     } finally {

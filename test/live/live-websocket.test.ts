@@ -3,12 +3,12 @@
  * the "*" topic, error frames that leave the connection open, and authentication on upgrade.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import WebSocket from "ws";
 import { mintToken } from "../../src/auth/tokens.js";
 import { createTalk, liveBackends, must, newCustomer, sendText, useService } from "../support/harness.js";
 import type { TestAgent, TestEnv } from "../support/harness.js";
-import { WsClient, lastSeqOf, range, until, upgradeStatus } from "../support/live-helpers.js";
+import { WsClient, lastSeqOf, range, upgradeStatus } from "../support/live-helpers.js";
 import { rest } from "../support/rest-helpers.js";
 
 const backends = await liveBackends();
@@ -105,7 +105,7 @@ describe.each(backends)("WebSocket on %s", (backend) => {
         "participant_left",
         "message_created",
       ];
-      await until(() => client.events(topic).length >= expected.length, 10_000, () => `${expected.length} frames, got ${JSON.stringify(client.events(topic).map((f) => f["type"]))}`);
+      await vi.waitFor(() => expect(client.events(topic).length >= expected.length, `${expected.length} frames, got ${JSON.stringify(client.events(topic).map((f) => f["type"]))}`).toBe(true), { timeout: 10_000, interval: 20 });
       const frames = client.events(topic);
       expect(frames.map((f) => f["type"])).toEqual(expected);
       expect(frames.map(seqOf)).toEqual(range(start + 1, start + expected.length));
@@ -139,7 +139,7 @@ describe.each(backends)("WebSocket on %s", (backend) => {
     try {
       await subscribe(client, [topic], { after_seq: 2 });
       await sendText(a, chatId, "late");
-      await until(() => client.events(topic).length >= last - 1, 10_000, () => `frames from seq 3 (${client.frames.length})`);
+      await vi.waitFor(() => expect(client.events(topic).length >= last - 1, `frames from seq 3 (${client.frames.length})`).toBe(true), { timeout: 10_000, interval: 20 });
       expect(client.events(topic).map(seqOf)).toEqual(range(3, last + 1));
     } finally {
       client.close();
@@ -158,17 +158,20 @@ describe.each(backends)("WebSocket on %s", (backend) => {
       await sendText(c, created, "in the new talk");
       const lastCreated = await lastSeqOf(c, created);
       const lastExisting = await lastSeqOf(a, existing);
-      await until(
-        () => client.events(topic).some((f) => f["chat_id"] === created && seqOf(f) === lastCreated),
-        joinBound,
-        () => `the new talk's frames (${JSON.stringify(client.events(topic).map((f) => [f["chat_id"], f["seq"], f["type"]]))})`,
+      await vi.waitFor(
+        () =>
+          expect(
+            client.events(topic).some((f) => f["chat_id"] === created && seqOf(f) === lastCreated),
+            `the new talk's frames (${JSON.stringify(client.events(topic).map((f) => [f["chat_id"], f["seq"], f["type"]]))})`,
+          ).toBe(true),
+        { timeout: joinBound, interval: 20 },
       );
       const ofCreated = client.events(topic).filter((f) => f["chat_id"] === created);
       const firstSeq = seqOf(must(ofCreated[0]));
       expect(ofCreated.map(seqOf)).toEqual(range(firstSeq, lastCreated));
       expect(ofCreated[0]).toMatchObject({ type: "participant_joined", participant_joined: { participant: { owner_id: a.id } } });
       expect(ofCreated.at(-1)?.["message_created"]).toMatchObject({ text: "in the new talk" });
-      await until(() => client.events(topic).some((f) => f["chat_id"] === existing && seqOf(f) === lastExisting), 10_000, "the existing talk's frame");
+      await vi.waitFor(() => expect(client.events(topic).some((f) => f["chat_id"] === existing && seqOf(f) === lastExisting), "the existing talk's frame").toBe(true), { timeout: 10_000, interval: 20 });
       expect(client.events(topic).filter((f) => f["chat_id"] === existing).map(seqOf)).toEqual([lastExisting]);
     } finally {
       client.close();
@@ -297,7 +300,7 @@ describe.each(backends)("WebSocket on %s", (backend) => {
     await client.opened;
     try {
       await subscribe(client, [`agent_id:${a.id}:talk_chat:*`, `agent_id:${a.id}:talk_chat:${chatId}`]);
-      await until(() => closed.code !== undefined, 20_000, "the socket to close when its token expires");
+      await vi.waitFor(() => expect(closed.code !== undefined, "the socket to close when its token expires").toBe(true), { timeout: 20_000, interval: 20 });
       expect(closed.code).toBe(4001);
       expect(closed.reason).toContain("expired");
       // The expired token no longer opens a socket; the agent's valid one does, and serves.
@@ -400,7 +403,7 @@ describe.each(backends)("WebSocket of a deleted agent on %s", (backend) => {
     try {
       await subscribe(client, [`agent_id:${bob.id}:talk_chat:*`, `agent_id:${bob.id}:talk_chat:${chatId}`]);
       await admin.agents.deleteAgent({ id: bob.id });
-      await until(() => closed.code !== undefined, 20_000, "the deleted agent's socket to close");
+      await vi.waitFor(() => expect(closed.code, "the deleted agent's socket to close").toBeDefined(), { timeout: 20_000, interval: 20 });
       expect(closed.code).toBe(4001);
       expect(closed.reason.length).toBeGreaterThan(0);
       // The admin's own socket is not touched.

@@ -8,7 +8,7 @@
  * sweeps with the bus cut).
  */
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { Code } from "@connectrpc/connect";
 import type { Message } from "../../gen/talk/v1/resources_pb.js";
 import {
@@ -25,7 +25,6 @@ import {
   pool,
   sharedNatsUrl,
   talkhubEnv,
-  waitFor,
   watchEvents,
   watchersReached,
   watchTalk,
@@ -100,7 +99,7 @@ describe.skipIf(!ready)("two Talkhub processes on one database and one NATS", ()
 
     const emojis = ["👍", "🎉", "👀", "✅"];
     const reactions = (async () => {
-      if (!(await waitFor(() => acked.length >= 30, 20_000))) throw new Error("reactions: fewer than 30 messages were acknowledged");
+      if (!(await vi.waitFor(async () => { if (!(acked.length >= 30)) throw new Error("not yet"); }, { timeout: 20_000, interval: 50 }).then(() => true, () => false))) throw new Error("reactions: fewer than 30 messages were acknowledged");
       const targets = acked.slice(0, 20);
       await pool(targets.length, 5, async (k) => {
         const reactor = senders[k % senders.length] as Clients;
@@ -112,7 +111,7 @@ describe.skipIf(!ready)("two Talkhub processes on one database and one NATS", ()
     })();
 
     const membership = (async (): Promise<Watcher> => {
-      if (!(await waitFor(() => acked.length >= 100, 20_000))) throw new Error("membership: fewer than 100 messages were acknowledged");
+      await expect.poll(() => acked.length, { timeout: 20_000, message: "membership: 100 messages acknowledged" }).toBeGreaterThanOrEqual(100);
       const added = await bOlga.talks.addParticipant({ chatId, agentId: dana.id });
       const participantId = added.participant?.id ?? "";
       const danaTalk = keep(watchTalk("A WatchTalk Dana", on(a, dana), chatId, 0));
@@ -136,7 +135,12 @@ describe.skipIf(!ready)("two Talkhub processes on one database and one NATS", ()
       [danaTalk, danaLeft],
     ]);
     const all = [...talkWatchers, feedPavel, feedDana, danaTalk];
-    await waitFor(() => watchersReached(all, chatId, (watcher) => until.get(watcher) ?? last), 30_000);
+    await vi.waitFor(
+      () => {
+        if (!watchersReached(all, chatId, (watcher) => until.get(watcher) ?? last)) throw new Error("watchers have not reached their heads");
+      },
+      { timeout: 30_000, interval: 50 },
+    ).catch(() => undefined); // the exact-log checks below name which watcher is short
 
     const log = await eventLog(database(), chatId);
     const n = expectContiguousLog(log);
@@ -193,7 +197,7 @@ describe.skipIf(!ready)("two Talkhub processes on one database and one NATS", ()
     const n = expectContiguousLog(log);
     expect(n).toBe(6 + 40 + 2);
     const all = [...talkWatchers, feedQuinn];
-    await waitFor(() => watchersReached(all, chatId, () => n), 30_000);
+    await vi.waitFor(async () => { if (!(watchersReached(all, chatId, () => n))) throw new Error("not yet"); }, { timeout: 30_000, interval: 50 }).then(() => true, () => false);
     const quinnJoined = await participantEventSeq(database(), chatId, "participant_joined", quinn.id);
     for (const watcher of talkWatchers) {
       expect(watcher.error, `${watcher.name} ended`).toBeUndefined();

@@ -21,18 +21,10 @@ import { ServerReflection as ReflectionV1 } from "../../gen/grpc/reflection/v1/r
 import { ServerReflection as ReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { mintToken } from "../../src/auth/tokens.js";
 import { ConfigError, readConfig } from "../../src/config.js";
-import { backends, createTalk, must, newCustomer, sendText, useService } from "../support/harness.js";
-import {
-  call,
-  eventually,
-  expectRestError,
-  expectStatus,
-  metricValue,
-  rest,
-  spawnService,
-  startCustomService,
-} from "../support/rest-helpers.js";
-import type { CustomService, Json, ServiceProcess } from "../support/rest-helpers.js";
+import { backends, createTalk, must, newCustomer, sendText, TestEnv, useService } from "../support/harness.js";
+import { spawnTalkhub, type TalkhubProcess } from "../support/processes.js";
+import { call, expectRestError, expectStatus, metricValue, rest } from "../support/rest-helpers.js";
+import type { Json } from "../support/rest-helpers.js";
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -266,7 +258,7 @@ describe.each(backends)("operator surface on %s", (backend) => {
       // An open stream shows in talkhub_streams_open until it ends. The first one is counted
       // out once the server has seen it end.
       const base = metricValue(before, "talkhub_streams_open", watchOpen);
-      await eventually("the first stream to be uncounted", async () => metricValue(await metrics(env.service), "talkhub_streams_open", watchOpen) <= base);
+      await expect.poll(async () => metricValue(await metrics(env.service), "talkhub_streams_open", watchOpen) <= base, { timeout: 10_000, interval: 100, message: "the first stream to be uncounted" }).toBe(true);
       const watching = new AbortController();
       // One event pending, so that the stream has started sending when it is counted.
       const stream = b.talks.watchTalk({ chatId: talk.id, afterSeq: head.lastSeq - 1n }, { signal: watching.signal });
@@ -278,12 +270,12 @@ describe.each(backends)("operator surface on %s", (backend) => {
         }
       })();
       try {
-        await eventually("the open stream to be counted", async () => metricValue(await metrics(env.service), "talkhub_streams_open", watchOpen) >= base + 1);
+        await expect.poll(async () => metricValue(await metrics(env.service), "talkhub_streams_open", watchOpen) >= base + 1, { timeout: 10_000, interval: 100, message: "the open stream to be counted" }).toBe(true);
       } finally {
         watching.abort();
         await pump;
       }
-      await eventually("the closed stream to be uncounted", async () => metricValue(await metrics(env.service), "talkhub_streams_open", watchOpen) <= base);
+      await expect.poll(async () => metricValue(await metrics(env.service), "talkhub_streams_open", watchOpen) <= base, { timeout: 10_000, interval: 100, message: "the closed stream to be uncounted" }).toBe(true);
     });
 
     it("counts a watcher that hangs up as canceled, not internal (REST NDJSON and Connect streams)", async () => {
@@ -313,11 +305,11 @@ describe.each(backends)("operator surface on %s", (backend) => {
         expect(ConnectError.from(error).code).toBe(Code.Canceled);
       }
 
-      await eventually("both hang-ups to be counted", async () => {
+      await expect.poll(async () => {
         const now = await metrics(env.service);
         return metricValue(now, "talkhub_rpc_requests_total", canceled) + metricValue(now, "talkhub_rpc_requests_total", internal) >=
           metricValue(before, "talkhub_rpc_requests_total", canceled) + metricValue(before, "talkhub_rpc_requests_total", internal) + 2;
-      });
+      }, { timeout: 10_000, interval: 100, message: "both hang-ups to be counted" }).toBe(true);
       const after = await metrics(env.service);
       expect(metricValue(after, "talkhub_rpc_requests_total", internal) - metricValue(before, "talkhub_rpc_requests_total", internal)).toBe(0);
       expect(metricValue(after, "talkhub_rpc_requests_total", canceled) - metricValue(before, "talkhub_rpc_requests_total", canceled)).toBe(2);
@@ -325,17 +317,9 @@ describe.each(backends)("operator surface on %s", (backend) => {
   });
 });
 
-describe("CORS", () => {
-  let any: CustomService;
-  let restricted: CustomService;
-  beforeAll(async () => {
-    any = await startCustomService({ corsOrigins: ["*"] });
-    restricted = await startCustomService({ corsOrigins: ["https://console.example"] });
-  });
-  afterAll(async () => {
-    await any?.stop();
-    await restricted?.stop();
-  });
+describe.each(backends)("CORS on %s", (backend) => {
+  const any = useService(backend, { http: { corsOrigins: ["*"] } });
+  const restricted = useService(backend, { http: { corsOrigins: ["https://console.example"] } });
 
   const preflight = (baseUrl: string, origin: string, path = "/talk.v1.TalkService/ListTalks") =>
     rest(baseUrl, "OPTIONS", path, {
@@ -450,11 +434,12 @@ function freePort(): Promise<number> {
 
 describe("readiness against a private Postgres", () => {
   let postgres: PrivatePostgres | undefined;
-  let custom: CustomService | undefined;
+  let custom: TestEnv | undefined;
   beforeAll(async () => {
     postgres = new PrivatePostgres();
     await postgres.init();
-    custom = await startCustomService({}, { kind: "postgres", url: postgres.url, poolSize: 4 });
+    custom = new TestEnv("postgres", { database: { kind: "postgres", url: postgres.url, poolSize: 4 } });
+    await custom.start();
   }, 120_000);
   afterAll(async () => {
     // The database must be up for a clean close; the cluster goes either way.
@@ -484,7 +469,7 @@ describe("readiness against a private Postgres", () => {
       }
     })();
     try {
-      await eventually("the first Watch answer", () => seen.length > 0);
+      await expect.poll(() => seen.length > 0, { timeout: 10_000, interval: 100, message: "the first Watch answer" }).toBe(true);
       expect(seen[0]).toBe(Serving.SERVING);
 
       await pgsql.stop();
@@ -492,7 +477,7 @@ describe("readiness against a private Postgres", () => {
       expect(down.status).toBe(503);
       expect(down.json).toMatchObject({ ready: false, database: "unreachable" });
       expect((await health.check({})).status).toBe(Serving.NOT_SERVING);
-      await eventually("Watch to send NOT_SERVING", () => seen.includes(Serving.NOT_SERVING), 15_000);
+      await expect.poll(() => seen.includes(Serving.NOT_SERVING), { timeout: 15_000, interval: 100, message: "Watch to send NOT_SERVING" }).toBe(true);
       // /healthz is liveness only: still 200.
       expect((await rest(base, "GET", "/healthz")).status).toBe(200);
       // Calls fail with an error status, not a hang.
@@ -500,9 +485,9 @@ describe("readiness against a private Postgres", () => {
       expect(failing.status).toBeGreaterThanOrEqual(500);
 
       await pgsql.start();
-      await eventually("/readyz to be 200 again", async () => (await rest(base, "GET", "/readyz")).status === 200, 30_000, 250);
+      await expect.poll(async () => (await rest(base, "GET", "/readyz")).status === 200, { timeout: 30_000, interval: 250, message: "/readyz to be 200 again" }).toBe(true);
       expect((await health.check({})).status).toBe(Serving.SERVING);
-      await eventually("Watch to send SERVING again", () => seen.lastIndexOf(Serving.SERVING) > seen.indexOf(Serving.NOT_SERVING), 15_000);
+      await expect.poll(() => seen.lastIndexOf(Serving.SERVING) > seen.indexOf(Serving.NOT_SERVING), { timeout: 15_000, interval: 100, message: "Watch to send SERVING again" }).toBe(true);
       expectStatus(await call(base, "GET", "/v1.0/talks", a.token), 200);
     } finally {
       abort.abort();
@@ -513,9 +498,10 @@ describe("readiness against a private Postgres", () => {
 
 describe("JSON request logs", () => {
   const secret = randomBytes(32).toString("hex");
-  let proc: ServiceProcess | undefined;
+  let proc: TalkhubProcess | undefined;
   beforeAll(async () => {
-    proc = await spawnService({ TALKHUB_JWT_SECRET: secret, TALKHUB_LOG_LEVEL: "info" });
+    // tsx compiles the service and the embedded database is created on disk: slow on a busy machine.
+    proc = await spawnTalkhub({ TALKHUB_JWT_SECRET: secret, TALKHUB_LOG_LEVEL: "info" }, 90_000);
   }, 120_000);
   afterAll(() => proc?.stop(), 30_000);
 
@@ -573,10 +559,10 @@ describe("JSON request logs", () => {
     expect(viaConnect.headers.get("x-request-id")).toBe(connectId);
     expectRestError(await call(service.url, "GET", `/v1.0/talks/${randomUUID()}?token=${token}`, token), 404, "not_found");
 
-    await eventually("the log lines", () => {
+    await expect.poll(() => {
       const ids = logLines(service.output()).map((line) => line.request_id);
       return ids.includes(restId) && ids.includes(connectId) && logLines(service.output()).some((line) => line.code === "not_found");
-    });
+    }, { timeout: 10_000, interval: 100, message: "the log lines" }).toBe(true);
     const lines = logLines(service.output());
     const rpcLines = lines.filter((line) => line.method !== undefined);
     for (const line of rpcLines) {

@@ -8,8 +8,8 @@ import { createServer, type Server } from "node:http";
 import { SignJWT, exportJWK, exportSPKI, generateKeyPair, type CryptoKey, type JWK } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConnectError } from "@connectrpc/connect";
-import type { Via } from "../support/harness.js";
-import { connectCodeName, httpCall, SecEnv, useSecService } from "../support/security-helpers.js";
+import { backends, useService, type TestEnv, type Via } from "../support/harness.js";
+import { connectCodeName, httpCall } from "../support/security-helpers.js";
 
 const transports: readonly Via[] = ["grpc", "connect"];
 const b64 = (value: unknown): string => Buffer.from(typeof value === "string" ? value : JSON.stringify(value)).toString("base64url");
@@ -49,7 +49,7 @@ class JwksServer {
 }
 
 /** Calls ListTalks over a transport; the code and message of the answer. */
-async function rpcOutcome(env: SecEnv, token: string | undefined, via: Via, authorization?: string): Promise<{ code: string; message: string }> {
+async function rpcOutcome(env: TestEnv, token: string | undefined, via: Via, authorization?: string): Promise<{ code: string; message: string }> {
   const client = env.clients(token, via, authorization);
   try {
     await client.talks.listTalks({});
@@ -74,7 +74,7 @@ function secretsOf(token: string): string[] {
 }
 
 /** The token is refused everywhere (gRPC, Connect, REST header and ?token=) with `code`, unechoed. */
-async function expectRefused(env: SecEnv, token: string, code: "unauthenticated" | "permission_denied" = "unauthenticated"): Promise<void> {
+async function expectRefused(env: TestEnv, token: string, code: "unauthenticated" | "permission_denied" = "unauthenticated"): Promise<void> {
   const secrets = secretsOf(token);
   const status = code === "unauthenticated" ? 401 : 403;
   for (const via of transports) {
@@ -93,7 +93,7 @@ async function expectRefused(env: SecEnv, token: string, code: "unauthenticated"
   }
 }
 
-async function expectAccepted(env: SecEnv, token: string): Promise<void> {
+async function expectAccepted(env: TestEnv, token: string): Promise<void> {
   for (const via of transports) {
     const outcome = await rpcOutcome(env, token, via);
     expect(outcome.code, `${via}: ${outcome.message}`).toBe("ok");
@@ -124,13 +124,9 @@ afterAll(async () => {
 const rs256 = (key: CryptoKey, payload: Record<string, unknown>, header: Record<string, unknown> = {}) =>
   new SignJWT(payload).setProtectedHeader({ alg: "RS256", typ: "JWT", kid: "trusted-1", ...header }).sign(key);
 
-describe("token attacks against a service with an HS256 secret and a JWKS", () => {
-  const env = new SecEnv({});
-  beforeAll(async () => {
-    // The JWKS server starts in the file's beforeAll; its URL is known only then.
-    await env.start({ auth: { jwksUrl: jwks.url } });
-  }, 60_000);
-  afterAll(() => env.stop(), 60_000);
+describe.each(backends)("token attacks against a service with an HS256 secret and a JWKS on %s", (backend) => {
+  // The JWKS server starts in the file's beforeAll; its URL is known only then.
+  const env = useService(backend, () => ({ auth: { jwksUrl: jwks.url } }));
 
   it("accepts a valid HS256 token and a valid RS256 token from the JWKS", async () => {
     await expectAccepted(env, handmade({ alg: "HS256", typ: "JWT" }, claims(), env.secret));
@@ -263,10 +259,10 @@ describe("token attacks against a service with an HS256 secret and a JWKS", () =
   });
 });
 
-describe("issuer and audience checks", () => {
+describe.each(backends)("issuer and audience checks on %s", (backend) => {
   const issuer = "https://issuer.talkhub.test/";
   const audience = "talkhub-api";
-  const env = useSecService({ auth: { issuer, audience } });
+  const env = useService(backend, { auth: { issuer, audience } });
   const hs = (extra: Record<string, unknown>) => handmade({ alg: "HS256", typ: "JWT" }, claims(extra), env.secret);
 
   it("accepts the right iss and aud (also aud as a list)", async () => {
@@ -291,14 +287,10 @@ describe("issuer and audience checks", () => {
   });
 });
 
-describe("issuer and audience checks on JWKS tokens", () => {
+describe.each(backends)("issuer and audience checks on JWKS tokens on %s", (backend) => {
   const issuer = "https://idp.talkhub.test";
   const audience = "talkhub";
-  const env = new SecEnv({});
-  beforeAll(async () => {
-    await env.start({ auth: { jwksUrl: jwks.url, issuer, audience } });
-  }, 60_000);
-  afterAll(() => env.stop(), 60_000);
+  const env = useService(backend, () => ({ auth: { jwksUrl: jwks.url, issuer, audience } }));
 
   it("accepts RS256 with the right iss and aud, refuses wrong ones", async () => {
     await expectAccepted(env, await rs256(trusted.privateKey, claims({ iss: issuer, aud: audience })));

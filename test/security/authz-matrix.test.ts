@@ -16,21 +16,11 @@ import { ConnectError } from "@connectrpc/connect";
 import { Callers } from "../../src/domain/agents.js";
 import { restBindings, type RestBinding } from "../../src/http/rest/bindings.js";
 import { routes } from "../../src/rpc/index.js";
-import { backends, must } from "../support/harness.js";
-import type { Clients, Via } from "../support/harness.js";
+import { backends, must, useService } from "../support/harness.js";
+import type { Clients, TestAgent, TestEnv, Via } from "../support/harness.js";
 import { WsClient } from "../support/live-helpers.js";
-import {
-  connectCodeName,
-  describeChanges,
-  httpCall,
-  snapshotChanges,
-  useSecService,
-  type SecAgent,
-  type SecEnv,
-  type Snapshot,
-  type SnapshotRow,
-  type TableChanges,
-} from "../support/security-helpers.js";
+import { connectCodeName, httpCall } from "../support/security-helpers.js";
+import { describeChanges, snapshotChanges, type Snapshot, type SnapshotRow, type TableChanges } from "../support/table-snapshot.js";
 
 const callers = ["participant", "outsider", "admin", "foreign", "foreignAdmin", "anonymous"] as const;
 type Caller = (typeof callers)[number];
@@ -46,7 +36,7 @@ interface EffectContext {
   readonly changes: ReadonlyMap<string, TableChanges>;
   readonly after: Snapshot;
   readonly s: Scene;
-  readonly caller: SecAgent;
+  readonly caller: TestAgent;
 }
 type Effect = (c: EffectContext) => string | undefined;
 
@@ -158,26 +148,26 @@ const statusOf: Record<Outcome, number> = { ok: 200, not_found: 404, permission_
 
 interface Cast {
   readonly customer: string;
-  readonly participant: SecAgent;
-  readonly outsider: SecAgent;
-  readonly admin: SecAgent;
-  readonly foreign: SecAgent;
-  readonly foreignAdmin: SecAgent;
+  readonly participant: TestAgent;
+  readonly outsider: TestAgent;
+  readonly admin: TestAgent;
+  readonly foreign: TestAgent;
+  readonly foreignAdmin: TestAgent;
   /** Agents of the customer that scenes put into (other) or add to (third) their talks. */
-  readonly other: SecAgent;
-  readonly third: SecAgent;
+  readonly other: TestAgent;
+  readonly third: TestAgent;
 }
 
 /** What one cell acts on: a fresh talk (group: participant + other), a message, the other's membership. */
 interface Scene {
   readonly talkId: string;
   readonly messageId: string;
-  readonly other: SecAgent;
+  readonly other: TestAgent;
   readonly otherParticipantId: string;
-  readonly third: SecAgent;
+  readonly third: TestAgent;
 }
 
-async function scene(env: SecEnv, cast: Cast, method: DescMethod | undefined): Promise<Scene> {
+async function scene(env: TestEnv, cast: Cast, method: DescMethod | undefined): Promise<Scene> {
   const { other, third } = cast;
   const talk = must((await cast.participant.talks.createTalk({ type: "group", participantIds: [other.id] })).talk);
   const message = must((await cast.participant.messages.sendMessage({ chatId: talk.id, text: "hi" })).message);
@@ -261,7 +251,7 @@ async function callRpc(clients: Clients, method: DescMethod, json: JsonObject): 
 }
 
 /** Calls a REST binding: path fields from the request, the rest in the body or the query. */
-async function callRest(env: SecEnv, binding: RestBinding, json: JsonObject, token: string | undefined): Promise<{ code: string; detail: string }> {
+async function callRest(env: TestEnv, binding: RestBinding, json: JsonObject, token: string | undefined): Promise<{ code: string; detail: string }> {
   const rest: JsonObject = { ...json };
   const path = binding.template.segments
     .map((segment) => {
@@ -295,7 +285,7 @@ async function callRest(env: SecEnv, binding: RestBinding, json: JsonObject, tok
 
 
 /** The services and methods the service's router serves: a router registered exactly as the service registers it. */
-function served(env: SecEnv): { services: DescService[]; methods: DescMethod[] } {
+function served(env: TestEnv): { services: DescService[]; methods: DescMethod[] } {
   const router = createConnectRouter();
   routes({ deps: env.service.deps, callers: new Callers(env.service.deps), watch: env.service.watch })(router);
   const services = new Map<string, DescService>();
@@ -304,7 +294,7 @@ function served(env: SecEnv): { services: DescService[]; methods: DescMethod[] }
 }
 
 describe.each(backends)("authorization matrix (%s)", (backend) => {
-  const env = useSecService({ backend, live: { heartbeatMs: 500 } });
+  const env = useService(backend, { live: { heartbeatMs: 500 }, agentVia: "grpc" });
   let cast: Cast;
   let methods: DescMethod[] = [];
   let bindings: RestBinding[] = [];
@@ -514,6 +504,6 @@ describe.each(backends)("authorization matrix (%s)", (backend) => {
 });
 
 /** Sends a marker message into the agent's own talk. */
-async function agentSends(agent: SecAgent, talkId: string): Promise<void> {
+async function agentSends(agent: TestAgent, talkId: string): Promise<void> {
   await agent.messages.sendMessage({ chatId: talkId, text: `marker ${talkId}` });
 }

@@ -14,20 +14,9 @@ import { create, fromJson, toBinary, ScalarType, type DescField, type DescMessag
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { SendMessageRequestSchema } from "../../gen/talk/v1/message_service_pb.js";
 import { ConnectError } from "@connectrpc/connect";
-import { backends, Code, expectCode, must } from "../support/harness.js";
-import {
-  apiServices,
-  clientErrorCodes,
-  clientErrorStatuses,
-  connectCodeName,
-  connectRaw,
-  grpcRaw,
-  httpCall,
-  SecEnv,
-  useSecService,
-  type HttpReply,
-  type SecAgent,
-} from "../support/security-helpers.js";
+import { compressedFlag, connectEndStream, frame, frameHead, grpcWebTrailers, parseFrames } from "../support/envelopes.js";
+import { backends, Code, expectCode, must, useService, type TestAgent, type TestEnv } from "../support/harness.js";
+import { apiServices, clientErrorCodes, clientErrorStatuses, connectCodeName, connectRaw, grpcRaw, httpCall, type HttpReply } from "../support/security-helpers.js";
 
 interface Rpc {
   readonly procedure: string;
@@ -47,18 +36,18 @@ const expectedGrpc = new Set<number | undefined>([0, ...Object.values(Code).filt
 
 interface Fixture {
   readonly customer: string;
-  readonly ann: SecAgent;
-  readonly bob: SecAgent;
-  readonly admin: SecAgent;
+  readonly ann: TestAgent;
+  readonly bob: TestAgent;
+  readonly admin: TestAgent;
   /** Checks that the service answers; never a caller or a target of the fuzz, which may delete the others. */
-  readonly observer: SecAgent;
+  readonly observer: TestAgent;
   readonly talkId: string;
   readonly messageId: string;
   readonly bobParticipantId: string;
   readonly ids: readonly string[];
 }
 
-async function fixture(env: SecEnv): Promise<Fixture> {
+async function fixture(env: TestEnv): Promise<Fixture> {
   const customer = randomUUID();
   const ann = await env.agent(customer, "Ann");
   const bob = await env.agent(customer, "Bob");
@@ -248,33 +237,13 @@ const protoBodyArb = (method: DescMethod, ids: readonly string[]): fc.Arbitrary<
 
 // ---- checks ------------------------------------------------------------------------------
 
-/** Parses Connect streaming envelopes and returns the end-stream error code, if any. */
+/** The end-stream error code of a Connect streaming body, if any. */
 function endStreamCode(bytes: Buffer): string | undefined {
-  let at = 0;
-  while (at + 5 <= bytes.length) {
-    const flags = bytes.readUInt8(at);
-    const length = bytes.readUInt32BE(at + 1);
-    const payload = bytes.subarray(at + 5, at + 5 + length);
-    if ((flags & 0x02) !== 0) {
-      try {
-        const end = JSON.parse(payload.toString("utf8")) as { error?: { code?: string } };
-        return end.error?.code;
-      } catch {
-        return "unparsable end-stream";
-      }
-    }
-    at += 5 + length;
-  }
-  return undefined;
+  const end = connectEndStream(parseFrames(bytes).frames);
+  return end === "unparsable" ? "unparsable end-stream" : end?.error?.code;
 }
 
-function envelope(body: string | Uint8Array): Buffer {
-  const payload = typeof body === "string" ? Buffer.from(body) : Buffer.from(body);
-  const frame = Buffer.alloc(5 + payload.length);
-  frame.writeUInt32BE(payload.length, 1);
-  payload.copy(frame, 5);
-  return frame;
-}
+const envelope = (body: string | Uint8Array): Buffer => frame(body);
 
 /** A client error: a 4xx (or 501) status whose JSON code, if any, is a client error code. */
 function expectClientOutcome(reply: HttpReply, what: string): boolean {
@@ -287,7 +256,7 @@ function expectClientOutcome(reply: HttpReply, what: string): boolean {
 }
 
 /** The process answers: /healthz, and one small call by the observer (never a fuzz caller or target). */
-async function expectAlive(env: SecEnv, fx: Fixture, after = "the requests"): Promise<void> {
+async function expectAlive(env: TestEnv, fx: Fixture, after = "the requests"): Promise<void> {
   const health = await httpCall(env.url, "GET", "/healthz", { timeoutMs: 10_000 }).catch((error: unknown) => {
     throw new Error(`no /healthz answer after ${after}: ${String(error)}`);
   });
@@ -344,14 +313,10 @@ interface Outcome {
 function grpcWebStatus(headers: Headers, bytes: Buffer): { status: number | undefined; message: string } {
   const header = headers.get("grpc-status");
   if (header !== null) return { status: Number(header), message: decodeURIComponent(headers.get("grpc-message") ?? "") };
-  for (let at = 0; at + 5 <= bytes.length; at += 5 + bytes.readUInt32BE(at + 1)) {
-    if ((bytes.readUInt8(at) & 0x80) === 0) continue;
-    const trailer = bytes.subarray(at + 5, at + 5 + bytes.readUInt32BE(at + 1)).toString("latin1");
-    const status = /grpc-status:\s*(\d+)/i.exec(trailer);
-    const message = /grpc-message:\s*([^\r\n]*)/i.exec(trailer);
-    return { status: status === null ? undefined : Number(status[1]), message: decodeURIComponent(message?.[1] ?? "") };
-  }
-  return { status: undefined, message: "" };
+  const trailers = grpcWebTrailers(parseFrames(bytes).frames);
+  if (trailers === undefined) return { status: undefined, message: "" };
+  const status = trailers["grpc-status"];
+  return { status: status === undefined || !/^\d+$/.test(status) ? undefined : Number(status), message: decodeURIComponent(trailers["grpc-message"] ?? "") };
 }
 
 /**
@@ -495,7 +460,7 @@ const connectTimeoutArb = fc.constantFrom("abc", "", "-1", "1.5", "1e3", "999999
 // ---- suites ------------------------------------------------------------------------------
 
 describe.each(backends)("fuzzing on %s", (backend) => {
-  const env = useSecService({ backend, live: { heartbeatMs: 300 } });
+  const env = useService(backend, { live: { heartbeatMs: 300 }, agentVia: "grpc" });
   // Half the runs on Postgres: the same generators, a second pass on the other store.
   const runs = (n: number) => (backend === "pglite" ? n : Math.ceil(n / 2));
   let fx: Fixture;
@@ -529,9 +494,9 @@ describe.each(backends)("fuzzing on %s", (backend) => {
    * agent the fuzz never uses), and a refused request changed no row of any table.
    */
   async function fuzzOne(send: () => Promise<Outcome>): Promise<Outcome> {
-    const before = await env.tableSnapshot();
+    const before = await env.snapshot();
     const outcome = await send();
-    if (outcome.refused) expect(await env.tableSnapshot(), `${outcome.what}: a refused request changed rows`).toEqual(before);
+    if (outcome.refused) expect(await env.snapshot(), `${outcome.what}: a refused request changed rows`).toEqual(before);
     await expectAlive(env, fx, outcome.what);
     return outcome;
   }
@@ -580,9 +545,9 @@ describe.each(backends)("fuzzing on %s", (backend) => {
       framing === "raw"
         ? Buffer.from(body)
         : framing === "compressed-flag"
-          ? Buffer.concat([Buffer.from([0x01]), envelope(body).subarray(1)])
+          ? frame(body, { flags: compressedFlag })
           : framing === "long-length"
-            ? Buffer.concat([Buffer.from([0x00, 0x00, 0x00, 0x10, 0x00]), Buffer.from(body)])
+            ? Buffer.concat([frameHead(0x10_00), Buffer.from(body)])
             : envelope(body);
     const unary = rpc.method.methodKind === "unary";
     const reply = await httpCall(env.url, "POST", `/${rpc.procedure}`, {
@@ -835,11 +800,11 @@ describe.each(backends)("fuzzing on %s", (backend) => {
         .map(([method, piece, id, body, token]) => () => rest(method, `/v1.0/${piece}/${id}`, body, "application/json", token)),
     );
     await property("concurrent", fc.array(oneArb, { minLength: 3, maxLength: 8 }), runs(16), async (calls) => {
-      const before = await env.tableSnapshot();
+      const before = await env.snapshot();
       const outcomes = await Promise.all(calls.map((call) => call()));
       const what = outcomes.map((o) => o.what.slice(0, 120)).join("\n  ");
       // Which request wrote cannot be told apart when one succeeded; when all were refused, none did.
-      if (outcomes.every((o) => o.refused)) expect(await env.tableSnapshot(), `refused together, changed rows:\n  ${what}`).toEqual(before);
+      if (outcomes.every((o) => o.refused)) expect(await env.snapshot(), `refused together, changed rows:\n  ${what}`).toEqual(before);
       await expectAlive(env, fx, what);
     });
   }, 180_000);
@@ -880,8 +845,8 @@ describe.each(backends)("fuzzing on %s", (backend) => {
   }, 180_000);
 });
 
-describe("explicit hostile requests (pglite)", () => {
-  const env = useSecService({ live: { heartbeatMs: 300 } });
+describe.each(backends)("explicit hostile requests (%s)", (backend) => {
+  const env = useService(backend, { live: { heartbeatMs: 300 }, agentVia: "grpc" });
   let fx: Fixture;
   const send = "talk.v1.MessageService/SendMessage";
 
@@ -890,9 +855,9 @@ describe("explicit hostile requests (pglite)", () => {
   });
 
   async function unchanged<T>(what: string, action: () => Promise<T>): Promise<T> {
-    const before = await env.tableSnapshot();
+    const before = await env.snapshot();
     const result = await action();
-    expect(await env.tableSnapshot(), `${what} changed rows`).toEqual(before);
+    expect(await env.snapshot(), `${what} changed rows`).toEqual(before);
     return result;
   }
 
@@ -1157,7 +1122,7 @@ describe("explicit hostile requests (pglite)", () => {
       r.method.input.fields.filter((f) => f.name === "id" || f.name.endsWith("_id") || f.name.endsWith("_ids")).filter((f) => f.name !== "client_message_id").map((f) => `${r.method.name}.${f.name}`),
     );
     expect(new Set(cases.map(([m, f]) => `${m}.${f}`))).toEqual(new Set(idFields));
-    const before = await env.tableSnapshot();
+    const before = await env.snapshot();
     for (const [method, field, call] of cases) {
       for (const value of bad) {
         const error = await expectCode(call(value), Code.InvalidArgument).catch((e: unknown) => {
@@ -1166,7 +1131,7 @@ describe("explicit hostile requests (pglite)", () => {
         expect(error.rawMessage, `${method} ${field}=${JSON.stringify(value)}`).toContain(field === "owner_id" ? "_id" : field);
       }
     }
-    expect(await env.tableSnapshot()).toEqual(before);
+    expect(await env.snapshot()).toEqual(before);
     // And in REST paths.
     for (const path of ["/v1.0/talks/not-a-uuid", "/v1.0/messages/123", "/v1.0/agents/%27%20OR%201%3D1", "/v1.0/talks/x/participants", "/v1.0/service_agents/talk_messages/zz"]) {
       const reply = await httpCall(env.url, "GET", path, { token: ann.token });

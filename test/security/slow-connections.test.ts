@@ -14,10 +14,11 @@ import net from "node:net";
 import { Duplex } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ConfigError, defaultHttpConfig, readConfig } from "../../src/config.js";
-import { backends, sleep } from "../support/harness.js";
+import { frameHead } from "../support/envelopes.js";
+import { backends, sleep, TestEnv } from "../support/harness.js";
 import { garbageCollector, RawConnectStream, WsClient } from "../support/live-helpers.js";
 import { readLines } from "../support/rest-helpers.js";
-import { grpcRaw, httpCall, SecEnv } from "../support/security-helpers.js";
+import { grpcRaw, httpCall } from "../support/security-helpers.js";
 
 const headersTimeoutMs = 400;
 const requestTimeoutMs = 1_200;
@@ -124,18 +125,12 @@ function park(session: http2.ClientHttp2Session, path: string, declared: number,
   stream.on("error", () => undefined);
   stream.on("close", () => (parked.closed = true));
   stream.resume();
-  stream.write(grpcHead(declared));
+  stream.write(frameHead(declared));
   if (end) stream.end(body);
   else stream.write(body);
   return parked;
 }
 
-/** A gRPC message header (flag 0) declaring `length` bytes. */
-function grpcHead(length: number): Buffer {
-  const head = Buffer.alloc(5);
-  head.writeUInt32BE(length, 1);
-  return head;
-}
 
 /** Live ArrayBuffer bytes (Buffers) of this process, after a collection when one can be had. */
 function bufferBytes(): number {
@@ -176,8 +171,8 @@ describe("connection limits in the configuration", () => {
 });
 
 describe.each(backends)("slow and idle connections on %s", (backend) => {
-  const env = new SecEnv({
-    backend,
+  const env = new TestEnv(backend, {
+    agentVia: "grpc",
     http: { headersTimeoutMs, requestTimeoutMs, idleTimeoutMs, unauthenticatedBytesPerConnection: unauthenticatedBytes, maxRequestBytes },
     live: { heartbeatMs: 200 },
   });
@@ -402,7 +397,7 @@ describe.each(backends)("slow and idle connections on %s", (backend) => {
     });
 
     it("answers a gRPC-Web call without a token UNAUTHENTICATED before its body has arrived", async () => {
-      const reply = await partialPost("/talk.v1.TalkService/ListTalks", "application/grpc-web+proto", "", grpcHead(maxRequestBytes - 32), /grpc-status:\s?\d+/i);
+      const reply = await partialPost("/talk.v1.TalkService/ListTalks", "application/grpc-web+proto", "", frameHead(maxRequestBytes - 32), /grpc-status:\s?\d+/i);
       expect(reply).toMatch(/^HTTP\/1\.1 200/);
       expect(reply).toMatch(/grpc-status:\s?16/i);
       await stillServing();

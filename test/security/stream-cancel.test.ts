@@ -11,7 +11,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   WatchEventsRequestSchema,
   WatchEventsResponseSchema,
@@ -23,8 +23,9 @@ import { Canceled } from "../../src/domain/errors.js";
 import type { AgentId, CustomerId } from "../../src/domain/ids.js";
 import { StreamQuota } from "../../src/domain/stream-quota.js";
 import { WatchScope } from "../../src/domain/watch-scope.js";
+import { frame } from "../support/envelopes.js";
 import { Code, createTalk, liveBackends, newCustomer, sendText, useService, type TestAgent, type TestEnv } from "../support/harness.js";
-import { FeedWatcher, TalkWatcher, lastSeqOf, range, until } from "../support/live-helpers.js";
+import { FeedWatcher, TalkWatcher, lastSeqOf, range } from "../support/live-helpers.js";
 
 const backends = await liveBackends();
 
@@ -90,12 +91,6 @@ function firstOf(emitter: NodeJS.EventEmitter, events: readonly string[], ms = 5
   });
 }
 
-const grpcBytes = (request: Uint8Array): Buffer => {
-  const head = Buffer.alloc(5);
-  head.writeUInt32BE(request.length, 1);
-  return Buffer.concat([head, Buffer.from(request)]);
-};
-
 /** One raw gRPC call on an HTTP/2 session, reset with CANCEL at the moment `when` names. */
 async function rawReset(session: http2.ClientHttp2Session, token: string, target: Target, when: "headers" | "body" | "first-data"): Promise<void> {
   const stream = session.request({
@@ -110,7 +105,7 @@ async function rawReset(session: http2.ClientHttp2Session, token: string, target
     stream.close(http2.constants.NGHTTP2_CANCEL);
     return;
   }
-  stream.end(grpcBytes(target.request));
+  stream.end(frame(target.request));
   if (when === "first-data") await firstOf(stream, ["data", "close"]);
   stream.close(http2.constants.NGHTTP2_CANCEL);
   await firstOf(stream, ["close"]);
@@ -278,7 +273,7 @@ describe.each(backends)("stream release on %s", (backend) => {
           authorization: `Bearer ${b.token}`,
         });
         stream.on("error", () => undefined);
-        stream.end(grpcBytes(target.request));
+        stream.end(frame(target.request));
         if (i % 2 === 1) await firstOf(stream, ["data", "close"]);
         socket.destroy();
         await firstOf(own, ["close"]);
@@ -289,7 +284,7 @@ describe.each(backends)("stream release on %s", (backend) => {
       const via = env.as(b, "connect");
       await inBatches(40, async (i) => {
         const watcher = target.method === "WatchTalk" ? new TalkWatcher(via, chatId, start) : new FeedWatcher(via, cursor);
-        if (i % 2 === 1) await until(() => watcher.responses.length > 0 || watcher.ended, 10_000, "a first response");
+        if (i % 2 === 1) await vi.waitFor(() => expect(watcher.responses.length > 0 || watcher.ended, "a first response").toBe(true), { timeout: 10_000, interval: 20 });
         await watcher.abort();
       });
       count("Connect aborted", 40);
@@ -304,7 +299,7 @@ describe.each(backends)("stream release on %s", (backend) => {
     // The agent opens its 100 streams again; the 101st is refused; closing them frees all.
     const fresh = range(1, streamsPerAgent).map((i) => (i % 2 === 0 ? new TalkWatcher(b, chatId, 0) : new FeedWatcher(b)));
     try {
-      await until(() => fresh.every((w) => w.responses.length > 0 || w.ended), 30_000, "100 fresh streams");
+      await vi.waitFor(() => expect(fresh.every((w) => w.responses.length > 0 || w.ended), "100 fresh streams").toBe(true), { timeout: 30_000, interval: 20 });
       expect(fresh.filter((w) => w.ended).map((w) => w.error?.message)).toEqual([]);
       expect(counters(env, b.id).agent).toBe(streamsPerAgent);
       const extra = new FeedWatcher(b);
@@ -343,9 +338,9 @@ describe.each(backends)("stream release at shutdown on %s", (backend) => {
         });
         stream.on("error", () => undefined);
         stream.pause();
-        stream.end(grpcBytes(target.request));
+        stream.end(frame(target.request));
       }
-      await until(() => counters(env, b.id).agent === 5, 10_000, () => JSON.stringify(counters(env, b.id)));
+      await vi.waitFor(() => expect(counters(env, b.id).agent === 5, JSON.stringify(counters(env, b.id))).toBe(true), { timeout: 10_000, interval: 20 });
       await env.closeService();
       expect(counters(env, b.id)).toEqual(zero);
       for (const watcher of watchers) expect(codeOf(await watcher.waitEnd())).toBe("Unavailable");
@@ -375,9 +370,9 @@ describe.each(backends)("REST NDJSON backpressure on %s", (backend) => {
       let status: number | undefined;
       stream.on("response", (headers) => (status = Number(headers[":status"])));
       stream.pause();
-      await until(() => counters(env, b.id).agent === 1, 10_000, "the stream to open");
+      await vi.waitFor(() => expect(counters(env, b.id).agent === 1, "the stream to open").toBe(true), { timeout: 10_000, interval: 20 });
       await sendText(a, chatId, "first");
-      await until(() => status !== undefined, 10_000, "the response headers");
+      await vi.waitFor(() => expect(status !== undefined, "the response headers").toBe(true), { timeout: 10_000, interval: 20 });
       expect(status).toBe(200);
       const text = "n".repeat(4096);
       const total = 300;

@@ -15,7 +15,7 @@ import type { AgentId, CustomerId } from "../../src/domain/ids.js";
 import { StreamQuota } from "../../src/domain/stream-quota.js";
 import { WatchScope } from "../../src/domain/watch-scope.js";
 import { Code, createTalk, liveBackends, newCustomer, useService, type TestAgent, type TestEnv } from "../support/harness.js";
-import { FeedWatcher, TalkWatcher, lastSeqOf, until } from "../support/live-helpers.js";
+import { FeedWatcher, TalkWatcher, lastSeqOf } from "../support/live-helpers.js";
 
 const backends = await liveBackends();
 
@@ -109,8 +109,8 @@ describe.each(backends)("credentials end streams on %s", (backend) => {
     const grpcJs = [grpcJsWatch(address, short, chatId), grpcJsWatch(address, short, undefined)];
     const rest = restWatch(env.service.url, short, `/v1.0/talks/${chatId}/events`);
     try {
-      await Promise.all([...watchers.map((w) => until(() => w.responses.length > 0, 10_000, "a first response")), ...grpcJs.map((g) => g.opened)]);
-      await until(() => rest.lines.length > 0, 10_000, "the first REST line");
+      await Promise.all([...watchers.map((w) => vi.waitFor(() => expect(w.responses.length > 0, "a first response").toBe(true), { timeout: 10_000, interval: 20 })), ...grpcJs.map((g) => g.opened)]);
+      await vi.waitFor(() => expect(rest.lines.length > 0, "the first REST line").toBe(true), { timeout: 10_000, interval: 20 });
       for (const watcher of watchers) {
         const error = await watcher.waitEnd(15_000);
         expect(error === undefined ? "ended without error" : Code[error.code], error?.message).toBe("Unauthenticated");
@@ -136,8 +136,8 @@ describe.each(backends)("credentials end streams on %s", (backend) => {
     const watchers = [new TalkWatcher(bob, chatId, await lastSeqOf(bob, chatId)), new FeedWatcher(env.as(bob, "connect"))];
     const rest = restWatch(env.service.url, bob.token, "/v1.0/events");
     try {
-      await Promise.all(watchers.map((w) => until(() => w.responses.length > 0, 10_000, "a first response")));
-      await until(() => rest.lines.length > 0, 10_000, "the first REST line");
+      await Promise.all(watchers.map((w) => vi.waitFor(() => expect(w.responses.length > 0, "a first response").toBe(true), { timeout: 10_000, interval: 20 })));
+      await vi.waitFor(() => expect(rest.lines.length > 0, "the first REST line").toBe(true), { timeout: 10_000, interval: 20 });
       await ann.agents.deleteAgent({ id: bob.id });
       for (const watcher of watchers) {
         const error = await watcher.waitEnd(20_000);
@@ -168,7 +168,7 @@ describe.each(backends.filter((b) => b === "postgres"))("credentials end streams
     const other = await env.sibling();
     const watcher = new TalkWatcher(other.as(bob), chatId, await lastSeqOf(bob, chatId));
     try {
-      await until(() => watcher.responses.length > 0, 10_000, "a first response");
+      await vi.waitFor(() => expect(watcher.responses.length > 0, "a first response").toBe(true), { timeout: 10_000, interval: 20 });
       expect(other.service.watch.streams.open(bob.id as AgentId)).toBe(1);
       await ann.agents.deleteAgent({ id: bob.id });
       const error = await watcher.waitEnd(20_000);

@@ -10,11 +10,9 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import fc from "fast-check";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { backends, must, newCustomer } from "../support/harness.js";
-import { until } from "../support/live-helpers.js";
-import { useSecService, type SecAgent } from "../support/security-helpers.js";
+import { backends, must, newCustomer, useService, type TestAgent } from "../support/harness.js";
 import { noAbuseLimits } from "../../src/config.js";
 
 /** The service's limits (src/service.ts; docs/api.md, WebSocket). */
@@ -73,7 +71,7 @@ class RawWs {
     };
     const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
     socket.write(`GET ${options.path ?? "/v1.0/ws"}${query} HTTP/1.1\r\n${lines.join("")}\r\n`);
-    await until(() => raw.status !== 0 || raw.ended, 10_000, "the upgrade answer");
+    await vi.waitFor(() => expect(raw.status !== 0 || raw.ended, "the upgrade answer").toBe(true), { timeout: 10_000, interval: 20 });
     return raw;
   }
 
@@ -124,7 +122,7 @@ class RawWs {
 
   /** Waits for the server's close frame (or the end of the connection); returns it. */
   async closed(timeoutMs = 15_000): Promise<CloseFrame | undefined> {
-    await until(() => this.close !== undefined || this.ended, timeoutMs, () => `a close frame (${this.frames.length} frames, ${this.bytesReceived} bytes)`);
+    await vi.waitFor(() => expect(this.close !== undefined || this.ended, `a close frame (${this.frames.length} frames, ${this.bytesReceived} bytes)`).toBe(true), { timeout: timeoutMs, interval: 20 });
     return this.close;
   }
 
@@ -233,13 +231,13 @@ function kernelBufferBound(): number {
 }
 
 describe.each(backends)("WebSocket raw frames on %s", (backend) => {
-  const env = useSecService({ backend });
+  const env = useService(backend, { agentVia: "grpc" });
   const open: RawWs[] = [];
   afterEach(() => {
     for (const raw of open.splice(0)) raw.destroy();
   });
 
-  async function upgraded(agent: SecAgent): Promise<RawWs> {
+  async function upgraded(agent: TestAgent): Promise<RawWs> {
     const raw = await RawWs.open(env.service.port, { token: agent.token });
     open.push(raw);
     expect(raw.status, "the upgrade is accepted").toBe(101);
@@ -247,13 +245,13 @@ describe.each(backends)("WebSocket raw frames on %s", (backend) => {
   }
 
   /** The service still answers: liveness, an RPC of the agent, and a new WebSocket's ack. */
-  async function stillServing(agent: SecAgent): Promise<void> {
+  async function stillServing(agent: TestAgent): Promise<void> {
     const health = await fetch(`${env.url}/healthz`, { signal: AbortSignal.timeout(10_000) });
     expect(health.status).toBe(200);
     await agent.talks.listTalks({});
     const raw = await upgraded(agent);
     await raw.write(frame({ opcode: 0x1, payload: text(JSON.stringify({ type: "subscribe", topics: [`agent_id:${agent.id}:talk_chat:*`] })) }));
-    await until(() => raw.texts.length > 0 || raw.ended, 10_000, "an ack");
+    await vi.waitFor(() => expect(raw.texts.length > 0 || raw.ended, "an ack").toBe(true), { timeout: 10_000, interval: 20 });
     expect(raw.texts[0]).toMatchObject({ type: "ack", action: "subscribe" });
     raw.destroy();
   }
@@ -295,10 +293,10 @@ describe.each(backends)("WebSocket raw frames on %s", (backend) => {
     await raw.write(bytes());
     const close = await raw.closed();
     expect(close?.code, `close frame ${JSON.stringify(close)}`).toBe(code);
-    await until(() => raw.ended, 15_000, "the connection to end");
+    await vi.waitFor(() => expect(raw.ended, "the connection to end").toBe(true), { timeout: 15_000, interval: 20 });
     // The other socket of the same agent is untouched and still answers.
     await bystander.write(frame({ opcode: 0x1, payload: text("not json") }));
-    await until(() => bystander.texts.length > 0 || bystander.ended, 10_000, "an error frame on the other socket");
+    await vi.waitFor(() => expect(bystander.texts.length > 0 || bystander.ended, "an error frame on the other socket").toBe(true), { timeout: 10_000, interval: 20 });
     expect(bystander.texts[0]).toMatchObject({ type: "error", code: "invalid_argument" });
     expect(bystander.close).toBeUndefined();
     await stillServing(agent);
@@ -353,7 +351,7 @@ describe.each(backends)("WebSocket raw frames on %s", (backend) => {
         await raw.write(frame({ opcode: 0x1, payload: text(JSON.stringify(request)) }));
         // Frames are answered in order: the sentinel's ack comes after every answer to this one.
         await raw.write(frame({ opcode: 0x1, payload: text(JSON.stringify({ type: "unsubscribe", topics: [sentinel] })) }));
-        await until(() => raw.ended || raw.frames.slice(from).some((f) => f.opcode === 0x1 && f.payload.includes(sentinel)), 10_000, "the sentinel's ack");
+        await vi.waitFor(() => expect(raw.ended || raw.frames.slice(from).some((f) => f.opcode === 0x1 && f.payload.includes(sentinel)), "the sentinel's ack").toBe(true), { timeout: 10_000, interval: 20 });
         expect(raw.close, "the socket stays open").toBeUndefined();
       }),
       { numRuns, endOnFailure: true },
@@ -407,7 +405,7 @@ describe.each(backends)("WebSocket raw frames on %s", (backend) => {
             const close = await raw.closed();
             expect(close?.code, `close after ${bytes.subarray(0, 16).toString("hex")}`).toBe(expected);
           }
-          await until(() => raw.ended || raw.close !== undefined, 15_000, "the socket to close");
+          await vi.waitFor(() => expect(raw.ended || raw.close !== undefined, "the socket to close").toBe(true), { timeout: 15_000, interval: 20 });
           closes.set(raw.close?.code, (closes.get(raw.close?.code) ?? 0) + 1);
         } finally {
           raw.destroy();
@@ -428,13 +426,10 @@ describe.each(backends)("WebSocket raw frames on %s", (backend) => {
 
 describe.each(backends)("WebSocket backpressure on %s", (backend) => {
   // One stream per agent, so that the held subscription shows from outside when it is released.
-  const env = useSecService({
-    backend,
-    abuse: { ...noAbuseLimits, streamsPerAgent: 1 },
-  });
+  const env = useService(backend, { abuse: { ...noAbuseLimits, streamsPerAgent: 1 }, agentVia: "grpc" });
 
   /** Whether the agent's one stream is free: a WatchEvents opens (then is cancelled). */
-  async function streamFree(agent: SecAgent): Promise<boolean> {
+  async function streamFree(agent: TestAgent): Promise<boolean> {
     const controller = new AbortController();
     try {
       for await (const response of agent.talks.watchEvents({ cursor: "" }, { signal: controller.signal })) {
@@ -457,7 +452,7 @@ describe.each(backends)("WebSocket backpressure on %s", (backend) => {
     try {
       expect(raw.status).toBe(101);
       await raw.write(frame({ opcode: 0x1, payload: text(JSON.stringify({ type: "subscribe", topics: [`agent_id:${agent.id}:talk_chat:*`] })) }));
-      await until(() => raw.texts.some((f) => f["type"] === "ack"), 10_000, "the ack");
+      await vi.waitFor(() => expect(raw.texts.some((f) => f["type"] === "ack"), "the ack").toBe(true), { timeout: 10_000, interval: 20 });
       expect(await streamFree(agent), "the socket's subscription holds the agent's one stream").toBe(false);
       // From now on the client reads nothing.
       raw.socket.pause();
@@ -473,7 +468,7 @@ describe.each(backends)("WebSocket backpressure on %s", (backend) => {
         if (i % 50 === 49) released = await streamFree(agent);
       }
       // The server gives up on the client: its subscription is ended at once, which shows here.
-      await until(async () => released || (released = await streamFree(agent)), 30_000, "the flooded socket's subscription to end");
+      await expect.poll(async () => released || (released = await streamFree(agent)), { timeout: 30_000, interval: 20, message: "the flooded socket's subscription to end" }).toBe(true);
       // Reading again, the client finds what was queued, then the close frame.
       raw.socket.resume();
       const close = await raw.closed(30_000);
@@ -499,7 +494,7 @@ describe.each(backends)("WebSocket backpressure on %s", (backend) => {
         Array.from({ length: count }, (_, i) => frame({ opcode: 0x1, payload: text(JSON.stringify({ type: "unsubscribe", topics: [`t${i}`] })) })),
       );
       await raw.write(batch);
-      await until(() => raw.texts.length >= count || raw.ended, 20_000, () => `${count} acks (${raw.texts.length})`);
+      await vi.waitFor(() => expect(raw.texts.length >= count || raw.ended, `${count} acks (${raw.texts.length})`).toBe(true), { timeout: 20_000, interval: 20 });
       expect(raw.texts.map((f) => (f["topics"] as string[])[0])).toEqual(Array.from({ length: count }, (_, i) => `t${i}`));
       expect(raw.close).toBeUndefined();
     } finally {

@@ -8,7 +8,6 @@ import { Agent as HttpAgent } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleepMs } from "node:timers/promises";
-import pg from "pg";
 import { afterAll, beforeAll, beforeEach, expect } from "vitest";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import type { Client, Interceptor, Transport } from "@connectrpc/connect";
@@ -20,86 +19,38 @@ import { MessageService } from "../../gen/talk/v1/message_service_pb.js";
 import type { Message, Talk } from "../../gen/talk/v1/resources_pb.js";
 import { TalkService } from "../../gen/talk/v1/talk_service_pb.js";
 import { mintToken } from "../../src/auth/tokens.js";
-import { defaultLiveConfig } from "../../src/config.js";
-import type { AbuseLimits, Config, DatabaseConfig, LiveConfig } from "../../src/config.js";
+import { defaultHttpConfig, defaultLiveConfig } from "../../src/config.js";
+import type { AbuseLimits, AuthConfig, Config, DatabaseConfig, HttpConfig, LiveConfig } from "../../src/config.js";
 import { startService } from "../../src/service.js";
-import { dependenciesReachable, postgresAdminUrl, sharedNatsUrl } from "./reachability.js";
+import { createTestDatabase, databaseConfig, type TestDatabase } from "./database.js";
+import { dependenciesReachable, sharedNatsUrl } from "./reachability.js";
+import { rowCounts, schemaTables, takeSnapshot, type RowCounts, type SchemaTable, type Snapshot } from "./table-snapshot.js";
 import type { Service } from "../../src/service.js";
 
 export type Backend = "pglite" | "postgres";
 export type Via = "connect" | "grpc";
 export type Role = "agent" | "admin";
 
-/** The backends every suite runs against, for describe.each. */
-export const backends: readonly Backend[] = (await dependenciesReachable("postgres backend", { postgres: true }))
+/**
+ * The backends every suite runs against, for describe.each: "pglite" (embedded database,
+ * in-process bus) and "postgres" (a database of its own on the shared Postgres, and the shared
+ * NATS as its bus with a random subject prefix). Postgres runs only when both servers answer;
+ * under CI=true a missing one fails the file, otherwise it is listed in the NOT RUN summary.
+ */
+export const backends: readonly Backend[] = (await dependenciesReachable("postgres+NATS backend", { postgres: true, sharedNats: true }))
   ? ["pglite", "postgres"]
   : ["pglite"];
 
 /** The NATS server the postgres backend's services use as their bus. */
 export const natsUrl = sharedNatsUrl;
 
-let natsCheck: Promise<boolean> | undefined;
-
-/**
- * Whether NATS answers (checked once per process). Under CI=true an unreachable NATS throws;
- * otherwise it warns loudly and the postgres+NATS backend of the live suites is skipped.
- */
-export function natsReachable(): Promise<boolean> {
-  natsCheck ??= dependenciesReachable("postgres+NATS live", { sharedNats: true });
-  return natsCheck;
-}
-
-/**
- * The backends of the live-events suites: pglite (in-process bus) and, when both Postgres and
- * NATS answer, postgres (NATS bus). Use with top-level await: `describe.each(await liveBackends())`.
- */
+/** The backends of the live-events suites: the same as `backends` (postgres always has NATS). */
 export async function liveBackends(): Promise<readonly Backend[]> {
-  if (!backends.includes("postgres")) return ["pglite"];
-  return (await natsReachable()) ? ["pglite", "postgres"] : ["pglite"];
+  return backends;
 }
 
 /** A random NATS subject prefix, so that suites sharing a NATS server never see each other. */
 export const randomNatsPrefix = (): string => `t${randomBytes(8).toString("hex")}`;
-
-/** A per-suite database: in-memory PGlite, or a fresh Postgres database dropped afterwards. */
-interface TestDatabase {
-  readonly config: DatabaseConfig;
-  /** Runs SQL against the suite's database; Postgres only. */
-  readonly query: ((sql: string, params: unknown[]) => Promise<Record<string, unknown>[]>) | undefined;
-  drop(): Promise<void>;
-}
-
-async function createDatabase(backend: Backend): Promise<TestDatabase> {
-  if (backend === "pglite") {
-    return { config: { kind: "pglite", dataDir: null }, query: undefined, drop: async () => undefined };
-  }
-  const name = `th_${randomBytes(6).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: postgresAdminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(postgresAdminUrl);
-  url.pathname = `/${name}`;
-  // A client per query, ended (and awaited) before the next step: a pooled client still
-  // closing when the database is dropped WITH (FORCE) would get an unhandled error.
-  const query = async (sql: string, params: unknown[]): Promise<Record<string, unknown>[]> => {
-    const client = new pg.Client({ connectionString: url.toString() });
-    client.on("error", () => undefined);
-    await client.connect();
-    try {
-      return (await client.query<Record<string, unknown>>(sql, params)).rows;
-    } finally {
-      await client.end();
-    }
-  };
-  return {
-    config: { kind: "postgres", url: url.toString(), poolSize: 10 },
-    query,
-    drop: async () => {
-      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.end();
-    },
-  };
-}
 
 /** Typed clients of the three services, all sending one token (or none). */
 export interface Clients {
@@ -115,6 +66,8 @@ export interface TestAgent extends Clients {
   readonly customerId: string;
   readonly name: string;
   readonly token: string;
+  /** The role its token carries ("agent" when the token names none). */
+  readonly role: Role;
 }
 
 export interface AgentOptions {
@@ -133,6 +86,14 @@ export interface ServiceEnvOptions {
   readonly live?: Partial<LiveConfig>;
   /** Per-agent limits (none by default). */
   readonly abuse?: AbuseLimits;
+  /** Overrides of the token verification (a JWKS URL, issuer, audience...); the secret is the env's. */
+  readonly auth?: Partial<AuthConfig>;
+  /** Overrides of the HTTP settings (timeouts, body limit, CORS origins...). */
+  readonly http?: Partial<HttpConfig>;
+  /** A database of the test's own (e.g. a private Postgres server) instead of the backend's. */
+  readonly database?: DatabaseConfig;
+  /** The transport of agents made without one; by default agents alternate (see AgentOptions.via). */
+  readonly agentVia?: Via;
   /** Receives the service's unexpected errors (those it would log at error level). */
   readonly onError?: (error: unknown, where: string) => void;
 }
@@ -172,16 +133,19 @@ export function clientsOn(baseUrl: string, via: Via, options: ClientOptions): Cl
 }
 
 /**
- * A running service for one suite; use inside describe, it registers the hooks. The pglite
- * backend runs with the in-process bus, the postgres backend with NATS (when NATS answers;
- * live suites only run postgres when it does, see liveBackends).
+ * A running service for one suite; use inside describe (useService registers the hooks). The
+ * pglite backend runs on an in-memory database with the in-process bus; the postgres backend on a
+ * database of its own with the shared NATS as its bus, under a random subject prefix.
  */
 export class TestEnv {
   readonly secret: string;
-  private running: { service: Service; database: TestDatabase; dataDir: string; closed: boolean } | undefined;
+  private running: { service: Service; database: TestDatabase | undefined; dataDir: string; closed: boolean } | undefined;
   private readonly httpAgent = new HttpAgent({ keepAlive: true });
   private sessionManager: Http2SessionManager | undefined;
   private readonly siblings: TestEnv[] = [];
+  private tables: Promise<SchemaTable[]> | undefined;
+  /** The options the service was started with (the constructor's and start's). */
+  private started: ServiceEnvOptions = {};
   private testIndex = 0;
   private agentIndex = 0;
 
@@ -199,9 +163,13 @@ export class TestEnv {
     return this.running.service;
   }
 
+  get url(): string {
+    return this.service.url;
+  }
+
   /** Runs SQL on the suite's database; undefined on PGlite, whose database is in-process. */
-  get query(): TestDatabase["query"] {
-    return this.running?.database.query;
+  get query(): TestDatabase["query"] | undefined {
+    return this.running?.database?.query;
   }
 
   /** The live settings the service runs with (defaults, a random natsPrefix, the overrides). */
@@ -210,28 +178,31 @@ export class TestEnv {
   /** The NATS URL the service uses as its bus; undefined for the in-process bus. */
   busUrl: string | undefined;
 
-  async start(): Promise<void> {
-    const database = this.shared?.database ?? (await createDatabase(this.backend));
+  /** Starts the service; `late` adds settings known only then (e.g. a JWKS server's URL). */
+  async start(late: ServiceEnvOptions = {}): Promise<void> {
+    const options: ServiceEnvOptions = { ...this.options, ...late, auth: { ...this.options.auth, ...late.auth } };
+    this.started = options;
+    const database = this.shared?.database ?? (this.backend === "postgres" && options.database === undefined ? await createTestDatabase() : undefined);
     const dataDir = await mkdtemp(join(tmpdir(), "talkhub-test-"));
-    const useNats = this.backend === "postgres" && (await natsReachable());
-    this.busUrl = useNats ? natsUrl : undefined;
-    this.liveConfig = { ...defaultLiveConfig, natsPrefix: randomNatsPrefix(), ...this.options.live };
+    this.busUrl = this.backend === "postgres" ? natsUrl : undefined;
+    this.liveConfig = { ...defaultLiveConfig, natsPrefix: randomNatsPrefix(), ...options.live };
     const config: Config = {
       host: "127.0.0.1",
       port: 0,
-      database: database.config,
-      auth: { secret: this.secret, jwksUrl: undefined, issuer: undefined, audience: undefined },
+      database: options.database ?? databaseConfig(database),
+      auth: { secret: this.secret, jwksUrl: undefined, issuer: undefined, audience: undefined, ...options.auth },
       natsUrl: this.busUrl,
       dataDir,
       live: this.liveConfig,
-      ...(this.options.abuse === undefined ? {} : { abuse: this.options.abuse }),
+      ...(options.http === undefined ? {} : { http: { ...defaultHttpConfig, ...options.http } }),
+      ...(options.abuse === undefined ? {} : { abuse: options.abuse }),
     };
     try {
-      const service = await startService(config, this.options.onError === undefined ? {} : { onError: this.options.onError });
+      const service = await startService(config, options.onError === undefined ? {} : { onError: options.onError });
       this.running = { service, database, dataDir, closed: false };
       this.sessionManager = new Http2SessionManager(service.url);
     } catch (error) {
-      if (this.shared === undefined) await database.drop();
+      if (this.shared === undefined) await database?.drop();
       await rm(dataDir, { recursive: true, force: true });
       throw error;
     }
@@ -243,10 +214,10 @@ export class TestEnv {
    * that the two never hear each other's bus). It is stopped with this one.
    */
   async sibling(options: ServiceEnvOptions = {}): Promise<TestEnv> {
-    const running = this.running;
-    if (running === undefined) throw new Error("service not started");
-    if (this.backend !== "postgres") throw new Error("a sibling service needs a shared (postgres) database");
-    const env = new TestEnv(this.backend, options, { database: running.database, secret: this.secret });
+    const database = this.running?.database;
+    if (this.running === undefined) throw new Error("service not started");
+    if (database === undefined) throw new Error("a sibling service needs a shared (postgres) database");
+    const env = new TestEnv(this.backend, options, { database, secret: this.secret });
     await env.start();
     this.siblings.push(env);
     return env;
@@ -266,9 +237,10 @@ export class TestEnv {
     this.httpAgent.destroy();
     const running = this.running;
     this.running = undefined;
+    this.tables = undefined;
     if (running === undefined) return;
     if (!running.closed) await running.service.close();
-    if (this.shared === undefined) await running.database.drop();
+    if (this.shared === undefined) await running.database?.drop();
     await rm(running.dataDir, { recursive: true, force: true });
   }
 
@@ -277,14 +249,30 @@ export class TestEnv {
     this.agentIndex = 0;
   }
 
-  /** Clients sending `Authorization: Bearer <token>`, or no Authorization header at all. */
-  clients(token: string | undefined, via: Via): Clients {
-    return clientsOn(this.service.url, via, { token, httpAgent: this.httpAgent, sessionManager: this.sessionManager });
+  /** Clients sending `Authorization: Bearer <token>` (or none); `authorization` overrides the header. */
+  clients(token: string | undefined, via: Via, authorization?: string): Clients {
+    return clientsOn(this.url, via, { token, authorization, httpAgent: this.httpAgent, sessionManager: this.sessionManager });
+  }
+
+  /**
+   * Clients on their own HTTP/2 connection (gRPC) or keep-alive agent (Connect), for calls that
+   * may break their connection; close() ends it.
+   */
+  isolatedClients(token: string | undefined, via: Via): Clients & { close(): void } {
+    const sessionManager = new Http2SessionManager(this.url);
+    const httpAgent = new HttpAgent({ keepAlive: false });
+    return {
+      ...clientsOn(this.url, via, { token, httpAgent, sessionManager }),
+      close: () => {
+        sessionManager.abort();
+        httpAgent.destroy();
+      },
+    };
   }
 
   /** The same agent (same token), with clients talking to this env's service. */
   as(agent: TestAgent, via: Via = agent.via): TestAgent {
-    return { id: agent.id, customerId: agent.customerId, name: agent.name, token: agent.token, ...this.clients(agent.token, via) };
+    return { id: agent.id, customerId: agent.customerId, name: agent.name, token: agent.token, role: agent.role, ...this.clients(agent.token, via) };
   }
 
   /** Mints a token for a new agent (fresh UUID) and, by default, enters it into the directory. */
@@ -292,17 +280,36 @@ export class TestEnv {
     const id = randomUUID();
     const role = options.role;
     const token = await mintToken(this.secret, { customerId, agentId: id, name, role });
-    const via = options.via ?? ((this.testIndex + this.agentIndex++) % 2 === 0 ? "connect" : "grpc");
-    const agent: TestAgent = { id, customerId, name, token, ...this.clients(token, via) };
+    const via = options.via ?? this.started.agentVia ?? ((this.testIndex + this.agentIndex++) % 2 === 0 ? "connect" : "grpc");
+    const agent: TestAgent = { id, customerId, name, token, role: role ?? "agent", ...this.clients(token, via) };
     if (options.register ?? true) await agent.talks.listTalks({});
     return agent;
   }
+
+  /** Row counts of the tables a request may write. */
+  counts(): Promise<RowCounts> {
+    return rowCounts(this.service.database.db);
+  }
+
+  /**
+   * Every row of every table of the service's schema, by primary key (the list of tables is read
+   * once per start); with `customers`, the tables with a customer_id hold only those customers'
+   * rows. Compare two with toEqual, or with snapshotChanges() to see what changed.
+   */
+  async snapshot(customers?: readonly string[]): Promise<Snapshot> {
+    const db = this.service.database.db;
+    this.tables ??= schemaTables(db);
+    return takeSnapshot(db, await this.tables, customers);
+  }
 }
 
-/** Starts one service for the enclosing describe block (beforeAll) and stops it (afterAll). */
-export function useService(backend: Backend, options: ServiceEnvOptions = {}): TestEnv {
-  const env = new TestEnv(backend, options);
-  beforeAll(() => env.start());
+/**
+ * Starts one service for the enclosing describe block (beforeAll) and stops it (afterAll).
+ * `options` may be a function, called at the start, for settings known only then.
+ */
+export function useService(backend: Backend, options: ServiceEnvOptions | (() => ServiceEnvOptions) = {}): TestEnv {
+  const env = new TestEnv(backend, typeof options === "function" ? {} : options);
+  beforeAll(() => env.start(typeof options === "function" ? options() : {}));
   afterAll(() => env.stop());
   beforeEach(() => env.nextTest());
   return env;

@@ -1,17 +1,18 @@
 /**
- * Helpers for the live-events suites: polling with a deadline, background watchers that
+ * Helpers for the live-events suites: background watchers that
  * record what a WatchTalk / WatchEvents stream delivers, a raw HTTP/2 Connect-streaming client
  * (to hold a stream without reading it), a WebSocket client, and event-sequence checks.
  */
 import http2 from "node:http2";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { expect } from "vitest";
+import { expect, vi } from "vitest";
 import WebSocket from "ws";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Event, Heartbeat } from "../../gen/talk/v1/events_pb.js";
 import type { Message } from "../../gen/talk/v1/resources_pb.js";
 import { eventTypes } from "../../src/domain/events.js";
+import { endStreamFlag, frame, FrameReader } from "./envelopes.js";
 import type { TestAgent } from "./harness.js";
 
 /** The event types, in the order a talk's whole life produces them in the all-types test. */
@@ -19,25 +20,6 @@ export const allEventTypes = eventTypes;
 
 /** "message_created" -> "messageCreated", the payload oneof case of an event type. */
 export const payloadCase = (type: string): string => type.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-
-/**
- * Polls `condition` every 20 ms until it holds; fails after `timeoutMs` with `what` (a string
- * or a function describing the state, evaluated at the failure).
- */
-export async function until(
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-  what: string | (() => string) = "condition",
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await condition()) return;
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === "function" ? what() : what}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** The seqs of events, as numbers. */
 export const seqsOf = (events: readonly Event[]): number[] => events.map((e) => Number(e.seq));
@@ -88,18 +70,14 @@ abstract class Recorder<R> {
 
   /** Waits until `n` events were received. */
   async waitEvents(n: number, timeoutMs = 10_000): Promise<Event[]> {
-    await until(
-      () => this.events.length >= n || (this.ended && this.events.length < n),
-      timeoutMs,
-      () => `${n} events (got ${this.events.length}: ${this.describe()})`,
-    );
+    await vi.waitFor(() => expect(this.events.length >= n || (this.ended && this.events.length < n), `${n} events (got ${this.events.length}: ${this.describe()})`).toBe(true), { timeout: timeoutMs, interval: 20 });
     if (this.events.length < n) throw new Error(`the stream ended after ${this.events.length} of ${n} events: ${this.describe()}`);
     return this.events;
   }
 
   /** Waits until the stream ends; returns its error (undefined when it ended without one). */
   async waitEnd(timeoutMs = 10_000): Promise<ConnectError | undefined> {
-    await until(() => this.ended, timeoutMs, () => `the stream to end (${this.describe()})`);
+    await vi.waitFor(() => expect(this.ended, `the stream to end (${this.describe()})`).toBe(true), { timeout: timeoutMs, interval: 20 });
     return this.error;
   }
 
@@ -141,7 +119,7 @@ export class TalkWatcher extends Recorder<TalkResponse> {
 
   /** Waits until the event with `seq` was received. */
   async waitSeq(seq: number, timeoutMs = 10_000): Promise<void> {
-    await until(() => this.lastSeq >= seq || this.ended, timeoutMs, () => `seq ${seq} (${this.describe()})`);
+    await vi.waitFor(() => expect(this.lastSeq >= seq || this.ended, `seq ${seq} (${this.describe()})`).toBe(true), { timeout: timeoutMs, interval: 20 });
     if (this.lastSeq < seq) throw new Error(`the stream ended before seq ${seq}: ${this.describe()}`);
   }
 }
@@ -167,7 +145,7 @@ export class FeedWatcher extends Recorder<FeedResponse> {
 
   /** Waits for the first response (the starting heartbeat), so the feed is following its talks. */
   async ready(timeoutMs = 10_000): Promise<void> {
-    await until(() => this.responses.length > 0 || this.ended, timeoutMs, () => `the first response (${this.describe()})`);
+    await vi.waitFor(() => expect(this.responses.length > 0 || this.ended, `the first response (${this.describe()})`).toBe(true), { timeout: timeoutMs, interval: 20 });
     if (this.responses.length === 0) throw new Error(`the feed ended before its first response: ${this.describe()}`);
   }
 
@@ -179,7 +157,7 @@ export class FeedWatcher extends Recorder<FeedResponse> {
   /** Waits until an event of `chatId` with seq >= `seq` was received. */
   async waitTalkSeq(chatId: string, seq: number, timeoutMs = 10_000): Promise<void> {
     const reached = () => this.of(chatId).some((e) => Number(e.seq) >= seq);
-    await until(() => reached() || this.ended, timeoutMs, () => `talk ${chatId} seq ${seq} (${this.describe()})`);
+    await vi.waitFor(() => expect(reached() || this.ended, `talk ${chatId} seq ${seq} (${this.describe()})`).toBe(true), { timeout: timeoutMs, interval: 20 });
     if (!reached()) throw new Error(`the feed ended before talk ${chatId} seq ${seq}: ${this.describe()}`);
   }
 }
@@ -249,7 +227,7 @@ export class RawConnectStream {
   readonly envelopes: Envelope[] = [];
   ended = false;
   failure: Error | undefined;
-  #buffer = Buffer.alloc(0);
+  readonly #reader = new FrameReader();
   /** Response body bytes taken in so far. */
   bytesRead = 0;
 
@@ -275,11 +253,7 @@ export class RawConnectStream {
     this.request.on("error", (error) => (this.failure ??= error));
     this.request.on("end", () => (this.ended = true));
     this.request.on("close", () => (this.ended = true));
-    const body = protocol === "connect" ? Buffer.from(JSON.stringify(message)) : Buffer.from(message as Uint8Array);
-    const head = Buffer.alloc(5);
-    head.writeUInt8(0, 0);
-    head.writeUInt32BE(body.length, 1);
-    this.request.end(Buffer.concat([head, body]));
+    this.request.end(frame(protocol === "connect" ? JSON.stringify(message) : (message as Uint8Array)));
   }
 
   /** Stops taking in the response body. */
@@ -291,15 +265,9 @@ export class RawConnectStream {
   read(): void {
     this.request.on("data", (chunk: Buffer) => {
       this.bytesRead += chunk.length;
-      this.#buffer = Buffer.concat([this.#buffer, chunk]);
-      while (this.#buffer.length >= 5) {
-        const length = this.#buffer.readUInt32BE(1);
-        if (this.#buffer.length < 5 + length) break;
-        const flags = this.#buffer.readUInt8(0);
-        const bytes = Buffer.from(this.#buffer.subarray(5, 5 + length));
-        const json = this.protocol === "connect" ? (JSON.parse(bytes.toString("utf8")) as Record<string, unknown>) : {};
-        this.envelopes.push({ flags, json, bytes });
-        this.#buffer = this.#buffer.subarray(5 + length);
+      for (const { flags, payload } of this.#reader.push(chunk)) {
+        const json = this.protocol === "connect" ? (JSON.parse(payload.toString("utf8")) as Record<string, unknown>) : {};
+        this.envelopes.push({ flags, json, bytes: payload });
       }
     });
     this.request.resume();
@@ -307,17 +275,17 @@ export class RawConnectStream {
 
   /** The data messages (flag 0) as bytes. */
   get messageBytes(): Buffer[] {
-    return this.envelopes.filter((e) => (e.flags & 0x02) === 0).map((e) => e.bytes);
+    return this.envelopes.filter((e) => (e.flags & endStreamFlag) === 0).map((e) => e.bytes);
   }
 
   /** The data messages (flag 0). */
   get messages(): Record<string, unknown>[] {
-    return this.envelopes.filter((e) => (e.flags & 0x02) === 0).map((e) => e.json);
+    return this.envelopes.filter((e) => (e.flags & endStreamFlag) === 0).map((e) => e.json);
   }
 
   /** The end-stream message (flag 2), once received. */
   get endStream(): Record<string, unknown> | undefined {
-    return this.envelopes.find((e) => (e.flags & 0x02) !== 0)?.json;
+    return this.envelopes.find((e) => (e.flags & endStreamFlag) !== 0)?.json;
   }
 
   close(): void {
@@ -363,14 +331,13 @@ export class WsClient {
 
   /** Waits until a frame matching `predicate` arrived at index >= `from`; returns it. */
   async waitFrame(predicate: (frame: Record<string, unknown>) => boolean, from = 0, timeoutMs = 10_000): Promise<Record<string, unknown>> {
-    let found: Record<string, unknown> | undefined;
-    await until(
+    const found = await vi.waitFor(
       () => {
-        found = this.frames.slice(from).find(predicate);
-        return found !== undefined || this.closed;
+        const frame = this.frames.slice(from).find(predicate);
+        expect(frame !== undefined || this.closed, `a frame (${this.frames.length} frames, last: ${JSON.stringify(this.frames.at(-1))?.slice(0, 300)})`).toBe(true);
+        return frame;
       },
-      timeoutMs,
-      () => `a frame (${this.frames.length} frames, last: ${JSON.stringify(this.frames.at(-1))?.slice(0, 300)})`,
+      { timeout: timeoutMs, interval: 20 },
     );
     if (found === undefined) throw new Error(`the socket closed; frames: ${JSON.stringify(this.frames).slice(0, 500)}`);
     return found;

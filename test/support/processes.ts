@@ -1,6 +1,6 @@
 /**
- * Multi-process test helpers: Talkhub as a child process (`node --import tsx src/main.ts`), a
- * private nats-server, a fresh Postgres database per test file, clients, watchers that record
+ * Multi-process test helpers: Talkhub as a child process (`node --import tsx src/main.ts`), the
+ * one way the suites start one; a private nats-server, clients, watchers that record
  * every event they receive, and checks against the event log in Postgres.
  *
  * Every child process started here is recorded by PID; killAllChildren() (afterAll) and an exit
@@ -8,12 +8,14 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
-import { natsProblem, natsServerBinary, postgresAdminUrl } from "./reachability.js";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { TestDatabase } from "./database.js";
+import { natsProblem, natsServerBinary } from "./reachability.js";
 import { setTimeout as sleep } from "node:timers/promises";
-import pg from "pg";
 import { expect } from "vitest";
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
@@ -27,44 +29,7 @@ export { sleep };
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 
 export { dependenciesReachable, natsServerBinary, postgresAdminUrl, sharedNatsUrl } from "./reachability.js";
-
-// ---------------------------------------------------------------------------------------------
-// A fresh Postgres database per test file
-// ---------------------------------------------------------------------------------------------
-
-export interface TestDatabase {
-  readonly name: string;
-  readonly url: string;
-  query<R extends Record<string, unknown> = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]>;
-  drop(): Promise<void>;
-}
-
-export async function createTestDatabase(): Promise<TestDatabase> {
-  const name = `th_${randomBytes(6).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: postgresAdminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(postgresAdminUrl);
-  url.pathname = `/${name}`;
-  const pool = new pg.Pool({ connectionString: url.toString(), max: 2 });
-  pool.on("error", () => undefined);
-  let dropped = false;
-  return {
-    name,
-    url: url.toString(),
-    query: async <R extends Record<string, unknown>>(sql: string, params: unknown[] = []) => (await pool.query<R>(sql, params)).rows,
-    drop: async () => {
-      if (dropped) return;
-      dropped = true;
-      await pool.end().catch(() => undefined);
-      try {
-        await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await admin.end().catch(() => undefined);
-      }
-    },
-  };
-}
+export { createTestDatabase, type TestDatabase } from "./database.js";
 
 // ---------------------------------------------------------------------------------------------
 // Ports and child processes
@@ -161,9 +126,13 @@ export interface TalkhubProcess {
   /** SIGKILL, and wait for the exit. */
   kill(): Promise<void>;
   readonly exited: boolean;
+  /** Whether the process is still running. */
+  alive(): boolean;
   /** The last output, for failure messages. */
   stdout(): string;
   stderr(): string;
+  /** stdout and stderr together (each in arrival order, stdout first). */
+  output(): string;
 }
 
 /** Env variables of the test process that must not leak into a Talkhub child. */
@@ -171,16 +140,19 @@ const inheritedButOurs = /^(DATABASE_URL|NATS_URL|TALKHUB_.*)$/;
 
 /**
  * Starts `node --import tsx src/main.ts` with `env` on top of a cleaned copy of this process's
- * environment, and waits (at most `timeoutMs`) for "Talkhub listening on :<port>".
+ * environment, and waits (at most `timeoutMs`) for "Talkhub listening on :<port>". Without
+ * DATABASE_URL it runs the embedded database, in a data dir of its own removed after the exit.
  */
 export async function spawnTalkhub(env: Record<string, string>, timeoutMs = 30_000): Promise<TalkhubProcess> {
+  const dataDir = await mkdtemp(join(tmpdir(), "talkhub-proc-"));
+  const removeDataDir = () => rm(dataDir, { recursive: true, force: true });
   const base: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (value !== undefined && !inheritedButOurs.test(key)) base[key] = value;
   }
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     cwd: repoRoot,
-    env: { ...base, TALKHUB_HOST: "127.0.0.1", TALKHUB_PORT: "0", TALKHUB_OPERATOR_PORT: "0", ...env },
+    env: { ...base, TALKHUB_HOST: "127.0.0.1", TALKHUB_PORT: "0", TALKHUB_OPERATOR_PORT: "0", TALKHUB_DATA_DIR: dataDir, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   track(child);
@@ -195,7 +167,7 @@ export async function spawnTalkhub(env: Record<string, string>, timeoutMs = 30_0
   const port = await new Promise<number>((resolve, reject) => {
     const fail = (why: string) => {
       cleanup();
-      void signalAndWait(child, "SIGKILL", 5000);
+      void signalAndWait(child, "SIGKILL", 5000).then(removeDataDir);
       reject(new Error(`Talkhub did not start: ${why}\n--- stderr ---\n${err.text}\n--- stdout ---\n${out.text}`));
     };
     const onData = () => {
@@ -223,15 +195,21 @@ export async function spawnTalkhub(env: Record<string, string>, timeoutMs = 30_0
     port,
     url: `http://127.0.0.1:${port}`,
     pid: child.pid ?? -1,
-    stop: () => terminate(child, 10_000),
+    stop: async () => {
+      await terminate(child, 10_000);
+      await removeDataDir();
+    },
     kill: async () => {
       await signalAndWait(child, "SIGKILL", 5000);
+      await removeDataDir();
     },
     get exited() {
       return exited(child);
     },
+    alive: () => !exited(child),
     stdout: () => out.text,
     stderr: () => err.text,
+    output: () => out.text + err.text,
   };
 }
 
@@ -488,16 +466,6 @@ export async function participantEventSeq(
   );
   expect(rows.length, `${type} events of agent ${agentId}`).toBe(1);
   return Number(rows[0]?.seq);
-}
-
-/** Polls `check` every 50 ms until it returns true or `timeoutMs` passed; returns the last answer. */
-export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() >= deadline) return false;
-    await sleep(50);
-  }
 }
 
 export const range = (from: number, to: number): number[] => Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);

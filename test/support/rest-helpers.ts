@@ -1,20 +1,9 @@
 /**
- * Helpers of the REST and operator suites: plain HTTP calls with fetch, services started with
- * their own HTTP settings, and a Prometheus text reader.
+ * Helpers of the REST and operator suites: plain HTTP calls with fetch, NDJSON and Prometheus
+ * text readers. Services come from the harness (useService) or processes.ts (spawnTalkhub).
  */
-import { spawn } from "node:child_process";
-import { randomBytes, randomUUID } from "node:crypto";
 import httpModule from "node:http";
-import { fileURLToPath } from "node:url";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { expect } from "vitest";
-import { mintToken } from "../../src/auth/tokens.js";
-import { defaultHttpConfig, defaultLiveConfig } from "../../src/config.js";
-import type { Config, DatabaseConfig, HttpConfig } from "../../src/config.js";
-import { startService } from "../../src/service.js";
-import type { Service } from "../../src/service.js";
 
 // JSON bodies of the REST answers are read loosely on purpose: the tests check the wire shape.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -92,57 +81,6 @@ export function expectTimestamp(value: unknown): void {
   expect(Number.isNaN(Date.parse(value as string)), `timestamp ${String(value)}`).toBe(false);
 }
 
-/** A service started with its own HTTP settings (the harness has none), on PGlite by default. */
-export interface CustomService {
-  readonly service: Service;
-  readonly secret: string;
-  /** Mints a token for a new agent and enters it into the directory with one REST call. */
-  agent(customerId: string, name: string, role?: "agent" | "admin"): Promise<{ id: string; token: string }>;
-  stop(): Promise<void>;
-}
-
-export async function startCustomService(
-  http: Partial<HttpConfig> = {},
-  database: DatabaseConfig = { kind: "pglite", dataDir: null },
-): Promise<CustomService> {
-  const secret = randomBytes(32).toString("hex");
-  const dataDir = await mkdtemp(join(tmpdir(), "talkhub-rest-"));
-  const config: Config = {
-    host: "127.0.0.1",
-    port: 0,
-    database,
-    auth: { secret, jwksUrl: undefined, issuer: undefined, audience: undefined },
-    natsUrl: undefined,
-    dataDir,
-    live: { ...defaultLiveConfig, natsPrefix: `t${randomBytes(8).toString("hex")}` },
-    http: { ...defaultHttpConfig, ...http },
-  };
-  let service: Service;
-  try {
-    service = await startService(config);
-  } catch (error) {
-    await rm(dataDir, { recursive: true, force: true });
-    throw error;
-  }
-  let stopped = false;
-  return {
-    service,
-    secret,
-    agent: async (customerId, name, role) => {
-      const id = randomUUID();
-      const token = await mintToken(secret, { customerId, agentId: id, name, role });
-      expectStatus(await call(service.url, "GET", "/v1.0/talks", token), 200);
-      return { id, token };
-    },
-    stop: async () => {
-      if (stopped) return;
-      stopped = true;
-      await service.close();
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
 /** Reads NDJSON lines from a streaming fetch body until `enough` says so or time runs out. */
 export async function readLines(
   body: ReadableStream<Uint8Array>,
@@ -200,16 +138,6 @@ export function metricValue(text: string, name: string, labels: Record<string, s
   return sum;
 }
 
-/** Polls `check` until it returns true, at most `timeoutMs`; throws with `what` otherwise. */
-export async function eventually(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 10_000, everyMs = 100): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-}
-
 /** A request over node:http with a given agent (e.g. one keep-alive socket), its whole answer read. */
 export function httpRequest(
   agent: import("node:http").Agent,
@@ -242,69 +170,4 @@ export function httpRequest(
     });
     request.end(body);
   });
-}
-
-/** A service in a child process (`node --import tsx src/main.ts`), with its output collected. */
-export interface ServiceProcess {
-  readonly port: number;
-  readonly url: string;
-  /** Everything written to stdout and stderr so far. */
-  output(): string;
-  /** Whether the process is still running. */
-  alive(): boolean;
-  /** SIGTERM, then SIGKILL after 10 s; resolves when it has exited. */
-  stop(): Promise<void>;
-}
-
-export async function spawnService(extraEnv: Record<string, string>): Promise<ServiceProcess> {
-  const dataDir = await mkdtemp(join(tmpdir(), "talkhub-proc-"));
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && !key.startsWith("TALKHUB_") && key !== "DATABASE_URL" && key !== "NATS_URL") env[key] = value;
-  }
-  Object.assign(env, { TALKHUB_HOST: "127.0.0.1", TALKHUB_PORT: "0", TALKHUB_OPERATOR_PORT: "0", TALKHUB_DATA_DIR: dataDir, ...extraEnv });
-  const root = fileURLToPath(new URL("../..", import.meta.url));
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  let exited = false;
-  const exit = new Promise<void>((resolve) => {
-    child.once("exit", () => {
-      exited = true;
-      resolve();
-    });
-  });
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-    out += chunk;
-  });
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-    out += chunk;
-  });
-  const stop = async (): Promise<void> => {
-    if (!exited) {
-      child.kill("SIGTERM");
-      const killer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exit;
-      clearTimeout(killer);
-    }
-    await rm(dataDir, { recursive: true, force: true });
-  };
-  let port = 0;
-  try {
-    await eventually(
-      "the service to print its port",
-      () => {
-        if (exited) throw new Error(`the service exited: ${out}`);
-        const match = /Talkhub listening on :(\d+)/.exec(out);
-        if (match !== null) port = Number(match[1]);
-        return port !== 0;
-      },
-      // tsx compiles the service and the embedded database is created on disk: slow on a busy machine.
-      90_000,
-      250,
-    );
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return { port, url: `http://127.0.0.1:${port}`, output: () => out, alive: () => !exited, stop };
 }
