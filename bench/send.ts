@@ -106,9 +106,13 @@ export function batchStatement(messages: readonly Message[]): { text: string; va
     const e = eventRow({ type: "message_created", message: m, seq: m.seq, chatId: m.chatId, customerId: m.customerId, tmCreate: m.tmCreate, actor: { ownerType: "agent", ownerId: m.ownerId as AgentId } });
     return `(${p(e.chat_id)}::uuid, ${p(e.seq)}::bigint, ${p(e.customer_id)}::uuid, ${p(e.type)}, ${p(e.actor_type)}, ${p(e.actor_id)}::uuid, ${p(e.tm_create)}::timestamptz, ${p(e.payload)}::jsonb)`;
   });
+  // Concurrent raw batches share talks (Talkhub keeps a talk in one batch at a time), so the
+  // heads are locked in id order first: without it, two batches deadlock and fail.
+  const lockIds = [...heads.keys()].sort().map((id) => `${p(id)}::uuid`);
   const text =
-    `WITH advanced AS (UPDATE bench_talks t SET last_seq = h.last_seq, tm_activity = h.tm_activity ` +
-    `FROM (VALUES ${headRows.join(", ")}) AS h(id, last_seq, tm_activity) WHERE t.id = h.id AND t.tm_delete IS NULL AND t.status = 'active' RETURNING t.id), ` +
+    `WITH locked AS MATERIALIZED (SELECT id FROM bench_talks WHERE id IN (${lockIds.join(", ")}) ORDER BY id FOR UPDATE), ` +
+    `advanced AS (UPDATE bench_talks t SET last_seq = h.last_seq, tm_activity = h.tm_activity ` +
+    `FROM (VALUES ${headRows.join(", ")}) AS h(id, last_seq, tm_activity) WHERE t.id = h.id AND t.id IN (SELECT id FROM locked) AND t.tm_delete IS NULL AND t.status = 'active' RETURNING t.id), ` +
     `new_messages AS (INSERT INTO bench_messages (id, customer_id, chat_id, seq, parent_id, owner_type, owner_id, type, text, medias, client_message_id, tm_create, tm_update, tm_delete) VALUES ${messageRows.join(", ")}), ` +
     `new_events AS (INSERT INTO bench_events (chat_id, seq, customer_id, type, actor_type, actor_id, tm_create, payload) VALUES ${eventRows.join(", ")}) ` +
     `SELECT id FROM advanced`;
