@@ -21,6 +21,8 @@ import { mintToken } from "../../src/auth/tokens.js";
 import { readConfig } from "../../src/config.js";
 import { createStaticFiles } from "../../src/http/static-files.js";
 import { startService, type Service } from "../../src/service.js";
+import { createTestDatabase, databaseConfig, type TestDatabase } from "../support/database.js";
+import { backends, natsUrl, randomNatsPrefix } from "../support/harness.js";
 
 const repo = fileURLToPath(new URL("../..", import.meta.url));
 const chromiumPath = process.env["TALKHUB_CHROMIUM"] ?? "/usr/bin/chromium";
@@ -115,8 +117,9 @@ describe("web console headers (plain HTTP)", () => {
   });
 });
 
-describe.skipIf(!haveChromium)("web console (Chromium, two agents)", () => {
+describe.skipIf(!haveChromium).each(backends)("web console (Chromium, two agents) on %s", (backend) => {
   let service: Service;
+  let database: TestDatabase | undefined;
   let dataDir: string;
   let browser: Browser;
   let alice: Agent;
@@ -146,8 +149,14 @@ describe.skipIf(!haveChromium)("web console (Chromium, two agents)", () => {
       TALKHUB_JWT_SECRET: secret,
       TALKHUB_DATA_DIR: dataDir,
       TALKHUB_LOG_LEVEL: "silent",
+      TALKHUB_NATS_PREFIX: randomNatsPrefix(),
     });
-    service = await startService({ ...config, database: { kind: "pglite", dataDir: null } });
+    database = backend === "postgres" ? await createTestDatabase() : undefined;
+    service = await startService({
+      ...config,
+      database: databaseConfig(database),
+      natsUrl: backend === "postgres" ? natsUrl : undefined,
+    });
 
     browser = await chromium.launch({
       executablePath: chromiumPath,
@@ -189,10 +198,11 @@ describe.skipIf(!haveChromium)("web console (Chromium, two agents)", () => {
   afterAll(async () => {
     await browser?.close();
     await service?.close();
+    await database?.drop();
     if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
   });
 
-  const shot = (agent: Agent, name: string): Promise<Buffer> => agent.page.screenshot({ path: join(artifacts, `${name}-${agent.name.toLowerCase()}.png`) });
+  const shot = (agent: Agent, name: string): Promise<Buffer> => agent.page.screenshot({ path: join(artifacts, `${backend}-${name}-${agent.name.toLowerCase()}.png`) });
 
   /** Signs in through the UI; the console's first call also enters the agent into the directory. */
   async function signIn(agent: Agent, remember = false): Promise<void> {

@@ -8,7 +8,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mintToken } from "../../src/auth/tokens.js";
-import { TestEnv, newCustomer } from "../support/harness.js";
+import { backends, TestEnv, newCustomer } from "../support/harness.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -58,8 +58,8 @@ async function grpcError(call: Promise<unknown>): Promise<grpc.ServiceError> {
   throw new Error("expected the call to fail");
 }
 
-describe("interop with @grpc/grpc-js on pglite", () => {
-  const env = new TestEnv("pglite");
+describe.each(backends)("interop with @grpc/grpc-js on %s", (backend) => {
+  const env = new TestEnv(backend);
   let talks: grpc.Client;
   let messages: grpc.Client;
 
