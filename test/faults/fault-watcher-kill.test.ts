@@ -173,11 +173,14 @@ describe.skipIf(!ready)("SIGKILL of the process watchers are connected to", () =
       const endedMs = Date.now() - killedAt;
       for (const watcher of onBWatchers) {
         // Not our own cancel: the connection died under the stream. connect-node reports that
-        // as UNAVAILABLE, or as CANCELED when node's HTTP/2 closes the stream with CANCEL.
+        // as UNAVAILABLE, as CANCELED when node's HTTP/2 closes the stream with CANCEL, or as
+        // ABORTED when the socket read fails with ECONNRESET; which one depends on the phase
+        // the kill lands in.
         expect(watcher.aborted, `stream on B was not cancelled by the test: ${watcher.describe()}`).toBe(false);
         expect(watcher.error === undefined ? "ended without error" : Code[watcher.error.code], `stream on B: ${watcher.describe()}`).toBeOneOf([
           Code[Code.Unavailable],
           Code[Code.Canceled],
+          Code[Code.Aborted],
         ]);
       }
 
