@@ -249,7 +249,8 @@ export interface FanoutOptions {
   readonly modes: readonly ("full" | "fixed")[];
 }
 
-const textOf = (run: string, n: number, scheduledAt: number) => `b:${run}:${n}:${scheduledAt}`;
+/** A bench message's text, as the watchers (bench/watchers.ts) parse it. */
+export const textOf = (run: string, n: number, scheduledAt: number) => `b:${run}:${n}:${scheduledAt}`;
 
 const empty: Summary = { n: 0, p50: NaN, p90: NaN, p99: NaN, max: NaN, mean: NaN };
 

@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { FanoutPoint } from "./fanout.js";
+import { outsideMedians, type OutsideResult } from "./outside.js";
 import type { BackendResults, Results } from "./run.js";
 import type { Backend } from "./server.js";
 import { backendName, fanoutProblems, fmt, sendPoint, sendProblems, verdicts } from "./targets.js";
@@ -165,6 +166,38 @@ function scaleSvg(results: Results): string {
 
 function table(header: string[], rows: (string | number)[][]): string {
   return [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+}
+
+/** Sends from outside: every run (Talkhub and raw interleaved) and the medians, with CPU per send. */
+function outsideLines(o: OutsideResult, results: Results): string[] {
+  const s = results.settings.outside;
+  const roles = ["server", "postgres", "nats", "bench", "watchers"].filter((role) => o.runs.some((r) => r.cpuPerSend[role] !== undefined));
+  const row = (what: string, sendsPerSec: number, ack: string, cpu: Record<string, number>, checks: string) => [what, fmt(sendsPerSec, 0), ack, ...roles.map((role) => fmt(cpu[role], 3)), checks];
+  const rows = o.runs.map((r, i) =>
+    row(
+      `${r.system === "talkhub" ? "Talkhub" : "raw"} run ${Math.floor(i / 2) + 1}`,
+      r.sendsPerSec,
+      `${fmt(r.ack.p50, 2)} / ${fmt(r.ack.p99, 2)}`,
+      r.cpuPerSend,
+      `${r.sends.toLocaleString("en-US")} acked, ${r.failed} failed${r.system === "talkhub" ? `; lost ${r.lost ?? "n/a"}, dup ${r.duplicated ?? "n/a"}, refused ${r.refused ?? "n/a"}` : ""}`,
+    ),
+  );
+  const t = outsideMedians(o, "talkhub");
+  const raw = outsideMedians(o, "raw");
+  for (const [name, m] of [["Talkhub", t], ["raw", raw]] as const) if (m) rows.push(row(`**${name} median of ${m.runs}**`, m.sendsPerSec, "", m.cpuPerSend, ""));
+  return [
+    `### Sends from outside (plain @grpc/grpc-js client, one talk, C=${s.concurrency}, ${s.watchers} grpc-js WatchTalk watchers; vs raw insert per row: ${o.rawLabel})`,
+    "",
+    `${fmt(s.messages, 0)} messages per run, runs interleaved (Talkhub, raw, Talkhub, raw...) after ${s.warmup} unmeasured sends of each. ` +
+      "A Talkhub run's CPU window ends when every watcher has every acknowledged message. CPU in ms per acknowledged send:",
+    "",
+    table(["run", "sends/s", "ack p50 / p99 ms", ...roles, "checks"], rows),
+    "",
+    ...(t && raw ? [`Ratio of the medians: ${fmt(t.sendsPerSec, 0)} / ${fmt(raw.sendsPerSec, 0)} = **${fmt(t.sendsPerSec / raw.sendsPerSec, 2)}x**.`, ""] : []),
+    ...(o.error !== undefined ? [`Did not complete: ${o.error}`, ""] : []),
+    ...o.notes.map((n) => `- ${n}`),
+    ...(o.notes.length > 0 ? [""] : []),
+  ];
 }
 
 const verdictCell = (problems: string[]) => (problems.length === 0 ? "met" : `**missed**: ${problems.join("; ")}`);
@@ -361,6 +394,7 @@ function markdown(results: Results): string {
       lines.push(table(["watchers", `achieved msg/s (of ${rate})`, "delivery p50 / p99 / max ms", "lost", "dup"], fixed.map((p) => [p.watchers, p.sendRate, `${fmt(p.delivery.p50, 2)} / ${fmt(p.delivery.p99, 2)} / ${fmt(p.delivery.max, 1)}`, p.lost, p.duplicated])));
       lines.push("");
     }
+    if (r.outside) lines.push(...outsideLines(r.outside, results));
     const cpu = cpuTable(r, results.environment.cpuTicksPerSecond ?? 100);
     if (cpu.length > 0) {
       lines.push("### CPU per operation");

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--only=send,fanout,history,capacity,scale] [--backends=postgres,pglite] [--no-profile]`
+ * `npm run bench [-- --quick] [--only=send,outside,fanout,history,capacity,scale] [--backends=postgres,pglite] [--no-profile]`
  *
  * Runs every workload against Talkhub (Postgres+NATS, then embedded PGlite) and its raw
  * baseline in one run, with the server under test in a child process, and writes
@@ -16,6 +16,7 @@ import { runCapacity, type CapacityPoint } from "./capacity.js";
 import { CpuMeter, pidsByName, ticksPerSecond, type CpuRole, type CpuStep } from "./cpu.js";
 import { runFanout, WatcherPool, type FanoutOptions, type FanoutPoint } from "./fanout.js";
 import { runHistory, seed, talkId, type HistoryResult, type SeedPlan } from "./history.js";
+import { runOutside, type OutsideResult } from "./outside.js";
 import { summarizeProfile, type ProfileSummary } from "./profile.js";
 import { writeReport } from "./report.js";
 import { runScale, type ScaleResult } from "./scale.js";
@@ -23,7 +24,7 @@ import { rawInserter, runSend, talkhubSends, type SendPoint } from "./send.js";
 import { createDatabase, natsUrl, newAgent, postgresAdminUrl, repoRoot, serverDbPool, startServer, type Backend, type BenchDatabase } from "./server.js";
 import { nowAbs, round } from "./stats.js";
 
-const workloads = ["send", "fanout", "history", "capacity", "scale"] as const;
+const workloads = ["send", "outside", "fanout", "history", "capacity", "scale"] as const;
 export type Workload = (typeof workloads)[number];
 const watcherProcesses = 2;
 
@@ -32,6 +33,7 @@ export interface BackendResults {
   send?: SendPoint[];
   rawLabel?: string;
   rawBatchedLabel?: string;
+  outside?: OutsideResult;
   fanout?: FanoutPoint[];
   history?: HistoryResult;
   capacity?: CapacityPoint[];
@@ -90,6 +92,8 @@ export interface Environment {
 }
 
 const settings = {
+  // One talk from a plain grpc-js client with 10 grpc-js watchers, vs a raw insert per row: medians of 3 interleaved runs.
+  outside: { concurrency: 8, watchers: 10, messages: quick ? 300 : 2_000, runs: 3, warmup: quick ? 50 : 200 },
   send: { concurrencies: quick ? [1, 32, 128] : [1, 8, 32, 128], spreads: [1, 100], durationMs: quick ? 250 : 3_000, warmupMs: quick ? 50 : 300 },
   fanout: {
     // R=500 is in --quick too: every target of the full run is in every report.
@@ -194,7 +198,7 @@ async function runBackend(backend: Backend): Promise<void> {
     const talkIds = [...Array.from({ length: plan.talks - 1 }, (_, i) => talkId(plan, i + 2)), talkId(plan, 1)];
 
     const server = await startServer({ database, secret });
-    const raw = only.has("send") ? await rawInserter(database, talkIds, agent.customerId) : undefined;
+    const raw = only.has("send") || only.has("outside") ? await rawInserter(database, talkIds, agent.customerId) : undefined;
     // CPU accounting: the Postgres backends connected to the bench database (the server's pool
     // and the raw baselines' clients), listed at every sample.
     const monitor = database.url === undefined ? undefined : new pg.Client({ connectionString: database.url });
@@ -224,6 +228,7 @@ async function runBackend(backend: Backend): Promise<void> {
         out.rawBatchedLabel = raw.batchedLabel;
         out.send = await runSend(server, raw, agent, talkIds, settings.send, log, cpu);
       }
+      if (only.has("outside") && raw !== undefined) out.outside = await runOutside(server, raw, agent, pool, settings.outside, log, cpu);
       if (only.has("fanout")) out.fanout = await runFanout(server, agent, pool, settings.fanout, log, cpu);
       if (only.has("history")) out.history = await runHistory(server, database, plan, out.seedMs, quick, log);
       if (only.has("scale")) out.scale = await runScale(server, agent, talkIds, pool, { ...settings.scale, fanout: settings.fanout }, log);

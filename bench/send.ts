@@ -246,6 +246,14 @@ function rawMessage(agent: BenchAgent, chatId: string, n: number): Message {
   };
 }
 
+/** Inserts bench message n as one row in its own transaction (raw per row), round robin over the talks. */
+export function rawInsertOne(raw: RawInserter, agent: BenchAgent, talkIds: readonly string[], concurrency: number): (n: number) => Promise<void> {
+  return (n) => {
+    const m = rawMessage(agent, talkIds[n % talkIds.length]!, n);
+    return raw.insert([m.id, m.customerId, m.chatId, m.seq, m.ownerId, m.text, m.tmCreate], concurrency);
+  };
+}
+
 export async function rawSends(
   raw: RawInserter,
   agent: BenchAgent,
@@ -256,10 +264,7 @@ export async function rawSends(
   around: Around = bare,
 ): Promise<SendPoint> {
   await raw.setConcurrency(concurrency);
-  const send = (n: number) => {
-    const m = rawMessage(agent, talkIds[n % talkIds.length]!, n);
-    return raw.insert([m.id, m.customerId, m.chatId, m.seq, m.ownerId, m.text, m.tmCreate], concurrency);
-  };
+  const send = rawInsertOne(raw, agent, talkIds, concurrency);
   if (warmupMs > 0) await fullSpeed(concurrency, warmupMs, 10_000_000, send);
   return summarizeLoad("raw", concurrency, talkIds.length, await around(() => fullSpeed(concurrency, durationMs, 10_000_000, send)));
 }

@@ -6,6 +6,7 @@
  * not reach.
  */
 import { rateTolerance, type FanoutPoint } from "./fanout.js";
+import { outsideMedians } from "./outside.js";
 import type { BackendResults, Results } from "./run.js";
 import type { SendPoint } from "./send.js";
 import type { Backend } from "./server.js";
@@ -15,6 +16,8 @@ export const backendName: Record<Backend, string> = { postgres: "Postgres+NATS",
 
 /** Sends, C=32 over 100 talks: at least this share of the raw baseline's throughput. */
 export const sendRatioTarget = { concurrency: 32, talks: 100, ratio: 0.8 } as const;
+/** Sends from outside (grpc-js, one talk, C=8, 10 watchers): share of the raw insert per row, medians. */
+export const outsideRatioTargets: Record<Backend, number> = { postgres: 0.5, pglite: 1.0 };
 /** Fixed-rate fan-out: delivery p99 limits by watcher count (ms). */
 export const fanoutP99Limits: ReadonlyMap<number, number> = new Map([
   [10, 10],
@@ -125,6 +128,7 @@ export function verdicts(results: Results): Verdict[] {
         miss: bad.map((x) => `C=${x.cc} talks=${x.s}: ${x.problems.join(", ")}`).join("; "),
       });
     }
+    if (has("outside")) out.push(outsideVerdict(results, b));
     if (has("fanout")) {
       for (const watchers of settings.fanout.watchers) {
         for (const mode of settings.fanout.modes) {
@@ -214,4 +218,31 @@ export function verdicts(results: Results): Verdict[] {
     }
   }
   return out;
+}
+
+/** Sends from outside: the median ratio to the raw insert, every run complete, nothing failed, lost or duplicated. */
+function outsideVerdict(results: Results, b: Backend): Verdict {
+  const o = results.settings.outside;
+  const want = outsideRatioTargets[b];
+  const result = results.backends[b]?.outside;
+  const t = outsideMedians(result, "talkhub");
+  const raw = outsideMedians(result, "raw");
+  const ratio = t && raw ? t.sendsPerSec / raw.sendsPerSec : NaN;
+  const problems: string[] = [];
+  if (result?.error !== undefined) problems.push(`did not complete: ${result.error}`);
+  if (!t || !raw || t.runs < o.runs || raw.runs < o.runs) problems.push(`${t?.runs ?? 0} + ${raw?.runs ?? 0} of ${o.runs} + ${o.runs} runs`);
+  if (t && t.failed + (raw?.failed ?? 0) > 0) problems.push(`${t.failed + (raw?.failed ?? 0)} sends failed`);
+  if (t && t.lost > 0) problems.push(`${t.lost.toLocaleString("en-US")} deliveries lost`);
+  if (t && t.duplicated > 0) problems.push(`${t.duplicated} duplicated`);
+  if (!(ratio >= want) && !Number.isNaN(ratio)) problems.push(`${fmt(want - ratio, 2)}x short`);
+  const cpu = t?.cpuPerSend ?? {};
+  const cpuText = b === "postgres" ? `server ${fmt(cpu["server"], 2)}, Postgres ${fmt(cpu["postgres"], 2)}, NATS ${fmt(cpu["nats"], 2)}` : `server ${fmt(cpu["server"], 2)}`;
+  return {
+    backend: backendName[b],
+    what: `sends from outside (grpc-js), one talk, C=${o.concurrency}, ${o.watchers} watchers, vs raw insert per row (medians of ${o.runs} runs of ${fmt(o.messages, 0)})`,
+    target: `>= ${want.toFixed(2)}x; 0 failed, lost, dup`,
+    measured: t && raw ? `${fmt(t.sendsPerSec, 0)} vs ${fmt(raw.sendsPerSec, 0)} sends/s = ${fmt(ratio, 2)}x; CPU ms/send ${cpuText}; lost ${t.lost}` : "did not complete",
+    met: problems.length === 0,
+    miss: problems.join("; "),
+  };
 }

@@ -1,21 +1,24 @@
 /**
  * A watcher child process (forked by bench/fanout.ts with IPC, serialization "advanced"): it
- * holds many subscriptions of one kind (gRPC WatchTalk streams, WebSocket subscribers, or NATS
- * core subscriptions) and records, per subscription, which bench messages arrived and when.
+ * holds many subscriptions of one kind (gRPC WatchTalk streams over the lean transport or over a
+ * plain @grpc/grpc-js client, WebSocket subscribers, or NATS core subscriptions) and records, per
+ * subscription, which bench messages arrived and when.
  * A bench message's text is "b:<run>:<n>:<scheduled send time, epoch ms>", so latency is computed
  * here, from when the message was due to be sent (a late sender does not hide its delay).
  */
 import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { setMaxListeners } from "node:events";
+import { status } from "@grpc/grpc-js";
 import WebSocket from "ws";
 import { TalkService } from "../gen/talk/v1/talk_service_pb.js";
+import { grpcJsClients, watchTalk, type WatchTalkJson } from "./grpc-js-client.js";
 import { createLeanTransport } from "./lean-transport.js";
 import { nowAbs, Samples } from "./stats.js";
 
 export type OpenCommand = {
   readonly op: "open";
-  readonly kind: "grpc" | "ws" | "nats";
+  readonly kind: "grpc" | "grpc-js" | "ws" | "nats";
   readonly url: string;
   readonly token: string;
   readonly agentId: string;
@@ -153,6 +156,41 @@ async function openGrpc(command: OpenCommand, base: number): Promise<void> {
   }
 }
 
+/** WatchTalk over one plain grpc-js client (one HTTP/2 connection) for all of this process's streams. */
+function openGrpcJs(command: OpenCommand, base: number): void {
+  const clients = grpcJsClients(command.url, command.token);
+  let closing = false;
+  closers.push(() => {
+    closing = true;
+    clients.close();
+  });
+  for (let s = 0; s < command.count; s++) {
+    const index = base + s;
+    // As in openGrpc: ready at the first response; cut off for lagging, resume after the last seq.
+    const watch = (afterSeq: string) => {
+      const call = watchTalk(clients.talks, command.chatId, afterSeq, clients.metadata);
+      closers.push(() => call.cancel());
+      call.on("data", (response: WatchTalkJson) => {
+        markReady(index);
+        if (response.event === undefined) return;
+        afterSeq = response.event.seq;
+        if (response.event.message_created !== undefined) record(index, response.event.message_created.text);
+      });
+      call.on("error", (error: { code?: number }) => {
+        if (closing) return;
+        if (error.code === status.RESOURCE_EXHAUSTED) {
+          resumes++;
+          watch(afterSeq);
+          return;
+        }
+        streamError(error);
+        markRefused(index);
+      });
+    };
+    watch(String(command.afterSeq));
+  }
+}
+
 async function openWs(command: OpenCommand, base: number): Promise<void> {
   const wsUrl = `${command.url.replace(/^http/, "ws")}/v1.0/ws?token=${encodeURIComponent(command.token)}`;
   const topic = `agent_id:${command.agentId}:talk_chat:${command.chatId}`;
@@ -219,6 +257,7 @@ process.on("message", (command: Command) => {
         if (command.kind === "nats") for (let i = base; i < seen.length; i++) markReady(i);
         const start = nowAbs();
         if (command.kind === "grpc") await openGrpc(command, base);
+        else if (command.kind === "grpc-js") openGrpcJs(command, base);
         else if (command.kind === "ws") await openWs(command, base);
         else await openNats(command, base);
         process.send!({ op: "opened", ms: nowAbs() - start, streamErrors });
