@@ -68,7 +68,7 @@ function errorCode(error: unknown): unknown {
   return typeof error === "object" && error !== null && "code" in error ? error.code : undefined;
 }
 
-/** Listens on `address`; resolves with the server, or the listen error's code for EADDRINUSE. */
+/** Listens on `address`; resolves with the server, or "in use" when another socket has it. */
 function listenOn(address: string): Promise<Server | "in use"> {
   return new Promise((resolve, reject) => {
     const server = createServer((socket) => {
