@@ -1,10 +1,16 @@
 /** Process entry: config -> service; SIGTERM/SIGINT stop it gracefully. */
 import { readConfig } from "./config.js";
+import { DataDirInUse } from "./data-dir-lock.js";
 import { demoIntroduction } from "./demo.js";
 import { startService } from "./service.js";
 
 const config = readConfig();
-const service = await startService(config);
+const service = await startService(config).catch((error: unknown) => {
+  // Another process holds the data dir: say so in one line, before listening, and exit non-zero.
+  if (!(error instanceof DataDirInUse)) throw error;
+  console.error(`Talkhub not started: ${error.message}`);
+  process.exit(1);
+});
 const where = config.database.kind === "postgres" ? "Postgres" : `embedded PGlite in ${config.dataDir}`;
 const operator =
   config.operator && service.operatorUrl !== undefined

@@ -5,6 +5,7 @@ import { setMaxListeners } from "node:events";
 import { fileURLToPath } from "node:url";
 import { loadOrCreateSecret } from "./auth/secret.js";
 import { createVerifier } from "./auth/verifier.js";
+import { lockDataDir } from "./data-dir-lock.js";
 import { ConfigError, defaultHttpConfig, defaultLiveConfig, noAbuseLimits, type Config } from "./config.js";
 import { StreamQuota } from "./domain/stream-quota.js";
 import { startCallerCheck } from "./domain/caller-check.js";
@@ -83,11 +84,14 @@ export async function startService(config: Config, options: ServiceOptions = {})
   const abuse = config.abuse ?? noAbuseLimits;
   const logger = createLogger(httpConfig.logLevel);
   const onError = options.onError ?? ((error: unknown, where: string) => logger.error({ err: error, where }, "unexpected error"));
-  const secret = resolveSecret(config);
-  const verify = createVerifier({ ...config.auth, secret });
-  const database = await openDatabase(config.database);
-  const closers: (() => Promise<void> | void)[] = [() => database.close()];
+  // One process per data dir: a second one on the same database files would lose writes.
+  const dataDirLock = config.database.kind === "pglite" && config.database.dataDir !== null ? await lockDataDir(config.database.dataDir) : undefined;
+  const closers: (() => Promise<void> | void)[] = dataDirLock === undefined ? [] : [() => dataDirLock.release()];
   try {
+    const secret = resolveSecret(config);
+    const verify = createVerifier({ ...config.auth, secret });
+    const database = await openDatabase(config.database);
+    closers.unshift(() => database.close());
     const bus: EventBus =
       config.natsUrl === undefined
         ? new LocalBus()
