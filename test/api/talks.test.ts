@@ -187,6 +187,25 @@ describe.each(backends)("talks on %s", (backend) => {
       expect((await a.talks.listTalks({ pageSize: 1, pageToken: page.nextPageToken })).result.map((t) => t.id)).toEqual([t2.id]);
     });
 
+    it("orders talks whose heads moved in one send batch by their activity, page by page", async () => {
+      const a = await env.agent(newCustomer(), "Ann");
+      const talks: string[] = [];
+      for (let i = 0; i < 4; i++) talks.push((await createTalk(a, [])).id);
+      // Concurrent sends to three talks: the batcher moves their heads in one statement.
+      await Promise.all(talks.slice(0, 3).map((id, i) => sendText(a, id, `m${i}`)));
+      const seen: { id: string; activity: number }[] = [];
+      let pageToken = "";
+      do {
+        const page = await a.talks.listTalks({ pageSize: 1, pageToken });
+        seen.push(...page.result.map((t) => ({ id: t.id, activity: ms(t.tmActivity) })));
+        pageToken = page.nextPageToken;
+      } while (pageToken !== "" && seen.length < 10);
+      const now = await Promise.all(talks.map(async (id) => ({ id, activity: ms(must((await a.talks.getTalk({ id })).talk).tmActivity) })));
+      const expected = [...now].sort((x, y) => y.activity - x.activity || (x.id < y.id ? 1 : -1));
+      expect(seen).toEqual(expected);
+      expect(seen.at(-1)?.id).toBe(talks[3]);
+    });
+
     it("uses 50 by default and clamps page_size above 200", async () => {
       const a = await env.agent(newCustomer(), "Ann");
       for (let batch = 0; batch < 11; batch++) {
