@@ -6,6 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import pg from "pg";
+import type { CpuMeter } from "./cpu.js";
 import type { BenchAgent, BenchDatabase, Server } from "./server.js";
 import { grpcClients } from "./server.js";
 import { nowAbs, Samples, summarize, type Summary } from "./stats.js";
@@ -79,12 +80,48 @@ export async function seed(database: BenchDatabase, plan: SeedPlan): Promise<num
   return nowAbs() - start;
 }
 
-export interface HistoryCase {
+/** One page the history workload times: which list, how deep, under the name the report uses. */
+export interface PlannedCase {
   readonly name: string;
+  readonly list: "messages" | "talks";
+  /** Items before the page (0: the first page). */
   readonly depth: number;
+}
+
+const pageSize = 50;
+const walkPage = 200;
+
+/**
+ * The pages a run times, from its seed sizes alone (so the verdicts list every configured
+ * page, also one that did not complete): ListMessages first, 10,000 deep (reached by paging with
+ * the service's own tokens), half-way and at the oldest page; ListTalks first, half-way and at
+ * the last page, reached by paging.
+ */
+export function historyCases(messages: number, talks: number): PlannedCase[] {
+  const n = (x: number) => x.toLocaleString("en-US");
+  const messageDepths = [0, Math.min(10_000, Math.floor(messages / 400) * walkPage), Math.floor(messages / 2), messages - 100];
+  const talkDepths = [0, Math.floor(talks / 2), talks - 100];
+  const unique = (depths: number[]) => [...new Set(depths.filter((d) => d >= 0))].sort((a, b) => a - b);
+  return [
+    ...unique(messageDepths).map((depth) => ({
+      name: depth === 0 ? `ListMessages first page (${pageSize})` : `ListMessages page ${n(depth)} deep (${pageSize})`,
+      list: "messages" as const,
+      depth,
+    })),
+    ...unique(talkDepths).map((depth) => ({
+      name: depth === 0 ? `ListTalks first page (${pageSize}) of ${n(talks)} talks` : `ListTalks page ${n(depth)} deep (${pageSize}) of ${n(talks)} talks`,
+      list: "talks" as const,
+      depth,
+    })),
+  ];
+}
+
+export interface HistoryCase extends PlannedCase {
   readonly talkhub: Summary;
   /** The same keyset query through a plain pg client (Postgres only). */
   readonly raw?: Summary;
+  /** CPU ms per call of each role (server, postgres...) over the timed calls. */
+  readonly cpuPerCall?: Record<string, number>;
 }
 
 export interface HistoryResult {
@@ -94,8 +131,11 @@ export interface HistoryResult {
   readonly cases: HistoryCase[];
 }
 
+async function warm(iterations: number, call: () => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < Math.min(20, iterations); i++) await call();
+}
+
 async function time(iterations: number, call: () => Promise<unknown>): Promise<Summary> {
-  for (let i = 0; i < Math.min(20, iterations); i++) await call(); // warm-up
   const samples = new Samples();
   for (let i = 0; i < iterations; i++) {
     const t = nowAbs();
@@ -112,6 +152,7 @@ export async function runHistory(
   seedMs: number,
   quick: boolean,
   log: (line: string) => void,
+  cpu?: CpuMeter,
 ): Promise<HistoryResult> {
   const iterations = quick ? 50 : 500;
   const clients = grpcClients(server.url, plan.agent.token);
@@ -126,54 +167,47 @@ export async function runHistory(
         : "SELECT * FROM messages WHERE chat_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT 51",
       beforeSeq === null ? [chatId] : [chatId, beforeSeq],
     );
+  const lastSeq = plan.messages + 1;
+  // Each page is warmed up, then timed; the server's and Postgres' CPU is sampled around the
+  // timed calls only.
+  const measure = async (planned: PlannedCase, call: () => Promise<unknown>): Promise<{ talkhub: Summary; cpuPerCall?: Record<string, number> }> => {
+    await warm(iterations, call);
+    if (cpu === undefined) return { talkhub: await time(iterations, call) };
+    const talkhub = await cpu.measure(`history: ${planned.name}`, "calls", () => time(iterations, call), () => iterations);
+    return { talkhub, cpuPerCall: cpu.steps.at(-1)?.perOperationMs ?? {} };
+  };
   try {
-    // First page.
-    cases.push({
-      name: "ListMessages first page (50)",
-      depth: 0,
-      talkhub: await time(iterations, () => clients.messages.listMessages({ chatId, pageSize: 50 })),
-      ...(raw === undefined ? {} : { raw: await time(iterations, rawMessages(null)) }),
-    });
-    // 10,000 deep (half the talk when it is smaller): walk there with the service's own page
-    // tokens (pages of 200).
-    const middle = Math.min(10_000, Math.floor(plan.messages / 400) * 200);
-    let token = "";
-    for (let walked = 0; walked < middle; walked += 200) {
-      token = (await clients.messages.listMessages({ chatId, pageSize: 200, pageToken: token })).nextPageToken;
+    for (const planned of historyCases(plan.messages, plan.talks)) {
+      if (planned.list === "messages") {
+        let token = "";
+        if (planned.depth > 0 && planned.depth <= 10_000) {
+          // Walked with the service's own page tokens.
+          for (let walked = 0; walked < planned.depth; walked += walkPage) {
+            token = (await clients.messages.listMessages({ chatId, pageSize: walkPage, pageToken: token })).nextPageToken;
+          }
+        } else if (planned.depth > 0) {
+          // Deeper pages: a token at that seq, in the service's keyset token format.
+          token = Buffer.from(JSON.stringify([lastSeq - planned.depth + 1])).toString("base64url");
+        }
+        const measured = await measure(planned, () => clients.messages.listMessages({ chatId, pageSize, pageToken: token }));
+        const rawCall = rawMessages(planned.depth === 0 ? null : lastSeq - planned.depth + 1);
+        if (raw !== undefined) await warm(iterations, rawCall);
+        const rawCase = raw === undefined ? {} : { raw: await time(iterations, rawCall) };
+        cases.push({ ...planned, ...measured, ...rawCase });
+      } else {
+        // Talk tokens hold a time to the microsecond: reached by paging only.
+        let token = "";
+        for (let walked = 0; walked < planned.depth; ) {
+          const size = Math.min(walkPage, planned.depth - walked);
+          token = (await clients.talks.listTalks({ pageSize: size, pageToken: token })).nextPageToken;
+          walked += size;
+        }
+        cases.push({ ...planned, ...(await measure(planned, () => clients.talks.listTalks({ pageSize, pageToken: token }))) });
+      }
     }
-    const lastSeq = plan.messages + 1;
-    cases.push({
-      name: `ListMessages page ${middle.toLocaleString("en-US")} deep (50)`,
-      depth: middle,
-      talkhub: await time(iterations, () => clients.messages.listMessages({ chatId, pageSize: 50, pageToken: token })),
-      ...(raw === undefined ? {} : { raw: await time(iterations, rawMessages(lastSeq - middle + 1)) }),
-    });
-    // The last page: a token at seq 100 (the bench writes the service's keyset token format).
-    const deep = plan.messages - 100;
-    const deepToken = Buffer.from(JSON.stringify([lastSeq - deep])).toString("base64url");
-    cases.push({
-      name: `ListMessages page ${deep.toLocaleString("en-US")} deep (50)`,
-      depth: deep,
-      talkhub: await time(iterations, () => clients.messages.listMessages({ chatId, pageSize: 50, pageToken: deepToken })),
-      ...(raw === undefined ? {} : { raw: await time(iterations, rawMessages(lastSeq - deep)) }),
-    });
-    cases.push({
-      name: `ListTalks first page (50) of ${plan.talks.toLocaleString("en-US")} talks`,
-      depth: 0,
-      talkhub: await time(iterations, () => clients.talks.listTalks({ pageSize: 50 })),
-    });
-    const talkDepth = Math.floor(plan.talks / 2 / 200) * 200;
-    let talkToken = "";
-    for (let walked = 0; walked < talkDepth; walked += 200) {
-      talkToken = (await clients.talks.listTalks({ pageSize: 200, pageToken: talkToken })).nextPageToken;
-    }
-    cases.push({
-      name: `ListTalks page ${talkDepth.toLocaleString("en-US")} deep (50)`,
-      depth: talkDepth,
-      talkhub: await time(iterations, () => clients.talks.listTalks({ pageSize: 50, pageToken: talkToken })),
-    });
     for (const c of cases) {
-      log(`  history ${server.backend}: ${c.name}: p50 ${c.talkhub.p50} ms p99 ${c.talkhub.p99} ms${c.raw ? ` (raw p50 ${c.raw.p50} p99 ${c.raw.p99})` : ""}`);
+      const perCall = c.cpuPerCall === undefined ? "" : `; CPU ms/call ${Object.entries(c.cpuPerCall).map(([role, ms]) => `${role} ${ms}`).join(", ")}`;
+      log(`  history ${server.backend}: ${c.name}: p50 ${c.talkhub.p50} ms p99 ${c.talkhub.p99} ms${c.raw ? ` (raw p50 ${c.raw.p50} p99 ${c.raw.p99})` : ""}${perCall}`);
     }
     return { messages: plan.messages, talks: plan.talks, seedMs, cases };
   } finally {

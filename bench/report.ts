@@ -353,13 +353,27 @@ function markdown(results: Results): string {
       lines.push("");
       lines.push(
         table(
-          ["call", "depth", "Talkhub p50 / p99 / max ms", "raw SQL p50 / p99 ms", "ratio p50"],
-          h.cases.map((c) => [c.name, c.depth.toLocaleString("en-US"), `${fmt(c.talkhub.p50, 2)} / ${fmt(c.talkhub.p99, 2)} / ${fmt(c.talkhub.max, 1)}`, c.raw ? `${fmt(c.raw.p50, 2)} / ${fmt(c.raw.p99, 2)}` : "n/a", c.raw ? `${fmt(c.talkhub.p50 / c.raw.p50, 1)}x` : ""]),
+          ["call", "depth", "Talkhub p50 / p99 / max ms", "server CPU ms/call", "Postgres CPU ms/call", "raw SQL p50 / p99 ms", "ratio p50"],
+          h.cases.map((c) => [
+            c.name,
+            c.depth.toLocaleString("en-US"),
+            `${fmt(c.talkhub.p50, 2)} / ${fmt(c.talkhub.p99, 2)} / ${fmt(c.talkhub.max, 1)}`,
+            fmt(c.cpuPerCall?.["server"], 3),
+            fmt(c.cpuPerCall?.["postgres"], 3),
+            c.raw ? `${fmt(c.raw.p50, 2)} / ${fmt(c.raw.p99, 2)}` : "n/a",
+            c.raw ? `${fmt(c.talkhub.p50 / c.raw.p50, 1)}x` : "",
+          ]),
         ),
       );
-      const first = h.cases[0];
-      const deepest = h.cases.filter((c) => c.name.startsWith("ListMessages")).at(-1);
-      if (first && deepest) lines.push(`\nDepth cost: ListMessages p50 at depth ${deepest.depth.toLocaleString("en-US")} is ${fmt(deepest.talkhub.p50 / first.talkhub.p50, 2)}x the first page (keyset on (chat_id, seq); the deepest token is built by the bench in the service's token format, the middle one by paging).`);
+      const depthCost = (list: string, keyset: string, how: string) => {
+        const pages = h.cases.filter((c) => c.name.startsWith(list));
+        const first = pages[0];
+        const deepest = pages.at(-1);
+        if (first === undefined || deepest === undefined || deepest === first) return;
+        lines.push(`\nDepth cost: ${list} p50 at depth ${deepest.depth.toLocaleString("en-US")} is ${fmt(deepest.talkhub.p50 / first.talkhub.p50, 2)}x the first page (keyset on ${keyset}; ${how}).`);
+      };
+      depthCost("ListMessages", "(chat_id, seq)", "the pages past 10,000 deep start from a token the bench builds in the service's format, the others are reached by paging");
+      depthCost("ListTalks", "the agent's memberships by (tm_activity, chat_id)", "every page is reached by paging");
       lines.push("");
     }
     if (r.capacity) {

@@ -105,14 +105,15 @@ export async function listTalks(
   input: { pageSize: number; pageToken: string },
 ): Promise<Page<Talk>> {
   const size = validate.pageSize("page_size", input.pageSize);
-  const after = decodePageToken("page_token", input.pageToken, ["number", "string"] as const);
-  const cursor = after === null ? null : { tmActivity: new Date(after[0]), id: validate.requireId<TalkId>("page_token", after[1]) };
+  const after = decodePageToken("page_token", input.pageToken, ["number", "number", "string"] as const);
+  if (after !== null && after[1] > 999) throw new InvalidArgument("page_token", "is not a page token of this list");
+  const cursor = after === null ? null : { activityMs: after[0], activityUs: after[1], id: validate.requireId<TalkId>("page_token", after[2]) };
   const rows = await guarded(() => listTalksOfAgent(deps.db, caller.customerId, caller.agentId, cursor, size + 1));
   const items = rows.slice(0, size);
-  const last = items.at(-1);
+  const last = items.at(-1)?.position;
   return {
-    items,
-    nextPageToken: rows.length > size && last !== undefined ? encodePageToken([last.tmActivity.getTime(), last.id]) : "",
+    items: items.map((row) => row.talk),
+    nextPageToken: rows.length > size && last !== undefined ? encodePageToken([last.activityMs, last.activityUs, last.id]) : "",
   };
 }
 

@@ -1,4 +1,4 @@
-import type { Selectable } from "kysely";
+import { sql, type Selectable } from "kysely";
 import type { AgentId, CustomerId, ParticipantId, TalkId } from "../domain/ids.js";
 import type { Talk, TalkStatus, TalkType } from "../domain/model.js";
 import { AlreadyExists } from "../domain/errors.js";
@@ -173,36 +173,56 @@ async function updateTalkRow(db: Executor, talk: Talk, pairKey: string | null | 
     .execute();
 }
 
-/** The position after which the next page of an agent's talks starts. */
-export interface TalkCursor {
-  readonly tmActivity: Date;
+/**
+ * Where a talk stands in its agent's list: its activity to the microsecond (the database keeps
+ * microseconds, a Date only milliseconds, and a position must be exact) and its id.
+ */
+export interface TalkPosition {
+  /** tm_activity in whole milliseconds since the epoch. */
+  readonly activityMs: number;
+  /** The microseconds within that millisecond, 0-999. */
+  readonly activityUs: number;
   readonly id: TalkId;
 }
 
-/** An agent's live talks, most recent activity first, after a cursor. */
+/** A talk of an agent's list, with its position there. */
+export interface ListedTalk {
+  readonly talk: Talk;
+  readonly position: TalkPosition;
+}
+
+/** A position's time as ISO 8601 with microseconds: exact, and read alike in every session time zone. */
+function positionTime(position: TalkPosition): string {
+  return `${new Date(position.activityMs).toISOString().slice(0, 23)}${String(position.activityUs).padStart(3, "0")}Z`;
+}
+
+/**
+ * An agent's live talks, most recent activity first, after a position: a backward walk of
+ * participants_owner_activity (see its migration), each row joined to its talk.
+ */
 export async function listTalksOfAgent(
   db: Executor,
   customerId: CustomerId,
   agentId: AgentId,
-  after: TalkCursor | null,
+  after: TalkPosition | null,
   limit: number,
-): Promise<Talk[]> {
+): Promise<ListedTalk[]> {
   let query = db
     .selectFrom("participants as p")
     .innerJoin("talks as t", "t.id", "p.chat_id")
     .selectAll("t")
+    .select(sql<string | number | bigint>`(extract(epoch from p.tm_activity) * 1000000)::int8`.as("activity_us"))
     .where("p.owner_id", "=", agentId)
     .where("p.customer_id", "=", customerId)
     .where("t.customer_id", "=", customerId)
     .where("t.tm_delete", "is", null);
   if (after !== null) {
-    query = query.where((eb) =>
-      eb.or([
-        eb("t.tm_activity", "<", after.tmActivity),
-        eb.and([eb("t.tm_activity", "=", after.tmActivity), eb("t.id", "<", after.id)]),
-      ]),
-    );
+    query = query.where(sql<boolean>`(p.tm_activity, p.chat_id) < (${positionTime(after)}::timestamptz, ${after.id}::uuid)`);
   }
-  const rows = await query.orderBy("t.tm_activity", "desc").orderBy("t.id", "desc").limit(limit).execute();
-  return rows.map(toTalk);
+  const rows = await query.orderBy("p.tm_activity", "desc").orderBy("p.chat_id", "desc").limit(limit).execute();
+  return rows.map((row) => {
+    const micros = BigInt(row.activity_us);
+    const talk = toTalk(row);
+    return { talk, position: { activityMs: Number(micros / 1000n), activityUs: Number(micros % 1000n), id: talk.id } };
+  });
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { sql } from "kysely";
 import { describe, expect, it } from "vitest";
 import { Code, UUID_RE, backends, createTalk, expectCode, ms, must, newCustomer, sendText, sleep, useService } from "../support/harness.js";
 
@@ -146,6 +147,63 @@ describe.each(backends)("talks on %s", (backend) => {
       expect(pages).toBe(3);
       expect([...seen].sort()).toEqual([...created].sort());
       expect(seen).toEqual((await a.talks.listTalks({})).result.map((t) => t.id));
+    });
+
+    it("pages exactly through talks whose activity differs only in microseconds", async () => {
+      // The database keeps microseconds (a seed or an import writes them; the service writes
+      // milliseconds): a position rounded to the millisecond would skip talks inside it.
+      const a = await env.agent(newCustomer(), "Ann");
+      const ids: string[] = [];
+      for (let i = 0; i < 4; i++) ids.push((await createTalk(a, [])).id);
+      const times = ["2026-01-01 00:00:00.123900+00", "2026-01-01 00:00:00.123500+00", "2026-01-01 00:00:00.123100+00", "2026-01-01 00:00:00.122999+00"];
+      for (const [i, id] of ids.entries()) {
+        await sql`UPDATE talks SET tm_activity = ${times[i]}::timestamptz WHERE id = ${id}::uuid`.execute(env.service.database.db);
+      }
+      const seen: string[] = [];
+      let pageToken = "";
+      do {
+        const page = await a.talks.listTalks({ pageSize: 1, pageToken });
+        seen.push(...page.result.map((t) => t.id));
+        pageToken = page.nextPageToken;
+      } while (pageToken !== "" && seen.length < 10);
+      expect(seen).toEqual(ids);
+    });
+
+    it("keeps a talk's place in its members' lists as its activity moves and as members join", async () => {
+      const customer = newCustomer();
+      const [a, b] = await Promise.all([env.agent(customer, "Ann"), env.agent(customer, "Bob")]);
+      const t1 = await createTalk(a, []);
+      await sleep(5);
+      const t2 = await createTalk(b, []);
+      await sleep(5);
+      await sendText(a, t1.id, "bump");
+      await sleep(5);
+      await b.talks.addParticipant({ chatId: t2.id, agentId: a.id });
+      expect((await a.talks.listTalks({})).result.map((t) => t.id)).toEqual([t2.id, t1.id]);
+      await sleep(5);
+      await sendText(a, t1.id, "bump again");
+      const page = await a.talks.listTalks({ pageSize: 1 });
+      expect(page.result.map((t) => t.id)).toEqual([t1.id]);
+      expect((await a.talks.listTalks({ pageSize: 1, pageToken: page.nextPageToken })).result.map((t) => t.id)).toEqual([t2.id]);
+    });
+
+    it("orders talks whose heads moved in one send batch by their activity, page by page", async () => {
+      const a = await env.agent(newCustomer(), "Ann");
+      const talks: string[] = [];
+      for (let i = 0; i < 4; i++) talks.push((await createTalk(a, [])).id);
+      // Concurrent sends to three talks: the batcher moves their heads in one statement.
+      await Promise.all(talks.slice(0, 3).map((id, i) => sendText(a, id, `m${i}`)));
+      const seen: { id: string; activity: number }[] = [];
+      let pageToken = "";
+      do {
+        const page = await a.talks.listTalks({ pageSize: 1, pageToken });
+        seen.push(...page.result.map((t) => ({ id: t.id, activity: ms(t.tmActivity) })));
+        pageToken = page.nextPageToken;
+      } while (pageToken !== "" && seen.length < 10);
+      const now = await Promise.all(talks.map(async (id) => ({ id, activity: ms(must((await a.talks.getTalk({ id })).talk).tmActivity) })));
+      const expected = [...now].sort((x, y) => y.activity - x.activity || (x.id < y.id ? 1 : -1));
+      expect(seen).toEqual(expected);
+      expect(seen.at(-1)?.id).toBe(talks[3]);
     });
 
     it("uses 50 by default and clamps page_size above 200", async () => {

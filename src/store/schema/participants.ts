@@ -10,4 +10,6 @@ export interface ParticipantsTable {
   /** The seq of the participant_joined event: an agent's feed of this talk starts after it. */
   joined_seq: ColumnType<number, number, never>;
   tm_joined: ColumnType<Date, Date, never>;
+  /** A copy of the talk's tm_activity, kept by triggers (never written here): ListTalks' order. */
+  tm_activity: ColumnType<Date, never, never>;
 }
