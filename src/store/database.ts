@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect } from "kysely";
 import { PGliteDialect } from "kysely-pglite-dialect";
@@ -5,6 +6,7 @@ import pg from "pg";
 import type { DatabaseConfig } from "../config.js";
 import { makePrivateDir } from "../data-dir.js";
 import { migrateToLatest } from "./migrator.js";
+import { readPgliteTemplate } from "./pglite-template.js";
 import type { Schema } from "./schema/index.js";
 
 /** The database handle the store functions take; a transaction is one too. */
@@ -39,8 +41,14 @@ export async function openDatabase(config: DatabaseConfig): Promise<Database> {
     db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
   } else {
     // PGlite would create pgdata world-readable; made here first, it stays the owner's.
-    if (config.dataDir !== null) makePrivateDir(`${config.dataDir}/pgdata`);
-    const pglite = config.dataDir === null ? new PGlite() : new PGlite(`${config.dataDir}/pgdata`);
+    let pglite: PGlite;
+    if (config.dataDir === null) pglite = new PGlite();
+    else {
+      const pgdata = `${config.dataDir}/pgdata`;
+      const template = existsSync(`${pgdata}/PG_VERSION`) ? undefined : readPgliteTemplate();
+      makePrivateDir(pgdata);
+      pglite = new PGlite(pgdata, template === undefined ? {} : { loadDataDir: template });
+    }
     await pglite.waitReady;
     db = new Kysely<Schema>({ dialect: new PGliteDialect(pglite) });
   }
