@@ -1,13 +1,13 @@
 /**
  * `npm run build`: bundles the service into dist/ with esbuild (dist/main.js, dist/token.js,
  * source maps beside them), saves an initdb'd embedded database as the template of new data dirs
- * (dist/pgdata-template.tar.gz) and builds the web console into web/dist with Vite.
+ * (dist/pgdata-template) and builds the web console into web/dist with Vite.
  * `node scripts/build.mjs --if-stale` builds only what is older than its sources (npm start).
  *
  * Plain JavaScript, so that the staleness check costs a few milliseconds and needs no compiler;
  * esbuild and Vite are devDependencies and are loaded only when something is built.
  */
-import { mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -19,7 +19,7 @@ const serverInputs = ["src", "gen", "package.json", "scripts/build.mjs"];
 const webInputs = ["web", "gen"];
 const webOutput = join(root, "web", "dist", "index.html");
 /** The embedded database's initdb'd template (src/store/pglite-template.ts), made by the installed PGlite. */
-const templateOutput = join(distDir, "pgdata-template.tar.gz");
+const templateOutput = join(distDir, "pgdata-template");
 const templateInputs = ["package-lock.json", "scripts/build.mjs"];
 
 /**
@@ -67,7 +67,7 @@ export function webStale() {
 
 /** True when the template is missing or older than the installed PGlite (package-lock.json). */
 export function templateStale() {
-  const built = mtime(templateOutput);
+  const built = mtime(join(templateOutput, "PG_VERSION"));
   return built < 0 || templateInputs.some((p) => newestMtime(join(root, p)) > built);
 }
 
@@ -124,17 +124,18 @@ export async function buildServer() {
   }
 }
 
-/** Runs PGlite's initdb once and saves the data dir, so that a new data dir is a copy of it. */
+/** Runs PGlite's initdb once into dist/pgdata-template; a new data dir starts as a copy of it. */
 export async function buildTemplate() {
   const { PGlite } = await import("@electric-sql/pglite");
-  const pglite = new PGlite();
+  // Made under another name and renamed: a start never copies half a template.
+  const making = `${templateOutput}.new`;
+  rmSync(making, { recursive: true, force: true });
+  mkdirSync(making, { recursive: true });
+  const pglite = new PGlite(making);
   await pglite.waitReady;
-  const tar = await pglite.dumpDataDir("gzip");
   await pglite.close();
-  mkdirSync(distDir, { recursive: true });
-  // Written whole under another name first: a start never reads half a template.
-  writeFileSync(`${templateOutput}.tmp`, Buffer.from(await tar.arrayBuffer()));
-  renameSync(`${templateOutput}.tmp`, templateOutput);
+  rmSync(templateOutput, { recursive: true, force: true });
+  renameSync(making, templateOutput);
 }
 
 /** Builds the web console into web/dist with the project's Vite config. */
@@ -143,13 +144,17 @@ export async function buildWeb() {
   await build({ configFile: join(root, "web", "vite.config.ts"), logLevel: "warn" });
 }
 
-/** Builds what is stale (everything unless `ifStale`); returns the names of what it built. */
-export async function buildAll({ ifStale = false } = {}) {
+/**
+ * Builds what is stale (everything unless `ifStale`); `serverOnly` skips the database template
+ * and the console (the token CLI needs neither). Returns the names of what it built.
+ */
+export async function buildAll({ ifStale = false, serverOnly = false } = {}) {
   const built = [];
   if (!ifStale || serverStale()) {
     await buildServer();
     built.push("dist");
   }
+  if (serverOnly) return built;
   if (!ifStale || templateStale()) {
     await buildTemplate();
     built.push("the database template");

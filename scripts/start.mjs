@@ -21,7 +21,7 @@ try {
 if (buildTools) {
   const { buildAll } = await import("./build.mjs");
   const started = performance.now();
-  const built = await buildAll({ ifStale: true });
+  const built = await buildAll({ ifStale: true, serverOnly: entry === "token" });
   // stderr: `npm run -s token` prints the token alone on stdout.
   if (built.length > 0) console.error(`built ${built.join(" and ")} in ${Math.round(performance.now() - started)} ms`);
 } else if (!existsSync(target)) {

@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect } from "kysely";
 import { PGliteDialect } from "kysely-pglite-dialect";
@@ -6,7 +5,7 @@ import pg from "pg";
 import type { DatabaseConfig } from "../config.js";
 import { makePrivateDir } from "../data-dir.js";
 import { migrateToLatest } from "./migrator.js";
-import { readPgliteTemplate } from "./pglite-template.js";
+import { startFromTemplate } from "./pglite-template.js";
 import type { Schema } from "./schema/index.js";
 
 /** The database handle the store functions take; a transaction is one too. */
@@ -45,9 +44,9 @@ export async function openDatabase(config: DatabaseConfig): Promise<Database> {
     if (config.dataDir === null) pglite = new PGlite();
     else {
       const pgdata = `${config.dataDir}/pgdata`;
-      const template = existsSync(`${pgdata}/PG_VERSION`) ? undefined : readPgliteTemplate();
-      makePrivateDir(pgdata);
-      pglite = new PGlite(pgdata, template === undefined ? {} : { loadDataDir: template });
+      makePrivateDir(config.dataDir);
+      if (!startFromTemplate(pgdata)) makePrivateDir(pgdata);
+      pglite = new PGlite(pgdata);
     }
     await pglite.waitReady;
     db = new Kysely<Schema>({ dialect: new PGliteDialect(pglite) });
