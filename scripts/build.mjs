@@ -146,28 +146,31 @@ export async function buildWeb() {
 
 /**
  * Builds what is stale (everything unless `ifStale`); `serverOnly` skips the database template
- * and the console (the token CLI needs neither). Returns the names of what it built.
+ * and the console (the token CLI needs neither); `log` hears each step before it starts.
+ * Returns the names of what it built.
  */
-export async function buildAll({ ifStale = false, serverOnly = false } = {}) {
+export async function buildAll({ ifStale = false, serverOnly = false, log = () => {} } = {}) {
+  const steps = [
+    ["dist", serverStale, buildServer],
+    ...(serverOnly
+      ? []
+      : [
+          ["the database template", templateStale, buildTemplate],
+          ["web/dist", webStale, buildWeb],
+        ]),
+  ];
   const built = [];
-  if (!ifStale || serverStale()) {
-    await buildServer();
-    built.push("dist");
-  }
-  if (serverOnly) return built;
-  if (!ifStale || templateStale()) {
-    await buildTemplate();
-    built.push("the database template");
-  }
-  if (!ifStale || webStale()) {
-    await buildWeb();
-    built.push("web/dist");
+  for (const [name, stale, build] of steps) {
+    if (ifStale && !stale()) continue;
+    log(`building ${name}`);
+    await build();
+    built.push(name);
   }
   return built;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const started = performance.now();
-  const built = await buildAll({ ifStale: process.argv.includes("--if-stale") });
+  const built = await buildAll({ ifStale: process.argv.includes("--if-stale"), log: (line) => console.log(`${line}...`) });
   if (built.length > 0) console.log(`built ${built.join(" and ")} in ${Math.round(performance.now() - started)} ms`);
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The production path, as a deploy runs it: build here, copy the tracked files and the build
+# The production path, as a deploy runs it: build here (what is stale), copy the tracked files and the build
 # (dist/, web/dist/) to a scratch directory, `npm ci --omit=dev` there, start `node dist/main.js`
 # on the embedded default (fresh data dir, free port), wait for /readyz, mint tokens with
 # `node dist/token.js`, send a message over Connect and read it back over REST, fetch the web
@@ -18,7 +18,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== build"
-npm run -s build
+node scripts/build.mjs --if-stale
 
 echo "== copy tracked files and the build to $scratch/app"
 app=$scratch/app

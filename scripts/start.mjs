@@ -21,8 +21,8 @@ try {
 if (buildTools) {
   const { buildAll } = await import("./build.mjs");
   const started = performance.now();
-  const built = await buildAll({ ifStale: true, serverOnly: entry === "token" });
   // stderr: `npm run -s token` prints the token alone on stdout.
+  const built = await buildAll({ ifStale: true, serverOnly: entry === "token", log: (line) => console.error(`${line}...`) });
   if (built.length > 0) console.error(`built ${built.join(" and ")} in ${Math.round(performance.now() - started)} ms`);
 } else if (!existsSync(target)) {
   console.error(`${fileURLToPath(target)} is missing and cannot be built without the devDependencies: run npm run build first`);
