@@ -4,6 +4,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { FanoutPoint } from "./fanout.js";
 import { outsideMedians, type OutsideResult } from "./outside.js";
+import { startTimeLines } from "./start-time.js";
 import type { BackendResults, Results } from "./run.js";
 import type { Backend } from "./server.js";
 import { backendName, fanoutProblems, fmt, sendPoint, sendProblems, verdicts } from "./targets.js";
@@ -409,6 +410,7 @@ function markdown(results: Results): string {
       lines.push("");
     }
     if (r.outside) lines.push(...outsideLines(r.outside, results));
+    if (r.start) lines.push(...startTimeLines(r.start));
     const cpu = cpuTable(r, results.environment.cpuTicksPerSecond ?? 100);
     if (cpu.length > 0) {
       lines.push("### CPU per operation");

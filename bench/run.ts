@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--only=send,outside,fanout,history,capacity,scale] [--backends=postgres,pglite] [--no-profile]`
+ * `npm run bench [-- --quick] [--only=send,outside,fanout,history,capacity,scale,start] [--backends=postgres,pglite] [--no-profile]`
  *
  * Runs every workload against Talkhub (Postgres+NATS, then embedded PGlite) and its raw
  * baseline in one run, with the server under test in a child process, and writes
@@ -20,11 +20,12 @@ import { runOutside, type OutsideResult } from "./outside.js";
 import { summarizeProfile, type ProfileSummary } from "./profile.js";
 import { writeReport } from "./report.js";
 import { runScale, type ScaleResult } from "./scale.js";
+import { runStartTime, type StartTimeResult } from "./start-time.js";
 import { rawInserter, runSend, talkhubSends, type SendPoint } from "./send.js";
 import { createDatabase, natsUrl, newAgent, postgresAdminUrl, repoRoot, serverDbPool, startServer, type Backend, type BenchDatabase } from "./server.js";
 import { nowAbs, round } from "./stats.js";
 
-const workloads = ["send", "outside", "fanout", "history", "capacity", "scale"] as const;
+const workloads = ["send", "outside", "fanout", "history", "capacity", "scale", "start"] as const;
 export type Workload = (typeof workloads)[number];
 const watcherProcesses = 2;
 
@@ -34,6 +35,8 @@ export interface BackendResults {
   rawLabel?: string;
   rawBatchedLabel?: string;
   outside?: OutsideResult;
+  /** Start time of node dist/main.js, cold and warm (the embedded default: pglite only). */
+  start?: StartTimeResult;
   fanout?: FanoutPoint[];
   history?: HistoryResult;
   capacity?: CapacityPoint[];
@@ -123,6 +126,7 @@ const settings = {
     warmupMs: quick ? 50 : 200,
   },
   profile: { concurrency: 32, talks: 100, durationMs: 8_000 },
+  start: { runs: quick ? 2 : 3, timeoutMs: 120_000 },
 };
 
 /** Versions as the servers report them (they are part of what was measured). */
@@ -184,6 +188,7 @@ async function runBackend(backend: Backend): Promise<void> {
   results.backends[backend] = out;
   let database: BenchDatabase | undefined;
   try {
+    if (only.has("start") && backend === "pglite") out.start = await runStartTime(settings.start, log);
     database = await createDatabase(backend);
     const agent = await newAgent(secret, randomUUID());
     const size = settings.history[backend];

@@ -11,6 +11,7 @@ import { outsideMedians } from "./outside.js";
 import type { BackendResults, Results } from "./run.js";
 import type { SendPoint } from "./send.js";
 import type { Backend } from "./server.js";
+import { startVerdicts } from "./start-time.js";
 import { round } from "./stats.js";
 
 export const backendName: Record<Backend, string> = { postgres: "Postgres+NATS", pglite: "PGlite (embedded)" };
@@ -130,6 +131,7 @@ export function verdicts(results: Results): Verdict[] {
       });
     }
     if (has("outside")) out.push(outsideVerdict(results, b));
+    if (has("start") && b === "pglite") out.push(...startVerdicts(r.start, settings.start.runs, name));
     if (has("fanout")) {
       for (const watchers of settings.fanout.watchers) {
         for (const mode of settings.fanout.modes) {

@@ -40,7 +40,15 @@ function symbolsOf(file: FileDescriptorProto): string[] {
 export function loadDescriptors(path = new URL("../../gen/descriptors.binpb", import.meta.url)): DescriptorIndex {
   const set = fromBinary(FileDescriptorSetSchema, readFileSync(path));
   const files = new Map(set.file.map((file) => [file.name, file]));
-  const encoded = new Map(set.file.map((file) => [file.name, toBinary(FileDescriptorProtoSchema, file)]));
+  // Each file is encoded when first asked for: encoding them all made a visible share of a start.
+  const encoded = new Map<string, Uint8Array>();
+  const encode = (name: string): Uint8Array[] => {
+    const file = files.get(name);
+    if (file === undefined) return [];
+    let bytes = encoded.get(name);
+    if (bytes === undefined) encoded.set(name, (bytes = toBinary(FileDescriptorProtoSchema, file)));
+    return [bytes];
+  };
   const declaredIn = new Map<string, string>();
   const extensions = new Map<string, Map<number, string>>();
   for (const file of set.file) {
@@ -62,7 +70,7 @@ export function loadDescriptors(path = new URL("../../gen/descriptors.binpb", im
         for (const dep of files.get(n)?.dependency ?? []) visit(dep);
       };
       visit(name);
-      return [...seen].flatMap((n) => encoded.get(n) ?? []);
+      return [...seen].flatMap(encode);
     },
     fileDeclaring: (symbol) => declaredIn.get(symbol.replace(/^\./, "")),
     fileExtending: (extendee, number) => extensions.get(extendee.replace(/^\./, ""))?.get(number),

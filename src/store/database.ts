@@ -5,6 +5,7 @@ import pg from "pg";
 import type { DatabaseConfig } from "../config.js";
 import { makePrivateDir } from "../data-dir.js";
 import { migrateToLatest } from "./migrator.js";
+import { startFromTemplate } from "./pglite-template.js";
 import type { Schema } from "./schema/index.js";
 
 /** The database handle the store functions take; a transaction is one too. */
@@ -39,8 +40,14 @@ export async function openDatabase(config: DatabaseConfig): Promise<Database> {
     db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
   } else {
     // PGlite would create pgdata world-readable; made here first, it stays the owner's.
-    if (config.dataDir !== null) makePrivateDir(`${config.dataDir}/pgdata`);
-    const pglite = config.dataDir === null ? new PGlite() : new PGlite(`${config.dataDir}/pgdata`);
+    let pglite: PGlite;
+    if (config.dataDir === null) pglite = new PGlite();
+    else {
+      const pgdata = `${config.dataDir}/pgdata`;
+      makePrivateDir(config.dataDir);
+      if (!startFromTemplate(pgdata)) makePrivateDir(pgdata);
+      pglite = new PGlite(pgdata);
+    }
     await pglite.waitReady;
     db = new Kysely<Schema>({ dialect: new PGliteDialect(pglite) });
   }

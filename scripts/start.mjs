@@ -1,0 +1,32 @@
+/**
+ * `npm start` (and `npm run token`): runs the compiled service, dist/main.js (or dist/token.js
+ * with `token`), in this process, after building whatever is missing or older than its sources,
+ * so `npm install && npm start` works on a fresh clone. Without the devDependencies (a production
+ * install) nothing can be built: an existing dist/ runs as it is, a missing one is an error.
+ */
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+const entry = process.argv[2] === "token" ? "token" : "main";
+if (entry === "token") process.argv.splice(2, 1);
+const target = new URL(`../dist/${entry}.js`, import.meta.url);
+
+let buildTools = true;
+try {
+  import.meta.resolve("esbuild");
+} catch {
+  buildTools = false;
+}
+
+if (buildTools) {
+  const { buildAll } = await import("./build.mjs");
+  const started = performance.now();
+  // stderr: `npm run -s token` prints the token alone on stdout.
+  const built = await buildAll({ ifStale: true, serverOnly: entry === "token", log: (line) => console.error(`${line}...`) });
+  if (built.length > 0) console.error(`built ${built.join(" and ")} in ${Math.round(performance.now() - started)} ms`);
+} else if (!existsSync(target)) {
+  console.error(`${fileURLToPath(target)} is missing and cannot be built without the devDependencies: run npm run build first`);
+  process.exit(1);
+}
+
+await import(target.href);
