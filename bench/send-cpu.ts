@@ -43,18 +43,29 @@ async function userSystem(pid: number): Promise<[number, number]> {
   return [(Number(rest[11]) * 1000) / ticksPerSecond, (Number(rest[12]) * 1000) / ticksPerSecond];
 }
 
-async function sample(): Promise<{ server: number; postgres: number; nats: number; serverSystem: number }> {
+/** CPU ms by PID of the server, the bench database's Postgres backends and nats-server. */
+async function sample(): Promise<{ server: Map<number, number>; serverSystem: number; postgres: Map<number, number>; nats: Map<number, number> }> {
   const backends =
     monitor === undefined
       ? []
       : (await monitor.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")).rows.map((r) => r.pid);
-  const sum = async (pids: readonly number[]) => {
-    let total = 0;
-    for (const pid of pids) total += (await cpuMs(pid)) ?? 0;
-    return total;
+  const times = async (pids: readonly number[]) => {
+    const byPid = new Map<number, number>();
+    for (const pid of pids) {
+      const ms = await cpuMs(pid);
+      if (ms !== undefined) byPid.set(pid, ms);
+    }
+    return byPid;
   };
   const [user, system] = await userSystem(server.pid);
-  return { server: user + system, serverSystem: system, postgres: await sum(backends), nats: await sum(nats) };
+  return { server: new Map([[server.pid, user + system]]), serverSystem: system, postgres: await times(backends), nats: await times(nats) };
+}
+
+/** CPU spent between two samples: a process that appeared counts from zero, one that left is not seen. */
+function spent(before: Map<number, number>, after: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0);
+  return total;
 }
 
 const connections = Array.from({ length: 4 }, () => grpcClients(server.url, agent.token));
@@ -94,7 +105,8 @@ try {
   const wall = performance.now() - start;
   const after = await sample();
   const batchesAfter = await server.sendBatches();
-  const per = (k: "server" | "serverSystem" | "postgres" | "nats") => ((after[k] - before[k]) / sends).toFixed(3);
+  const per = (k: "server" | "serverSystem" | "postgres" | "nats") =>
+    ((k === "serverSystem" ? after.serverSystem - before.serverSystem : spent(before[k], after[k])) / sends).toFixed(3);
   const batch = (batchesAfter.sum - batchesBefore.sum) / (batchesAfter.count - batchesBefore.count);
   console.log(
     `${backend} C=${concurrency} talks=${talks} sends=${sends} failed=${failed} wall=${Math.round(wall)} ms batch=${batch.toFixed(1)} ` +
