@@ -1,5 +1,9 @@
 /** Summarizes a V8 .cpuprofile (from node --cpu-prof): self time by function and by package/file. */
 import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+
+/** The repository's root as it appears in a profile's URLs (a worktree is not /work/main). */
+const root = fileURLToPath(new URL("..", import.meta.url));
 
 interface ProfileNode {
   id: number;
@@ -35,16 +39,24 @@ function groupOf(url: string, name: string): string {
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg?.[1] !== undefined) return pkg[1];
   if (url.startsWith("node:")) return url.split("/").slice(0, 2).join("/").replace(/\/.*$/, "") + " (" + url.replace(/^node:internal\//, "").split("/")[0] + ")";
-  const project = /\/work\/main\/(.+)$/.exec(url.replace("file://", ""));
-  return project?.[1] ?? url;
+  const path = url.replace("file://", "");
+  return path.startsWith(root) ? path.slice(root.length) : url;
 }
 
-export async function summarizeProfile(file: string, top = 20): Promise<ProfileSummary> {
+/**
+ * Self time by function and by group. `window` (microseconds of the monotonic clock, which
+ * `process.hrtime` reads in every process of the machine) keeps only the samples inside it, e.g.
+ * a measured load without the server's start-up.
+ */
+export async function summarizeProfile(file: string, top = 20, window?: { fromUs: number; toUs: number }): Promise<ProfileSummary> {
   const profile = JSON.parse(await readFile(file, "utf8")) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();
+  let at = profile.startTime;
   for (let i = 0; i < profile.samples.length; i++) {
     const id = profile.samples[i]!;
+    at += profile.timeDeltas[i] ?? 0;
+    if (window !== undefined && (at < window.fromUs || at > window.toUs)) continue;
     self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
   }
   const functions = new Map<string, { name: string; where: string; us: number }>();
@@ -57,7 +69,7 @@ export async function summarizeProfile(file: string, top = 20): Promise<ProfileS
     total += us;
     if (functionName === "(idle)") idle += us;
     const name = functionName === "" ? "(anonymous)" : functionName;
-    const where = url === "" ? "" : `${url.replace(/^file:\/\/\/work\/main\//, "").replace(/^.*node_modules\//, "")}:${lineNumber + 1}`;
+    const where = url === "" ? "" : `${url.replace(`file://${root}`, "").replace(/^.*node_modules\//, "")}:${lineNumber + 1}`;
     const key = `${name}@${where}`;
     const f = functions.get(key) ?? { name, where, us: 0 };
     f.us += us;

@@ -23,6 +23,7 @@ import { startRetention } from "./events/retention.js";
 import { TalkFeeds } from "./events/talk-feeds.js";
 import { createHandler } from "./http/handler.js";
 import { listen, type Listener } from "./http/listener.js";
+import { useFastProtobufUtf8 } from "./http/protobuf-utf8.js";
 import { createUpgradeHandler } from "./http/websocket.js";
 import { headerAuthentication } from "./rpc/header-authentication.js";
 import { authInterceptor, errorInterceptor } from "./rpc/interceptors.js";
@@ -178,6 +179,8 @@ export async function startService(config: Config, options: ServiceOptions = {})
       metrics.requests.inc({ method: name, code: "unauthenticated" });
       logger.info({ method: name, code: "unauthenticated", duration_ms: 0, request_id: header.get("x-request-id")?.slice(0, 128) }, "rpc");
     });
+    // Every protobuf answer's ids and short texts are copied as ASCII, not through TextEncoder.
+    useFastProtobufUtf8();
     const handler = createHandler({
       restServices: talkServices,
       routes: (router) => {

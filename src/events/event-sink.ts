@@ -1,3 +1,4 @@
+import type { EncodedEvent } from "../domain/event-codec.js";
 import type { TalkEvent } from "../domain/events.js";
 
 /**
@@ -5,5 +6,6 @@ import type { TalkEvent } from "../domain/events.js";
  * The log in the database is the truth; a sink only speeds delivery to watchers.
  */
 export interface EventSink {
-  publish(events: readonly TalkEvent[]): void;
+  /** Events given encoded (the log row's encoding) are not encoded again for the bus. */
+  publish(events: readonly (TalkEvent | EncodedEvent)[]): void;
 }

@@ -1,3 +1,4 @@
+import { eventOf, type EncodedEvent } from "../domain/event-codec.js";
 import type { TalkEvent } from "../domain/events.js";
 import type { AgentId, CustomerId, TalkId } from "../domain/ids.js";
 import { joinedAgent, type EventBus, type EventListener, type Unsubscribe } from "./bus.js";
@@ -30,8 +31,9 @@ export class LocalBus implements EventBus {
   readonly #talks = new Listeners<TalkId>();
   readonly #agents = new Listeners<AgentId>();
 
-  publish(events: readonly TalkEvent[]): void {
-    for (const event of events) {
+  publish(events: readonly (TalkEvent | EncodedEvent)[]): void {
+    for (const given of events) {
+      const event = eventOf(given);
       this.#talks.emit(event.chatId, event);
       const agent = joinedAgent(event);
       if (agent !== undefined) this.#agents.emit(agent, event);

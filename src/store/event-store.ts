@@ -1,16 +1,14 @@
-import { decodeEvent } from "../domain/event-codec.js";
-import type { Actor, EventPayload, TalkEvent } from "../domain/events.js";
+import { decodeEvent, encoded, type EncodedEvent } from "../domain/event-codec.js";
+import type { Actor, TalkEvent } from "../domain/events.js";
 import type { AgentId, TalkId } from "../domain/ids.js";
 import type { Executor } from "./database.js";
 
-/** The part of an event that only the payload column holds (the rest has columns of its own). */
-function payloadOf(event: TalkEvent): Omit<EventPayload, "type"> {
-  const { seq: _seq, chatId: _chatId, customerId: _customerId, tmCreate: _tmCreate, actor: _actor, type: _type, ...payload } = event;
-  return payload;
-}
-
-/** An event as its events row. */
-export function eventRow(event: TalkEvent) {
+/**
+ * An event as its events row: the envelope in columns, the body in the payload column as the
+ * codec encoded it (an EncodedEvent's text is used as is, so the bus can send the same bytes).
+ */
+export function eventRow(given: TalkEvent | EncodedEvent) {
+  const { event, payload } = encoded(given);
   return {
     chat_id: event.chatId,
     seq: event.seq,
@@ -19,12 +17,12 @@ export function eventRow(event: TalkEvent) {
     actor_type: event.actor.ownerType,
     actor_id: event.actor.ownerType === "agent" ? event.actor.ownerId : null,
     tm_create: event.tmCreate,
-    payload: JSON.stringify(payloadOf(event)),
+    payload,
   };
 }
 
 /** Appends events to their talks' logs, in the caller's transaction. */
-export async function appendEvents(db: Executor, events: readonly TalkEvent[]): Promise<void> {
+export async function appendEvents(db: Executor, events: readonly (TalkEvent | EncodedEvent)[]): Promise<void> {
   if (events.length === 0) return;
   await db.insertInto("events").values(events.map(eventRow)).execute();
 }

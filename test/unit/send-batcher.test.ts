@@ -8,6 +8,7 @@
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import type { DomainDeps } from "../../src/domain/deps.js";
 import { FailedPrecondition, InvalidArgument, NotFound, Unavailable } from "../../src/domain/errors.js";
+import { eventOf } from "../../src/domain/event-codec.js";
 import type { TalkEvent } from "../../src/domain/events.js";
 import type { AgentId, CustomerId, MessageId, TalkId } from "../../src/domain/ids.js";
 import type { Identity } from "../../src/domain/identity.js";
@@ -206,7 +207,7 @@ function batcher(options: Partial<SendBatcherOptions> = {}): SendBatcher {
     events: {
       publish: (events) => {
         publishes++;
-        published.push(...events);
+        published.push(...events.map(eventOf));
       },
     },
     now: () => now,
