@@ -664,6 +664,19 @@ describe("SendBatcher: what a batch knew stays known while it reads (issue 13)",
     expect(store.reads.map((r) => r.talkIds)).toEqual([[tid(1), tid(2)], [tid(3)]]);
   });
 
+  it("does not lose a known talk when the batch knows as many talks as it can remember and reads one more", async () => {
+    for (let n = 1; n <= 3; n++) store.addTalk(tid(n), [ann]);
+    const b = batcher({ knownTalks: 2 });
+    await Promise.all([send(b, ann, tid(1), "a1"), send(b, ann, tid(2), "a2")]);
+    const outcomes = await Promise.all([1, 2, 3].map((n) => settle(send(b, ann, tid(n), `b${n}`))));
+    expect(outcomes.map((o) => (o instanceof Error ? o.message : [o.text, o.seq]))).toEqual([
+      ["b1", 4],
+      ["b2", 4],
+      ["b3", 3],
+    ]);
+    expect(store.reads.map((r) => r.talkIds)).toEqual([[tid(1), tid(2)], [tid(3)]]);
+  });
+
   it("plans every talk of a batch that reads more talks than it can remember", async () => {
     for (let n = 1; n <= 3; n++) store.addTalk(tid(n), [ann]);
     const b = batcher({ knownTalks: 2 });
