@@ -8,28 +8,13 @@
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { FailedPrecondition, InvalidArgument, NotFound, Unavailable } from "../../src/domain/errors.js";
 import type { TalkEvent } from "../../src/domain/events.js";
-import type { AgentId, CustomerId, MessageId, TalkId } from "../../src/domain/ids.js";
+import type { AgentId, MessageId, TalkId } from "../../src/domain/ids.js";
 import type { Identity } from "../../src/domain/identity.js";
 import type { Message, Talk } from "../../src/domain/model.js";
 import { SendBatcher, type BatchStore, type SendBatcherOptions } from "../../src/sends/send-batcher.js";
 import type { SendRequest } from "../../src/sends/send-request.js";
 import type { HeadMove, SendTargets } from "../../src/sends/send-store.js";
-
-const customer = "c0000000-0000-4000-8000-000000000001" as CustomerId;
-const otherCustomer = "c0000000-0000-4000-8000-000000000002" as CustomerId;
-const created = new Date(Date.UTC(2026, 0, 1, 0, 0, 0));
-const now = new Date(Date.UTC(2026, 0, 1, 0, 0, 10));
-
-const ann = caller("a0000000-0000-4000-8000-00000000000a");
-const bob = caller("a0000000-0000-4000-8000-00000000000b");
-const outsider = caller("a0000000-0000-4000-8000-00000000000f");
-
-function caller(agentId: string, customerId: CustomerId = customer): Identity {
-  return { agentId: agentId as AgentId, customerId, name: undefined, role: "agent", expiresAt: Infinity };
-}
-
-const tid = (n: number) => `70000000-0000-4000-8000-${String(n).padStart(12, "0")}` as TalkId;
-const mid = (n: number) => `40000000-0000-4000-8000-${String(n).padStart(12, "0")}` as MessageId;
+import { ann, bob, created, customer, groupTalk, mid, now, otherCustomer, outsider, tid } from "./send-fixtures.js";
 
 /** A store error with a Postgres SQLSTATE, as the driver throws it. */
 function driverError(code: string): Error {
@@ -50,21 +35,7 @@ class FakeSendStore implements BatchStore {
   readonly alone: SendRequest[] = [];
 
   addTalk(id: TalkId, members: readonly Identity[], fields: Partial<Talk> = {}): void {
-    this.talks.set(id, {
-      id,
-      customerId: customer,
-      type: "group",
-      name: "talk",
-      detail: "",
-      status: "active",
-      memberCount: members.length,
-      lastSeq: 2,
-      tmCreate: created,
-      tmUpdate: created,
-      tmDelete: null,
-      tmActivity: created,
-      ...fields,
-    });
+    this.talks.set(id, groupTalk(id, { memberCount: members.length, ...fields }));
     this.members.set(id, new Set(members.map((m) => m.agentId)));
   }
 

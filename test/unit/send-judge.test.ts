@@ -3,37 +3,19 @@
  * and the order they apply in; the error values carry the code and text both paths answer.
  */
 import { describe, expect, it } from "vitest";
-import type { AgentId, CustomerId, MessageId, TalkId } from "../../src/domain/ids.js";
-import type { Identity } from "../../src/domain/identity.js";
+import type { AgentId } from "../../src/domain/ids.js";
 import type { Message, Talk } from "../../src/domain/model.js";
 import { judgeSend, type SendFacts, type SendVerdict } from "../../src/sends/judge-send.js";
 import type { KnownTalk } from "../../src/sends/known-talks.js";
 import type { SendRequest } from "../../src/sends/send-request.js";
+import { ann, bob, groupTalk, mid, otherCustomer, tid } from "./send-fixtures.js";
 
-const customer = "c0000000-0000-4000-8000-000000000001" as CustomerId;
-const at = new Date(Date.UTC(2026, 0, 1));
-const ann: Identity = { agentId: "a0000000-0000-4000-8000-00000000000a" as AgentId, customerId: customer, name: undefined, role: "agent", expiresAt: Infinity };
-const talkId = "70000000-0000-4000-8000-000000000001" as TalkId;
-const otherTalk = "70000000-0000-4000-8000-000000000002" as TalkId;
-const parentId = "40000000-0000-4000-8000-000000000001" as MessageId;
+const talkId = tid(1);
+const otherTalk = tid(2);
+const parentId = mid(1);
 
 function known(fields: Partial<Talk> = {}, members: readonly AgentId[] = [ann.agentId]): KnownTalk {
-  const talk: Talk = {
-    id: talkId,
-    customerId: customer,
-    type: "group",
-    name: "t",
-    detail: "",
-    status: "active",
-    memberCount: 2,
-    lastSeq: 7,
-    tmCreate: at,
-    tmUpdate: at,
-    tmDelete: null,
-    tmActivity: at,
-    ...fields,
-  };
-  return { talk, members: new Set(members) };
+  return { talk: groupTalk(talkId, fields), members: new Set(members) };
 }
 
 function request(fields: Partial<SendRequest> = {}): SendRequest {
@@ -68,8 +50,8 @@ describe("judgeSend", () => {
   it("refuses as NOT_FOUND a talk that is absent, another customer's, or lacks the sender", () => {
     const notFound = ["refuse", "not_found", `talk ${talkId} not found`];
     expect(summary(judgeSend(undefined, request(), true, none))).toEqual(notFound);
-    expect(summary(judgeSend(known({ customerId: "c0000000-0000-4000-8000-000000000002" as CustomerId }), request(), true, none))).toEqual(notFound);
-    expect(summary(judgeSend(known({}, ["a0000000-0000-4000-8000-00000000000b" as AgentId]), request(), true, none))).toEqual(notFound);
+    expect(summary(judgeSend(known({ customerId: otherCustomer }), request(), true, none))).toEqual(notFound);
+    expect(summary(judgeSend(known({}, [bob.agentId]), request(), true, none))).toEqual(notFound);
     // Before anything else: a retry into a talk the sender left learns nothing of it.
     expect(summary(judgeSend(known({}, []), request({ clientMessageId: "k" }), true, { parentTalk: talkId, first: firstMessage }))).toEqual(notFound);
   });

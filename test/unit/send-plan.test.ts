@@ -4,45 +4,16 @@
  */
 import { describe, expect, it } from "vitest";
 import { DomainError, FailedPrecondition, InvalidArgument, NotFound } from "../../src/domain/errors.js";
-import type { AgentId, CustomerId, MessageId, TalkId } from "../../src/domain/ids.js";
+import type { MessageId, TalkId } from "../../src/domain/ids.js";
 import type { Identity } from "../../src/domain/identity.js";
 import type { Talk } from "../../src/domain/model.js";
 import type { KnownTalk } from "../../src/sends/known-talks.js";
 import { planBatch, type Planned, type Snapshot } from "../../src/sends/plan-batch.js";
 import type { SendRequest } from "../../src/sends/send-request.js";
-
-const customer = "c0000000-0000-4000-8000-000000000001" as CustomerId;
-const created = new Date(Date.UTC(2026, 0, 1));
-const now = new Date(Date.UTC(2026, 0, 1, 0, 0, 10));
-
-function caller(agentId: string): Identity {
-  return { agentId: agentId as AgentId, customerId: customer, name: undefined, role: "agent", expiresAt: Infinity };
-}
-const ann = caller("a0000000-0000-4000-8000-00000000000a");
-const bob = caller("a0000000-0000-4000-8000-00000000000b");
-
-const tid = (n: number) => `70000000-0000-4000-8000-${String(n).padStart(12, "0")}` as TalkId;
-const mid = (n: number) => `40000000-0000-4000-8000-${String(n).padStart(12, "0")}` as MessageId;
+import { ann, bob, groupTalk, mid, now, tid } from "./send-fixtures.js";
 
 function known(id: TalkId, members: readonly Identity[], fields: Partial<Talk> = {}): KnownTalk {
-  return {
-    talk: {
-      id,
-      customerId: customer,
-      type: "group",
-      name: "talk",
-      detail: "",
-      status: "active",
-      memberCount: members.length,
-      lastSeq: 2,
-      tmCreate: created,
-      tmUpdate: created,
-      tmDelete: null,
-      tmActivity: created,
-      ...fields,
-    },
-    members: new Set(members.map((m) => m.agentId)),
-  };
+  return { talk: groupTalk(id, { memberCount: members.length, ...fields }), members: new Set(members.map((m) => m.agentId)) };
 }
 
 function snapshot(talks: readonly KnownTalk[], options: { parents?: [MessageId, TalkId][]; fresh?: TalkId[] } = {}): Snapshot {
