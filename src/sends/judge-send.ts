@@ -51,7 +51,8 @@ export function judgeSend(talk: KnownTalk | undefined, request: SendRequest, fre
   if (facts.first !== null && facts.first !== undefined) return { decision: "first", message: facts.first };
   if (talk.talk.status !== "active") {
     if (!fresh) return { decision: "read again" };
-    if (request.clientMessageId !== null && facts.first === undefined) return { decision: "lock" };
+    // Not knowing whether a first message exists means the send has a client_message_id.
+    if (facts.first === undefined) return { decision: "lock" };
     return { decision: "refuse", error: talkClosed() };
   }
   if (request.parentId !== null && facts.parentTalk !== talkId) {
