@@ -28,8 +28,10 @@ export default {
     "src/http/rest/field-path.ts",
     // --- end live delivery, token verifier, REST transcoder ---
     // --- send path and domain rules (tests: test/unit/send-*, known-talks, domain-*) ---
-    "src/domain/send-batcher.ts",
-    "src/domain/known-talks.ts",
+    "src/sends/send-batcher.ts",
+    "src/sends/known-talks.ts",
+    "src/sends/plan-batch.ts",
+    "src/sends/judge-send.ts",
     "src/domain/draft-message.ts",
     "src/domain/validate.ts",
     "src/domain/page-token.ts",

@@ -4,7 +4,7 @@ import { defineConfig } from "vitest/config";
 // processes. `npm run test:unit` runs it in seconds; `npm test` runs it with everything else.
 // Files share one module graph per worker (no isolation: most of a file's cost would be
 // re-importing it), except those that replace a module with vi.mock, which need their own.
-const mocking = ["test/unit/send-batcher.test.ts", "test/unit/token-remembering.test.ts"];
+const mocking = ["test/unit/token-remembering.test.ts"];
 
 export default defineConfig({
   test: {

@@ -13,6 +13,7 @@ import { WriteLimits } from "./domain/write-limits.js";
 import { Callers } from "./domain/agents.js";
 import type { DomainDeps } from "./domain/deps.js";
 import { Unavailable } from "./domain/errors.js";
+import { sendAlone } from "./domain/messages.js";
 import type { WatchDeps } from "./domain/watch.js";
 import type { EventBus } from "./events/bus.js";
 import type { EventLog } from "./events/event-log.js";
@@ -47,6 +48,8 @@ import { openDatabase, type Database } from "./store/database.js";
 import { guarded } from "./store/errors.js";
 import { pruneEvents, readEvents, readHeads } from "./store/event-store.js";
 import { pruneFullBuckets, takeTokens } from "./store/rate-bucket-store.js";
+import { SendBatcher } from "./sends/send-batcher.js";
+import { commitSends, readSendTargets } from "./sends/send-store.js";
 
 export interface Service {
   readonly port: number;
@@ -135,19 +138,27 @@ export async function startService(config: Config, options: ServiceOptions = {})
       pruning.unref();
       closers.unshift(() => clearInterval(pruning));
     }
-    const deps: DomainDeps = {
-      db,
-      events,
-      now: () => new Date(),
-      writeLimits,
-      // The embedded database has one connection; on Postgres, half the pool may commit sends.
-      sendBatching: {
+    const now = () => new Date();
+    const sends = new SendBatcher(
+      {
+        store: {
+          readSendTargets: (talkIds, agentIds, parentIds) => guarded(() => readSendTargets(db, talkIds, agentIds, parentIds)),
+          commitSends: (moves, messages, committed) => guarded(() => commitSends(db, moves, messages, committed)),
+          // Called only once a send is submitted, when deps exist.
+          sendAlone: (request) => sendAlone(deps, request),
+        },
+        events,
+        now,
+      },
+      {
         maxBatch: 256,
+        // The embedded database has one connection; on Postgres, half the pool may commit sends.
         maxInFlight: config.database.kind === "postgres" ? Math.max(1, Math.floor(config.database.poolSize / 2)) : 1,
         parallelAfter: 32,
         onCommit: (size) => metrics.sendBatch.observe(size),
       },
-    };
+    );
+    const deps: DomainDeps = { db, events, now, writeLimits, sends };
     const watch: WatchDeps = {
       bus,
       feeds,

@@ -1,6 +1,6 @@
 import type { EventSink } from "../events/event-sink.js";
 import type { Executor } from "../store/database.js";
-import type { SendBatcherOptions } from "./send-batcher.js";
+import type { Sends } from "../sends/send-request.js";
 import type { WriteLimits } from "./write-limits.js";
 
 /** What the domain needs from the layers below it, and its per-process limits. */
@@ -11,6 +11,6 @@ export interface DomainDeps {
   readonly now: () => Date;
   /** Per-agent rate limits on every class of write; each write use case takes its token first. */
   readonly writeLimits: WriteLimits;
-  /** Group commit of concurrent sends (see send-batcher.ts). */
-  readonly sendBatching: SendBatcherOptions;
+  /** Takes validated sends: the group commit (sends/send-batcher.ts), built in service.ts. */
+  readonly sends: Sends;
 }

@@ -18,7 +18,8 @@ import { limits } from "./limits.js";
 import type { Media, Message, Page } from "./model.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
 import { draftMessage, type NewMessage } from "./draft-message.js";
-import { SendBatcher, type SendRequest } from "./send-batcher.js";
+import { judgeSend } from "../sends/judge-send.js";
+import type { SendRequest } from "../sends/send-request.js";
 import type { TalkChange } from "./talk-change.js";
 import { changeTalk } from "./transaction.js";
 import * as validate from "./validate.js";
@@ -55,34 +56,31 @@ export async function sendMessage(deps: DomainDeps, caller: Identity, input: Sen
       ? null
       : validate.text("client_message_id", input.clientMessageId, limits.maxClientMessageIdLength);
   await deps.writeLimits.take(caller, "sends");
-  return batcherOf(deps).submit({ caller, talkId, text, medias, parentId, clientMessageId });
+  return deps.sends.submit({ caller, talkId, text, medias, parentId, clientMessageId });
 }
 
-const batchers = new WeakMap<DomainDeps, SendBatcher>();
-
-/** The process's group-commit batcher for these deps. */
-function batcherOf(deps: DomainDeps): SendBatcher {
-  let batcher = batchers.get(deps);
-  if (batcher === undefined) {
-    batcher = new SendBatcher(deps, (request) => sendAlone(deps, request), deps.sendBatching);
-    batchers.set(deps, batcher);
-  }
-  return batcher;
-}
-
-/** One send in a transaction of its own (the batcher's fallback). */
-async function sendAlone(deps: DomainDeps, request: SendRequest): Promise<Message> {
+/**
+ * One send in a transaction of its own, judged under the talk's lock by the batch's rules
+ * (the batcher's fallback, exact where the batch cannot be: a retry's first message).
+ */
+export async function sendAlone(deps: DomainDeps, request: SendRequest): Promise<Message> {
   const { caller, talkId, text, medias, parentId, clientMessageId } = request;
+  // changeTalk has refused a talk the caller does not take part in.
   return changeTalk(deps, caller, talkId, async (trx, change) => {
-    if (clientMessageId !== null) {
-      const first = await findMessageByClientId(trx, talkId, caller.agentId, clientMessageId);
-      if (first !== null) return first;
+    const first = clientMessageId === null ? null : await findMessageByClientId(trx, talkId, caller.agentId, clientMessageId);
+    const parentInTalk = parentId !== null && first === null && (await messageInTalk(trx, talkId, parentId));
+    const verdict = judgeSend({ talk: change.talk, members: new Set([caller.agentId]) }, request, true, {
+      parentTalk: parentInTalk ? talkId : undefined,
+      first,
+    });
+    switch (verdict.decision) {
+      case "first":
+        return verdict.message;
+      case "refuse":
+        throw verdict.error;
+      case "write":
+        return postMessage(trx, change, { ownerType: "agent", text, medias, parentId, clientMessageId });
     }
-    change.requireActive();
-    if (parentId !== null && !(await messageInTalk(trx, talkId, parentId))) {
-      throw new InvalidArgument("parent_id", "must name a message of the same talk");
-    }
-    return postMessage(trx, change, { ownerType: "agent", text, medias, parentId, clientMessageId });
   });
 }
 

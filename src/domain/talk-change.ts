@@ -6,6 +6,11 @@ import { FailedPrecondition } from "./errors.js";
 import type { Actor, EventPayload, TalkEvent } from "./events.js";
 import type { Talk } from "./model.js";
 
+/** The refusal of a write to a closed talk. */
+export function talkClosed(): FailedPrecondition {
+  return new FailedPrecondition("the talk is closed; reopen it first");
+}
+
 export class TalkChange {
   #talk: Talk;
   readonly #events: TalkEvent[] = [];
@@ -43,7 +48,7 @@ export class TalkChange {
 
   /** A closed talk takes no messages, reactions, edits or participants. */
   requireActive(): void {
-    if (this.#talk.status !== "active") throw new FailedPrecondition("the talk is closed; reopen it first");
+    if (this.#talk.status !== "active") throw talkClosed();
   }
 
   /** Changes the talk's own fields; tm_update moves to the change's time. */

@@ -1,6 +1,6 @@
 /**
  * Remembered talks across processes: two services (A and B) on one Postgres database, each
- * with its own memory of the talks it sends to (src/domain/known-talks.ts). Whatever B does to
+ * with its own memory of the talks it sends to (src/sends/known-talks.ts). Whatever B does to
  * a talk A remembers, A's next send is judged against the talk as it is now, and every talk's
  * event log stays gap-free with one message per acknowledged send. Postgres only: PGlite
  * cannot be shared between two services.

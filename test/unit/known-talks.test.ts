@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { AgentId, MessageId, TalkId } from "../../src/domain/ids.js";
-import { KnownTalks } from "../../src/domain/known-talks.js";
+import { KnownTalks } from "../../src/sends/known-talks.js";
 import type { Talk } from "../../src/domain/model.js";
 
 const a = "agent-a" as AgentId;

@@ -1,53 +1,27 @@
 /**
  * Group commit of sends (SendBatcher) against an in-memory store with the semantics of
- * store/send-store.ts: a read of talks, members and parents; a commit that applies to a talk
- * only while its head is the one planned from (compare-and-set), and fails whole on a reused
- * client_message_id. The store can be told to move a talk's head before a commit (another
- * process wins the race) or to fail.
+ * sends/send-store.ts as service.ts wires it: a read of talks, members and parents; a commit
+ * that applies to a talk only while its head is the one planned from (compare-and-set), and
+ * fails whole on a reused client_message_id; an unreachable database as Unavailable. The store
+ * can be told to move a talk's head before a commit (another process wins the race) or to fail.
  */
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import type { DomainDeps } from "../../src/domain/deps.js";
 import { FailedPrecondition, InvalidArgument, NotFound, Unavailable } from "../../src/domain/errors.js";
-import { eventOf } from "../../src/domain/event-codec.js";
 import type { TalkEvent } from "../../src/domain/events.js";
-import type { AgentId, CustomerId, MessageId, TalkId } from "../../src/domain/ids.js";
+import type { AgentId, MessageId, TalkId } from "../../src/domain/ids.js";
 import type { Identity } from "../../src/domain/identity.js";
 import type { Message, Talk } from "../../src/domain/model.js";
-import { SendBatcher, type SendBatcherOptions, type SendRequest } from "../../src/domain/send-batcher.js";
-import type { Executor } from "../../src/store/database.js";
-import type { HeadMove, SendTargets } from "../../src/store/send-store.js";
+import { SendBatcher, type BatchStore, type SendBatcherOptions } from "../../src/sends/send-batcher.js";
+import type { SendRequest } from "../../src/sends/send-request.js";
+import type { HeadMove, SendTargets } from "../../src/sends/send-store.js";
+import { ann, bob, created, customer, groupTalk, mid, now, otherCustomer, outsider, tid } from "./send-fixtures.js";
 
-const holder = vi.hoisted(() => ({ store: undefined as unknown }));
-
-vi.mock("../../src/store/send-store.js", () => ({
-  readSendTargets: (_db: unknown, talkIds: readonly TalkId[], agentIds: readonly AgentId[], parentIds: readonly MessageId[]) =>
-    (holder.store as FakeSendStore).read(talkIds, agentIds, parentIds),
-  commitSends: (_db: unknown, moves: readonly HeadMove[], messages: readonly Message[], events: readonly TalkEvent[]) =>
-    (holder.store as FakeSendStore).commit(moves, messages, events),
-}));
-
-const customer = "c0000000-0000-4000-8000-000000000001" as CustomerId;
-const otherCustomer = "c0000000-0000-4000-8000-000000000002" as CustomerId;
-const created = new Date(Date.UTC(2026, 0, 1, 0, 0, 0));
-const now = new Date(Date.UTC(2026, 0, 1, 0, 0, 10));
-
-const ann = caller("a0000000-0000-4000-8000-00000000000a");
-const bob = caller("a0000000-0000-4000-8000-00000000000b");
-const outsider = caller("a0000000-0000-4000-8000-00000000000f");
-
-function caller(agentId: string, customerId: CustomerId = customer): Identity {
-  return { agentId: agentId as AgentId, customerId, name: undefined, role: "agent", expiresAt: Infinity };
-}
-
-const tid = (n: number) => `70000000-0000-4000-8000-${String(n).padStart(12, "0")}` as TalkId;
-const mid = (n: number) => `40000000-0000-4000-8000-${String(n).padStart(12, "0")}` as MessageId;
-
-/** A store error with a Postgres SQLSTATE or socket code, as the driver throws them. */
+/** A store error with a Postgres SQLSTATE, as the driver throws it. */
 function driverError(code: string): Error {
   return Object.assign(new Error(`driver error ${code}`), { code });
 }
 
-class FakeSendStore {
+class FakeSendStore implements BatchStore {
   readonly talks = new Map<TalkId, Talk>();
   readonly members = new Map<TalkId, Set<AgentId>>();
   /** Messages stored, in commit order (parents included). */
@@ -61,21 +35,7 @@ class FakeSendStore {
   readonly alone: SendRequest[] = [];
 
   addTalk(id: TalkId, members: readonly Identity[], fields: Partial<Talk> = {}): void {
-    this.talks.set(id, {
-      id,
-      customerId: customer,
-      type: "group",
-      name: "talk",
-      detail: "",
-      status: "active",
-      memberCount: members.length,
-      lastSeq: 2,
-      tmCreate: created,
-      tmUpdate: created,
-      tmDelete: null,
-      tmActivity: created,
-      ...fields,
-    });
+    this.talks.set(id, groupTalk(id, { memberCount: members.length, ...fields }));
     this.members.set(id, new Set(members.map((m) => m.agentId)));
   }
 
@@ -121,7 +81,7 @@ class FakeSendStore {
     return this.messages.filter((m) => m.chatId === talkId).map((m) => m.text);
   }
 
-  async read(talkIds: readonly TalkId[], agentIds: readonly AgentId[], parentIds: readonly MessageId[]): Promise<SendTargets> {
+  async readSendTargets(talkIds: readonly TalkId[], agentIds: readonly AgentId[], parentIds: readonly MessageId[]): Promise<SendTargets> {
     this.reads.push({ talkIds: [...talkIds], agentIds: [...agentIds], parentIds: [...parentIds] });
     await Promise.resolve();
     this.beforeRead();
@@ -140,7 +100,7 @@ class FakeSendStore {
     return { talks, parentTalks };
   }
 
-  async commit(moves: readonly HeadMove[], messages: readonly Message[], events: readonly TalkEvent[]): Promise<Set<TalkId>> {
+  async commitSends(moves: readonly HeadMove[], messages: readonly Message[], events: readonly TalkEvent[]): Promise<Set<TalkId>> {
     const index = this.commits.length;
     this.commits.push({ moves: [...moves], messages: [...messages], events: [...events] });
     await this.beforeCommit(index);
@@ -195,26 +155,19 @@ let committed: number[];
 
 beforeEach(() => {
   store = new FakeSendStore();
-  holder.store = store;
   published = [];
   publishes = 0;
   committed = [];
 });
 
 function batcher(options: Partial<SendBatcherOptions> = {}): SendBatcher {
-  const deps: DomainDeps = {
-    db: {} as Executor,
-    events: {
-      publish: (events) => {
-        publishes++;
-        published.push(...events.map(eventOf));
-      },
+  const events = {
+    publish: (committed: readonly TalkEvent[]) => {
+      publishes++;
+      published.push(...committed);
     },
-    now: () => now,
-    writeLimits: {} as DomainDeps["writeLimits"],
-    sendBatching: { maxBatch: 100, maxInFlight: 1, parallelAfter: 1 },
   };
-  return new SendBatcher(deps, (request) => store.sendAlone(request), {
+  return new SendBatcher({ store, events, now: () => now }, {
     maxBatch: 100,
     maxInFlight: 1,
     parallelAfter: 1,
@@ -342,8 +295,7 @@ describe("SendBatcher: group commit", () => {
 
   it("works without an onCommit listener", async () => {
     store.addTalk(tid(1), [ann]);
-    const deps = { db: {} as Executor, events: { publish: () => {} }, now: () => now } as unknown as DomainDeps;
-    const b = new SendBatcher(deps, (request) => store.sendAlone(request), { maxBatch: 10, maxInFlight: 1, parallelAfter: 1 });
+    const b = new SendBatcher({ store, events: { publish: () => {} }, now: () => now }, { maxBatch: 10, maxInFlight: 1, parallelAfter: 1 });
     expect(await send(b, ann, tid(1), "quiet")).toMatchObject({ text: "quiet", seq: 3 });
   });
 
@@ -522,7 +474,7 @@ describe("SendBatcher: good and bad sends in one batch", () => {
   it("fails every send of the batch with Unavailable when the database cannot be reached", async () => {
     store.addTalk(tid(1), [ann, bob]);
     store.beforeCommit = () => {
-      throw driverError("ECONNREFUSED");
+      throw new Unavailable("the database is unavailable");
     };
     const b = batcher();
     const outcomes = await Promise.all([settle(send(b, ann, tid(1), "x")), settle(send(b, bob, tid(1), "y"))]);
@@ -530,6 +482,36 @@ describe("SendBatcher: good and bad sends in one batch", () => {
     expect(store.alone).toEqual([]);
     expect(store.commits).toHaveLength(1);
     expect(published).toEqual([]);
+  });
+});
+
+describe("SendBatcher: an unreachable database", () => {
+  it("fails every send of the batch with Unavailable when the read cannot reach it, without the locking path", async () => {
+    store.addTalk(tid(1), [ann]);
+    store.addTalk(tid(2), [bob]);
+    store.beforeRead = () => {
+      throw new Unavailable("the database is unavailable");
+    };
+    const b = batcher();
+    const outcomes = await Promise.all([settle(send(b, ann, tid(1), "x")), settle(send(b, bob, tid(2), "y"))]);
+    for (const outcome of outcomes) expect(outcome).toBeInstanceOf(Unavailable);
+    expect(store.commits).toEqual([]);
+    expect(store.alone).toEqual([]);
+  });
+
+  it("fails only the sends still pending when a later try cannot reach it; the settled keep their answers", async () => {
+    store.addTalk(tid(1), [ann]);
+    store.addTalk(tid(2), [ann]);
+    store.beforeCommit = (index) => {
+      if (index === 0) store.rivalWrite(tid(2));
+      else throw new Unavailable("the database is unavailable");
+    };
+    const b = batcher();
+    const [x, y] = await Promise.all([settle(send(b, ann, tid(1), "x")), settle(send(b, ann, tid(2), "y"))]);
+    expect(x).toMatchObject({ text: "x", seq: 3 });
+    expect(y).toBeInstanceOf(Unavailable);
+    expect(published.map((e) => e.chatId)).toEqual([tid(1)]);
+    expect(store.alone).toEqual([]);
   });
 });
 
@@ -565,6 +547,44 @@ describe("SendBatcher: lost races", () => {
       [tid(2), 4],
     ]);
     expect(store.reads.map((r) => r.talkIds)).toEqual([[tid(1), tid(2)], [tid(2)]]);
+  });
+
+  it("re-plans a repeated client_message_id with its talk and still writes it once", async () => {
+    store.addTalk(tid(1), [ann]);
+    store.beforeCommit = (index) => {
+      if (index === 0) store.rivalWrite(tid(1));
+    };
+    const b = batcher();
+    const [first, again] = await Promise.all([
+      send(b, ann, tid(1), "first", { clientMessageId: "k" }),
+      send(b, ann, tid(1), "again", { clientMessageId: "k" }),
+    ]);
+    expect(again).toBe(first);
+    expect(first).toMatchObject({ text: "first", seq: 4 });
+    expect(store.textsOf(tid(1))).toEqual(["first"]);
+    expect(store.commits.map((c) => c.messages.map((m) => m.text))).toEqual([["first"], ["first"]]);
+  });
+
+  it("settles refused sends at once and re-plans only the good sends of a talk that moved", async () => {
+    store.addTalk(tid(1), [ann]);
+    store.beforeCommit = (index) => {
+      if (index === 0) store.rivalWrite(tid(1));
+    };
+    const b = batcher();
+    const outcomes = await Promise.all([
+      settle(send(b, ann, tid(1), "good")),
+      settle(send(b, outsider, tid(1), "outsider")),
+      settle(send(b, ann, tid(1), "bad parent", { parentId: mid(7) })),
+    ]);
+    expect(outcomes[0]).toMatchObject({ text: "good", seq: 4 });
+    expect(outcomes[1]).toBeInstanceOf(NotFound);
+    expect(outcomes[2]).toBeInstanceOf(InvalidArgument);
+    // The second try holds the good send alone: the refused were not planned again.
+    expect(store.commits.map((c) => c.messages.map((m) => m.text))).toEqual([["good"], ["good"]]);
+    expect(store.reads.map((r) => [r.talkIds, r.agentIds])).toEqual([
+      [[tid(1)], [ann.agentId, outsider.agentId]],
+      [[tid(1)], [ann.agentId]],
+    ]);
   });
 
   it("falls back to the locking path, one send at a time, after losing the race three times", async () => {
@@ -612,6 +632,19 @@ describe("SendBatcher: what a batch knew stays known while it reads (issue 13)",
     await Promise.all([send(b, ann, tid(1), "a1"), send(b, ann, tid(2), "a2")]);
     const outcomes = await Promise.all([settle(send(b, ann, tid(1), "known")), settle(send(b, ann, tid(3), "new"))]);
     expect(outcomes).toEqual([expect.objectContaining({ text: "known", seq: 4 }), expect.objectContaining({ text: "new", seq: 3 })]);
+    expect(store.reads.map((r) => r.talkIds)).toEqual([[tid(1), tid(2)], [tid(3)]]);
+  });
+
+  it("does not lose a known talk when the batch knows as many talks as it can remember and reads one more", async () => {
+    for (let n = 1; n <= 3; n++) store.addTalk(tid(n), [ann]);
+    const b = batcher({ knownTalks: 2 });
+    await Promise.all([send(b, ann, tid(1), "a1"), send(b, ann, tid(2), "a2")]);
+    const outcomes = await Promise.all([1, 2, 3].map((n) => settle(send(b, ann, tid(n), `b${n}`))));
+    expect(outcomes.map((o) => (o instanceof Error ? o.message : [o.text, o.seq]))).toEqual([
+      ["b1", 4],
+      ["b2", 4],
+      ["b3", 3],
+    ]);
     expect(store.reads.map((r) => r.talkIds)).toEqual([[tid(1), tid(2)], [tid(3)]]);
   });
 

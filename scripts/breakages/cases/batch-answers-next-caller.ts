@@ -2,10 +2,10 @@ import { breakage } from "../breakage.js";
 
 export default breakage({
   behaviour: "Each caller of a group commit gets its own message",
-  breakage: "src/domain/send-batcher.ts: each settled caller of a batch is resolved with the next caller's message",
+  breakage: "src/sends/send-batcher.ts: each settled caller of a batch is resolved with the next caller's message",
   edits: [
     {
-      file: "src/domain/send-batcher.ts",
+      file: "src/sends/send-batcher.ts",
       find: ["      for (const [p, result] of attempt.settled) {", "        if (result instanceof Error) p.reject(result);", "        else p.resolve(result);", "      }"].join("\n"),
       replace: [
         "      attempt.settled.forEach(([p, result], i, all) => {",

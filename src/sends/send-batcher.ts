@@ -1,34 +1,37 @@
 /**
  * Group commit for sends. Concurrent SendMessage calls in a process are committed together by
  * one statement that writes all their messages, events and talk heads, applied to each talk
- * only if its head has not moved since it was read (see store/send-store.ts). Talks are read
+ * only if its head has not moved since it was read (see send-store.ts). Talks are read
  * (membership, status, head) only when this process does not know them already (see
- * known-talks.ts), so a steady stream of sends costs one round trip per batch. A talk whose
- * head moved (another process or another kind of write got there first) is read again and its
- * sends planned again; after a few tries they take the locking path, one transaction each. A lone send goes at once; sends that
- * arrive while a batch is committing form the next batch, so batching adds no waiting of its
- * own. A talk is in at most one batch at a time, so the process's own batches never collide.
+ * known-talks.ts), so a steady stream of sends costs one round trip per batch. A batch is
+ * planned (plan-batch.ts) from a snapshot of what it knew and read. A talk whose head moved
+ * (another process or another kind of write got there first) is read again and its sends
+ * planned again; after a few tries they take the locking path, one transaction each. A lone
+ * send goes at once; sends that arrive while a batch is committing form the next batch, so
+ * batching adds no waiting of its own. A talk is in at most one batch at a time, so the
+ * process's own batches never collide.
  */
-import { guarded } from "../store/errors.js";
-import { commitSends, readSendTargets, type HeadMove } from "../store/send-store.js";
-import type { DomainDeps } from "./deps.js";
-import { FailedPrecondition, InvalidArgument, NotFound, Unavailable } from "./errors.js";
-import type { TalkEvent } from "./events.js";
-import type { AgentId, MessageId, TalkId } from "./ids.js";
-import type { Identity } from "./identity.js";
-import type { Media, Message } from "./model.js";
-import { draftMessage } from "./draft-message.js";
+import { Unavailable } from "../domain/errors.js";
+import type { AgentId, MessageId, TalkId } from "../domain/ids.js";
+import type { Message } from "../domain/model.js";
+import type { TalkEvent } from "../domain/events.js";
+import type { EventSink } from "../events/event-sink.js";
 import { KnownTalks, type KnownTalk } from "./known-talks.js";
-import { TalkChange } from "./talk-change.js";
+import { planBatch, type Snapshot } from "./plan-batch.js";
+import type { SendRequest, Sends } from "./send-request.js";
+import type { HeadMove, SendTargets } from "./send-store.js";
 
-/** A validated send. */
-export interface SendRequest {
-  readonly caller: Identity;
-  readonly talkId: TalkId;
-  readonly text: string;
-  readonly medias: readonly Media[];
-  readonly parentId: MessageId | null;
-  readonly clientMessageId: string | null;
+/**
+ * What the batcher needs of the database (send-store.ts on a real one, a fake in unit tests).
+ * A database that cannot be reached fails a call with Unavailable.
+ */
+export interface BatchStore {
+  /** Live talks with which of `agentIds` take part in them, and the talks of parent messages. */
+  readSendTargets(talkIds: readonly TalkId[], agentIds: readonly AgentId[], parentIds: readonly MessageId[]): Promise<SendTargets>;
+  /** Writes the batch to the talks whose head is still as planned; returns those talks. */
+  commitSends(moves: readonly HeadMove[], messages: readonly Message[], events: readonly TalkEvent[]): Promise<ReadonlySet<TalkId>>;
+  /** Sends one request in a locking transaction of its own (the fallback). */
+  sendAlone(request: SendRequest): Promise<Message>;
 }
 
 interface Pending extends SendRequest {
@@ -63,10 +66,6 @@ function uniq<T>(values: Iterable<T>): T[] {
   return [...new Set(values)];
 }
 
-function idempotencyKey(talkId: TalkId, sender: AgentId, clientMessageId: string): string {
-  return `${talkId}\n${sender}\n${clientMessageId}`;
-}
-
 /** One try at a batch: what each send got, and the sends whose talk moved meanwhile. */
 interface Attempt {
   readonly settled: [Pending, Message | Error][];
@@ -77,15 +76,16 @@ interface Attempt {
   readonly written: number;
 }
 
-/** What a batch is planned from, captured once (see #learn). */
-interface Snapshot {
-  readonly talks: ReadonlyMap<TalkId, KnownTalk>;
-  readonly parents: ReadonlyMap<MessageId, TalkId>;
-  /** The talks read for this batch (the rest were known). */
-  readonly fresh: ReadonlySet<TalkId>;
+/** What the batcher writes with, besides its store. */
+export interface SendBatcherDeps {
+  readonly store: BatchStore;
+  /** Where committed events go (the bus). */
+  readonly events: EventSink;
+  /** The clock; tests may pin it. */
+  readonly now: () => Date;
 }
 
-export class SendBatcher {
+export class SendBatcher implements Sends {
   readonly #queue: Pending[] = [];
   /** Talks with a batch in flight. */
   readonly #busy = new Set<TalkId>();
@@ -94,9 +94,7 @@ export class SendBatcher {
   #pumpScheduled = false;
 
   constructor(
-    private readonly deps: DomainDeps,
-    /** Sends one request in a locking transaction of its own. */
-    private readonly sendAlone: (request: SendRequest) => Promise<Message>,
+    private readonly deps: SendBatcherDeps,
     private readonly options: SendBatcherOptions,
   ) {
     this.#known = new KnownTalks(options.knownTalks ?? defaultKnownTalks);
@@ -160,7 +158,7 @@ export class SendBatcher {
     for (let tries = 0; tries < optimisticTries && pending.length > 0; tries++) {
       let attempt: Attempt;
       try {
-        attempt = await guarded(() => this.#attempt(pending));
+        attempt = await this.#attempt(pending);
       } catch (error) {
         if (error instanceof Unavailable) {
           for (const p of pending) p.reject(error);
@@ -180,18 +178,17 @@ export class SendBatcher {
       lonely.push(...attempt.alone);
     }
     lonely.push(...pending);
-    await Promise.all(lonely.map((p) => this.sendAlone(p).then(p.resolve, p.reject)));
+    await Promise.all(lonely.map((p) => this.deps.store.sendAlone(p).then(p.resolve, p.reject)));
   }
 
   async #attempt(batch: readonly Pending[]): Promise<Attempt> {
-    const plan = this.#plan(batch, await this.#learn(batch));
-    const moves: HeadMove[] = [...plan.changes.values()]
-      .filter((c) => c.change.events.length > 0)
-      .map((c) => ({ expectedSeq: c.expectedSeq, talk: c.change.talk }));
-    const advanced = await commitSends(this.deps.db, moves, plan.messages, plan.events);
-    for (const { change } of plan.changes.values()) {
-      if (advanced.has(change.talk.id)) this.#known.advanced(change.talk);
-      else this.#known.forget(change.talk.id);
+    const plan = planBatch(batch, await this.#learn(batch), this.deps.now);
+    // Forgotten before the commit: a send of the next try is planned from a fresh read.
+    for (const talkId of plan.stale) this.#known.forget(talkId);
+    const advanced = plan.moves.length === 0 ? new Set<TalkId>() : await this.deps.store.commitSends(plan.moves, plan.messages, plan.events);
+    for (const move of plan.moves) {
+      if (advanced.has(move.talk.id)) this.#known.advanced(move.talk);
+      else this.#known.forget(move.talk.id);
     }
     const settled: [Pending, Message | Error][] = [];
     const retry: Pending[] = [];
@@ -199,8 +196,8 @@ export class SendBatcher {
     batch.forEach((p, i) => {
       const result = plan.results[i];
       if (result === undefined) return;
-      if (result === "alone") alone.push(p);
-      else if (result === "stale") retry.push(p);
+      if (result === "lock") alone.push(p);
+      else if (result === "read again") retry.push(p);
       else if (result instanceof Error || advanced.has(p.talkId)) settled.push([p, result]);
       else retry.push(p);
     });
@@ -239,7 +236,7 @@ export class SendBatcher {
     if (talkIds.length === 0 && parentIds.length === 0) return { talks, parents, fresh: new Set() };
     // Every sender to a talk read now is asked about: the read replaces what was known of it.
     const agents = uniq(batch.filter((r) => reading.has(r.talkId)).map((r) => r.caller.agentId));
-    const read = await readSendTargets(this.deps.db, talkIds, agents, uniq(parentIds));
+    const read = await this.deps.store.readSendTargets(talkIds, agents, uniq(parentIds));
     for (const id of talkIds) {
       const target = read.talks.get(id);
       if (target === undefined) known.forget(id);
@@ -250,58 +247,5 @@ export class SendBatcher {
       parents.set(message, talk);
     }
     return { talks, parents, fresh: reading };
-  }
-
-  /** Decides each send against the talks as read: a message to write, or the error it gets. */
-  #plan(batch: readonly Pending[], { talks, parents, fresh }: Snapshot) {
-    const changes = new Map<TalkId, { expectedSeq: number; change: TalkChange }>();
-    const firstByKey = new Map<string, Message>();
-    const stale = new Set<TalkId>();
-    const messages: Message[] = [];
-    const results = batch.map((r): Message | Error | "alone" | "stale" => {
-      if (stale.has(r.talkId)) return "stale";
-      const target = talks.get(r.talkId);
-      if (target === undefined || target.talk.customerId !== r.caller.customerId || !target.members.has(r.caller.agentId)) {
-        return new NotFound("talk", r.talkId);
-      }
-      if (target.talk.status !== "active") {
-        // Only a fresh read may refuse a send: the talk may have been reopened since.
-        if (!fresh.has(r.talkId)) {
-          stale.add(r.talkId);
-          return "stale";
-        }
-        // A retry into a closed talk still gets its first message back: the locking path knows it.
-        return r.clientMessageId === null ? new FailedPrecondition("the talk is closed; reopen it first") : "alone";
-      }
-      if (r.parentId !== null && parents.get(r.parentId) !== r.talkId) {
-        return new InvalidArgument("parent_id", "must name a message of the same talk");
-      }
-      const key = r.clientMessageId === null ? null : idempotencyKey(r.talkId, r.caller.agentId, r.clientMessageId);
-      const first = key === null ? undefined : firstByKey.get(key);
-      if (first !== undefined) return first;
-      let entry = changes.get(r.talkId);
-      if (entry === undefined) {
-        entry = {
-          expectedSeq: target.talk.lastSeq,
-          change: new TalkChange(target.talk, { ownerType: "agent", ownerId: r.caller.agentId }, this.deps.now()),
-        };
-        changes.set(r.talkId, entry);
-      }
-      const message = draftMessage(entry.change, r.caller.agentId, {
-        ownerType: "agent",
-        text: r.text,
-        medias: r.medias,
-        parentId: r.parentId,
-        clientMessageId: r.clientMessageId,
-      });
-      entry.change.record({ type: "message_created", message }, { ownerType: "agent", ownerId: r.caller.agentId });
-      messages.push(message);
-      if (key !== null) firstByKey.set(key, message);
-      return message;
-    });
-    // Forgotten only now: a later send of the batch to the same talk must be planned again too.
-    for (const talkId of stale) this.#known.forget(talkId);
-    const events = [...changes.values()].flatMap((c) => c.change.events);
-    return { changes, messages, events, results };
   }
 }

@@ -10,10 +10,10 @@ import { sql } from "kysely";
 import type { AgentId, MessageId, TalkId } from "../domain/ids.js";
 import type { TalkEvent } from "../domain/events.js";
 import type { Message, Talk } from "../domain/model.js";
-import type { Executor } from "./database.js";
-import { eventRow } from "./event-store.js";
-import { messageRow } from "./message-store.js";
-import { toTalk } from "./talk-store.js";
+import type { Executor } from "../store/database.js";
+import { eventRow } from "../store/event-store.js";
+import { messageRow } from "../store/message-store.js";
+import { toTalk } from "../store/talk-store.js";
 
 /** A talk as read for sends, with which of the senders take part in it. */
 export interface SendTarget {
@@ -112,3 +112,4 @@ export async function commitSends(
     SELECT id FROM advanced`.execute(db);
   return new Set(result.rows.map((row) => row.id as TalkId));
 }
+
