@@ -8,7 +8,7 @@
  */
 import { sql } from "kysely";
 import type { AgentId, MessageId, TalkId } from "../domain/ids.js";
-import type { TalkEvent } from "../domain/events.js";
+import type { EncodedEvent } from "../domain/event-codec.js";
 import type { Message, Talk } from "../domain/model.js";
 import type { Executor } from "../store/database.js";
 import { eventRow } from "../store/event-store.js";
@@ -75,7 +75,7 @@ export async function commitSends(
   db: Executor,
   moves: readonly HeadMove[],
   messages: readonly Message[],
-  events: readonly TalkEvent[],
+  events: readonly EncodedEvent[],
 ): Promise<Set<TalkId>> {
   if (moves.length === 0) return new Set();
   const m = messages.map(messageRow);

@@ -7,6 +7,7 @@
  */
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { FailedPrecondition, InvalidArgument, NotFound, Unavailable } from "../../src/domain/errors.js";
+import { eventOf, type EncodedEvent } from "../../src/domain/event-codec.js";
 import type { TalkEvent } from "../../src/domain/events.js";
 import type { AgentId, MessageId, TalkId } from "../../src/domain/ids.js";
 import type { Identity } from "../../src/domain/identity.js";
@@ -28,6 +29,8 @@ class FakeSendStore implements BatchStore {
   readonly messages: Message[] = [];
   readonly reads: { talkIds: TalkId[]; agentIds: AgentId[]; parentIds: MessageId[] }[] = [];
   readonly commits: { moves: HeadMove[]; messages: Message[]; events: TalkEvent[] }[] = [];
+  /** The encoded events each commit was given, to compare with what was published. */
+  readonly encoded: EncodedEvent[] = [];
   /** Runs before each commit applies (the commit's index given): a rival write, a wait, a failure. */
   beforeCommit: (index: number) => void | Promise<void> = () => {};
   beforeRead: () => void = () => {};
@@ -100,9 +103,10 @@ class FakeSendStore implements BatchStore {
     return { talks, parentTalks };
   }
 
-  async commitSends(moves: readonly HeadMove[], messages: readonly Message[], events: readonly TalkEvent[]): Promise<Set<TalkId>> {
+  async commitSends(moves: readonly HeadMove[], messages: readonly Message[], encoded: readonly EncodedEvent[]): Promise<Set<TalkId>> {
     const index = this.commits.length;
-    this.commits.push({ moves: [...moves], messages: [...messages], events: [...events] });
+    this.encoded.push(...encoded);
+    this.commits.push({ moves: [...moves], messages: [...messages], events: encoded.map(eventOf) });
     await this.beforeCommit(index);
     const advanced = new Set<TalkId>();
     for (const move of moves) {
@@ -162,9 +166,11 @@ beforeEach(() => {
 
 function batcher(options: Partial<SendBatcherOptions> = {}): SendBatcher {
   const events = {
-    publish: (committed: readonly TalkEvent[]) => {
+    publish: (committed: readonly (TalkEvent | EncodedEvent)[]) => {
       publishes++;
-      published.push(...committed);
+      // Encoded once: the bus gets the very encodings the statement wrote.
+      for (const event of committed) expect(store.encoded).toContain(event);
+      published.push(...committed.map(eventOf));
     },
   };
   return new SendBatcher({ store, events, now: () => now }, {
