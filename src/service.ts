@@ -65,6 +65,8 @@ export interface Service {
 export interface ServiceOptions {
   /** Where unexpected errors are reported; stderr by default. */
   readonly onError?: (error: unknown, where: string) => void;
+  /** Told every statement sent to the database (see OpenOptions); tests count round trips with it. */
+  readonly onStatement?: (sql: string) => void;
 }
 
 /** The HS256 secret: configured, or on the embedded default made once in the data dir. */
@@ -85,7 +87,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
   const onError = options.onError ?? ((error: unknown, where: string) => logger.error({ err: error, where }, "unexpected error"));
   const secret = resolveSecret(config);
   const verify = createVerifier({ ...config.auth, secret });
-  const database = await openDatabase(config.database);
+  const database = await openDatabase(config.database, options.onStatement === undefined ? {} : { onStatement: options.onStatement });
   const closers: (() => Promise<void> | void)[] = [() => database.close()];
   try {
     const bus: EventBus =
