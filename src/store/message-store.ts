@@ -6,7 +6,8 @@ import type { MessagesTable } from "./schema/messages.js";
 
 type MessageRow = Selectable<MessagesTable>;
 
-function toMessage(row: MessageRow, reactions: readonly Reaction[]): Message {
+/** A messages row and its reactions as the domain's Message. */
+export function toMessage(row: MessageRow, reactions: readonly Reaction[]): Message {
   return {
     id: row.id as MessageId,
     customerId: row.customer_id as CustomerId,
@@ -24,6 +25,18 @@ function toMessage(row: MessageRow, reactions: readonly Reaction[]): Message {
     tmUpdate: row.tm_update,
     tmDelete: row.tm_delete,
   };
+}
+
+/** A reaction as a statement's json_agg(json_build_object(...)) hands it back. */
+export interface ReactionJson {
+  readonly emoji: string;
+  readonly owner_id: string;
+  readonly tm_create: string;
+}
+
+/** Reactions aggregated to JSON in SQL (null when there are none) as the domain's Reactions. */
+export function reactionsFromJson(rows: readonly ReactionJson[] | null): Reaction[] {
+  return (rows ?? []).map((r) => ({ emoji: r.emoji, ownerType: "agent", ownerId: r.owner_id as AgentId, tmCreate: new Date(r.tm_create) }));
 }
 
 /** A message as its messages row. */
