@@ -8,7 +8,7 @@
  * lock, so a change to a busy talk does not starve. Events are published after the write.
  */
 import { guarded } from "../store/errors.js";
-import { commitTalkChange, readTalkTarget, type TalkCommit, type TalkTarget, type TargetQuery } from "../store/talk-change-store.js";
+import { commitTalkChange, lockTalkOf, readTalkTarget, type TalkCommit, type TalkTarget, type TargetQuery } from "../store/talk-change-store.js";
 import type { DomainDeps } from "./deps.js";
 import type { DomainError } from "./errors.js";
 import type { Identity } from "./identity.js";
@@ -19,7 +19,7 @@ import { actorOf, transact } from "./transaction.js";
 const optimisticTries = 3;
 
 /** What a change reads besides the talk and the caller's membership. */
-export type ChangeTarget = Omit<TargetQuery, "customerId" | "agentId" | "lock">;
+export type ChangeTarget = Omit<TargetQuery, "customerId" | "agentId">;
 
 /** Decides a change from what was read: records rows and events on `change`, or throws. */
 export type Decide<T> = (change: TalkChange, target: TalkTarget) => T;
@@ -56,7 +56,8 @@ export async function changeAtHead<T>(
     }
   }
   return transact(deps, async (trx) => {
-    const { change, result, expectedSeq } = decideOn(await readTalkTarget(trx, { ...query, lock: true }));
+    await lockTalkOf(trx, query);
+    const { change, result, expectedSeq } = decideOn(await readTalkTarget(trx, query));
     if (change.events.length > 0 && !(await commitTalkChange(trx, commitOf(change, expectedSeq)))) {
       throw new Error("a talk's head moved under its row lock");
     }

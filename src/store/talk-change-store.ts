@@ -5,7 +5,7 @@
  * (last_seq) is still the one that was read (compare-and-set, as send-store.ts does for sends).
  * Every change to a talk moves its head, so an unmoved head means that nothing the decision
  * rests on has changed since the read. No explicit transaction, no lock held across round
- * trips; under the locking fallback the read takes the talk's row lock instead.
+ * trips; the locking fallback takes the talk's row lock (lockTalkOf) before it reads.
  */
 import { sql, type RawBuilder, type Selectable } from "kysely";
 import type { AgentId, CustomerId, MessageId, ParticipantId, TalkId } from "../domain/ids.js";
@@ -33,8 +33,6 @@ export interface TargetQuery {
   readonly leaving?: ParticipantId;
   /** Whether to read the agent ids of a normal talk's participants (for its pair key). */
   readonly members?: boolean;
-  /** Take the talk's row lock until the transaction ends (the locking fallback). */
-  readonly lock?: boolean;
 }
 
 /** A change's target as read, in one statement. */
@@ -124,8 +122,7 @@ export async function readTalkTarget(db: Executor, query: TargetQuery): Promise<
     ${newMember === null ? none : sql`LEFT JOIN agents ag ON ag.id = ${newMember} AND ag.customer_id = ${customerId} AND ag.tm_delete IS NULL`}
     ${leaving === null ? none : sql`LEFT JOIN participants lp ON lp.id = ${leaving} AND lp.chat_id = t.id AND lp.customer_id = ${customerId}
                                     LEFT JOIN agents la ON la.id = lp.owner_id AND la.customer_id = ${customerId}`}
-    WHERE ${where} AND t.customer_id = ${customerId} AND t.tm_delete IS NULL
-    ${query.lock === true ? sql`FOR UPDATE OF t` : none}`.execute(db);
+    WHERE ${where} AND t.customer_id = ${customerId} AND t.tm_delete IS NULL`.execute(db);
   const row = result.rows[0];
   if (row === undefined) return null;
   return {
@@ -151,6 +148,17 @@ export async function readTalkTarget(db: Executor, query: TargetQuery): Promise<
           },
     members: (row.members ?? []) as AgentId[],
   };
+}
+
+/**
+ * Takes the row lock of the query's talk until the transaction ends (the locking fallback).
+ * A statement of its own: a read that locks as it goes would see the talk after the wait but
+ * the other tables (messages, reactions, participants) as they were before it.
+ */
+export async function lockTalkOf(db: Executor, query: TargetQuery): Promise<void> {
+  const { of, customerId } = query;
+  const talkId = "talkId" in of ? sql`${of.talkId}` : sql`(SELECT chat_id FROM messages WHERE id = ${of.messageId} AND customer_id = ${customerId})`;
+  await sql`SELECT id FROM talks WHERE id = ${talkId} AND customer_id = ${customerId} FOR UPDATE`.execute(db);
 }
 
 function messageOf(row: TargetRow): Message {

@@ -4,7 +4,9 @@
  * changes racing on one talk lose nothing and leave its seq gap-free.
  */
 import { describe, expect, it } from "vitest";
-import { backends, createTalk, must, newCustomer, sendText, useService } from "../support/harness.js";
+import { ConnectError } from "@connectrpc/connect";
+import { Code, backends, createTalk, must, newCustomer, sendText, useService } from "../support/harness.js";
+import { limits } from "../../src/domain/limits.js";
 import type { TalkId } from "../../src/domain/ids.js";
 
 /** Round trips of a change on the happy path. */
@@ -95,7 +97,7 @@ describe.each(backends)("changes at the talk's head on %s", (backend) => {
       // than two statements each), and some take the row lock after three lost races. PGlite
       // runs one statement at a time, and there a change's read and write were not seen apart.
       expect(seen.length).toBeGreaterThan(2 * 2 * everyone.length);
-      expect(seen.filter((statement) => /for update of t/i.test(statement)).length).toBeGreaterThan(0);
+      expect(seen.filter((statement) => /for update/i.test(statement)).length).toBeGreaterThan(0);
     }
 
     const reacted = must((await owner.messages.getMessage({ id: target.id })).message, "message");
@@ -109,5 +111,31 @@ describe.each(backends)("changes at the talk's head on %s", (backend) => {
     expect(events.map((e) => Number(e.seq))).toEqual(Array.from({ length: Number(head.last_seq) }, (_, i) => i + 1));
     expect(events.filter((e) => e.type === "reaction_added")).toHaveLength(everyone.length);
     expect(events.filter((e) => e.type === "message_updated")).toHaveLength(everyone.length);
+  });
+
+  it("grants the last free reactions of a message exactly once when several agents race for them", async () => {
+    const { a, b, message } = await fixture();
+    // The message is five short of the limit; the filler rows need no events for this.
+    const db = env.service.database.db;
+    const start = new Date();
+    await db
+      .insertInto("reactions")
+      .values(Array.from({ length: limits.maxReactionsPerMessage - 5 }, (_, i) => ({
+        message_id: message.id,
+        owner_id: a.id,
+        emoji: `e${i}`,
+        owner_type: "agent",
+        tm_create: start,
+      })))
+      .execute();
+    const results = await Promise.allSettled(
+      [a, b].flatMap((agent) => Array.from({ length: 6 }, (_, i) => agent.messages.addReaction({ messageId: message.id, emoji: `late${i}` }))),
+    );
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(5);
+    for (const refused of results.filter((r) => r.status === "rejected")) {
+      expect(ConnectError.from(refused.reason).code).toBe(Code.ResourceExhausted);
+    }
+    const stored = await db.selectFrom("reactions").select((eb) => eb.fn.countAll<string>().as("n")).where("message_id", "=", message.id).executeTakeFirstOrThrow();
+    expect(Number(stored.n)).toBe(limits.maxReactionsPerMessage);
   });
 });
