@@ -62,11 +62,17 @@ describe.each(backends)("changes at the talk's head on %s", (backend) => {
     await expectRoundTrips(maxRoundTrips, () => a.talks.removeParticipant({ chatId: talk.id, participantId }));
   });
 
-  it(`updates, closes and reopens a talk in at most ${maxRoundTrips}`, async () => {
+  it(`updates, closes, reopens and deletes a talk in at most ${maxRoundTrips}`, async () => {
     const { a, talk } = await fixture();
     await expectRoundTrips(maxRoundTrips, () => a.talks.updateTalk({ id: talk.id, name: "renamed" }));
     await expectRoundTrips(maxRoundTrips, () => a.talks.closeTalk({ id: talk.id }));
     await expectRoundTrips(maxRoundTrips, () => a.talks.reopenTalk({ id: talk.id }));
+    await expectRoundTrips(maxRoundTrips, () => a.talks.deleteTalk({ id: talk.id }));
+  });
+
+  it("reads a message in one round trip", async () => {
+    const { b, message } = await fixture();
+    await expectRoundTrips(1, () => b.messages.getMessage({ id: message.id }));
   });
 
   it("answers a no-op change (the reaction is there already) from its one read", async () => {
