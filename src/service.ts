@@ -70,6 +70,8 @@ export interface Service {
 export interface ServiceOptions {
   /** Where unexpected errors are reported; stderr by default. */
   readonly onError?: (error: unknown, where: string) => void;
+  /** Told every statement sent to the database (see OpenOptions); tests count round trips with it. */
+  readonly onStatement?: (sql: string) => void;
 }
 
 /** The HS256 secret: configured, or on the embedded default made once in the data dir. */
@@ -94,7 +96,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
   try {
     const secret = resolveSecret(config);
     const verify = createVerifier({ ...config.auth, secret });
-    const database = await openDatabase(config.database);
+    const database = await openDatabase(config.database, options.onStatement === undefined ? {} : { onStatement: options.onStatement });
     closers.unshift(() => database.close());
     const bus: EventBus =
       config.natsUrl === undefined

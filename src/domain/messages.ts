@@ -1,15 +1,9 @@
 /** Messages: send (optionally in a thread, idempotently), read, list, edit, delete (tombstone). */
 import type { Executor } from "../store/database.js";
 import { guarded } from "../store/errors.js";
-import {
-  findMessage,
-  findMessageByClientId,
-  insertMessage,
-  listVisibleMessages,
-  messageInTalk,
-  saveMessage,
-} from "../store/message-store.js";
-import { findTalkView } from "../store/talk-store.js";
+import { findMessageByClientId, insertMessage, listVisibleMessages, messageInTalk } from "../store/message-store.js";
+import { readTalkTarget, type TalkTarget } from "../store/talk-change-store.js";
+import { changeAtHead } from "./change-at-head.js";
 import type { DomainDeps } from "./deps.js";
 import { AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied } from "./errors.js";
 import type { MessageId, TalkId } from "./ids.js";
@@ -84,42 +78,39 @@ export async function sendAlone(deps: DomainDeps, request: SendRequest): Promise
   });
 }
 
-/**
- * Reads a message and checks that the caller takes part in its talk and may read that far
- * back (a normal talk's newcomer may not read what was said before it joined).
- */
-async function visibleMessage(deps: DomainDeps, caller: Identity, id: MessageId): Promise<Message> {
-  return guarded(async () => {
-    const message = await findMessage(deps.db, caller.customerId, id);
-    if (message === null) throw new NotFound("message", id);
-    const view = await findTalkView(deps.db, caller.customerId, message.chatId, caller.agentId);
-    if (view === null || view.joinedSeq === null) throw new NotFound("message", id);
-    if (message.seq < historyStartSeq(view.talk.type, view.joinedSeq)) throw new NotFound("message", id);
-    return message;
-  });
+/** The message of a change's target, if the caller may read that far back (see historyStartSeq). */
+function visibleIn(target: TalkTarget, id: MessageId): Message {
+  const { message, view } = target;
+  if (message === null || view.joinedSeq === null || message.seq < historyStartSeq(view.talk.type, view.joinedSeq)) {
+    throw new NotFound("message", id);
+  }
+  return message;
 }
 
 /** One message of a talk the caller takes part in. */
 export async function getMessage(deps: DomainDeps, caller: Identity, rawId: string): Promise<Message> {
-  return visibleMessage(deps, caller, validate.requireId<MessageId>("id", rawId));
+  const id = validate.requireId<MessageId>("id", rawId);
+  const target = await guarded(() =>
+    readTalkTarget(deps.db, { customerId: caller.customerId, agentId: caller.agentId, of: { messageId: id } }),
+  );
+  if (target === null) throw new NotFound("message", id);
+  return visibleIn(target, id);
 }
 
 /**
- * Changes a message the caller can see, under its talk's lock; `work` gets the message as it
- * is inside the transaction.
+ * Changes a message the caller can see (a newcomer to a normal talk does not see what was said
+ * before it joined): one read of the message with its reactions and its talk, `work` decides,
+ * one write (see change-at-head.ts).
  */
 export async function changeMessage<T>(
   deps: DomainDeps,
   caller: Identity,
   id: MessageId,
-  work: (trx: Executor, change: TalkChange, message: Message) => Promise<T>,
+  work: (change: TalkChange, message: Message) => T,
 ): Promise<T> {
-  const seen = await visibleMessage(deps, caller, id);
-  return changeTalk(deps, caller, seen.chatId, async (trx, change) => {
-    const message = await findMessage(trx, caller.customerId, id);
-    if (message === null) throw new NotFound("message", id);
-    return work(trx, change, message);
-  });
+  return changeAtHead(deps, caller, { of: { messageId: id } }, () => new NotFound("message", id), (change, target) =>
+    work(change, visibleIn(target, id)),
+  );
 }
 
 /** A talk's messages newest first, or one thread's direct replies; deleted ones as tombstones. */
@@ -160,13 +151,13 @@ export async function updateMessage(
   const id = validate.requireId<MessageId>("id", input.id);
   const text = validate.text("text", input.text, limits.maxTextLength);
   await deps.writeLimits.take(caller, "edits");
-  return changeMessage(deps, caller, id, async (trx, change, message) => {
+  return changeMessage(deps, caller, id, (change, message) => {
     requireAuthor(caller, message);
     if (message.tmDelete !== null) throw new FailedPrecondition("the message was deleted");
     change.requireActive();
     if (text.trim() === "" && message.medias.length === 0) throw new InvalidArgument("text", "a message needs text or medias");
     const updated: Message = { ...message, text, tmUpdate: change.now };
-    await saveMessage(trx, updated);
+    change.saveMessage(updated);
     change.record({ type: "message_updated", message: updated });
     return updated;
   });
@@ -179,11 +170,11 @@ export async function updateMessage(
 export async function deleteMessage(deps: DomainDeps, caller: Identity, rawId: string): Promise<Message> {
   const id = validate.requireId<MessageId>("id", rawId);
   await deps.writeLimits.take(caller, "deletes");
-  return changeMessage(deps, caller, id, async (trx, change, message) => {
+  return changeMessage(deps, caller, id, (change, message) => {
     requireAuthor(caller, message);
     if (message.tmDelete !== null) return message;
     const tombstone: Message = { ...message, text: "", medias: [], tmUpdate: change.now, tmDelete: change.now };
-    await saveMessage(trx, tombstone);
+    change.saveMessage(tombstone);
     change.record({ type: "message_deleted", message: tombstone });
     return tombstone;
   });

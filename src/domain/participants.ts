@@ -1,19 +1,17 @@
 /** Participants: who takes part in a talk. Joins and leaves write system messages. */
-import { findLiveAgents } from "../store/agent-store.js";
-import type { Executor } from "../store/database.js";
 import { guarded } from "../store/errors.js";
-import { deleteParticipant, insertParticipant, listParticipantOwners, listParticipants as listRows } from "../store/participant-store.js";
+import { listParticipants as listRows } from "../store/participant-store.js";
 import { findTalkView } from "../store/talk-store.js";
 import { displayName } from "./agents.js";
+import { changeAtHead } from "./change-at-head.js";
 import type { DomainDeps } from "./deps.js";
+import { draftMessage } from "./draft-message.js";
 import { AlreadyExists, FailedPrecondition, InvalidArgument, NotFound } from "./errors.js";
 import { newId, type AgentId, type ParticipantId, type TalkId } from "./ids.js";
 import type { Identity } from "./identity.js";
-import { postMessage } from "./messages.js";
-import type { Agent, Participant } from "./model.js";
+import type { Participant } from "./model.js";
 import { pairKey } from "./pair-key.js";
 import type { TalkChange } from "./talk-change.js";
-import { changeTalk } from "./transaction.js";
 import * as validate from "./validate.js";
 
 /** The text of the system message written when an agent joins. */
@@ -26,9 +24,19 @@ export function leftText(name: string): string {
   return `${name} left the conversation.`;
 }
 
-/** Makes an agent a participant within a talk change: the row, the event, the system message. */
-export async function joinTalk(trx: Executor, change: TalkChange, agent: Agent): Promise<Participant> {
-  const participant = await insertParticipant(trx, {
+/** Records a system message within a talk change. */
+function postSystemMessage(change: TalkChange, text: string): void {
+  const message = draftMessage(change, null, { ownerType: "system", text });
+  change.insertMessage(message);
+  change.record({ type: "message_created", message });
+}
+
+/**
+ * Makes an agent a participant within a talk change: the row, the event, the system message.
+ * The caller has made sure that the agent takes no part in the talk yet.
+ */
+export function joinTalk(change: TalkChange, agent: { readonly id: AgentId; readonly name: string }): Participant {
+  const participant: Participant = {
     id: newId<ParticipantId>(),
     customerId: change.talk.customerId,
     ownerType: "agent",
@@ -37,11 +45,11 @@ export async function joinTalk(trx: Executor, change: TalkChange, agent: Agent):
     ownerName: agent.name,
     joinedSeq: change.nextSeq,
     tmJoined: change.now,
-  });
-  if (participant === null) throw new AlreadyExists(`agent ${agent.id} already takes part in the talk`);
+  };
+  change.insertParticipant(participant);
   const talk = change.updateTalk({ memberCount: change.talk.memberCount + 1 });
   change.record({ type: "participant_joined", participant, talk });
-  await postMessage(trx, change, { ownerType: "system", text: joinedText(displayName(agent)) });
+  postSystemMessage(change, joinedText(displayName(agent)));
   return participant;
 }
 
@@ -69,17 +77,18 @@ export async function addParticipant(deps: DomainDeps, caller: Identity, input: 
   const talkId = validate.requireId<TalkId>("chat_id", input.chatId);
   const agentId = namedAgent(input);
   await deps.writeLimits.take(caller, "participants");
-  return changeTalk(deps, caller, talkId, async (trx, change) => {
+  const notFound = () => new NotFound("talk", talkId);
+  return changeAtHead(deps, caller, { of: { talkId }, newMember: agentId, members: true }, notFound, (change, target) => {
     change.requireActive();
-    const [agent] = await findLiveAgents(trx, caller.customerId, [agentId]);
-    if (agent === undefined) throw new NotFound("agent", agentId);
-    const participant = await joinTalk(trx, change, agent);
+    const agent = target.newMember;
+    if (agent === null) throw new NotFound("agent", agentId);
+    if (agent.inTalk) throw new AlreadyExists(`agent ${agent.id} already takes part in the talk`);
+    const participant = joinTalk(change, agent);
     if (change.talk.type === "normal") {
       if (change.talk.memberCount > 2) throw new FailedPrecondition("a normal talk has at most two participants");
-      if (change.talk.memberCount === 2) {
-        const [a, b] = await listParticipantOwners(trx, talkId);
-        if (a !== undefined && b !== undefined) change.pairKey = pairKey(a, b);
-      }
+      // The other one of the pair; a unique index refuses a second live talk of the same pair.
+      const [other] = target.members;
+      if (change.talk.memberCount === 2 && other !== undefined) change.pairKey = pairKey(other, agent.id);
     }
     return participant;
   });
@@ -97,17 +106,16 @@ export async function removeParticipant(
   const talkId = validate.requireId<TalkId>("chat_id", input.chatId);
   const participantId = validate.requireId<ParticipantId>("participant_id", input.participantId);
   await deps.writeLimits.take(caller, "participants");
-  return changeTalk(deps, caller, talkId, async (trx, change) => {
-    const removed = await deleteParticipant(trx, caller.customerId, talkId, participantId);
-    if (removed === null) throw new NotFound("participant", participantId);
+  const notFound = () => new NotFound("talk", talkId);
+  return changeAtHead(deps, caller, { of: { talkId }, leaving: participantId }, notFound, (change, target) => {
+    if (target.leaving === null) throw new NotFound("participant", participantId);
+    const removed: Participant = { ...target.leaving, customerId: caller.customerId, ownerType: "agent", chatId: talkId };
+    change.deleteParticipant(removed);
     const talk = change.updateTalk({ memberCount: change.talk.memberCount - 1 });
     // The pair no longer talks in this talk; a new normal talk of the pair may be created.
     if (talk.type === "normal") change.pairKey = null;
     change.record({ type: "participant_left", participant: removed, talk });
-    await postMessage(trx, change, {
-      ownerType: "system",
-      text: leftText(displayName({ id: removed.ownerId, name: removed.ownerName })),
-    });
+    postSystemMessage(change, leftText(displayName({ id: removed.ownerId, name: removed.ownerName })));
     if (change.talk.memberCount === 0 && change.talk.status === "active") {
       change.record({ type: "talk_closed", talk: change.updateTalk({ status: "closed" }) });
     }

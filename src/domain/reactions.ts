@@ -1,8 +1,6 @@
 /** Reactions: participants add and remove their own emoji on a talk's messages. */
-import type { Executor } from "../store/database.js";
-import { countReactions, deleteReaction, findMessage, insertReaction, saveMessage } from "../store/message-store.js";
 import type { DomainDeps } from "./deps.js";
-import { FailedPrecondition, NotFound, ResourceExhausted } from "./errors.js";
+import { FailedPrecondition, ResourceExhausted } from "./errors.js";
 import { limits } from "./limits.js";
 import type { MessageId } from "./ids.js";
 import type { Identity } from "./identity.js";
@@ -11,42 +9,55 @@ import type { Message, Reaction } from "./model.js";
 import type { TalkChange } from "./talk-change.js";
 import * as validate from "./validate.js";
 
-type ReactionEdit = (trx: Executor, messageId: MessageId, reaction: Reaction) => Promise<Reaction | null>;
+/**
+ * Decides one reaction edit on the message as read: the message after it, or null for a no-op
+ * (already there / not there).
+ */
+type ReactionEdit = (change: TalkChange, message: Message, mine: Reaction | undefined, emoji: string) => Message | null;
 
-/** Applies one reaction edit; a no-op (already there / not there) returns the message unchanged. */
+/** Applies one reaction edit; a no-op returns the message unchanged and writes nothing. */
 async function editReaction(
   deps: DomainDeps,
   caller: Identity,
   input: { messageId: string; emoji: string },
-  type: "reaction_added" | "reaction_removed",
   edit: ReactionEdit,
 ): Promise<Message> {
   const id = validate.requireId<MessageId>("message_id", input.messageId);
   const emoji = validate.emoji("emoji", input.emoji);
   await deps.writeLimits.take(caller, "reactions");
-  return changeMessage(deps, caller, id, async (trx, change: TalkChange, message) => {
+  return changeMessage(deps, caller, id, (change, message) => {
     change.requireActive();
     if (message.tmDelete !== null) throw new FailedPrecondition("the message was deleted");
-    const reaction = await edit(trx, id, { emoji, ownerType: "agent", ownerId: caller.agentId, tmCreate: change.now });
-    if (reaction === null) return message;
-    await saveMessage(trx, { ...message, tmUpdate: change.now });
-    const after = await findMessage(trx, caller.customerId, id);
-    if (after === null) throw new NotFound("message", id);
-    change.record({ type, reaction, message: after });
+    const mine = message.reactions.find((r) => r.ownerId === caller.agentId && r.emoji === emoji);
+    const after = edit(change, message, mine, emoji);
+    if (after === null) return message;
+    change.saveMessage(after);
     return after;
   });
 }
 
+/** Reactions in the order the store lists them: oldest first, then by agent and emoji. */
+function byAge(a: Reaction, b: Reaction): number {
+  const age = a.tmCreate.getTime() - b.tmCreate.getTime();
+  if (age !== 0) return age;
+  if (a.ownerId !== b.ownerId) return a.ownerId < b.ownerId ? -1 : 1;
+  return a.emoji < b.emoji ? -1 : a.emoji > b.emoji ? 1 : 0;
+}
+
 /** Adds the caller's emoji to a message; the same emoji again is a no-op. */
 export async function addReaction(deps: DomainDeps, caller: Identity, input: { messageId: string; emoji: string }): Promise<Message> {
-  return editReaction(deps, caller, input, "reaction_added", async (trx, messageId, reaction) => {
-    if (!(await insertReaction(trx, messageId, reaction))) return null;
-    // Counted under the talk's lock, so concurrent adds cannot pass the limit together; the
-    // transaction's rollback takes the insert back.
-    if ((await countReactions(trx, messageId)) > limits.maxReactionsPerMessage) {
+  return editReaction(deps, caller, input, (change, message, mine, emoji) => {
+    if (mine !== undefined) return null;
+    // The reactions were read at the head the write is conditional on, so the count is exact
+    // even when many agents react at once.
+    if (message.reactions.length >= limits.maxReactionsPerMessage) {
       throw new ResourceExhausted(`a message takes at most ${limits.maxReactionsPerMessage} reactions`);
     }
-    return reaction;
+    const reaction: Reaction = { emoji, ownerType: "agent", ownerId: caller.agentId, tmCreate: change.now };
+    const after: Message = { ...message, reactions: [...message.reactions, reaction].sort(byAge), tmUpdate: change.now };
+    change.addReaction(message.id, reaction);
+    change.record({ type: "reaction_added", reaction, message: after });
+    return after;
   });
 }
 
@@ -56,7 +67,11 @@ export async function removeReaction(
   caller: Identity,
   input: { messageId: string; emoji: string },
 ): Promise<Message> {
-  return editReaction(deps, caller, input, "reaction_removed", (trx, messageId, reaction) =>
-    deleteReaction(trx, messageId, reaction.ownerId, reaction.emoji),
-  );
+  return editReaction(deps, caller, input, (change, message, mine) => {
+    if (mine === undefined) return null;
+    const after: Message = { ...message, reactions: message.reactions.filter((r) => r !== mine), tmUpdate: change.now };
+    change.removeReaction(message.id, mine);
+    change.record({ type: "reaction_removed", reaction: mine, message: after });
+    return after;
+  });
 }

@@ -1,10 +1,23 @@
 /**
- * A change to one talk inside one transaction: allocates the talk's next seq numbers, keeps
- * the talk's state after the change, and collects the events to append and then publish.
+ * A change to one talk: allocates the talk's next seq numbers, keeps the talk's state after
+ * the change, and collects the rows to write and the events to append and then publish. It
+ * decides only; the store writes what it collected in one statement (store/talk-change-store.ts).
  */
 import { FailedPrecondition } from "./errors.js";
 import type { Actor, EventPayload, TalkEvent } from "./events.js";
-import type { Talk } from "./model.js";
+import type { MessageId } from "./ids.js";
+import type { Message, Participant, Reaction, Talk } from "./model.js";
+
+/** The rows a talk change writes besides the talk itself and its events. */
+export interface TalkWrites {
+  readonly newMessages: readonly Message[];
+  /** Messages whose text, medias or times changed (edits, tombstones, reactions' tm_update). */
+  readonly changedMessages: readonly Message[];
+  readonly addedReactions: readonly { readonly messageId: MessageId; readonly reaction: Reaction }[];
+  readonly removedReactions: readonly { readonly messageId: MessageId; readonly reaction: Reaction }[];
+  readonly joined: readonly Participant[];
+  readonly left: readonly Participant[];
+}
 
 /** The refusal of a write to a closed talk. */
 export function talkClosed(): FailedPrecondition {
@@ -14,6 +27,14 @@ export function talkClosed(): FailedPrecondition {
 export class TalkChange {
   #talk: Talk;
   readonly #events: TalkEvent[] = [];
+  readonly #writes = {
+    newMessages: [] as Message[],
+    changedMessages: [] as Message[],
+    addedReactions: [] as { messageId: MessageId; reaction: Reaction }[],
+    removedReactions: [] as { messageId: MessageId; reaction: Reaction }[],
+    joined: [] as Participant[],
+    left: [] as Participant[],
+  };
   /** The new pair key (string or null); undefined while unchanged. */
   pairKey: string | null | undefined = undefined;
 
@@ -39,6 +60,38 @@ export class TalkChange {
 
   get events(): readonly TalkEvent[] {
     return this.#events;
+  }
+
+  get writes(): TalkWrites {
+    return this.#writes;
+  }
+
+  /** Writes a new message (its event is recorded separately). */
+  insertMessage(message: Message): void {
+    this.#writes.newMessages.push(message);
+  }
+
+  /** Writes a message's new text, medias and times. */
+  saveMessage(message: Message): void {
+    this.#writes.changedMessages.push(message);
+  }
+
+  addReaction(messageId: MessageId, reaction: Reaction): void {
+    this.#writes.addedReactions.push({ messageId, reaction });
+  }
+
+  removeReaction(messageId: MessageId, reaction: Reaction): void {
+    this.#writes.removedReactions.push({ messageId, reaction });
+  }
+
+  /** Writes a new membership (its event is recorded separately). */
+  insertParticipant(participant: Participant): void {
+    this.#writes.joined.push(participant);
+  }
+
+  /** Deletes a membership (its event is recorded separately). */
+  deleteParticipant(participant: Participant): void {
+    this.#writes.left.push(participant);
   }
 
   /** The seq the next recorded event will get. */

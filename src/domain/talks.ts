@@ -1,8 +1,9 @@
 /** Talks: create (the caller joins), read, list, update, close, reopen, delete. */
 import { findLiveAgents } from "../store/agent-store.js";
 import { guarded } from "../store/errors.js";
-import { appendEvents } from "../store/event-store.js";
-import { findTalkByPair, findTalkView, insertTalk, listTalksOfAgent, saveTalk } from "../store/talk-store.js";
+import { commitTalkChange } from "../store/talk-change-store.js";
+import { findTalkByPair, findTalkView, insertTalk, listTalksOfAgent } from "../store/talk-store.js";
+import { changeAtHead, commitOf } from "./change-at-head.js";
 import type { DomainDeps } from "./deps.js";
 import { FailedPrecondition, InvalidArgument, NotFound } from "./errors.js";
 import { newId, type AgentId, type TalkId } from "./ids.js";
@@ -13,7 +14,7 @@ import { decodePageToken, encodePageToken } from "./page-token.js";
 import { pairKey } from "./pair-key.js";
 import { joinTalk } from "./participants.js";
 import { TalkChange } from "./talk-change.js";
-import { actorOf, changeTalk, transact } from "./transaction.js";
+import { actorOf, transact } from "./transaction.js";
 import * as validate from "./validate.js";
 
 const talkTypes = ["normal", "group"] as const satisfies readonly TalkType[];
@@ -79,9 +80,10 @@ export async function createTalk(deps: DomainDeps, caller: Identity, input: Crea
     }
     // Each member joins as if added one by one: a participant_joined event and a system message.
     const change = new TalkChange(inserted, actorOf(caller), now);
-    for (const agent of members) await joinTalk(trx, change, agent);
-    await saveTalk(trx, change.talk, undefined);
-    await appendEvents(trx, change.events);
+    for (const agent of members) joinTalk(change, agent);
+    if (!(await commitTalkChange(trx, commitOf(change, inserted.lastSeq)))) {
+      throw new FailedPrecondition("the talk changed while it was created; try again");
+    }
     return { result: change.talk, events: change.events };
   });
 }
@@ -117,6 +119,11 @@ export async function listTalks(
   };
 }
 
+/** Changes a talk the caller takes part in, from its head (see change-at-head.ts). */
+function changeOwnTalk<T>(deps: DomainDeps, caller: Identity, id: TalkId, decide: (change: TalkChange) => T): Promise<T> {
+  return changeAtHead(deps, caller, { of: { talkId: id } }, () => new NotFound("talk", id), decide);
+}
+
 /** Changes a talk's name and/or detail (unset fields stay). */
 export async function updateTalk(
   deps: DomainDeps,
@@ -127,7 +134,7 @@ export async function updateTalk(
   const name = input.name === undefined ? undefined : validate.text("name", input.name, limits.maxTalkNameLength);
   const detail = input.detail === undefined ? undefined : validate.text("detail", input.detail, limits.maxTalkDetailLength);
   await deps.writeLimits.take(caller, "edits");
-  return changeTalk(deps, caller, id, async (_trx, change) => {
+  return changeOwnTalk(deps, caller, id, (change) => {
     change.requireActive();
     if (name === undefined && detail === undefined) return change.talk;
     const talk = change.updateTalk({ name: name ?? change.talk.name, detail: detail ?? change.talk.detail });
@@ -140,7 +147,7 @@ export async function updateTalk(
 export async function closeTalk(deps: DomainDeps, caller: Identity, rawId: string): Promise<Talk> {
   const id = validate.requireId<TalkId>("id", rawId);
   await deps.writeLimits.take(caller, "talkStatus");
-  return changeTalk(deps, caller, id, async (_trx, change) => {
+  return changeOwnTalk(deps, caller, id, (change) => {
     if (change.talk.status === "closed") throw new FailedPrecondition("the talk is already closed");
     change.record({ type: "talk_closed", talk: change.updateTalk({ status: "closed" }) });
     return change.talk;
@@ -151,7 +158,7 @@ export async function closeTalk(deps: DomainDeps, caller: Identity, rawId: strin
 export async function reopenTalk(deps: DomainDeps, caller: Identity, rawId: string): Promise<Talk> {
   const id = validate.requireId<TalkId>("id", rawId);
   await deps.writeLimits.take(caller, "talkStatus");
-  return changeTalk(deps, caller, id, async (_trx, change) => {
+  return changeOwnTalk(deps, caller, id, (change) => {
     if (change.talk.status === "active") throw new FailedPrecondition("the talk is already active");
     change.record({ type: "talk_reopened", talk: change.updateTalk({ status: "active" }) });
     return change.talk;
@@ -162,7 +169,7 @@ export async function reopenTalk(deps: DomainDeps, caller: Identity, rawId: stri
 export async function deleteTalk(deps: DomainDeps, caller: Identity, rawId: string): Promise<Talk> {
   const id = validate.requireId<TalkId>("id", rawId);
   await deps.writeLimits.take(caller, "deletes");
-  return changeTalk(deps, caller, id, async (_trx, change) => {
+  return changeOwnTalk(deps, caller, id, (change) => {
     change.record({ type: "talk_deleted", talk: change.updateTalk({ tmDelete: change.now }) });
     return change.talk;
   });

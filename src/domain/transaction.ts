@@ -30,7 +30,8 @@ export async function transact<T>(
 
 /**
  * Changes one talk the caller takes part in: locks the talk row (ordering every write to the
- * talk), runs `work`, saves the talk and appends the recorded events, commits, publishes.
+ * talk), runs `work`, saves the talk and appends the recorded events, commits, publishes. The
+ * send batcher's fallback; every other change goes through change-at-head.ts.
  * A talk that does not exist, is deleted, or lacks the caller is NotFound alike.
  */
 export async function changeTalk<T>(

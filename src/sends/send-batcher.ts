@@ -14,7 +14,7 @@
 import { Unavailable } from "../domain/errors.js";
 import type { AgentId, MessageId, TalkId } from "../domain/ids.js";
 import type { Message } from "../domain/model.js";
-import type { TalkEvent } from "../domain/events.js";
+import { encodeEvent, type EncodedEvent } from "../domain/event-codec.js";
 import type { EventSink } from "../events/event-sink.js";
 import { KnownTalks, type KnownTalk } from "./known-talks.js";
 import { planBatch, type Snapshot } from "./plan-batch.js";
@@ -29,7 +29,7 @@ export interface BatchStore {
   /** Live talks with which of `agentIds` take part in them, and the talks of parent messages. */
   readSendTargets(talkIds: readonly TalkId[], agentIds: readonly AgentId[], parentIds: readonly MessageId[]): Promise<SendTargets>;
   /** Writes the batch to the talks whose head is still as planned; returns those talks. */
-  commitSends(moves: readonly HeadMove[], messages: readonly Message[], events: readonly TalkEvent[]): Promise<ReadonlySet<TalkId>>;
+  commitSends(moves: readonly HeadMove[], messages: readonly Message[], events: readonly EncodedEvent[]): Promise<ReadonlySet<TalkId>>;
   /** Sends one request in a locking transaction of its own (the fallback). */
   sendAlone(request: SendRequest): Promise<Message>;
 }
@@ -72,7 +72,7 @@ interface Attempt {
   readonly retry: Pending[];
   /** Sends only the locking path can settle. */
   readonly alone: Pending[];
-  readonly events: TalkEvent[];
+  readonly events: EncodedEvent[];
   readonly written: number;
 }
 
@@ -185,7 +185,9 @@ export class SendBatcher implements Sends {
     const plan = planBatch(batch, await this.#learn(batch), this.deps.now);
     // Forgotten before the commit: a send of the next try is planned from a fresh read.
     for (const talkId of plan.stale) this.#known.forget(talkId);
-    const advanced = plan.moves.length === 0 ? new Set<TalkId>() : await this.deps.store.commitSends(plan.moves, plan.messages, plan.events);
+    // Encoded once: the same bytes go into the event log and onto the bus.
+    const events = plan.events.map(encodeEvent);
+    const advanced = plan.moves.length === 0 ? new Set<TalkId>() : await this.deps.store.commitSends(plan.moves, plan.messages, events);
     for (const move of plan.moves) {
       if (advanced.has(move.talk.id)) this.#known.advanced(move.talk);
       else this.#known.forget(move.talk.id);
@@ -205,7 +207,7 @@ export class SendBatcher implements Sends {
       settled,
       retry,
       alone,
-      events: plan.events.filter((event) => advanced.has(event.chatId)),
+      events: events.filter((encoded) => advanced.has(encoded.event.chatId)),
       written: plan.messages.filter((message) => advanced.has(message.chatId)).length,
     };
   }

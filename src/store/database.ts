@@ -1,5 +1,5 @@
 import { PGlite } from "@electric-sql/pglite";
-import { Kysely, PostgresDialect } from "kysely";
+import { Kysely, PostgresDialect, type LogEvent } from "kysely";
 import { PGliteDialect } from "kysely-pglite-dialect";
 import pg from "pg";
 import type { DatabaseConfig } from "../config.js";
@@ -21,8 +21,18 @@ export interface Database {
   close(): Promise<void>;
 }
 
+export interface OpenOptions {
+  /**
+   * Told the SQL of every statement sent to the database, BEGIN and COMMIT included, failed
+   * ones too: how tests count round trips per operation. Off unless given.
+   */
+  readonly onStatement?: (sql: string) => void;
+}
+
 /** Opens Postgres or the embedded PGlite, and migrates the schema to the latest version. */
-export async function openDatabase(config: DatabaseConfig): Promise<Database> {
+export async function openDatabase(config: DatabaseConfig, options: OpenOptions = {}): Promise<Database> {
+  const { onStatement } = options;
+  const log = onStatement === undefined ? {} : { log: (event: LogEvent) => onStatement(event.query.sql) };
   let db: Executor;
   let pool: pg.Pool | undefined;
   if (config.kind === "postgres") {
@@ -37,7 +47,7 @@ export async function openDatabase(config: DatabaseConfig): Promise<Database> {
     // and the pool discards the broken connection when it is released.
     pool.on("error", () => undefined);
     pool.on("connect", (client) => client.on("error", () => undefined));
-    db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+    db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }), ...log });
   } else {
     // PGlite would create pgdata world-readable; made here first, it stays the owner's.
     let pglite: PGlite;
@@ -49,7 +59,7 @@ export async function openDatabase(config: DatabaseConfig): Promise<Database> {
       pglite = new PGlite(pgdata);
     }
     await pglite.waitReady;
-    db = new Kysely<Schema>({ dialect: new PGliteDialect(pglite) });
+    db = new Kysely<Schema>({ dialect: new PGliteDialect(pglite), ...log });
   }
   try {
     await migrateToLatest(db as unknown as Kysely<unknown>);

@@ -6,7 +6,8 @@ import type { MessagesTable } from "./schema/messages.js";
 
 type MessageRow = Selectable<MessagesTable>;
 
-function toMessage(row: MessageRow, reactions: readonly Reaction[]): Message {
+/** A messages row and its reactions as the domain's Message. */
+export function toMessage(row: MessageRow, reactions: readonly Reaction[]): Message {
   return {
     id: row.id as MessageId,
     customerId: row.customer_id as CustomerId,
@@ -24,6 +25,18 @@ function toMessage(row: MessageRow, reactions: readonly Reaction[]): Message {
     tmUpdate: row.tm_update,
     tmDelete: row.tm_delete,
   };
+}
+
+/** A reaction as a statement's json_agg(json_build_object(...)) hands it back. */
+export interface ReactionJson {
+  readonly emoji: string;
+  readonly owner_id: string;
+  readonly tm_create: string;
+}
+
+/** Reactions aggregated to JSON in SQL (null when there are none) as the domain's Reactions. */
+export function reactionsFromJson(rows: readonly ReactionJson[] | null): Reaction[] {
+  return (rows ?? []).map((r) => ({ emoji: r.emoji, ownerType: "agent", ownerId: r.owner_id as AgentId, tmCreate: new Date(r.tm_create) }));
 }
 
 /** A message as its messages row. */
@@ -227,48 +240,4 @@ export async function saveMessage(db: Executor, message: Message): Promise<void>
     .where("id", "=", message.id)
     .where("customer_id", "=", message.customerId)
     .execute();
-}
-
-/** Adds a reaction; false when the agent already reacted with that emoji. */
-export async function insertReaction(db: Executor, messageId: MessageId, reaction: Reaction): Promise<boolean> {
-  const row = await db
-    .insertInto("reactions")
-    .values({
-      message_id: messageId,
-      owner_id: reaction.ownerId,
-      emoji: reaction.emoji,
-      owner_type: reaction.ownerType,
-      tm_create: reaction.tmCreate,
-    })
-    .onConflict((oc) => oc.columns(["message_id", "owner_id", "emoji"]).doNothing())
-    .returning("emoji")
-    .executeTakeFirst();
-  return row !== undefined;
-}
-
-/** Removes an agent's reaction and returns it; null when there was none. */
-export async function deleteReaction(
-  db: Executor,
-  messageId: MessageId,
-  ownerId: AgentId,
-  emoji: string,
-): Promise<Reaction | null> {
-  const row = await db
-    .deleteFrom("reactions")
-    .where("message_id", "=", messageId)
-    .where("owner_id", "=", ownerId)
-    .where("emoji", "=", emoji)
-    .returningAll()
-    .executeTakeFirst();
-  return row === undefined ? null : { emoji: row.emoji, ownerType: "agent", ownerId: row.owner_id as AgentId, tmCreate: row.tm_create };
-}
-
-/** How many reactions a message has. */
-export async function countReactions(db: Executor, messageId: MessageId): Promise<number> {
-  const row = await db
-    .selectFrom("reactions")
-    .select((eb) => eb.fn.countAll<number>().as("n"))
-    .where("message_id", "=", messageId)
-    .executeTakeFirst();
-  return Number(row?.n ?? 0);
 }

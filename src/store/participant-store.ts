@@ -24,25 +24,6 @@ function toParticipant(row: ParticipantRow, ownerName: string): Participant {
   };
 }
 
-/** Inserts a membership; null when the agent already takes part in the talk. */
-export async function insertParticipant(db: Executor, participant: Participant): Promise<Participant | null> {
-  const row = await db
-    .insertInto("participants")
-    .values({
-      id: participant.id,
-      customer_id: participant.customerId,
-      chat_id: participant.chatId,
-      owner_type: participant.ownerType,
-      owner_id: participant.ownerId,
-      joined_seq: participant.joinedSeq,
-      tm_joined: participant.tmJoined,
-    })
-    .onConflict((oc) => oc.columns(["chat_id", "owner_id"]).doNothing())
-    .returningAll()
-    .executeTakeFirst();
-  return row === undefined ? null : toParticipant(row, participant.ownerName);
-}
-
 /** Deletes a membership (hard delete) and returns it; null when there is none with that id. */
 export async function deleteParticipant(
   db: Executor,
@@ -80,12 +61,6 @@ export async function listParticipants(db: Executor, talkId: TalkId): Promise<Pa
     .orderBy("p.id")
     .execute();
   return rows.map((row) => toParticipant(row, row.owner_name ?? ""));
-}
-
-/** The agent ids of a talk's participants. */
-export async function listParticipantOwners(db: Executor, talkId: TalkId): Promise<AgentId[]> {
-  const rows = await db.selectFrom("participants").select("owner_id").where("chat_id", "=", talkId).execute();
-  return rows.map((row) => row.owner_id as AgentId);
 }
 
 /** One of an agent's memberships, with what its feed needs to know of the talk. */

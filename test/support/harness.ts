@@ -96,6 +96,8 @@ export interface ServiceEnvOptions {
   readonly agentVia?: Via;
   /** Receives the service's unexpected errors (those it would log at error level). */
   readonly onError?: (error: unknown, where: string) => void;
+  /** Told every statement the service sends to its database (BEGIN and COMMIT included). */
+  readonly onStatement?: (sql: string) => void;
 }
 
 /** Where clients connect and how they authenticate. */
@@ -198,7 +200,10 @@ export class TestEnv {
       ...(options.abuse === undefined ? {} : { abuse: options.abuse }),
     };
     try {
-      const service = await startService(config, options.onError === undefined ? {} : { onError: options.onError });
+      const service = await startService(config, {
+        ...(options.onError === undefined ? {} : { onError: options.onError }),
+        ...(options.onStatement === undefined ? {} : { onStatement: options.onStatement }),
+      });
       this.running = { service, database, dataDir, closed: false };
       this.sessionManager = new Http2SessionManager(service.url);
     } catch (error) {

@@ -8,7 +8,7 @@ export default breakage({
       file: "src/domain/talks.ts",
       find: [
         '  await deps.writeLimits.take(caller, "talkStatus");',
-        "  return changeTalk(deps, caller, id, async (_trx, change) => {",
+        "  return changeOwnTalk(deps, caller, id, (change) => {",
         '    if (change.talk.status === "closed") throw new FailedPrecondition("the talk is already closed");',
         '    change.record({ type: "talk_closed", talk: change.updateTalk({ status: "closed" }) });',
         "    return change.talk;",
@@ -17,7 +17,7 @@ export default breakage({
       replace: [
         '  await deps.writeLimits.take(caller, "talkStatus");',
         "  try {",
-        "    return await changeTalk(deps, caller, id, async (_trx, change) => {",
+        "    return await changeOwnTalk(deps, caller, id, (change) => {",
         '      if (change.talk.status === "closed") throw new FailedPrecondition("the talk is already closed");',
         '      change.record({ type: "talk_closed", talk: change.updateTalk({ status: "closed" }) });',
         "      return change.talk;",

@@ -8,7 +8,7 @@ export default breakage({
       file: "src/domain/talks.ts",
       find: [
         '  await deps.writeLimits.take(caller, "edits");',
-        "  return changeTalk(deps, caller, id, async (_trx, change) => {",
+        "  return changeOwnTalk(deps, caller, id, (change) => {",
         "    change.requireActive();",
         "    if (name === undefined && detail === undefined) return change.talk;",
         "    const talk = change.updateTalk({ name: name ?? change.talk.name, detail: detail ?? change.talk.detail });",
@@ -19,7 +19,7 @@ export default breakage({
       replace: [
         '  await deps.writeLimits.take(caller, "edits");',
         "  try {",
-        "    return await changeTalk(deps, caller, id, async (_trx, change) => {",
+        "    return await changeOwnTalk(deps, caller, id, (change) => {",
         "      change.requireActive();",
         "      if (name === undefined && detail === undefined) return change.talk;",
         "      const talk = change.updateTalk({ name: name ?? change.talk.name, detail: detail ?? change.talk.detail });",

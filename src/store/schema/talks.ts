@@ -1,6 +1,6 @@
 import type { ColumnType } from "kysely";
 
-/** talks: one row per talk; last_seq is the head of its event log and the row lock orders writes. */
+/** talks: one row per talk; last_seq is the head of its event log, and a write moves it by compare-and-set or under the row lock. */
 export interface TalksTable {
   id: string;
   customer_id: string;
