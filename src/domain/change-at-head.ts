@@ -11,6 +11,7 @@ import { guarded } from "../store/errors.js";
 import { commitTalkChange, lockTalkOf, readTalkTarget, type TalkCommit, type TalkTarget, type TargetQuery } from "../store/talk-change-store.js";
 import type { DomainDeps } from "./deps.js";
 import type { DomainError } from "./errors.js";
+import { encodeEvent, type EncodedEvent } from "./event-codec.js";
 import type { Identity } from "./identity.js";
 import { TalkChange } from "./talk-change.js";
 import { actorOf, transact } from "./transaction.js";
@@ -25,8 +26,8 @@ export type ChangeTarget = Omit<TargetQuery, "customerId" | "agentId">;
 export type Decide<T> = (change: TalkChange, target: TalkTarget) => T;
 
 /** The write of a decided change, planned against the head `expectedSeq`. */
-export function commitOf(change: TalkChange, expectedSeq: number): TalkCommit {
-  return { expectedSeq, talk: change.talk, pairKey: change.pairKey, writes: change.writes, events: change.events };
+export function commitOf(change: TalkChange, expectedSeq: number, events: readonly EncodedEvent[]): TalkCommit {
+  return { expectedSeq, talk: change.talk, pairKey: change.pairKey, writes: change.writes, events };
 }
 
 /**
@@ -50,17 +51,20 @@ export async function changeAtHead<T>(
   for (let tries = 0; tries < optimisticTries; tries++) {
     const { change, result, expectedSeq } = decideOn(await guarded(() => readTalkTarget(deps.db, query)));
     if (change.events.length === 0) return result;
-    if (await guarded(() => commitTalkChange(deps.db, commitOf(change, expectedSeq)))) {
-      deps.events.publish(change.events);
+    // Encoded once: the statement writes and the bus carries the same encoding.
+    const events = change.events.map(encodeEvent);
+    if (await guarded(() => commitTalkChange(deps.db, commitOf(change, expectedSeq, events)))) {
+      deps.events.publish(events);
       return result;
     }
   }
   return transact(deps, async (trx) => {
     await lockTalkOf(trx, query);
     const { change, result, expectedSeq } = decideOn(await readTalkTarget(trx, query));
-    if (change.events.length > 0 && !(await commitTalkChange(trx, commitOf(change, expectedSeq)))) {
+    const events = change.events.map(encodeEvent);
+    if (events.length > 0 && !(await commitTalkChange(trx, commitOf(change, expectedSeq, events)))) {
       throw new Error("a talk's head moved under its row lock");
     }
-    return { result, events: change.events };
+    return { result, events };
   });
 }

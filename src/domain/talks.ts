@@ -6,6 +6,7 @@ import { findTalkByPair, findTalkView, insertTalk, listTalksOfAgent } from "../s
 import { changeAtHead, commitOf } from "./change-at-head.js";
 import type { DomainDeps } from "./deps.js";
 import { FailedPrecondition, InvalidArgument, NotFound } from "./errors.js";
+import { encodeEvent } from "./event-codec.js";
 import { newId, type AgentId, type TalkId } from "./ids.js";
 import type { Identity } from "./identity.js";
 import { limits } from "./limits.js";
@@ -81,10 +82,11 @@ export async function createTalk(deps: DomainDeps, caller: Identity, input: Crea
     // Each member joins as if added one by one: a participant_joined event and a system message.
     const change = new TalkChange(inserted, actorOf(caller), now);
     for (const agent of members) joinTalk(change, agent);
-    if (!(await commitTalkChange(trx, commitOf(change, inserted.lastSeq)))) {
+    const events = change.events.map(encodeEvent);
+    if (!(await commitTalkChange(trx, commitOf(change, inserted.lastSeq, events)))) {
       throw new FailedPrecondition("the talk changed while it was created; try again");
     }
-    return { result: change.talk, events: change.events };
+    return { result: change.talk, events };
   });
 }
 

@@ -8,7 +8,8 @@ import { appendEvents } from "../store/event-store.js";
 import { lockTalkView, saveTalk, type TalkView } from "../store/talk-store.js";
 import type { DomainDeps } from "./deps.js";
 import { NotFound } from "./errors.js";
-import type { Actor, TalkEvent } from "./events.js";
+import { encodeEvent, type EncodedEvent } from "./event-codec.js";
+import type { Actor } from "./events.js";
 import type { TalkId } from "./ids.js";
 import type { Identity } from "./identity.js";
 import { TalkChange } from "./talk-change.js";
@@ -18,10 +19,10 @@ export function actorOf(caller: Identity): Actor {
   return { ownerType: "agent", ownerId: caller.agentId };
 }
 
-/** Runs `work` in a transaction, then publishes the events it returned. */
+/** Runs `work` in a transaction, then publishes the events it returned (as it encoded them). */
 export async function transact<T>(
   deps: DomainDeps,
-  work: (trx: Executor) => Promise<{ result: T; events: readonly TalkEvent[] }>,
+  work: (trx: Executor) => Promise<{ result: T; events: readonly EncodedEvent[] }>,
 ): Promise<T> {
   const { result, events } = await guarded(() => deps.db.transaction().execute(work));
   if (events.length > 0) deps.events.publish(events);
@@ -46,7 +47,8 @@ export async function changeTalk<T>(
     const change = new TalkChange(view.talk, actorOf(caller), deps.now());
     const result = await work(trx, change, view);
     if (change.talk !== view.talk) await saveTalk(trx, change.talk, change.pairKey);
-    await appendEvents(trx, change.events);
-    return { result, events: change.events };
+    const events = change.events.map(encodeEvent);
+    await appendEvents(trx, events);
+    return { result, events };
   });
 }

@@ -10,7 +10,7 @@
 import { sql, type RawBuilder, type Selectable } from "kysely";
 import type { AgentId, CustomerId, MessageId, ParticipantId, TalkId } from "../domain/ids.js";
 import { AlreadyExists } from "../domain/errors.js";
-import type { TalkEvent } from "../domain/events.js";
+import type { EncodedEvent } from "../domain/event-codec.js";
 import type { Message, Talk } from "../domain/model.js";
 import type { TalkWrites } from "../domain/talk-change.js";
 import type { Executor } from "./database.js";
@@ -173,7 +173,7 @@ export interface TalkCommit {
   /** The new pair key (string or null); undefined leaves it as it is. */
   readonly pairKey: string | null | undefined;
   readonly writes: TalkWrites;
-  readonly events: readonly TalkEvent[];
+  readonly events: readonly EncodedEvent[];
 }
 
 /** `(VALUES (a::t1, b::t2), ...)` for rows of values and their column types. */
