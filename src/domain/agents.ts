@@ -57,12 +57,13 @@ export async function listAgents(
   input: { pageSize: number; pageToken: string },
 ): Promise<Page<Agent>> {
   const size = validate.pageSize("page_size", input.pageSize);
-  const after = decodePageToken("page_token", input.pageToken, ["string", "string"] as const);
+  const list = ["agents", caller.customerId] as const;
+  const after = decodePageToken("page_token", input.pageToken, list, ["string", "string"] as const);
   const cursor = after === null ? null : { name: after[0], id: validate.requireId<AgentId>("page_token", after[1]) };
   const rows = await guarded(() => listAgentRows(deps.db, caller.customerId, cursor, size + 1));
   const items = rows.slice(0, size);
   const last = items.at(-1);
-  return { items, nextPageToken: rows.length > size && last !== undefined ? encodePageToken([last.name, last.id]) : "" };
+  return { items, nextPageToken: rows.length > size && last !== undefined ? encodePageToken(list, [last.name, last.id]) : "" };
 }
 
 export async function updateAgent(

@@ -122,7 +122,9 @@ export async function listMessages(
   const talkId = validate.requireId<TalkId>("chat_id", input.chatId);
   const parentId = validate.optionalId<MessageId>("parent_id", input.parentId);
   const size = validate.pageSize("page_size", input.pageSize);
-  const after = decodePageToken("page_token", input.pageToken, ["number"] as const);
+  // A talk's main list and each of its threads are separate lists, as are other talks'.
+  const list = ["messages", caller.customerId, talkId, parentId ?? ""] as const;
+  const after = decodePageToken("page_token", input.pageToken, list, ["number"] as const);
   return guarded(async () => {
     const rows = await listVisibleMessages(deps.db, caller.customerId, caller.agentId, talkId, {
       parentId,
@@ -132,7 +134,7 @@ export async function listMessages(
     if (rows === null) throw new NotFound("talk", talkId);
     const items = rows.slice(0, size);
     const last = items.at(-1);
-    return { items, nextPageToken: rows.length > size && last !== undefined ? encodePageToken([last.seq]) : "" };
+    return { items, nextPageToken: rows.length > size && last !== undefined ? encodePageToken(list, [last.seq]) : "" };
   });
 }
 

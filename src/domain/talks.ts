@@ -109,7 +109,9 @@ export async function listTalks(
   input: { pageSize: number; pageToken: string },
 ): Promise<Page<Talk>> {
   const size = validate.pageSize("page_size", input.pageSize);
-  const after = decodePageToken("page_token", input.pageToken, ["number", "number", "string"] as const);
+  // Each agent's list of talks is its own: another agent's token is refused.
+  const list = ["talks", caller.customerId, caller.agentId] as const;
+  const after = decodePageToken("page_token", input.pageToken, list, ["number", "number", "string"] as const);
   if (after !== null && after[1] > 999) throw new InvalidArgument("page_token", "is not a page token of this list");
   const cursor = after === null ? null : { activityMs: after[0], activityUs: after[1], id: validate.requireId<TalkId>("page_token", after[2]) };
   const rows = await guarded(() => listTalksOfAgent(deps.db, caller.customerId, caller.agentId, cursor, size + 1));
@@ -117,7 +119,7 @@ export async function listTalks(
   const last = items.at(-1)?.position;
   return {
     items: items.map((row) => row.talk),
-    nextPageToken: rows.length > size && last !== undefined ? encodePageToken([last.activityMs, last.activityUs, last.id]) : "",
+    nextPageToken: rows.length > size && last !== undefined ? encodePageToken(list, [last.activityMs, last.activityUs, last.id]) : "",
   };
 }
 

@@ -55,6 +55,14 @@ describe.each(backends)("agent directory on %s", (backend) => {
     expect(names).toEqual(["Admin", "B", "C", "D", "E"]);
   });
 
+  it("refuses another customer's directory page token", async () => {
+    const [admin, stranger] = await Promise.all([env.agent(newCustomer(), "Admin", { role: "admin" }), env.agent(newCustomer(), "Sam", { role: "admin" })]);
+    for (const name of ["B", "C"]) await admin.agents.createAgent({ name });
+    const token = (await admin.agents.listAgents({ pageSize: 1 })).nextPageToken;
+    expect(token).not.toBe("");
+    await expectCode(stranger.agents.listAgents({ pageToken: token }), Code.InvalidArgument, "page_token");
+  });
+
   it("lets a plain agent read the directory but not change it", async () => {
     const customer = newCustomer();
     const [admin, plain] = await Promise.all([env.agent(customer, "Admin", { role: "admin" }), env.agent(customer, "Pat")]);

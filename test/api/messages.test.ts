@@ -198,6 +198,28 @@ describe.each(backends)("messages on %s", (backend) => {
       const { a, chatId } = await pair();
       await expectCode(a.messages.listMessages({ chatId, pageToken: "garbage!" }), Code.InvalidArgument, "page_token");
     });
+
+    it("refuses a page token on any list but its own: another talk's, the main list's or a thread's", async () => {
+      const { a, b, chatId } = await pair();
+      const other = (await createTalk(a, [b])).id;
+      const root = await sendText(a, chatId, "root");
+      for (let i = 0; i < 3; i++) {
+        await sendText(a, chatId, `m${i}`);
+        await sendText(b, other, `o${i}`);
+        await a.messages.sendMessage({ chatId, text: `r${i}`, parentId: root.id });
+      }
+      const main = (await a.messages.listMessages({ chatId, pageSize: 1 })).nextPageToken;
+      const thread = (await a.messages.listMessages({ chatId, parentId: root.id, pageSize: 1 })).nextPageToken;
+      expect(main).not.toBe("");
+      expect(thread).not.toBe("");
+      await expectCode(a.messages.listMessages({ chatId: other, pageToken: main }), Code.InvalidArgument, "page_token");
+      await expectCode(b.messages.listMessages({ chatId: other, pageToken: main }), Code.InvalidArgument, "page_token");
+      await expectCode(a.messages.listMessages({ chatId, pageToken: thread }), Code.InvalidArgument, "page_token");
+      await expectCode(a.messages.listMessages({ chatId, parentId: root.id, pageToken: main }), Code.InvalidArgument, "page_token");
+      // On their own lists they page on, for any reader of the talk.
+      expect((await b.messages.listMessages({ chatId, pageSize: 1, pageToken: main })).result).toHaveLength(1);
+      expect((await a.messages.listMessages({ chatId, parentId: root.id, pageSize: 1, pageToken: thread })).result).toHaveLength(1);
+    });
   });
 
   describe("UpdateMessage", () => {

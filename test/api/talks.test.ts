@@ -227,6 +227,16 @@ describe.each(backends)("talks on %s", (backend) => {
       await expectCode(a.talks.listTalks({ pageSize: -1 }), Code.InvalidArgument, "page_size");
       await expectCode(a.talks.listTalks({ pageToken: "not-a-token" }), Code.InvalidArgument, "page_token");
     });
+
+    it("refuses one agent's page token on another agent's list", async () => {
+      const customer = newCustomer();
+      const [a, b] = await Promise.all([env.agent(customer, "Ann"), env.agent(customer, "Bob")]);
+      for (let i = 0; i < 3; i++) await createTalk(a, [b]);
+      const token = (await a.talks.listTalks({ pageSize: 1 })).nextPageToken;
+      expect(token).not.toBe("");
+      await expectCode(b.talks.listTalks({ pageToken: token }), Code.InvalidArgument, "page_token");
+      expect((await a.talks.listTalks({ pageSize: 1, pageToken: token })).result).toHaveLength(1);
+    });
   });
 
   describe("UpdateTalk", () => {
