@@ -1,6 +1,6 @@
 /**
  * `npm run build`: bundles the service into dist/ with esbuild (dist/main.js, dist/token.js,
- * source maps beside them), saves an initdb'd embedded database as the template of new data dirs
+ * dist/migrate.js, source maps beside them), saves an initdb'd embedded database as the template of new data dirs
  * (dist/pgdata-template) and builds the web console into web/dist with Vite.
  * `node scripts/build.mjs --if-stale` builds only what is older than its sources (npm start).
  *
@@ -26,7 +26,7 @@ const templateInputs = ["package-lock.json", "scripts/build.mjs"];
  * Entry points in dist/: each turns source maps on before its bundle loads (a module's map is
  * only read if they are on when it is loaded), so stack traces name src/ lines.
  */
-const entries = { main: "src/main.ts", token: "src/cli/token.ts" };
+const entries = { main: "src/main.ts", token: "src/cli/token.ts", migrate: "src/cli/migrate.ts" };
 
 function newestMtime(path, skip) {
   let st;
@@ -146,7 +146,8 @@ export async function buildWeb() {
 
 /**
  * Builds what is stale (everything unless `ifStale`); `serverOnly` skips the database template
- * and the console (the token CLI needs neither); `log` hears each step before it starts.
+ * and the console (the token and migrate commands need neither: a data dir made without the
+ * template is initdb'd by PGlite); `log` hears each step before it starts.
  * Returns the names of what it built.
  */
 export async function buildAll({ ifStale = false, serverOnly = false, log = () => {} } = {}) {

@@ -157,6 +157,11 @@ export interface Config {
   readonly abuse?: AbuseLimits;
   /** null turns the operator listener off; undefined is a free port on 127.0.0.1 (tests). */
   readonly operator?: OperatorConfig | null;
+  /**
+   * Whether the service migrates the schema at start (the default); when false it refuses to
+   * start on an older schema (TALKHUB_MIGRATE_AT_START=false, for deploys that run `npm run migrate`).
+   */
+  readonly migrateAtStart?: boolean;
 }
 
 /** A configuration value that cannot be used; the message names the variable. */
@@ -274,6 +279,7 @@ export function readConfig(env: Env = process.env): Config {
     },
     natsUrl: optional(env, "NATS_URL"),
     dataDir,
+    migrateAtStart: boolean(env, "TALKHUB_MIGRATE_AT_START", true),
     live: {
       natsPrefix: optional(env, "TALKHUB_NATS_PREFIX") ?? defaultLiveConfig.natsPrefix,
       heartbeatMs: integer(env, "TALKHUB_HEARTBEAT_MS", defaultLiveConfig.heartbeatMs, 100, 3_600_000),

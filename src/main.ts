@@ -3,11 +3,13 @@ import { readConfig } from "./config.js";
 import { DataDirInUse } from "./data-dir-lock.js";
 import { demoIntroduction } from "./demo.js";
 import { startService } from "./service.js";
+import { SchemaBehind } from "./store/migrator.js";
 
 const config = readConfig();
 const service = await startService(config).catch((error: unknown) => {
-  // Another process holds the data dir: say so in one line, before listening, and exit non-zero.
-  if (!(error instanceof DataDirInUse)) throw error;
+  // Another process holds the data dir, or the schema is behind and migrating was left to
+  // `npm run migrate`: say so in one line, before listening, and exit non-zero.
+  if (!(error instanceof DataDirInUse || error instanceof SchemaBehind)) throw error;
   console.error(`Talkhub not started: ${error.message}`);
   process.exit(1);
 });

@@ -96,7 +96,10 @@ export async function startService(config: Config, options: ServiceOptions = {})
   try {
     const secret = resolveSecret(config);
     const verify = createVerifier({ ...config.auth, secret });
-    const database = await openDatabase(config.database, options.onStatement === undefined ? {} : { onStatement: options.onStatement });
+    const database = await openDatabase(config.database, {
+      migrations: config.migrateAtStart === false ? "require" : "apply",
+      ...(options.onStatement === undefined ? {} : { onStatement: options.onStatement }),
+    });
     closers.unshift(() => database.close());
     const bus: EventBus =
       config.natsUrl === undefined

@@ -4,7 +4,7 @@ import { PGliteDialect } from "kysely-pglite-dialect";
 import pg from "pg";
 import type { DatabaseConfig } from "../config.js";
 import { makePrivateDir } from "../data-dir.js";
-import { migrateToLatest } from "./migrator.js";
+import { migrateToLatest, pendingMigrations, SchemaBehind } from "./migrator.js";
 import { startFromTemplate } from "./pglite-template.js";
 import type { Schema } from "./schema/index.js";
 
@@ -16,6 +16,8 @@ export interface Database {
   readonly kind: DatabaseConfig["kind"];
   /** Resolves when a trivial query answers; rejects otherwise. */
   ping(): Promise<void>;
+  /** The migrations this open applied, in order; none when the schema was up to date. */
+  readonly migrated: readonly string[];
   /** Pool use (Postgres); undefined on the embedded database. */
   poolStats(): { total: number; idle: number; waiting: number } | undefined;
   close(): Promise<void>;
@@ -27,11 +29,16 @@ export interface OpenOptions {
    * ones too: how tests count round trips per operation. Off unless given.
    */
   readonly onStatement?: (sql: string) => void;
+  /**
+   * "apply" (the default) brings the schema up to date; "require" only checks it and throws
+   * SchemaBehind when a migration is pending (deploys that run `npm run migrate` first).
+   */
+  readonly migrations?: "apply" | "require";
 }
 
-/** Opens Postgres or the embedded PGlite, and migrates the schema to the latest version. */
+/** Opens Postgres or the embedded PGlite, and migrates the schema to the latest version (or checks it is). */
 export async function openDatabase(config: DatabaseConfig, options: OpenOptions = {}): Promise<Database> {
-  const { onStatement } = options;
+  const { onStatement, migrations = "apply" } = options;
   const log = onStatement === undefined ? {} : { log: (event: LogEvent) => onStatement(event.query.sql) };
   let db: Executor;
   let pool: pg.Pool | undefined;
@@ -61,8 +68,14 @@ export async function openDatabase(config: DatabaseConfig, options: OpenOptions 
     await pglite.waitReady;
     db = new Kysely<Schema>({ dialect: new PGliteDialect(pglite), ...log });
   }
+  let migrated: string[] = [];
   try {
-    await migrateToLatest(db as unknown as Kysely<unknown>);
+    const unknownDb = db as unknown as Kysely<unknown>;
+    if (migrations === "apply") migrated = await migrateToLatest(unknownDb);
+    else {
+      const pending = await pendingMigrations(unknownDb);
+      if (pending.length > 0) throw new SchemaBehind(pending);
+    }
   } catch (error) {
     await db.destroy();
     throw error;
@@ -70,6 +83,7 @@ export async function openDatabase(config: DatabaseConfig, options: OpenOptions 
   return {
     db,
     kind: config.kind,
+    migrated,
     ping: async () => {
       await db.selectNoFrom((eb) => eb.lit(1).as("one")).execute();
     },

@@ -138,6 +138,55 @@ export interface TalkhubProcess {
 /** Env variables of the test process that must not leak into a Talkhub child. */
 const inheritedButOurs = /^(DATABASE_URL|NATS_URL|TALKHUB_.*)$/;
 
+/** This process's environment without the variables that configure Talkhub. */
+function cleanedEnv(): Record<string, string> {
+  const base: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value !== undefined && !inheritedButOurs.test(key)) base[key] = value;
+  }
+  return base;
+}
+
+/**
+ * Starts `node --import tsx <script>` in the repository with `env` on top of a cleaned copy of
+ * this environment, tracked by PID, keeping the last of its output.
+ */
+function spawnTsx(script: string, env: Record<string, string>) {
+  const child = spawn(process.execPath, ["--import", "tsx", script], {
+    cwd: repoRoot,
+    env: { ...cleanedEnv(), ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  track(child);
+  const out = tail(20_000);
+  const err = tail(20_000);
+  child.stdout?.on("data", (chunk: Buffer) => out.add(chunk));
+  child.stderr?.on("data", (chunk: Buffer) => err.add(chunk));
+  return { child, out, err };
+}
+
+export interface CommandResult {
+  /** The exit status; null when a signal (or the timeout) ended it. */
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs one of Talkhub's commands (`src/cli/<name>.ts`, as `npm run <name>` does from dist/) with
+ * `env` on top of a cleaned copy of this environment, to its exit (SIGKILL after `timeoutMs`).
+ */
+export async function runTalkhubCommand(name: string, env: Record<string, string>, timeoutMs = 60_000): Promise<CommandResult> {
+  const { child, out, err } = spawnTsx(`src/cli/${name}.ts`, env);
+  const timer = setTimeout(() => void signalAndWait(child, "SIGKILL", 5000), timeoutMs);
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once("error", reject);
+    // "close": the output is complete, not only the process gone.
+    child.once("close", (exitCode) => resolve(exitCode));
+  }).finally(() => clearTimeout(timer));
+  return { code, stdout: out.text, stderr: err.text };
+}
+
 /**
  * Starts `node --import tsx src/main.ts` with `env` on top of a cleaned copy of this process's
  * environment, and waits (at most `timeoutMs`) for "Talkhub listening on :<port>". Without
@@ -146,20 +195,13 @@ const inheritedButOurs = /^(DATABASE_URL|NATS_URL|TALKHUB_.*)$/;
 export async function spawnTalkhub(env: Record<string, string>, timeoutMs = 30_000): Promise<TalkhubProcess> {
   const dataDir = await mkdtemp(join(tmpdir(), "talkhub-proc-"));
   const removeDataDir = () => rm(dataDir, { recursive: true, force: true });
-  const base: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && !inheritedButOurs.test(key)) base[key] = value;
-  }
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    cwd: repoRoot,
-    env: { ...base, TALKHUB_HOST: "127.0.0.1", TALKHUB_PORT: "0", TALKHUB_OPERATOR_PORT: "0", TALKHUB_DATA_DIR: dataDir, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
+  const { child, out, err } = spawnTsx("src/main.ts", {
+    TALKHUB_HOST: "127.0.0.1",
+    TALKHUB_PORT: "0",
+    TALKHUB_OPERATOR_PORT: "0",
+    TALKHUB_DATA_DIR: dataDir,
+    ...env,
   });
-  track(child);
-  const out = tail(20_000);
-  const err = tail(20_000);
-  child.stdout?.on("data", (chunk: Buffer) => out.add(chunk));
-  child.stderr?.on("data", (chunk: Buffer) => err.add(chunk));
   if (process.env["TALKHUB_TEST_VERBOSE"] === "1") {
     child.stderr?.on("data", (chunk: Buffer) => console.error(`[talkhub ${child.pid}] ${chunk.toString()}`));
   }
