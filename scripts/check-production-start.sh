@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The production path, as a deploy runs it: build here (what is stale), copy the tracked files and the build
-# (dist/, web/dist/) to a scratch directory, `npm ci --omit=dev` there, start `node dist/main.js`
+# (dist/, web/dist/) to a scratch directory, `npm ci --omit=dev` there, run `node dist/migrate.js`
+# and then start `node dist/main.js` with migrations off
 # on the embedded default (fresh data dir, free port), wait for /readyz, mint tokens with
 # `node dist/token.js`, send a message over Connect and read it back over REST, fetch the web
 # console, stop with SIGTERM and expect exit 0. Every wait is bounded (READY_TIMEOUT seconds).
@@ -41,11 +42,14 @@ for dev in tsx esbuild vite typescript vitest; do
   if [ -e "$app/node_modules/$dev" ]; then echo "devDependency $dev installed by npm ci --omit=dev" >&2; exit 1; fi
 done
 
-echo "== node dist/main.js (embedded default)"
 data=$scratch/data
+echo "== node dist/migrate.js (embedded default), as a deploy that migrates before it starts"
+(cd "$app" && TALKHUB_DATA_DIR="$data" node dist/migrate.js)
+
+echo "== node dist/main.js (embedded default, migrations off: the schema is checked, not changed)"
 log=$scratch/talkhub.log
 started=$(date +%s%N)
-(cd "$app" && exec env TALKHUB_DATA_DIR="$data" TALKHUB_PORT=0 TALKHUB_OPERATOR_PORT=off node dist/main.js) >"$log" 2>&1 &
+(cd "$app" && exec env TALKHUB_DATA_DIR="$data" TALKHUB_MIGRATE_AT_START=false TALKHUB_PORT=0 TALKHUB_OPERATOR_PORT=off node dist/main.js) >"$log" 2>&1 &
 pid=$!
 port=""
 deadline=$((SECONDS + ready_timeout))
