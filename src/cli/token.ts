@@ -1,5 +1,5 @@
 /**
- * npm run token -- --customer <uuid> --agent <uuid> [--name N] [--admin] [--days D]
+ * npm run token -- --customer <uuid> --agent <uuid> [--name N] [--admin] [--days D] (--help: usage)
  * Mints a token signed with TALKHUB_JWT_SECRET, or with the embedded default's secret from
  * TALKHUB_DATA_DIR (./.talkhub).
  */
@@ -11,19 +11,31 @@ import { isUuid } from "../domain/ids.js";
 
 const usage = "usage: npm run token -- --customer <uuid> --agent <uuid> [--name N] [--admin] [--days D]";
 
-const { values } = parseArgs({
-  options: {
-    customer: { type: "string" },
-    agent: { type: "string" },
-    name: { type: "string" },
-    admin: { type: "boolean", default: false },
-    days: { type: "string", default: "30" },
-  },
-});
-
 function fail(message: string): never {
   console.error(`${message}\n${usage}`);
   process.exit(2);
+}
+
+const options = {
+  customer: { type: "string" },
+  agent: { type: "string" },
+  name: { type: "string" },
+  admin: { type: "boolean", default: false },
+  days: { type: "string", default: "30" },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
+let parsed: ReturnType<typeof parseArgs<{ options: typeof options }>>;
+try {
+  parsed = parseArgs({ options });
+} catch (error) {
+  // An unknown option or a missing value is the user's slip: say which, without a stack.
+  fail(error instanceof Error ? error.message : String(error));
+}
+const { values } = parsed;
+if (values.help) {
+  console.log(usage);
+  process.exit(0);
 }
 
 if (values.customer === undefined || !isUuid(values.customer)) fail("--customer must be a UUID");

@@ -23,6 +23,7 @@ import {
 } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { envelope } from "./grpc-envelope.js";
+import { respecGrpcMessage } from "./grpc-message.js";
 import { authenticated } from "./listener.js";
 
 /** What an interceptor wraps: a call from request to response. */
@@ -223,27 +224,6 @@ function handlerContext(target: DirectMethod, req: http2.Http2ServerRequest, req
   };
 }
 
-/**
- * Re-encodes grpc-message as the gRPC spec does: only "%" and bytes outside printable ASCII are
- * percent-encoded. Connect encodes every reserved character (";" as %3B), which grpc-js and
- * others show to their users as is.
- */
-function specEncodedMessage(trailer: Headers): void {
-  const encoded = trailer.get("grpc-message");
-  if (encoded === null) return;
-  let message: string;
-  try {
-    message = decodeURIComponent(encoded);
-  } catch {
-    return;
-  }
-  let result = "";
-  for (const byte of Buffer.from(message, "utf8")) {
-    result += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
-  }
-  trailer.set("grpc-message", result);
-}
-
 /** Resolves once the response can take more, or has closed. */
 function drained(res: http2.Http2ServerResponse): Promise<void> {
   return new Promise((resolve) => {
@@ -341,7 +321,7 @@ async function serve(target: DirectMethod, req: http2.Http2ServerRequest, res: h
     if (res.destroyed || res.writableEnded) return;
     const trailer = new Headers(context.responseTrailer);
     setTrailerStatus(trailer, ConnectError.from(error));
-    specEncodedMessage(trailer);
+    respecGrpcMessage(trailer);
     if (!req.complete && !res.headersSent) {
       // Refused before the body was read (an oversized message): the status goes out as
       // trailers-only and the stream is reset, so the rest of the body is not taken in and the

@@ -25,6 +25,33 @@ function startsLikeH2(chunk: Buffer): boolean {
   return chunk.subarray(0, n).equals(h2Preface.subarray(0, n));
 }
 
+/** Headers of an upgrade offer, dropped when the offer is declined. */
+const upgradeOffer = new Set(["upgrade", "http2-settings"]);
+
+/**
+ * The request head again, as bytes, without its upgrade offer: no Upgrade or HTTP2-Settings
+ * header, and no "upgrade" or "http2-settings" token in Connection.
+ */
+function withoutUpgrade(req: http.IncomingMessage): Buffer {
+  const lines = [`${req.method ?? "GET"} ${req.url ?? "/"} HTTP/${req.httpVersion}`];
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] ?? "";
+    let value = raw[i + 1] ?? "";
+    if (upgradeOffer.has(name.toLowerCase())) continue;
+    if (name.toLowerCase() === "connection") {
+      value = value
+        .split(",")
+        .map((token) => token.trim())
+        .filter((token) => token !== "" && !upgradeOffer.has(token.toLowerCase()))
+        .join(", ");
+      if (value === "") continue;
+    }
+    lines.push(`${name}: ${value}`);
+  }
+  return Buffer.from(`${lines.join("\r\n")}\r\n\r\n`, "latin1");
+}
+
 /**
  * Per HTTP/2 connection: the request body bytes taken in for requests whose caller has not been
  * authenticated from their headers, and the most it may hold.
@@ -164,7 +191,14 @@ export async function listen(handler: RequestHandler, options: ListenOptions): P
     handler,
   );
   h1.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (onUpgrade === undefined || !onUpgrade(req, socket, head)) socket.destroy();
+    if (onUpgrade?.(req, socket, head) === true) return;
+    // An upgrade nobody takes (h2c, which the JDK's HttpClient and `curl --http2` offer on
+    // http:// URLs) is ignored, as RFC 9110 allows: the request is read again without its
+    // offer and answered as plain HTTP/1.1 on the same keep-alive connection.
+    socket.pause();
+    socket.unshift(Buffer.concat([withoutUpgrade(req), head]));
+    h1.emit("connection", socket);
+    process.nextTick(() => socket.resume());
   });
   // Idle keep-alive connections are closed after a while; streams are not limited by this.
   h1.keepAliveTimeout = options.idleTimeoutMs;

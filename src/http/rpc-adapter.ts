@@ -8,6 +8,7 @@
  *    HTTP/2 stream, so the rest of the body is not buffered and the connection stays usable.
  *  - The caller is authenticated from the headers before connect reads the body (see
  *    bodyAfterAuthentication).
+ *  - gRPC's grpc-message is encoded as the gRPC spec says (see grpc-message.ts).
  */
 import { Code, createConnectRouter, createServiceImplSpec, type ConnectRouter, type ConnectRouterOptions, type ServiceImplSpec } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
@@ -15,6 +16,7 @@ import { createAsyncIterable, readAllBytes, type UniversalServerRequest, type Un
 import type { DescMethod } from "@bufbuild/protobuf";
 import http2 from "node:http2";
 import { createGrpcDirect, type HeaderAuthentication } from "./grpc-direct.js";
+import { respecGrpcMessage } from "./grpc-message.js";
 import { authenticated, type RequestHandler } from "./listener.js";
 
 const parseFailure = /^(\[internal\] )?parse binary:/;
@@ -48,6 +50,32 @@ async function clientFault(res: UniversalServerResponse): Promise<UniversalServe
     return { ...res, body: createAsyncIterable([bytes]) };
   }
   return res;
+}
+
+/**
+ * A gRPC response with its grpc-message re-encoded as the spec says, in the headers (a
+ * trailers-only answer) and the trailers. connect fills both while the body is read, so each is
+ * re-encoded as the body is passed on: the headers go out after the first chunk, the trailers
+ * after the last.
+ */
+function grpcMessageAsSpecified(res: UniversalServerResponse): UniversalServerResponse {
+  const contentType = res.header?.get("content-type") ?? "";
+  if (!contentType.startsWith("application/grpc") || contentType.startsWith("application/grpc-web")) return res;
+  const { header, trailer, body } = res;
+  respecGrpcMessage(header);
+  respecGrpcMessage(trailer);
+  if (body === undefined) return res;
+  async function* respecced(from: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+    let first = true;
+    for await (const chunk of from) {
+      if (first) respecGrpcMessage(header);
+      first = false;
+      yield chunk;
+    }
+    respecGrpcMessage(header);
+    respecGrpcMessage(trailer);
+  }
+  return { ...res, body: respecced(body) };
 }
 
 /** gRPC-Web's trailer frame flag: the frame holds the status as HTTP header lines. */
@@ -153,6 +181,7 @@ export function createRpcAdapter(
     const uReq = universalRequestFromNodeRequest(req, res, undefined, undefined);
     handler(bodyAfterAuthentication(uReq, handler.method, options.authenticate, () => authenticated(req)))
       .then(clientFault)
+      .then(grpcMessageAsSpecified)
       .then((uRes) => universalResponseToNodeResponse(uRes, res))
       .catch(() => {
         // The client went away mid-response; there is no one left to answer.

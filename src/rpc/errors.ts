@@ -38,6 +38,18 @@ export function isCancellation(error: unknown): boolean {
 }
 
 /**
+ * How a call whose signal aborted ended: DEADLINE_EXCEEDED when its deadline passed, CANCELED
+ * otherwise (the client cancelled, reset its stream or closed its connection, whatever reset
+ * code or socket error the transport reported); undefined while the call is still on.
+ */
+export function endOfCall(signal: AbortSignal): ConnectError | undefined {
+  if (!signal.aborted) return undefined;
+  const reason: unknown = signal.reason;
+  if (reason instanceof ConnectError && reason.code === Code.DeadlineExceeded) return reason;
+  return new ConnectError("the client cancelled the call", Code.Canceled, undefined, undefined, reason);
+}
+
+/**
  * Converts anything a handler throws into a ConnectError. Domain errors keep their message;
  * anything else is INTERNAL with a generic message (its details go to the log only).
  */

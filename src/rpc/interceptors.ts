@@ -1,17 +1,21 @@
-import { ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { bearerOf } from "../auth/bearer.js";
 import type { TokenVerifier } from "../auth/verifier.js";
 import type { Callers } from "../domain/agents.js";
 import { DomainError, Unauthenticated } from "../domain/errors.js";
 import { callerKey } from "./caller.js";
-import { isCancellation, toConnectError } from "./errors.js";
+import { endOfCall, isCancellation, toConnectError } from "./errors.js";
 
 /**
  * Maps every error a handler throws, also midway through a response stream, to its gRPC code
  * (see errors.ts).
  */
 export function errorInterceptor(onInternal: (error: unknown, procedure: string) => void): Interceptor {
-  const convert = (error: unknown, procedure: string): ConnectError => {
+  const convert = (error: unknown, procedure: string, signal: AbortSignal): ConnectError => {
+    // Once the client has gone (or the deadline passed), what fails next (a request stream
+    // closed early, a write to a reset stream) is that end, not a fault of the service.
+    const ended = decided(error) ? undefined : endOfCall(signal);
+    if (ended !== undefined) return ended;
     if (!(error instanceof ConnectError) && !(error instanceof DomainError) && !isCancellation(error)) onInternal(error, procedure);
     return toConnectError(error);
   };
@@ -24,15 +28,19 @@ export function errorInterceptor(onInternal: (error: unknown, procedure: string)
         try {
           yield* messages;
         } catch (error) {
-          throw convert(error, req.url);
+          throw convert(error, req.url, req.signal);
         }
       }
       return { ...res, message: converted() };
     } catch (error) {
-      throw convert(error, req.url);
+      throw convert(error, req.url, req.signal);
     }
   };
 }
+
+/** Codes of the service's own answers, kept even when the client has already gone. */
+const decided = (error: unknown): boolean =>
+  error instanceof DomainError || (error instanceof ConnectError && ![Code.Internal, Code.Unknown, Code.Aborted].includes(error.code));
 
 /** Reads "Authorization: Bearer <token>" (the HTTP layer turns ?token= into it). */
 export function bearerToken(authorization: string | null): string {

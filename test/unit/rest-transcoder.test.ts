@@ -197,10 +197,12 @@ describe("REST handler: unary calls", () => {
     expect(calls).toEqual([]);
   });
 
-  it("ignores body fields the message does not have", async () => {
+  it("refuses body fields the message does not have, naming them, and calls nothing", async () => {
     const { send, calls } = setup();
-    expect((await send(request("POST", "/v1/things", { body: ['{"id":"a","unknown":1}'] }))).response.status).toBe(200);
-    expect(calls[0]?.input).toEqual(expect.objectContaining({ id: "a" }));
+    const { response } = await send(request("POST", "/v1/things", { body: ['{"id":"a","unknown":1}'] }));
+    expect(response.status).toBe(400);
+    expect(response.body).toContain('\\"unknown\\"');
+    expect(calls).toHaveLength(0);
   });
 
   it("forwards the call's headers, not the exchange's", async () => {

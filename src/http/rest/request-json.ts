@@ -82,13 +82,23 @@ function queryValue(field: DescField, values: string[]): JsonValue {
 export function requestJson(binding: RestBinding, bodyText: string, query: URLSearchParams, pathFields: ReadonlyMap<string, string>): JsonObject {
   const input: DescMessage = binding.method.input;
   const json = emptyObject();
-  if (binding.body !== "" && bodyText.trim() !== "") {
+  // A DELETE without a body in its rule may still carry the request's fields in one, as clients
+  // of the spec send {"emoji": ...} to remove a reaction; the path's fields still win.
+  const body = binding.body === "" && binding.httpMethod === "DELETE" ? "*" : binding.body;
+  if (body !== "" && bodyText.trim() !== "") {
     const parsed = parseBody(bodyText);
-    if (binding.body === "*") {
+    if (body === "*") {
       if (!isObject(parsed)) throw new ConnectError("the request body must be a JSON object", Code.InvalidArgument);
+      // A field the request does not have is refused, not dropped: the caller would believe it
+      // was applied (medias on a message edit).
+      const unknown = Object.keys(parsed).filter((key) => fieldNamed(input, key) === undefined);
+      if (unknown.length > 0) {
+        const known = input.fields.map((f) => f.name).join(", ");
+        throw new ConnectError(`unknown field${unknown.length > 1 ? "s" : ""} ${unknown.map(shown).join(", ")} in the request body: this call takes ${known}`, Code.InvalidArgument);
+      }
       for (const key of Object.keys(parsed)) json[key] = parsed[key] ?? null;
     } else {
-      json[binding.body] = parsed;
+      json[body] = parsed;
     }
   }
   for (const key of new Set(query.keys())) {
@@ -98,12 +108,15 @@ export function requestJson(binding: RestBinding, bodyText: string, query: URLSe
     // Parameters that name no field are ignored (cache busters, ?token=); a dotted one that
     // starts at a field must follow the message's fields to the end.
     if (fieldNamed(input, key.split(".")[0] ?? key) === undefined) continue;
+    // An empty value (`?page_size=`) is the same as no parameter, as HTML forms send it.
+    const values = query.getAll(key).filter((value) => value !== "");
+    if (values.length === 0) continue;
     const fields = fieldPath(input, key);
     const last = fields?.[fields.length - 1];
     if (fields === undefined || last === undefined) {
       throw new ConnectError(`query parameter ${shown(key)} does not name a field of ${input.name}`, Code.InvalidArgument);
     }
-    setField(json, fields, queryValue(last, query.getAll(key)));
+    setField(json, fields, queryValue(last, values));
   }
   for (const [path, value] of pathFields) {
     // Path templates are checked against the schema when the bindings are built.

@@ -125,8 +125,9 @@ export function createRestHandler(options: RestOptions): (req: RestRequest, res:
     if (binding === undefined || pathFields === null) {
       // Under the REST prefix every miss is answered here, in the same JSON as other errors.
       if (!prefixes.has(url.pathname.split("/")[1])) return false;
-      if (bindings.some((b) => matchPathTemplate(b.template, url.pathname) !== null)) {
-        sendJson(res, 405, { code: codeName(Code.Unimplemented), message: `${req.method ?? ""} is not allowed on ${url.pathname}` });
+      const allowed = [...new Set(bindings.filter((b) => matchPathTemplate(b.template, url.pathname) !== null).map((b) => b.httpMethod))];
+      if (allowed.length > 0) {
+        sendJson(res, 405, { code: codeName(Code.Unimplemented), message: `${req.method ?? ""} is not allowed on ${url.pathname}` }, { allow: allowed.join(", ") });
       } else {
         sendError(res, new ConnectError(`no such path: ${url.pathname}`, Code.NotFound));
       }
@@ -163,7 +164,8 @@ async function transcode(
   const bodyText = await readBody(req, options.maxBodyBytes);
   let input;
   try {
-    input = fromJson(method.input, requestJson(binding, bodyText, url.searchParams, pathFields), { ignoreUnknownFields: true });
+    // Unknown keys are refused at every depth (requestJson names those at the top).
+    input = fromJson(method.input, requestJson(binding, bodyText, url.searchParams, pathFields), { ignoreUnknownFields: false });
   } catch (error) {
     if (error instanceof ConnectError) throw error;
     throw new ConnectError(`invalid request: ${error instanceof Error ? error.message : String(error)}`, Code.InvalidArgument);
