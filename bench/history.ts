@@ -10,6 +10,7 @@ import type { CpuMeter } from "./cpu.js";
 import type { BenchAgent, BenchDatabase, Server } from "./server.js";
 import { grpcClients } from "./server.js";
 import { nowAbs, Samples, summarize, type Summary } from "./stats.js";
+import { encodePageToken } from "../src/domain/page-token.js";
 
 export interface SeedPlan {
   readonly key: string;
@@ -186,8 +187,8 @@ export async function runHistory(
             token = (await clients.messages.listMessages({ chatId, pageSize: walkPage, pageToken: token })).nextPageToken;
           }
         } else if (planned.depth > 0) {
-          // Deeper pages: a token at that seq, in the service's keyset token format.
-          token = Buffer.from(JSON.stringify([lastSeq - planned.depth + 1])).toString("base64url");
+          // Deeper pages: a token at that seq, made as the service makes a token of this list.
+          token = encodePageToken(["messages", plan.agent.customerId, chatId, ""], [lastSeq - planned.depth + 1]);
         }
         const measured = await measure(planned, () => clients.messages.listMessages({ chatId, pageSize, pageToken: token }));
         const rawCall = rawMessages(planned.depth === 0 ? null : lastSeq - planned.depth + 1);
