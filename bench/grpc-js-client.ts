@@ -21,12 +21,11 @@ export interface WatchTalkJson {
 let talkV1: grpc.GrpcObject | undefined;
 
 function services(): grpc.GrpcObject {
-  // google/api/annotations.proto comes from google-proto-files, the package scripts/third-party.sh
-  // copies it from into the git-ignored third_party/: the bench runs without that step.
+  // google/api/annotations.proto is the committed copy in third_party/, as a client team loads it.
   talkV1 ??= (
     grpc.loadPackageDefinition(
       protoLoader.loadSync(["talk/v1/talk_service.proto", "talk/v1/message_service.proto"], {
-        includeDirs: [`${root}proto`, `${root}node_modules/google-proto-files`],
+        includeDirs: [`${root}proto`, `${root}third_party`],
         keepCase: true,
         longs: String,
       }),

@@ -3,7 +3,6 @@
 # comments) that server reflection serves. Offline: everything comes from node_modules.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/third-party.sh
 export PATH="$PWD/node_modules/.bin:$PATH"
 buf lint
 buf generate

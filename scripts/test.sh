@@ -14,10 +14,8 @@ if [ -d .git ] && ! git diff --quiet -- gen || [ -n "$(git status --porcelain --
   [ "${CI:-}" = "true" ] && exit 1
 fi
 
-echo "== buf lint"
-# The protos import google/api from third_party/ (git-ignored); make it exist even when
-# generate.sh above changes, so lint never fails on a missing import from a fresh checkout.
-bash scripts/third-party.sh
+echo "== buf lint (the vendored third_party/ protos must match their npm packages)"
+bash scripts/third-party.sh --check
 npx buf lint
 
 echo "== typecheck"
