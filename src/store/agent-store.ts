@@ -22,7 +22,7 @@ function toAgent(row: AgentRow): Agent {
 
 /**
  * Enters a calling agent from its token: inserted when new; its name refreshed when the token
- * names it differently. Returns the stored agent, or null when the id belongs to another
+ * names it differently (never once removed). Returns the stored agent, or null when the id belongs to another
  * customer.
  */
 export async function upsertAgentFromToken(
@@ -46,7 +46,9 @@ export async function upsertAgentFromToken(
             .column("id")
             .doUpdateSet({ name: agent.name, tm_update: agent.now })
             .where("agents.customer_id", "=", agent.customerId)
-            .where("agents.name", "<>", agent.name),
+            .where("agents.name", "<>", agent.name)
+            // A removed agent's row stays as it was removed: its token is refused, writing nothing.
+            .where("agents.tm_delete", "is", null),
     )
     .returningAll()
     .executeTakeFirst();

@@ -106,6 +106,16 @@ describe.each(backends)("agent directory on %s", (backend) => {
     await expectCode(admin.agents.getAgent({ id: gone.id }), Code.NotFound);
   });
 
+  it("a removed agent's token, naming it as it was before a rename, is refused and writes nothing", async () => {
+    const customer = newCustomer();
+    const [admin, gone] = await Promise.all([env.agent(customer, "Admin", { role: "admin" }), env.agent(customer, "Gone")]);
+    await admin.agents.updateAgent({ id: gone.id, name: "Renamed" });
+    await admin.agents.deleteAgent({ id: gone.id });
+    const before = await env.snapshot([customer]);
+    await expectCode(gone.talks.listTalks({}), Code.PermissionDenied);
+    expect(await env.snapshot([customer])).toEqual(before);
+  });
+
   it("refuses a deleted agent's next call on this process at once, and on another process within its recheck interval", async () => {
     const customer = newCustomer();
     const [admin, gone] = await Promise.all([env.agent(customer, "Admin", { role: "admin" }), env.agent(customer, "Gone")]);
