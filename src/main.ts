@@ -18,10 +18,14 @@ const operator =
   config.operator && service.operatorUrl !== undefined
     ? `operator endpoints (/metrics, /healthz, /readyz) on ${config.operator.host}:${new URL(service.operatorUrl).port}`
     : "operator endpoints off";
+// The demo people (and demo.json) exist before the listening line, so whoever waits for that
+// line can use them.
+const demo =
+  config.database.kind === "pglite" && config.auth.secret === undefined && service.secret !== undefined
+    ? await demoIntroduction(service.deps, config.dataDir, service.secret, service.port)
+    : undefined;
 console.log(`Talkhub listening on :${service.port} (gRPC, Connect, gRPC-Web, REST /v1.0, WebSocket /v1.0/ws), ${operator}, data: ${where}`);
-if (config.database.kind === "pglite" && config.auth.secret === undefined && service.secret !== undefined) {
-  console.log(`\n${await demoIntroduction(service.deps, config.dataDir, service.secret, service.port)}\n`);
-}
+if (demo !== undefined) console.log(`\n${demo}\n`);
 
 let stopping = false;
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
