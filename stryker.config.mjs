@@ -11,12 +11,12 @@ export default {
   mutate: [
     // docs/testing.md has the score of each module and the reasons its survivors live
     // --- live delivery, token verifier, REST transcoder (tests: test/unit/live-*, token-*, rest-*) ---
-    "src/events/talk-feeds.ts",
-    "src/events/event-stream.ts",
-    "src/events/local-bus.ts",
+    "src/live/talk-feeds.ts",
+    "src/live/event-stream.ts",
+    "src/bus/local-bus.ts",
     "src/events/limited-log.ts",
-    "src/domain/feed-cursor.ts",
-    "src/domain/watch-scope.ts",
+    "src/live/feed-cursor.ts",
+    "src/live/watch-scope.ts",
     "src/auth/verifier.ts",
     "src/auth/bearer.ts",
     "src/http/bearer-token.ts",

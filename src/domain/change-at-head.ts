@@ -11,7 +11,7 @@ import { guarded } from "../store/errors.js";
 import { commitTalkChange, lockTalkOf, readTalkTarget, type TalkCommit, type TalkTarget, type TargetQuery } from "../store/talk-change-store.js";
 import type { DomainDeps } from "./deps.js";
 import type { DomainError } from "./errors.js";
-import { encodeEvent, type EncodedEvent } from "./event-codec.js";
+import { encodeEvent, type EncodedEvent } from "../bus/event-codec.js";
 import type { Identity } from "./identity.js";
 import { TalkChange } from "./talk-change.js";
 import { actorOf, transact } from "./transaction.js";

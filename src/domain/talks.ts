@@ -6,7 +6,7 @@ import { findTalkByPair, findTalkView, insertTalk, listTalksOfAgent } from "../s
 import { changeAtHead, commitOf } from "./change-at-head.js";
 import type { DomainDeps } from "./deps.js";
 import { FailedPrecondition, InvalidArgument, NotFound } from "./errors.js";
-import { encodeEvent } from "./event-codec.js";
+import { encodeEvent } from "../bus/event-codec.js";
 import { newId, type AgentId, type TalkId } from "./ids.js";
 import type { Identity } from "./identity.js";
 import { limits } from "./limits.js";

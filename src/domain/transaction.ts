@@ -8,7 +8,7 @@ import { appendEvents } from "../store/event-store.js";
 import { lockTalkView, saveTalk, type TalkView } from "../store/talk-store.js";
 import type { DomainDeps } from "./deps.js";
 import { NotFound } from "./errors.js";
-import { encodeEvent, type EncodedEvent } from "./event-codec.js";
+import { encodeEvent, type EncodedEvent } from "../bus/event-codec.js";
 import type { Actor } from "./events.js";
 import type { TalkId } from "./ids.js";
 import type { Identity } from "./identity.js";

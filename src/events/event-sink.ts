@@ -1,4 +1,4 @@
-import type { EncodedEvent } from "../domain/event-codec.js";
+import type { EncodedEvent } from "../bus/event-codec.js";
 import type { TalkEvent } from "../domain/events.js";
 
 /**

@@ -25,7 +25,7 @@ import type { TalkEvent } from "../domain/events.js";
 import { isUuid } from "../domain/ids.js";
 import type { Identity } from "../domain/identity.js";
 import { getTalk } from "../domain/talks.js";
-import { watchEvents, watchTalk, type WatchDeps } from "../domain/watch.js";
+import { watchEvents, watchTalk, type WatchDeps } from "../live/watch.js";
 import { eventToProto } from "../rpc/to-proto.js";
 import { bearerToken } from "./bearer-token.js";
 

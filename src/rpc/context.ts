@@ -1,6 +1,6 @@
 import type { Callers } from "../domain/agents.js";
 import type { DomainDeps } from "../domain/deps.js";
-import type { WatchDeps } from "../domain/watch.js";
+import type { WatchDeps } from "../live/watch.js";
 
 /** What the RPC handlers are built with. */
 export interface RpcContext {

@@ -14,7 +14,7 @@
 import { Unavailable } from "../domain/errors.js";
 import type { AgentId, MessageId, TalkId } from "../domain/ids.js";
 import type { Message } from "../domain/model.js";
-import { encodeEvent, type EncodedEvent } from "../domain/event-codec.js";
+import { encodeEvent, type EncodedEvent } from "../bus/event-codec.js";
 import type { EventSink } from "../events/event-sink.js";
 import { KnownTalks, type KnownTalk } from "./known-talks.js";
 import { planBatch, type Snapshot } from "./plan-batch.js";

@@ -8,7 +8,7 @@
  */
 import { sql } from "kysely";
 import type { AgentId, MessageId, TalkId } from "../domain/ids.js";
-import type { EncodedEvent } from "../domain/event-codec.js";
+import type { EncodedEvent } from "../bus/event-codec.js";
 import type { Message, Talk } from "../domain/model.js";
 import type { Executor } from "../store/database.js";
 import { eventRow } from "../store/event-store.js";

@@ -1,4 +1,4 @@
-import { decodeEvent, encoded, type EncodedEvent } from "../domain/event-codec.js";
+import { decodeEvent, encoded, type EncodedEvent } from "../bus/event-codec.js";
 import type { Actor, TalkEvent } from "../domain/events.js";
 import type { AgentId, TalkId } from "../domain/ids.js";
 import type { Executor } from "./database.js";

@@ -10,7 +10,7 @@
 import { sql, type RawBuilder, type Selectable } from "kysely";
 import type { AgentId, CustomerId, MessageId, ParticipantId, TalkId } from "../domain/ids.js";
 import { AlreadyExists } from "../domain/errors.js";
-import type { EncodedEvent } from "../domain/event-codec.js";
+import type { EncodedEvent } from "../bus/event-codec.js";
 import type { Message, Talk } from "../domain/model.js";
 import type { TalkWrites } from "../domain/talk-change.js";
 import type { Executor } from "./database.js";

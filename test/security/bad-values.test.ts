@@ -10,7 +10,7 @@ import { SignJWT } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
 import { createVerifier } from "../../src/auth/verifier.js";
 import { ConfigError, readConfig } from "../../src/config.js";
-import { FeedCursor } from "../../src/domain/feed-cursor.js";
+import { FeedCursor } from "../../src/live/feed-cursor.js";
 import { InvalidArgument } from "../../src/domain/errors.js";
 import { backends, Code, createTalk, expectCode, newCustomer, sendText, useService, type TestAgent } from "../support/harness.js";
 import { codeOf } from "../support/security-helpers.js";

@@ -22,7 +22,7 @@ import { noAbuseLimits } from "../../src/config.js";
 import { Canceled } from "../../src/domain/errors.js";
 import type { AgentId, CustomerId } from "../../src/domain/ids.js";
 import { StreamQuota } from "../../src/domain/stream-quota.js";
-import { WatchScope } from "../../src/domain/watch-scope.js";
+import { WatchScope } from "../../src/live/watch-scope.js";
 import { frame } from "../support/envelopes.js";
 import { Code, createTalk, liveBackends, newCustomer, sendText, useService, type TestAgent, type TestEnv } from "../support/harness.js";
 import { FeedWatcher, TalkWatcher, lastSeqOf, range } from "../support/live-helpers.js";

@@ -13,7 +13,7 @@ import { mintToken } from "../../src/auth/tokens.js";
 import { Unauthenticated } from "../../src/domain/errors.js";
 import type { AgentId, CustomerId } from "../../src/domain/ids.js";
 import { StreamQuota } from "../../src/domain/stream-quota.js";
-import { WatchScope } from "../../src/domain/watch-scope.js";
+import { WatchScope } from "../../src/live/watch-scope.js";
 import { Code, createTalk, liveBackends, newCustomer, useService, type TestAgent, type TestEnv } from "../support/harness.js";
 import { FeedWatcher, TalkWatcher, lastSeqOf } from "../support/live-helpers.js";
 

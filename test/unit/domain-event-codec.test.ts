@@ -1,6 +1,6 @@
 /** The event codec: one encoding per event, shared by the log row and the bus message. */
 import { describe, expect, it } from "vitest";
-import { decodeEvent, encodeEvent, EncodedEvent } from "../../src/domain/event-codec.js";
+import { decodeEvent, encodeEvent, EncodedEvent } from "../../src/bus/event-codec.js";
 import type { TalkEvent } from "../../src/domain/events.js";
 import type { AgentId, CustomerId, MessageId, ParticipantId, TalkId } from "../../src/domain/ids.js";
 import { eventRow } from "../../src/store/event-store.js";

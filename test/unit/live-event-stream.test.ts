@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Canceled, DomainError, OutOfRange, ResourceExhausted, Unavailable } from "../../src/domain/errors.js";
 import type { TalkId } from "../../src/domain/ids.js";
-import { EventStream, type StreamItem } from "../../src/events/event-stream.js";
-import { LocalBus } from "../../src/events/local-bus.js";
-import { TalkFeeds } from "../../src/events/talk-feeds.js";
+import { EventStream, type StreamItem } from "../../src/live/event-stream.js";
+import { LocalBus } from "../../src/bus/local-bus.js";
+import { TalkFeeds } from "../../src/live/talk-feeds.js";
 import { MemoryLog, customerId, event, settle, talkA, talkB } from "./live-fakes.js";
 
 const open: TalkFeeds[] = [];

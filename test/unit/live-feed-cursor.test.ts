@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { InvalidArgument } from "../../src/domain/errors.js";
-import { FeedCursor, commitMarginMs, maxCursorLength } from "../../src/domain/feed-cursor.js";
+import { FeedCursor, commitMarginMs, maxCursorLength } from "../../src/live/feed-cursor.js";
 import type { TalkId } from "../../src/domain/ids.js";
 import { talkA, talkB } from "./live-fakes.js";
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { TalkEvent } from "../../src/domain/events.js";
 import type { AgentId } from "../../src/domain/ids.js";
-import { LocalBus } from "../../src/events/local-bus.js";
+import { LocalBus } from "../../src/bus/local-bus.js";
 import { agentX, customerId, event, joined, talkA, talkB } from "./live-fakes.js";
 
 const seqs = (events: TalkEvent[]) => events.map((e) => `${e.chatId === talkA ? "A" : "B"}${e.seq}`);

@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { TalkEvent } from "../../src/domain/events.js";
 import type { CustomerId, TalkId } from "../../src/domain/ids.js";
-import type { EventBus, EventListener } from "../../src/events/bus.js";
-import { LocalBus } from "../../src/events/local-bus.js";
-import { TalkFeeds } from "../../src/events/talk-feeds.js";
+import type { EventBus, EventListener } from "../../src/bus/bus.js";
+import { LocalBus } from "../../src/bus/local-bus.js";
+import { TalkFeeds } from "../../src/live/talk-feeds.js";
 import { MemoryLog, customerId, event, settle, talkA, talkB } from "./live-fakes.js";
 
 /** A local bus that counts its talk subscriptions. */

@@ -1,7 +1,7 @@
 import { getEventListeners } from "node:events";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Canceled, NotFound, Unauthenticated, Unavailable } from "../../src/domain/errors.js";
-import { WatchScope } from "../../src/domain/watch-scope.js";
+import { WatchScope } from "../../src/live/watch-scope.js";
 
 afterEach(() => vi.useRealTimers());
 

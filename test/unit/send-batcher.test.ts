@@ -7,7 +7,7 @@
  */
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { FailedPrecondition, InvalidArgument, NotFound, Unavailable } from "../../src/domain/errors.js";
-import { eventOf, type EncodedEvent } from "../../src/domain/event-codec.js";
+import { eventOf, type EncodedEvent } from "../../src/bus/event-codec.js";
 import type { TalkEvent } from "../../src/domain/events.js";
 import type { AgentId, MessageId, TalkId } from "../../src/domain/ids.js";
 import type { Identity } from "../../src/domain/identity.js";

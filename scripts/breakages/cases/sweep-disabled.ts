@@ -2,10 +2,10 @@ import { breakage } from "../breakage.js";
 
 export default breakage({
   behaviour: "Lost publishes are filled from the log",
-  breakage: "src/events/talk-feeds.ts: the head sweep's timer does nothing",
+  breakage: "src/live/talk-feeds.ts: the head sweep's timer does nothing",
   edits: [
     {
-      file: "src/events/talk-feeds.ts",
+      file: "src/live/talk-feeds.ts",
       find: "this.#timer = setInterval(() => void this.sweep(), options.gapCheckMs);",
       replace: "this.#timer = setInterval(() => undefined, options.gapCheckMs);",
     },

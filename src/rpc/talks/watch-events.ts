@@ -3,7 +3,7 @@ import { timestampNow } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { HeartbeatSchema } from "../../../gen/talk/v1/events_pb.js";
 import type { TalkService } from "../../../gen/talk/v1/talk_service_pb.js";
-import { watchEvents as watchEventsRule } from "../../domain/watch.js";
+import { watchEvents as watchEventsRule } from "../../live/watch.js";
 import { callerOf } from "../caller.js";
 import type { RpcContext } from "../context.js";
 import { eventToProto } from "../to-proto.js";

@@ -4,7 +4,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { HeartbeatSchema } from "../../../gen/talk/v1/events_pb.js";
 import { WatchTalkResponseSchema, type TalkService, type WatchTalkResponse } from "../../../gen/talk/v1/talk_service_pb.js";
 import type { TalkEvent } from "../../domain/events.js";
-import { watchTalk as watchTalkRule } from "../../domain/watch.js";
+import { watchTalk as watchTalkRule } from "../../live/watch.js";
 import { callerOf } from "../caller.js";
 import type { RpcContext } from "../context.js";
 import { eventToProto } from "../to-proto.js";

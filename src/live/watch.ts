@@ -1,24 +1,24 @@
 /**
  * Live events: a talk's watchers and an agent's feed. Both replay from the log and then follow
- * the bus through events/event-stream.ts, which keeps each talk's events in seq order.
+ * the bus through live/event-stream.ts, which keeps each talk's events in seq order.
  */
-import type { EventBus } from "../events/bus.js";
+import type { EventBus } from "../bus/bus.js";
 import type { EventLog } from "../events/event-log.js";
-import { EventStream } from "../events/event-stream.js";
-import type { TalkFeeds } from "../events/talk-feeds.js";
+import { EventStream } from "./event-stream.js";
+import type { TalkFeeds } from "./talk-feeds.js";
 import { guarded } from "../store/errors.js";
 import { lastSeqsBefore } from "../store/event-store.js";
 import { listMemberships, type Membership } from "../store/participant-store.js";
 import { findWatchedTalkView } from "../store/talk-store.js";
-import type { DomainDeps } from "./deps.js";
-import { Canceled, InvalidArgument, NotFound, OutOfRange, PermissionDenied, Unauthenticated } from "./errors.js";
-import type { TalkEvent } from "./events.js";
+import type { DomainDeps } from "../domain/deps.js";
+import { Canceled, InvalidArgument, NotFound, OutOfRange, PermissionDenied, Unauthenticated } from "../domain/errors.js";
+import type { TalkEvent } from "../domain/events.js";
 import { FeedCursor } from "./feed-cursor.js";
-import type { TalkId } from "./ids.js";
-import type { Identity } from "./identity.js";
-import type { StreamQuota } from "./stream-quota.js";
-import * as validate from "./validate.js";
-import { eventVisible, historyStartSeq } from "./visible-history.js";
+import type { TalkId } from "../domain/ids.js";
+import type { Identity } from "../domain/identity.js";
+import type { StreamQuota } from "../domain/stream-quota.js";
+import * as validate from "../domain/validate.js";
+import { eventVisible, historyStartSeq } from "../domain/visible-history.js";
 import { WatchScope } from "./watch-scope.js";
 
 export interface WatchDeps {

@@ -1,6 +1,6 @@
 import type { TalkEvent } from "../domain/events.js";
 import type { AgentId, CustomerId, TalkId } from "../domain/ids.js";
-import type { EventSink } from "./event-sink.js";
+import type { EventSink } from "../events/event-sink.js";
 
 export type Unsubscribe = () => void;
 export type EventListener = (event: TalkEvent) => void;

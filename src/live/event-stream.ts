@@ -7,7 +7,7 @@
 import { Canceled, DomainError, OutOfRange, ResourceExhausted } from "../domain/errors.js";
 import type { TalkEvent } from "../domain/events.js";
 import type { CustomerId, TalkId } from "../domain/ids.js";
-import type { EventLog } from "./event-log.js";
+import type { EventLog } from "../events/event-log.js";
 import type { TalkFeeds } from "./talk-feeds.js";
 
 export type StreamItem = { readonly kind: "event"; readonly event: TalkEvent } | { readonly kind: "heartbeat" };

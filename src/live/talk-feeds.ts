@@ -6,8 +6,8 @@
  */
 import type { TalkEvent } from "../domain/events.js";
 import type { CustomerId, TalkId } from "../domain/ids.js";
-import type { EventBus, Unsubscribe } from "./bus.js";
-import type { EventLog } from "./event-log.js";
+import type { EventBus, Unsubscribe } from "../bus/bus.js";
+import type { EventLog } from "../events/event-log.js";
 
 export type FeedListener = (event: TalkEvent) => void;
 

@@ -1,4 +1,4 @@
-import { eventOf, type EncodedEvent } from "../domain/event-codec.js";
+import { eventOf, type EncodedEvent } from "./event-codec.js";
 import type { TalkEvent } from "../domain/events.js";
 import type { AgentId, CustomerId, TalkId } from "../domain/ids.js";
 import { joinedAgent, type EventBus, type EventListener, type Unsubscribe } from "./bus.js";

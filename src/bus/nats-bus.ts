@@ -1,5 +1,5 @@
 import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
-import { decodeEvent, encoded, type EncodedEvent } from "../domain/event-codec.js";
+import { decodeEvent, encoded, type EncodedEvent } from "./event-codec.js";
 import type { TalkEvent } from "../domain/events.js";
 import type { AgentId, CustomerId, TalkId } from "../domain/ids.js";
 import { joinedAgent, type EventBus, type EventListener, type Unsubscribe } from "./bus.js";
