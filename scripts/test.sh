@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: generated code up to date, buf lint, typecheck, the deliberate
+# The whole test suite: generated code up to date, buf lint, buf breaking, typecheck, the deliberate
 # breakages still apply to the code, then every vitest
 # suite (embedded PGlite, Postgres, NATS, interop). Under CI=true the Postgres and NATS suites
 # fail instead of skipping when their servers do not answer.
@@ -17,6 +17,9 @@ fi
 echo "== buf lint (the vendored third_party/ protos must match their npm packages)"
 bash scripts/third-party.sh --check
 npx buf lint
+
+echo "== buf breaking (proto/ against main and the contract before its latest change; docs/api.md)"
+bash scripts/breaking.sh
 
 echo "== typecheck"
 npx tsc --noEmit -p .
