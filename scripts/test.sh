@@ -6,11 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== generate (gen/ must be up to date)"
+echo "== generate (gen/ and the reference of docs/api.md must be up to date)"
 bash scripts/generate.sh
-if [ -d .git ] && ! git diff --quiet -- gen || [ -n "$(git status --porcelain -- gen 2>/dev/null)" ]; then
-  git status --short -- gen
-  echo "gen/ is stale: run 'npm run generate' and commit the result" >&2
+if [ -d .git ] && ! git diff --quiet -- gen docs/api.md || [ -n "$(git status --porcelain -- gen docs/api.md 2>/dev/null)" ]; then
+  git status --short -- gen docs/api.md
+  echo "gen/ or docs/api.md is stale: run 'npm run generate' and commit the result" >&2
   [ "${CI:-}" = "true" ] && exit 1
 fi
 
