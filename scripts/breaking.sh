@@ -2,7 +2,8 @@
 # `buf breaking` for the contract (proto/, as it is in the working tree) against the contract
 # client teams already build on. Run by `npm test`; the policy is in docs/api.md ("The contract
 # for client teams"). Baselines, each the proto/ of a commit:
-#   main      the main branch (local `main`, else `origin/main`): what a branch would change
+#   main      the main branch (local `main`, else `origin/main`): what a branch would change;
+#             for a branch behind main's proto/, the commit it left main at
 #   previous  the contract before its latest change (HEAD's proto/ when proto/ has uncommitted
 #             edits, else the parent of the newest commit that changed proto/): on main itself,
 #             where the first baseline compares a commit with itself, this is the one that bites
@@ -25,7 +26,13 @@ trap 'rm -rf "$scratch"' EXIT
 # name, then the commit whose proto/ is the baseline (empty: not available, with why).
 baselines=()
 if main=$(git rev-parse --verify -q "main^{commit}" || git rev-parse --verify -q "origin/main^{commit}"); then
-  baselines+=("main $main")
+  # A branch behind main would "delete" what main added since: then the point it left main at.
+  if base=$(git merge-base HEAD "$main") && [ -n "$(git diff --name-only "$base" "$main" -- proto)" ]; then
+    echo "buf breaking: main's proto/ changed since this branch left it; comparing with the merge base (rebase to compare with main's tip)" >&2
+    baselines+=("main $base")
+  else
+    baselines+=("main $main")
+  fi
 else
   echo "buf breaking: no main branch here, main baseline left out" >&2
 fi

@@ -47,6 +47,31 @@ describe("buf breaking in npm test", () => {
     expect(code, output).toBe(0);
   }, 60_000);
 
+  it("compares a branch behind main's proto/ with the point it left main at, not with main's additions", async () => {
+    // In the scratch clone, without touching its working tree: a local main, one commit past
+    // origin/main, that adds a field the branch does not have.
+    const git = async (args: string[], env: Record<string, string> = {}, input?: string): Promise<string> => {
+      const child = run("git", ["-C", clone, ...args], { timeout: 30_000, env: { ...process.env, ...env } });
+      if (input !== undefined) child.child.stdin?.end(input);
+      return (await child).stdout.trim();
+    };
+    const path = "proto/talk/v1/resources.proto";
+    const text = await git(["show", `origin/main:${path}`]);
+    const added = `${text.replace("  google.protobuf.Timestamp tm_activity = 12;\n", "  google.protobuf.Timestamp tm_activity = 12;\n  string topic = 13;\n")}\n`;
+    expect(added).toContain("topic = 13");
+    const blob = await git(["hash-object", "-w", "--stdin"], {}, added);
+    const index = { GIT_INDEX_FILE: join(scratch, "main-index") };
+    await git(["read-tree", "origin/main"], index);
+    await git(["update-index", "--cacheinfo", `100644,${blob},${path}`], index);
+    const tree = await git(["write-tree"], index);
+    const author = { GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.com", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.com" };
+    const commit = await git(["commit-tree", tree, "-p", "origin/main", "-m", "main adds Talk.topic"], author);
+    await git(["branch", "main", commit]);
+    const { code, output } = await breaking(clone);
+    expect(output).toContain("main's proto/ changed since this branch left it");
+    expect(code, output).toBe(0);
+  }, 60_000);
+
   it("fails when a field of a message is deleted", async () => {
     const file = join(clone, "proto", "talk", "v1", "resources.proto");
     const text = await readFile(file, "utf8");
