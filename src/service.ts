@@ -213,6 +213,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
       corsOrigins: httpConfig.corsOrigins,
       operator: createHealthEndpoints(readiness),
       webRoot: fileURLToPath(new URL("../web/dist", import.meta.url)),
+      openApiFile: new URL("../gen/openapi.json", import.meta.url),
     });
     const onUpgrade = createUpgradeHandler({ deps, watch, verify, callers, maxBufferedBytes: 1 << 20, maxFrameBytes: 64 * 1024 });
     const listener: Listener = await listen(handler, {

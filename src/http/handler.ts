@@ -4,6 +4,7 @@ import { bearerToken } from "./bearer-token.js";
 import { createCors } from "./cors.js";
 import type { RequestHandler } from "./listener.js";
 import type { HeaderAuthentication } from "./grpc-direct.js";
+import { createOpenApiEndpoint } from "./openapi-endpoint.js";
 import { createRestHandler } from "./rest/transcoder.js";
 import { createRpcAdapter } from "./rpc-adapter.js";
 import { createStaticFiles } from "./static-files.js";
@@ -22,10 +23,12 @@ export interface HandlerOptions {
   readonly operator: (req: { method?: string | undefined; url?: string | undefined }, res: Parameters<RequestHandler>[1]) => boolean;
   /** The web console's built files; the console is served at / when they exist. */
   readonly webRoot: string;
+  /** gen/openapi.json, served at /v1.0/openapi.json. */
+  readonly openApiFile: URL | string;
 }
 
 /**
- * The HTTP handler, in order: CORS, the operator endpoints, the REST paths of the
+ * The HTTP handler, in order: CORS, the operator endpoints, the OpenAPI document, the REST paths of the
  * google.api.http annotations, the web console's files, then gRPC, gRPC-Web and Connect. A `?token=`
  * query parameter stands in for the Authorization header, as the spec's curl examples use it.
  */
@@ -47,8 +50,9 @@ export function createHandler(options: HandlerOptions): RequestHandler {
   });
   const cors = createCors(options.corsOrigins);
   const web = createStaticFiles(options.webRoot);
+  const openApi = createOpenApiEndpoint(options.openApiFile);
   return (req, res) => {
-    if (cors(req, res) || options.operator(req, res)) return;
+    if (cors(req, res) || options.operator(req, res) || openApi(req, res)) return;
     // RPC paths ("/<package>.<Service>/<Method>") go straight to the RPC handlers.
     if (req.url !== undefined && rpcPath.test(req.url)) return connect(req, res);
     tokenFromQuery(req);
