@@ -47,4 +47,18 @@ describe.runIf(havePython)("a client written from the spec", () => {
     );
     expect(`${result.stdout}${result.stderr}`).toMatch(/^ok \d+\n$/);
   }, 120_000);
+
+  it("Connect keeps proto3 JSON: RFC 3339 timestamps, no unset tm_delete, int64 as strings", async () => {
+    const ann = await newAgent(secret, randomUUID(), "Ann");
+    const reply = await fetch(`${talkhub.url}/talk.v1.TalkService/CreateTalk`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ann.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ type: "group" }),
+    });
+    expect(reply.status).toBe(200);
+    const { talk } = (await reply.json()) as { talk: Record<string, unknown> };
+    expect(talk["tm_create"]).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/);
+    expect(talk).not.toHaveProperty("tm_delete");
+    expect(typeof talk["last_seq"]).toBe("string");
+  }, 60_000);
 });
