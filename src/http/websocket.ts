@@ -2,8 +2,8 @@
  * The spec's WebSocket at /v1.0/ws (and /v1.0/service_agents/ws); the token in the
  * Authorization header or, without one, in ?token= (src/http/bearer-token.ts). A client
  * sends {"type":"subscribe"|"unsubscribe","topics":[...]} and gets every event of its topics
- * as a JSON frame (the Event message in proto JSON, with "topic" added). Topics follow the
- * platform's <scope>:<scope_id>:<resource>:<resource_id> form:
+ * as a JSON frame (the Event message in the spec's JSON dialect, rest/spec-dialect.ts, with
+ * "topic" added). Topics follow the platform's <scope>:<scope_id>:<resource>:<resource_id> form:
  *   agent_id:<own agent id>:talk_chat:<talk id>     one talk the agent takes part in
  *   agent_id:<own agent id>:talk_chat:*             every talk of the agent, also ones it joins
  *   customer_id:<own customer id>:talk_chat:<talk id>   the same as the first
@@ -12,7 +12,6 @@
  * client that leaves more than maxBufferedBytes unread, 4001 when its token expires or a watch
  * ends unauthenticated, 1012 on shutdown.
  */
-import { toJson } from "@bufbuild/protobuf";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
@@ -28,6 +27,7 @@ import { getTalk } from "../domain/talks.js";
 import { watchEvents, watchTalk, type WatchDeps } from "../live/watch.js";
 import { eventToProto } from "../rpc/to-proto.js";
 import { bearerToken } from "./bearer-token.js";
+import { toSpecJson } from "./rest/spec-dialect.js";
 
 export const websocketPaths = ["/v1.0/ws", "/v1.0/service_agents/ws"] as const;
 
@@ -77,9 +77,9 @@ function errorFrame(error: unknown, topic?: string): string {
   });
 }
 
+/** An event as its frame: the Event in the spec's JSON dialect, as on the REST paths, plus its topic. */
 function eventFrame(event: TalkEvent, topic: string): string {
-  const json = toJson(EventSchema, eventToProto(event), { useProtoFieldName: true, alwaysEmitImplicit: true }) as object;
-  return JSON.stringify({ ...json, topic });
+  return JSON.stringify({ ...toSpecJson(EventSchema, eventToProto(event)), topic });
 }
 
 /** Close codes this server sends beyond the ones `ws` sends for malformed frames (1002, 1007, 1009). */

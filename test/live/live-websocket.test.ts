@@ -110,7 +110,9 @@ describe.each(backends)("WebSocket on %s", (backend) => {
       expect(frames.map((f) => f["type"])).toEqual(expected);
       expect(frames.map(seqOf)).toEqual(range(start + 1, start + expected.length));
       for (const frame of frames) {
-        expect(typeof frame["seq"], "seq is a proto JSON int64 string").toBe("string");
+        // The spec's dialect (docs/api.md): int64 as a number, timestamps as "2024-01-17 10:30:00.000000".
+        expect(typeof frame["seq"], "seq is a number").toBe("number");
+        expect(frame["tm_create"]).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$/);
         expect(frame).toMatchObject({ chat_id: chatId, customer_id: a.customerId, topic });
         // The payload is under the snake_case name of the type.
         expect(frame[frame["type"] as string], `payload of ${String(frame["type"])}`).toBeTypeOf("object");

@@ -75,10 +75,17 @@ export function expectRestError(reply: RestReply, status: number, code: string, 
   if (mentions !== undefined) expect(reply.json.message).toContain(mentions);
 }
 
-/** An RFC 3339 timestamp as proto JSON writes it. */
+/** The spec's timestamp form, written on the /v1.0 paths: UTC, a space, six fraction digits. */
+export const SPEC_TIME_RE = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$/;
+
+/** A timestamp as the /v1.0 REST paths write it ("2024-01-17 10:30:00.000000"). */
 export function expectTimestamp(value: unknown): void {
-  expect(typeof value, `timestamp ${String(value)}`).toBe("string");
-  expect(Number.isNaN(Date.parse(value as string)), `timestamp ${String(value)}`).toBe(false);
+  expect(value, `timestamp ${String(value)}`).toMatch(SPEC_TIME_RE);
+}
+
+/** A /v1.0 timestamp as epoch milliseconds (it is UTC; Date.parse would read it as local time). */
+export function specTimeMs(value: string): number {
+  return Date.parse(`${value.replace(" ", "T")}Z`);
 }
 
 /** Reads NDJSON lines from a streaming fetch body until `enough` says so or time runs out. */

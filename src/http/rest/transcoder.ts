@@ -1,12 +1,12 @@
 /**
  * REST transcoding: requests to the google.api.http paths become calls of the RPCs, through
- * the same router (interceptors, auth, errors) as gRPC and Connect. JSON uses the proto field
- * names; errors come back as {"code","message"} with the HTTP status of their gRPC code; a
- * server-streaming RPC answers newline-delimited JSON, one message per line.
+ * the same router (interceptors, auth, errors) as gRPC and Connect. JSON is the spec's dialect
+ * (spec-dialect.ts: proto field names, the spec's timestamps); errors come back as
+ * {"code","message"} with the HTTP status of their gRPC code; a server-streaming RPC answers
+ * newline-delimited JSON, one message per line.
  */
 import {
   fromJson,
-  toJson,
   type DescMethodServerStreaming,
   type DescMethodUnary, type DescService, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
@@ -17,6 +17,7 @@ import { codeName, httpStatusOf } from "../http-status.js";
 import { restBindings, type RestBinding } from "./bindings.js";
 import { matchPathTemplate } from "./path-template.js";
 import { requestJson } from "./request-json.js";
+import { fromSpecJson, toSpecJson } from "./spec-dialect.js";
 
 /** The parts of a Node HTTP/1 or HTTP/2 request and response that transcoding uses. */
 export interface RestRequest extends AsyncIterable<Buffer | string> {
@@ -57,7 +58,6 @@ export interface RestOptions {
   readonly maxBodyBytes: number;
 }
 
-const jsonWrite = { useProtoFieldName: true, alwaysEmitImplicit: true } as const;
 /** Headers that describe the HTTP exchange itself, not the call. */
 const notForwarded = new Set(["content-type", "content-length", "connection", "host", "transfer-encoding", "accept-encoding", "keep-alive"]);
 
@@ -165,14 +165,16 @@ async function transcode(
   let input;
   try {
     // Unknown keys are refused at every depth (requestJson names those at the top).
-    input = fromJson(method.input, requestJson(binding, bodyText, url.searchParams, pathFields), { ignoreUnknownFields: false });
+    const json = fromSpecJson(method.input, requestJson(binding, bodyText, url.searchParams, pathFields));
+    input = fromJson(method.input, json, { ignoreUnknownFields: false });
   } catch (error) {
     if (error instanceof ConnectError) throw error;
     throw new ConnectError(`invalid request: ${error instanceof Error ? error.message : String(error)}`, Code.InvalidArgument);
   }
   const headers = forwardedHeaders(req.headers);
-  const output = (message: Parameters<typeof toJson>[1]): JsonValue => {
-    const json = toJson(method.output, message, jsonWrite) as JsonObject;
+  // Answers speak the spec's dialect (spec-dialect.ts), not proto3 JSON.
+  const output = (message: Parameters<typeof toSpecJson>[1]): JsonValue => {
+    const json = toSpecJson(method.output, message);
     return binding.responseBody === "" ? json : (json[binding.responseBody] ?? null);
   };
   const echo = { "x-request-id": headers.get("x-request-id") ?? "" };
