@@ -64,7 +64,7 @@ async function curlFails(args: readonly string[]): Promise<number> {
 /** The error message of a start expected to fail. */
 async function startFailure(env: Record<string, string>): Promise<string> {
   try {
-    const started = await spawnTalkhub(env);
+    const started = await spawnTalkhub(env, 120_000);
     await started.stop();
   } catch (error) {
     return (error as Error).message;
