@@ -139,10 +139,20 @@ export interface OperatorConfig {
 /** Loopback only: metrics tell the load and the tenants' activity, not for the internet. */
 export const defaultOperatorConfig: OperatorConfig = { host: "127.0.0.1", port: 9090 };
 
+/** A certificate and its key, PEM files: the public port then speaks TLS only (h2 and HTTP/1.1 by ALPN). */
+export interface TlsConfig {
+  /** TALKHUB_TLS_CERT: the certificate, then any intermediates. */
+  readonly certFile: string;
+  /** TALKHUB_TLS_KEY: its private key, unencrypted. */
+  readonly keyFile: string;
+}
+
 export interface Config {
   readonly host: string;
   /** 0 picks a free port (tests). */
   readonly port: number;
+  /** TLS on the public port; plaintext (HTTP/1.1 and h2c) when undefined. */
+  readonly tls?: TlsConfig | undefined;
   readonly database: DatabaseConfig;
   readonly auth: AuthConfig;
   /** NATS server(s) for live events between processes; an in-process bus when unset. */
@@ -247,6 +257,16 @@ function operator(env: Env): OperatorConfig | null {
   };
 }
 
+/** Both files or neither: a certificate without its key (or the reverse) is a mistake, not plaintext. */
+function tls(env: Env): TlsConfig | undefined {
+  const certFile = optional(env, "TALKHUB_TLS_CERT");
+  const keyFile = optional(env, "TALKHUB_TLS_KEY");
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined) throw new ConfigError("TALKHUB_TLS_CERT", "must be set with TALKHUB_TLS_KEY (set both for TLS, or neither)");
+  if (keyFile === undefined) throw new ConfigError("TALKHUB_TLS_KEY", "must be set with TALKHUB_TLS_CERT (set both for TLS, or neither)");
+  return { certFile, keyFile };
+}
+
 /** Node refuses an HTTP/1.1 headers timeout longer than the whole request's. */
 function orderedTimeouts(http: HttpConfig): HttpConfig {
   if (http.headersTimeoutMs > http.requestTimeoutMs) {
@@ -266,6 +286,7 @@ export function readConfig(env: Env = process.env): Config {
   return {
     host: optional(env, "TALKHUB_HOST") ?? "0.0.0.0",
     port: integer(env, "TALKHUB_PORT", 8080, 0, 65535),
+    tls: tls(env),
     database:
       databaseUrl === undefined
         ? { kind: "pglite", dataDir }

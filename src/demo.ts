@@ -38,7 +38,7 @@ function loadOrCreatePeople(dataDir: string): DemoPeople {
 }
 
 /** Enters the demo people into the directory and returns a ready-to-paste introduction. */
-export async function demoIntroduction(deps: DomainDeps, dataDir: string, secret: string, port: number): Promise<string> {
+export async function demoIntroduction(deps: DomainDeps, dataDir: string, secret: string, port: number, tls = false): Promise<string> {
   const people = loadOrCreatePeople(dataDir);
   const admin = {
     agentId: people.adminId as AgentId,
@@ -59,7 +59,7 @@ export async function demoIntroduction(deps: DomainDeps, dataDir: string, secret
     people.agents.map((agent) => mintToken(secret, { customerId: people.customerId, agentId: agent.id, name: agent.name })),
   );
   const [alice, bob] = people.agents;
-  const base = `http://localhost:${port}`;
+  const base = `${tls ? "https" : "http"}://localhost:${port}`;
   return [
     `Demo customer ${people.customerId} (tokens valid 30 days):`,
     `  admin           ${people.adminId}`,

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { loadOrCreateSecret } from "./auth/secret.js";
 import { createVerifier } from "./auth/verifier.js";
 import { lockDataDir } from "./data-dir-lock.js";
+import { readTlsCredentials } from "./tls-credentials.js";
 import { ConfigError, defaultHttpConfig, defaultLiveConfig, noAbuseLimits, type Config } from "./config.js";
 import { StreamQuota } from "./domain/stream-quota.js";
 import { startCallerCheck } from "./domain/caller-check.js";
@@ -53,7 +54,7 @@ import { commitSends, readSendTargets } from "./sends/send-store.js";
 
 export interface Service {
   readonly port: number;
-  /** http://127.0.0.1:<port> */
+  /** http://127.0.0.1:<port>, or https:// with TLS */
   readonly url: string;
   /** http://127.0.0.1:<port> of the operator listener (/metrics, /healthz, /readyz); undefined when it is off. */
   readonly operatorUrl: string | undefined;
@@ -89,6 +90,8 @@ export async function startService(config: Config, options: ServiceOptions = {})
   const httpConfig = config.http ?? defaultHttpConfig;
   const abuse = config.abuse ?? noAbuseLimits;
   const logger = createLogger(httpConfig.logLevel);
+  // Unreadable certificate files stop the start before anything is opened.
+  const tls = config.tls === undefined ? undefined : readTlsCredentials(config.tls);
   const onError = options.onError ?? ((error: unknown, where: string) => logger.error({ err: error, where }, "unexpected error"));
   // One process per data dir: a second one on the same database files would lose writes.
   const dataDirLock = config.database.kind === "pglite" && config.database.dataDir !== null ? await lockDataDir(config.database.dataDir) : undefined;
@@ -219,6 +222,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     const listener: Listener = await listen(handler, {
       host: config.host,
       port: config.port,
+      tls,
       maxStreamsPerConnection: httpConfig.maxStreamsPerConnection,
       idleTimeoutMs: httpConfig.idleTimeoutMs,
       headersTimeoutMs: httpConfig.headersTimeoutMs,
@@ -233,7 +237,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     if (operator !== undefined) closers.unshift(() => operator.close());
     return {
       port: listener.port,
-      url: `http://127.0.0.1:${listener.port}`,
+      url: `${tls === undefined ? "http" : "https"}://127.0.0.1:${listener.port}`,
       operatorUrl: operator === undefined ? undefined : `http://127.0.0.1:${operator.port}`,
       secret,
       database,

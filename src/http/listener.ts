@@ -2,6 +2,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import type { Duplex } from "node:stream";
+import tls from "node:tls";
 
 export type RequestHandler = (
   req: http.IncomingMessage | http2.Http2ServerRequest,
@@ -151,14 +152,35 @@ function closeWhenIdle(session: http2.ServerHttp2Session, firstMs: number, idleM
   session.once("close", () => clearTimeout(timer));
 }
 
+/** A TLS record starts with its content type; a client's first is a handshake (22). */
+const tlsHandshakeRecord = 0x16;
+
+/** The answer to plaintext on the TLS port: HTTP/1.1 clients show it; h2c clients fail on it. */
+const plaintextRefused = (() => {
+  const body = "This port speaks TLS only: use https:// (or wss://).\n";
+  return Buffer.from(
+    `HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    "latin1",
+  );
+})();
+
+/** The public port's certificate chain and key (PEM); see src/tls-credentials.ts. */
+export interface ListenerTls {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
+
 /**
  * One TCP port for everything: each connection's first bytes tell HTTP/2 with prior knowledge
  * (gRPC, Connect and gRPC-Web over h2c) from HTTP/1.1 (Connect, gRPC-Web, REST, WebSocket),
- * and the connection goes to the matching Node server.
+ * and the connection goes to the matching Node server. With `tls`, the port speaks TLS only:
+ * ALPN offers h2 and http/1.1, and the decrypted connection is told apart the same way.
  */
 export interface ListenOptions {
   readonly host: string;
   readonly port: number;
+  /** TLS on the port; plaintext (HTTP/1.1 and h2c) when undefined. */
+  readonly tls?: ListenerTls | undefined;
   readonly maxStreamsPerConnection: number;
   /** HTTP/1.1 keep-alive between requests, and HTTP/2 with no open stream. */
   readonly idleTimeoutMs: number;
@@ -233,11 +255,11 @@ export async function listen(handler: RequestHandler, options: ListenOptions): P
     }
   }, checkEveryMs).unref();
 
-  // Nagle off: small HTTP/2 frames must not wait for the peer's delayed ACK.
-  const tcp = net.createServer({ noDelay: true }, (socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("error", () => socket.destroy());
+  /**
+   * Hands a connection to the HTTP/1.1 or the HTTP/2 server by its first bytes (after TLS, the
+   * decrypted ones: a client that negotiated no ALPN may still speak h2 with prior knowledge).
+   */
+  const route = (socket: net.Socket): void => {
     // A connection that says nothing (or not enough to tell its protocol) is not kept.
     const silent = setTimeout(() => socket.destroy(), headersTimeout).unref();
     socket.once("close", () => clearTimeout(silent));
@@ -255,6 +277,54 @@ export async function listen(handler: RequestHandler, options: ListenOptions): P
       process.nextTick(() => socket.resume());
     };
     socket.on("data", onData);
+  };
+
+  const secure =
+    options.tls === undefined
+      ? undefined
+      : tls.createServer(
+          {
+            cert: options.tls.cert,
+            key: options.tls.key,
+            ALPNProtocols: ["h2", "http/1.1"],
+            // A handshake gets the time a plaintext connection has for its first bytes.
+            handshakeTimeout: headersTimeout,
+          },
+          (socket) => {
+            socket.on("error", () => socket.destroy());
+            route(socket);
+          },
+        );
+  // A failed handshake (a bad certificate for the client, plaintext, a scan) ends its connection only.
+  secure?.on("tlsClientError", (_error, socket) => socket.destroy());
+
+  /** On the TLS port: a connection that does not start with a TLS handshake is told so and closed. */
+  const encrypted = (socket: net.Socket, server: tls.Server): void => {
+    const silent = setTimeout(() => socket.destroy(), headersTimeout).unref();
+    socket.once("close", () => clearTimeout(silent));
+    socket.once("data", (chunk: Buffer) => {
+      clearTimeout(silent);
+      if (chunk[0] !== tlsHandshakeRecord) {
+        socket.end(plaintextRefused);
+        // Whatever else it sends is not read; the socket goes once the answer is out.
+        socket.resume();
+        setTimeout(() => socket.destroy(), 1_000).unref();
+        return;
+      }
+      socket.pause();
+      socket.unshift(chunk);
+      // The TLS socket takes over the TCP one, and the bytes it had already read.
+      server.emit("connection", socket);
+    });
+  };
+
+  // Nagle off: small HTTP/2 frames must not wait for the peer's delayed ACK.
+  const tcp = net.createServer({ noDelay: true }, (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+    if (secure === undefined) route(socket);
+    else encrypted(socket, secure);
   });
   tcp.maxConnections = 100_000;
 
