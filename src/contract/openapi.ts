@@ -1,14 +1,16 @@
 /**
  * The OpenAPI 3.1 document of the REST paths: one operation per google.api.http binding (the
  * same bindings the REST transcoder serves, src/http/rest/bindings.ts), with the JSON the
- * transcoder reads and writes: proto field names, int64 as decimal strings, Timestamps as
- * RFC 3339 strings, every implicit field present in answers (so `required`) and unset message
- * fields absent. Descriptions are the protos' comments. `npm run generate` writes it to
+ * transcoder reads and writes in the spec's dialect (src/http/rest/spec-dialect.ts): proto
+ * field names; int64 as JSON numbers in answers (numbers or decimal strings in requests);
+ * Timestamps as "2024-01-17 10:30:00.000000" in UTC, "" when unset; every implicit field and
+ * every timestamp present in answers (so `required`), other unset message fields absent. Descriptions are the protos' comments. `npm run generate` writes it to
  * gen/openapi.json; the service serves that file at /v1.0/openapi.json.
  */
 import { ScalarType, type DescEnum, type DescField, type DescMessage, type DescService } from "@bufbuild/protobuf";
 import { FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
 import { restBindings, type RestBinding } from "../http/rest/bindings.js";
+import { omittedWhenEmpty, specTime } from "../http/rest/spec-dialect.js";
 import { commentOf } from "./proto-comments.js";
 
 export type JsonSchema = { readonly [key: string]: unknown };
@@ -16,7 +18,9 @@ export type JsonSchema = { readonly [key: string]: unknown };
 const int64Pattern = "^-?[0-9]+$";
 const uint64Pattern = "^[0-9]+$";
 
-function scalarSchema(scalar: ScalarType): JsonSchema {
+type Mode = "request" | "response";
+
+function scalarSchema(scalar: ScalarType, mode: Mode): JsonSchema {
   switch (scalar) {
     case ScalarType.STRING:
       return { type: "string" };
@@ -34,14 +38,17 @@ function scalarSchema(scalar: ScalarType): JsonSchema {
     case ScalarType.UINT32:
     case ScalarType.FIXED32:
       return { type: "integer", minimum: 0, format: "int32" };
-    // Protobuf JSON writes 64-bit integers as strings: a JavaScript number cannot hold them all.
+    // The spec writes 64-bit integers (seq, last_seq) as numbers; requests may give either form,
+    // as proto JSON reads them.
     case ScalarType.INT64:
     case ScalarType.SINT64:
     case ScalarType.SFIXED64:
-      return { type: "string", pattern: int64Pattern, format: "int64" };
+      return mode === "response" ? { type: "integer", format: "int64" } : { type: ["integer", "string"], pattern: int64Pattern, format: "int64" };
     case ScalarType.UINT64:
     case ScalarType.FIXED64:
-      return { type: "string", pattern: uint64Pattern, format: "int64" };
+      return mode === "response"
+        ? { type: "integer", minimum: 0, format: "int64" }
+        : { type: ["integer", "string"], minimum: 0, pattern: uint64Pattern, format: "int64" };
   }
 }
 
@@ -57,7 +64,7 @@ class Schemas {
 
   /** A message as the service writes it: a $ref to its component (made on first use). */
   response(message: DescMessage): JsonSchema {
-    const wellKnown = wellKnownSchema(message);
+    const wellKnown = wellKnownSchema(message, "response");
     if (wellKnown !== undefined) return wellKnown;
     if (!this.components.has(message.typeName)) {
       this.components.set(message.typeName, {}); // a placeholder: messages may refer to each other
@@ -68,18 +75,22 @@ class Schemas {
 
   /** A message as the service reads it: every field optional, unknown fields refused. */
   request(message: DescMessage, without: ReadonlySet<string> = new Set()): JsonSchema {
-    return wellKnownSchema(message) ?? this.object(message, "request", without);
+    return wellKnownSchema(message, "request") ?? this.object(message, "request", without);
   }
 
-  private object(message: DescMessage, mode: "request" | "response", without: ReadonlySet<string>): JsonSchema {
+  private object(message: DescMessage, mode: Mode, without: ReadonlySet<string>): JsonSchema {
     const properties: Record<string, JsonSchema> = {};
     const required: string[] = [];
     for (const field of message.fields) {
       if (without.has(field.name)) continue;
       properties[field.name] = described(this.field(field, mode), fieldDescription(field));
-      // The transcoder writes implicit fields (empty ones too) and lists always; messages,
+      // The transcoder writes implicit fields (empty ones too, but for the few the spec leaves
+      // out when empty), lists and timestamps ("" when unset) always; other messages,
       // `optional` fields and oneof members only when set.
-      if (mode === "response" && (field.fieldKind === "list" || field.fieldKind === "map" || (field.oneof === undefined && field.presence === FeatureSet_FieldPresence.IMPLICIT))) {
+      const timestamp = field.fieldKind === "message" && field.message.typeName === timestampType;
+      const implicit = field.oneof === undefined && field.presence === FeatureSet_FieldPresence.IMPLICIT;
+      const omittable = omittedWhenEmpty.has(`${message.typeName}.${field.name}`);
+      if (mode === "response" && !omittable && (field.fieldKind === "list" || field.fieldKind === "map" || timestamp || implicit)) {
         required.push(field.name);
       }
     }
@@ -88,11 +99,11 @@ class Schemas {
     return described(schema, commentOf(message));
   }
 
-  private field(field: DescField, mode: "request" | "response"): JsonSchema {
+  private field(field: DescField, mode: Mode): JsonSchema {
     const message = (m: DescMessage): JsonSchema => (mode === "response" ? this.response(m) : this.request(m));
     switch (field.fieldKind) {
       case "scalar":
-        return scalarSchema(field.scalar);
+        return scalarSchema(field.scalar, mode);
       case "enum":
         return enumSchema(field.enum);
       case "message":
@@ -100,19 +111,27 @@ class Schemas {
       case "list":
         return {
           type: "array",
-          items: field.listKind === "scalar" ? scalarSchema(field.scalar) : field.listKind === "enum" ? enumSchema(field.enum) : message(field.message),
+          items: field.listKind === "scalar" ? scalarSchema(field.scalar, mode) : field.listKind === "enum" ? enumSchema(field.enum) : message(field.message),
         };
       case "map":
         return {
           type: "object",
-          additionalProperties: field.mapKind === "scalar" ? scalarSchema(field.scalar) : field.mapKind === "enum" ? enumSchema(field.enum) : message(field.message),
+          additionalProperties: field.mapKind === "scalar" ? scalarSchema(field.scalar, mode) : field.mapKind === "enum" ? enumSchema(field.enum) : message(field.message),
         };
     }
   }
 }
 
-function wellKnownSchema(message: DescMessage): JsonSchema | undefined {
-  if (message.typeName === "google.protobuf.Timestamp") return { type: "string", format: "date-time" };
+const timestampType = "google.protobuf.Timestamp";
+
+function wellKnownSchema(message: DescMessage, mode: Mode): JsonSchema | undefined {
+  if (message.typeName === timestampType) {
+    // Answers: the spec's form, "" when unset. Requests: that form or RFC 3339.
+    const spec = specTime.source;
+    return mode === "response"
+      ? { type: "string", pattern: `${spec}|^$`, description: 'UTC, "2024-01-17 10:30:00.000000"; "" when unset' }
+      : { type: "string", pattern: `${spec}|^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?Z$|^$` };
+  }
   if (message.typeName.startsWith("google.protobuf.")) throw new Error(`no JSON schema for ${message.typeName}: add it to src/contract/openapi.ts`);
   return undefined;
 }
@@ -134,16 +153,16 @@ function queryParameters(message: DescMessage, skip: ReadonlySet<string>, prefix
     const name = `${prefix}${field.name}`;
     if (skip.has(name)) continue;
     if (field.fieldKind === "message") {
-      const wellKnown = wellKnownSchema(field.message);
+      const wellKnown = wellKnownSchema(field.message, "request");
       if (wellKnown !== undefined) parameters.push(parameter(name, wellKnown, field));
       else if (depth < 3) parameters.push(...queryParameters(field.message, skip, `${name}.`, depth + 1));
       continue;
     }
     if (field.fieldKind === "map" || (field.fieldKind === "list" && field.listKind === "message")) continue;
     const schema =
-      field.fieldKind === "scalar" ? scalarSchema(field.scalar)
+      field.fieldKind === "scalar" ? scalarSchema(field.scalar, "request")
       : field.fieldKind === "enum" ? enumSchema(field.enum)
-      : { type: "array", items: field.listKind === "scalar" ? scalarSchema(field.scalar) : enumSchema(field.enum) };
+      : { type: "array", items: field.listKind === "scalar" ? scalarSchema(field.scalar, "request") : enumSchema(field.enum) };
     parameters.push(parameter(name, schema, field));
   }
   return parameters;
@@ -168,7 +187,7 @@ function operation(binding: RestBinding, operationId: string, schemas: Schemas):
   const parameters: JsonSchema[] = pathFields.map((path) => {
     const field = method.input.fields.find((f) => f.name === path);
     if (field === undefined || field.fieldKind !== "scalar") throw new Error(`${operationId}: path field ${path} is not a scalar field of ${method.input.typeName}`);
-    return described({ name: path, in: "path", required: true, schema: scalarSchema(field.scalar) }, commentOf(field));
+    return described({ name: path, in: "path", required: true, schema: scalarSchema(field.scalar, "request") }, commentOf(field));
   });
   const skip = new Set(pathFields);
   // A DELETE without a body in its rule still takes its fields from a JSON body (request-json.ts).

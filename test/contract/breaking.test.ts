@@ -1,7 +1,8 @@
 /**
  * scripts/breaking.sh, the `buf breaking` step of `npm test`, in a fresh `git clone` of this
- * repository (main is not a local branch there, only origin/main): it passes on the contract
- * as committed and fails, naming the field, once a field of the contract is deleted.
+ * repository, its HEAD detached and its local main removed (so main is only origin/main, as in
+ * a clone made from a branch): it passes on the contract as committed and fails, naming the
+ * field, once a field of the contract is deleted.
  */
 import { execFile } from "node:child_process";
 import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -32,6 +33,9 @@ describe("buf breaking in npm test", () => {
     scratch = await mkdtemp(join(tmpdir(), "talkhub-breaking-test-"));
     clone = join(scratch, "clone");
     await run("git", ["clone", "--quiet", root, clone], { timeout: 60_000 });
+    // Cloned from main (as CI clones), main would be the checked-out branch; leave only origin/main.
+    await run("git", ["-C", clone, "checkout", "--quiet", "--detach"], { timeout: 30_000 });
+    await run("git", ["-C", clone, "branch", "--quiet", "-D", "main"], { timeout: 30_000 }).catch(() => undefined);
     // The script under test is the working tree's (it may not be committed yet).
     await copyFile(join(root, "scripts", "breaking.sh"), join(clone, "scripts", "breaking.sh"));
   }, 90_000);

@@ -13,11 +13,12 @@ import { ScalarType, toJson, type DescField, type DescMessage, type JsonObject, 
 const protoJson = { useProtoFieldName: true, alwaysEmitImplicit: true } as const;
 const timestampType = "google.protobuf.Timestamp";
 const int64Types: ReadonlySet<ScalarType> = new Set([ScalarType.INT64, ScalarType.UINT64, ScalarType.SINT64, ScalarType.FIXED64, ScalarType.SFIXED64]);
-/** Fields the spec's examples leave out when they are empty. */
-const omittedWhenEmpty: ReadonlySet<string> = new Set(["talk.v1.Message.parent_id"]);
+/** Fields the spec's examples leave out when they are empty ("<message type>.<field>"). */
+export const omittedWhenEmpty: ReadonlySet<string> = new Set(["talk.v1.Message.parent_id"]);
 
 const rfc3339 = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?Z$/;
-const specTime = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})\.(\d{6})$/;
+/** A timestamp as the spec writes it. */
+export const specTime = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})\.(\d{6})$/;
 
 /** "2024-01-17T10:30:00.5Z" (proto JSON, always UTC) as "2024-01-17 10:30:00.500000". */
 export function toSpecTime(value: string): string {
