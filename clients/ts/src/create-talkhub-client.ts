@@ -34,13 +34,13 @@ export interface TalkhubClientOptions {
   readonly watch?: { readonly backoff?: BackoffOptions; readonly idleMs?: number };
 }
 
-export interface WatchTalkRequest {
+export interface WatchTalkStart {
   readonly chatId: string;
   /** Start after this seq: 0 (default) replays the retained log, the talk's last_seq starts now. */
   readonly afterSeq?: bigint | number;
 }
 
-export interface WatchEventsRequest {
+export interface WatchEventsStart {
   /** A cursor from an earlier response; empty (default) starts now. */
   readonly cursor?: string;
 }
@@ -55,9 +55,9 @@ export interface TalkhubClient {
    * whenever the stream breaks. Ends when `options.signal` aborts; throws a terminal error
    * (PERMISSION_DENIED after the caller left, NOT_FOUND after talk_deleted, OUT_OF_RANGE...).
    */
-  watchTalk(request: WatchTalkRequest, options?: WatchOptions): ResumableStream<WatchTalkResponse, bigint>;
+  watchTalk(request: WatchTalkStart, options?: WatchOptions): ResumableStream<WatchTalkResponse, bigint>;
   /** Every event of the caller's talks, resumed from the last cursor whenever the stream breaks. */
-  watchEvents(request?: WatchEventsRequest, options?: WatchOptions): ResumableStream<WatchEventsResponse, string>;
+  watchEvents(request?: WatchEventsStart, options?: WatchOptions): ResumableStream<WatchEventsResponse, string>;
 }
 
 export function createTalkhubClient(options: TalkhubClientOptions): TalkhubClient {

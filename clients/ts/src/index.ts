@@ -3,7 +3,7 @@
  * (from the repository's gen/, the one generated copy).
  */
 export { createTalkhubClient } from "./create-talkhub-client.js";
-export type { TalkhubClient, TalkhubClientOptions, WatchEventsRequest, WatchTalkRequest } from "./create-talkhub-client.js";
+export type { TalkhubClient, TalkhubClientOptions, WatchEventsStart, WatchTalkStart } from "./create-talkhub-client.js";
 export { ResumableStream } from "./resumable-stream.js";
 export type { ResumableCall, StreamStats, StreamStatus, WatchOptions } from "./resumable-stream.js";
 export { isTerminal, terminalCodes } from "./retry-policy.js";
