@@ -173,7 +173,8 @@ describe("resumable WatchTalk", () => {
       yield event("a", 1);
       await new Promise(() => undefined);
     });
-    const stream = client.watchTalk({ chatId: "a" }, { signal: controller.signal });
+    const statuses: StreamStatus[] = [];
+    const stream = client.watchTalk({ chatId: "a" }, { signal: controller.signal, onStatus: (s) => statuses.push(s) });
     const seen: number[] = [];
     for await (const item of stream) {
       seen.push(...seqsOf([item]));
@@ -181,6 +182,7 @@ describe("resumable WatchTalk", () => {
     }
     expect(seen).toEqual([1]);
     expect(stream.stats.opens).toBe(1);
+    expect(statuses).not.toContain("stopped");
     const { items } = await collect(client.watchTalk({ chatId: "a" }), 1);
     expect(seqsOf(items)).toEqual([1]);
   });

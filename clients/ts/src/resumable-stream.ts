@@ -19,7 +19,10 @@ export type StreamStatus = "connecting" | "live" | "reconnecting" | "offline" | 
 export interface WatchOptions {
   /** Aborting it ends the stream: the iteration completes without an error. */
   readonly signal?: AbortSignal;
-  /** Told every change of state, with the error that caused a reconnect or the stop. */
+  /**
+   * Told every change of state, with the error that caused a reconnect or the stop ("stopped"
+   * comes with a terminal error only: after the caller's own abort nothing more is told).
+   */
   readonly onStatus?: (status: StreamStatus, error?: ConnectError) => void;
   readonly backoff?: BackoffOptions;
   /**
@@ -159,7 +162,6 @@ export class ResumableStream<Res, Position> implements AsyncIterable<Res> {
       status(offline() ? "offline" : "reconnecting", error);
       await pause(backoffDelay(failures, this.options.backoff), outer);
     }
-    status("stopped");
   }
 }
 
