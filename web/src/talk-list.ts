@@ -46,10 +46,9 @@ export class TalkList {
         if (response.kind.case === "event") this.apply(response.kind.value);
       },
       (error) => {
-        // A cursor the server no longer accepts: start from now and reload the list.
+        // A cursor the server no longer accepts: start from now, which reloads the list.
         if (error.code === Code.OutOfRange || error.code === Code.InvalidArgument) {
           this.cursor = "";
-          void this.reload();
           this.start();
         }
       },
