@@ -1,27 +1,13 @@
-/** Typed clients of Talkhub's services over the Connect protocol, on the page's own origin. */
-import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-web";
-import { AgentService } from "../../gen/talk/v1/agent_service_pb.js";
-import { MessageService } from "../../gen/talk/v1/message_service_pb.js";
-import { TalkService } from "../../gen/talk/v1/talk_service_pb.js";
+/**
+ * Talkhub's client package (clients/ts) on the page's own origin: typed clients of the three
+ * services over the Connect protocol, and WatchTalk / WatchEvents that resume on their own.
+ */
+import { Code, ConnectError, createTalkhubClient, type TalkhubClient } from "../../clients/ts/src/index.js";
 
-export interface Api {
-  readonly talks: Client<typeof TalkService>;
-  readonly messages: Client<typeof MessageService>;
-  readonly agents: Client<typeof AgentService>;
-}
+export type Api = TalkhubClient;
 
 export function createApi(token: string, baseUrl = location.origin): Api {
-  const bearer: Interceptor = (next) => (request) => {
-    request.header.set("Authorization", `Bearer ${token}`);
-    return next(request);
-  };
-  const transport = createConnectTransport({ baseUrl, useBinaryFormat: true, interceptors: [bearer] });
-  return {
-    talks: createClient(TalkService, transport),
-    messages: createClient(MessageService, transport),
-    agents: createClient(AgentService, transport),
-  };
+  return createTalkhubClient({ baseUrl, token });
 }
 
 /** A short, human message for a failed call. */

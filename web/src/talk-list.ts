@@ -1,6 +1,7 @@
 /**
  * The signed-in agent's talks, most recent activity first: TalkService.ListTalks, kept up to
- * date by TalkService.WatchEvents, which resumes with its cursor after a dropped connection.
+ * date by TalkService.WatchEvents, which the client package resumes with its cursor after a
+ * dropped connection.
  */
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { Event } from "../../gen/talk/v1/events_pb.js";
@@ -8,7 +9,7 @@ import type { Talk } from "../../gen/talk/v1/resources_pb.js";
 import { type Api, Code, describeError } from "./api.js";
 import type { Session } from "./auth.js";
 import { h, replaceChildren, shortTime } from "./dom.js";
-import { keepLive, type Live, type LiveStatus } from "./live.js";
+import { follow, type Live, type LiveStatus } from "./live.js";
 import type { Names } from "./names.js";
 
 interface Entry {
@@ -38,22 +39,20 @@ export class TalkList {
   ) {}
 
   start(): void {
-    this.live = keepLive({
-      open: (signal, onOpen) => this.api.talks.watchEvents({ cursor: this.cursor }, { signal, onHeader: onOpen }),
-      onItem: (response) => {
+    this.live = follow(
+      (signal) => this.api.watchEvents({ cursor: this.cursor }, { signal, onStatus: (status) => this.hooks.status(status) }),
+      (response) => {
         if (response.cursor !== "") this.cursor = response.cursor;
         if (response.kind.case === "event") this.apply(response.kind.value);
       },
-      onError: (error) => {
-        // A cursor the server no longer accepts: start from now and reload the list.
+      (error) => {
+        // A cursor the server no longer accepts: start from now, which reloads the list.
         if (error.code === Code.OutOfRange || error.code === Code.InvalidArgument) {
           this.cursor = "";
-          void this.reload();
+          this.start();
         }
-        return "retry";
       },
-      onStatus: (status) => this.hooks.status(status),
-    });
+    );
     void this.reload();
   }
 

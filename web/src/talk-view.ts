@@ -1,7 +1,7 @@
 /**
  * An open talk: a snapshot, then TalkService.WatchTalk from the snapshot's last_seq. After a
- * dropped connection the watch resumes with after_seq = the last seq applied, so nothing is
- * lost and nothing shows twice; a position the server no longer keeps (OUT_OF_RANGE) or a
+ * dropped connection the client package resumes the watch with after_seq = the last seq it
+ * delivered, so nothing is lost and nothing shows twice; a position the server no longer keeps (OUT_OF_RANGE) or a
  * gap reloads the snapshot.
  */
 import type { Message, Participant } from "../../gen/talk/v1/resources_pb.js";
@@ -9,7 +9,7 @@ import { type Api, Code, describeError } from "./api.js";
 import type { Session } from "./auth.js";
 import { createComposer, type Composer, type Draft } from "./composer.js";
 import { h, randomId, replaceChildren } from "./dom.js";
-import { keepLive, type Live, type LiveStatus } from "./live.js";
+import { follow, type Live, type LiveStatus } from "./live.js";
 import { renderThread, type MessageActions } from "./message-view.js";
 import type { Names } from "./names.js";
 import { renderParticipants } from "./participants.js";
@@ -119,11 +119,15 @@ export class TalkView {
     const state = this.state;
     if (state === undefined) return;
     const generation = this.generation;
-    this.live = keepLive({
-      // Reads state.lastSeq at every (re)connect: the resume point.
-      open: (signal, onOpen) =>
-        this.api.talks.watchTalk({ chatId: state.talk.id, afterSeq: this.state?.lastSeq ?? state.lastSeq }, { signal, onHeader: onOpen }),
-      onItem: (response) => {
+    const onStatus = (status: LiveStatus): void => {
+      if (generation !== this.generation) return;
+      this.status = status;
+      this.renderHeader();
+    };
+    this.live = follow(
+      // The client resumes after the last seq it delivered, which is the last seq applied.
+      (signal) => this.api.watchTalk({ chatId: state.talk.id, afterSeq: state.lastSeq }, { signal, onStatus }),
+      (response) => {
         if (generation !== this.generation || response.kind.case !== "event") return;
         const result = this.state?.apply(response.kind.value);
         if (result === "gap") void this.resync();
@@ -133,24 +137,19 @@ export class TalkView {
           this.scheduleRender();
         }
       },
-      onError: async (error) => {
-        if (generation !== this.generation) return "stop";
+      (error) => {
+        if (generation !== this.generation) return;
+        // A position the server no longer keeps: reload the snapshot and watch from it.
         if (error.code === Code.OutOfRange) {
-          await this.resync(false);
-          return "retry";
+          void this.resync();
+          return;
         }
         if (error.code === Code.PermissionDenied || error.code === Code.NotFound) {
           if (this.state !== undefined) this.state.ended ??= error.code === Code.NotFound ? "deleted" : "left";
           this.scheduleRender();
-          return "stop";
         }
-        return "retry";
       },
-      onStatus: (status) => {
-        this.status = status;
-        this.renderHeader();
-      },
-    });
+    );
   }
 
   /** Reloads the snapshot (keeping what the agent is doing) and, when asked, restarts the watch. */
