@@ -21,6 +21,7 @@ import { limitedLog } from "./events/limited-log.js";
 import { LocalBus } from "./bus/local-bus.js";
 import { NatsBus } from "./bus/nats-bus.js";
 import { startRetention } from "./events/retention.js";
+import { watchedViews } from "./live/watched-views.js";
 import { TalkFeeds } from "./live/talk-feeds.js";
 import { createHandler } from "./http/handler.js";
 import { listen, type Listener } from "./http/listener.js";
@@ -167,6 +168,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     const watch: WatchDeps = {
       bus,
       feeds,
+      views: watchedViews(db),
       log,
       shutdown: shutdown.signal,
       maxQueued: live.streamMaxQueued,

@@ -10,7 +10,6 @@ import { guarded } from "../store/errors.js";
 import { listDepartures, type Departure } from "../store/departure-store.js";
 import { lastSeqsBefore } from "../store/event-store.js";
 import { listMemberships, type Membership } from "../store/participant-store.js";
-import { findWatchedTalkView } from "../store/talk-store.js";
 import type { DomainDeps } from "../domain/deps.js";
 import { Canceled, InvalidArgument, NotFound, OutOfRange, PermissionDenied, Unauthenticated } from "../domain/errors.js";
 import type { TalkEvent } from "../domain/events.js";
@@ -21,10 +20,13 @@ import type { StreamQuota } from "../domain/stream-quota.js";
 import * as validate from "../domain/validate.js";
 import { eventVisible, historyStartSeq } from "../domain/visible-history.js";
 import { WatchScope } from "./watch-scope.js";
+import type { WatchedViews } from "./watched-views.js";
 
 export interface WatchDeps {
   readonly bus: EventBus;
   readonly feeds: TalkFeeds;
+  /** The talk views opening WatchTalk streams need, read in batches (live/watched-views.ts). */
+  readonly views: WatchedViews;
   readonly log: EventLog;
   /** Aborted when the process shuts down; its reason ends every stream. */
   readonly shutdown: AbortSignal;
@@ -109,7 +111,7 @@ export async function* watchTalk(
   try {
     const { talk, membership, first, historyStart } = await scope.race(
       guarded(async () => {
-        const view = await findWatchedTalkView(deps.db, caller.customerId, talkId, caller.agentId);
+        const view = await watch.views({ customerId: caller.customerId, talkId, agentId: caller.agentId });
         if (view === null || view.participantId === null || view.joinedSeq === null) throw new NotFound("talk", talkId);
         const historyStart = historyStartSeq(view.talk.type, view.joinedSeq);
         return { talk: view.talk, membership: view.participantId, first: view.firstRetainedSeq, historyStart };
