@@ -22,6 +22,7 @@ import { LocalBus } from "./bus/local-bus.js";
 import { NatsBus } from "./bus/nats-bus.js";
 import { startRetention } from "./events/retention.js";
 import { watchedViews } from "./live/watched-views.js";
+import { feedReads } from "./live/feed-reads.js";
 import { TalkFeeds } from "./live/talk-feeds.js";
 import { createHandler } from "./http/handler.js";
 import { listen, type Listener } from "./http/listener.js";
@@ -169,6 +170,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
       bus,
       feeds,
       views: watchedViews(db),
+      feedReads: feedReads(db),
       log,
       shutdown: shutdown.signal,
       maxQueued: live.streamMaxQueued,

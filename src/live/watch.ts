@@ -7,9 +7,9 @@ import type { EventLog } from "../events/event-log.js";
 import { EventStream } from "./event-stream.js";
 import type { TalkFeeds } from "./talk-feeds.js";
 import { guarded } from "../store/errors.js";
-import { listDepartures, type Departure } from "../store/departure-store.js";
+import type { Departure } from "../store/departure-store.js";
 import { lastSeqsBefore } from "../store/event-store.js";
-import { listMemberships, type Membership } from "../store/participant-store.js";
+import type { Membership } from "../store/participant-store.js";
 import type { DomainDeps } from "../domain/deps.js";
 import { Canceled, InvalidArgument, NotFound, OutOfRange, PermissionDenied, Unauthenticated } from "../domain/errors.js";
 import type { TalkEvent } from "../domain/events.js";
@@ -21,12 +21,15 @@ import * as validate from "../domain/validate.js";
 import { eventVisible, historyStartSeq } from "../domain/visible-history.js";
 import { WatchScope } from "./watch-scope.js";
 import type { WatchedViews } from "./watched-views.js";
+import type { FeedReads } from "./feed-reads.js";
 
 export interface WatchDeps {
   readonly bus: EventBus;
   readonly feeds: TalkFeeds;
   /** The talk views opening WatchTalk streams need, read in batches (live/watched-views.ts). */
   readonly views: WatchedViews;
+  /** The memberships and departures opening WatchEvents streams need, read in batches (live/feed-reads.ts). */
+  readonly feedReads: FeedReads;
   readonly log: EventLog;
   /** Aborted when the process shuts down; its reason ends every stream. */
   readonly shutdown: AbortSignal;
@@ -223,7 +226,7 @@ export async function* watchEvents(
       }),
     );
     const recheck = setInterval(() => {
-      void guarded(() => listMemberships(deps.db, caller.customerId, caller.agentId)).then(
+      void watch.feedReads.memberships(caller.customerId, caller.agentId).then(
         (memberships) => {
           for (const m of memberships) void follow({ talkId: m.talkId, start: m.joinedSeq - 1 });
         },
@@ -231,9 +234,9 @@ export async function* watchEvents(
       );
     }, watch.membershipCheckMs);
     scope.hold(() => clearInterval(recheck));
-    const memberships = await scope.race(guarded(() => listMemberships(deps.db, caller.customerId, caller.agentId)));
+    const memberships = await scope.race(watch.feedReads.memberships(caller.customerId, caller.agentId));
     const since = given?.watermarkTime ?? FeedCursor.watermarkAt(deps.now());
-    const departures = await scope.race(guarded(() => listDepartures(deps.db, caller.customerId, caller.agentId, since)));
+    const departures = await scope.race(watch.feedReads.departures(caller.customerId, caller.agentId, since));
     const { starts, departed } = await scope.race(guarded(() => startSeqs(deps, memberships, departures, given)));
     // A new cursor names the talks left since its watermark at their end, so that resuming
     // with it does not replay them.

@@ -39,3 +39,43 @@ export async function listDepartures(db: Executor, customerId: CustomerId, agent
     tmEnd: new Date(row.tm_end),
   }));
 }
+
+/** Whose departures to read, and since when. */
+export interface DepartureKey {
+  readonly customerId: CustomerId;
+  readonly agentId: AgentId;
+  readonly since: Date;
+}
+
+/**
+ * listDepartures of many agents in one statement (the results in the keys' order); every id
+ * must be a UUID, or the statement fails for all of them.
+ */
+export async function listDeparturesOf(db: Executor, keys: readonly DepartureKey[]): Promise<Departure[][]> {
+  const result: Departure[][] = keys.map(() => []);
+  if (keys.length === 0) return result;
+  const customers = keys.map((k) => k.customerId);
+  const agents = keys.map((k) => k.agentId);
+  const since = keys.map((k) => k.since.toISOString());
+  const { rows } = await sql<{ i: string | number; chat_id: string; type: string; joined_seq: string | number; end_seq: string | number; tm_end: Date | string }>`
+    WITH k AS (SELECT * FROM unnest(${customers}::uuid[], ${agents}::uuid[], ${since}::timestamptz[]) WITH ORDINALITY AS k(customer_id, agent_id, since, i))
+    SELECT k.i, e.chat_id, t.type, (e.payload->'participant'->>'joinedSeq')::bigint AS joined_seq, e.seq AS end_seq, e.tm_create AS tm_end
+      FROM k JOIN events e ON e.type = 'participant_left' AND e.customer_id = k.customer_id
+                          AND (e.payload->'participant'->>'ownerId') = k.agent_id::text AND e.tm_create >= k.since
+             JOIN talks t ON t.id = e.chat_id
+    UNION ALL
+    SELECT k.i, p.chat_id, t.type, p.joined_seq, t.last_seq AS end_seq, t.tm_delete AS tm_end
+      FROM k JOIN participants p ON p.owner_id = k.agent_id AND p.customer_id = k.customer_id
+             JOIN talks t ON t.id = p.chat_id AND t.customer_id = k.customer_id AND t.tm_delete >= k.since
+     ORDER BY i, chat_id, end_seq`.execute(db);
+  for (const row of rows) {
+    result[Number(row.i) - 1]?.push({
+      talkId: row.chat_id as TalkId,
+      type: row.type as TalkType,
+      joinedSeq: Number(row.joined_seq),
+      endSeq: Number(row.end_seq),
+      tmEnd: new Date(row.tm_end),
+    });
+  }
+  return result;
+}

@@ -10,7 +10,7 @@
 import http2 from "node:http2";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { WatchTalkRequestSchema } from "../../gen/talk/v1/talk_service_pb.js";
+import { WatchEventsRequestSchema, WatchTalkRequestSchema } from "../../gen/talk/v1/talk_service_pb.js";
 import { envelope } from "../../src/http/grpc-envelope.js";
 import { liveBackends, must, newCustomer, useService, type TestAgent } from "../support/harness.js";
 import { pool } from "../support/processes.js";
@@ -24,16 +24,20 @@ const connections = 12;
 
 type Outcome = { readonly opened: true } | { readonly opened: false; readonly status: string; readonly message: string };
 
-/** Opens WatchTalk on `session`; resolves at its first response (opened) or its end (refused). */
-function openStream(session: http2.ClientHttp2Session, token: string, chatId: string, afterSeq: bigint): { outcome: Promise<Outcome>; close: () => void } {
+const watchTalk = (chatId: string, afterSeq: bigint) =>
+  ({ method: "WatchTalk", body: toBinary(WatchTalkRequestSchema, create(WatchTalkRequestSchema, { chatId, afterSeq })) }) as const;
+const watchEvents = () => ({ method: "WatchEvents", body: toBinary(WatchEventsRequestSchema, create(WatchEventsRequestSchema, { cursor: "" })) }) as const;
+
+/** Opens a stream on `session`; resolves at its first response (opened) or its end (refused). */
+function openStream(session: http2.ClientHttp2Session, token: string, call: { method: string; body: Uint8Array }): { outcome: Promise<Outcome>; close: () => void } {
   const request = session.request({
     ":method": "POST",
-    ":path": "/talk.v1.TalkService/WatchTalk",
+    ":path": `/talk.v1.TalkService/${call.method}`,
     "content-type": "application/grpc",
     te: "trailers",
     authorization: `Bearer ${token}`,
   });
-  request.end(envelope(toBinary(WatchTalkRequestSchema, create(WatchTalkRequestSchema, { chatId, afterSeq }))));
+  request.end(envelope(call.body));
   const outcome = new Promise<Outcome>((resolve) => {
     let status = "";
     let message = "";
@@ -52,16 +56,31 @@ function openStream(session: http2.ClientHttp2Session, token: string, chatId: st
   return { outcome, close: () => request.close(http2.constants.NGHTTP2_CANCEL) };
 }
 
+/** Waits for every stream's first response or end; what it took, from `before` statements and `started` ms. */
+async function settleWith(statements: () => number, streams: readonly { outcome: Promise<Outcome> }[], before: number, started: number) {
+  const outcomes = await Promise.all(streams.map((s) => s.outcome));
+  const openMs = Date.now() - started;
+  const used = statements() - before;
+  const refused = outcomes.filter((o): o is Extract<Outcome, { opened: false }> => !o.opened);
+  const byCode = new Map<string, number>();
+  for (const r of refused) byCode.set(`${r.status} ${r.message}`, (byCode.get(`${r.status} ${r.message}`) ?? 0) + 1);
+  return { count: outcomes.length, openMs, used, refused, describe: () => JSON.stringify([...byCode]) };
+}
+
 describe.each(backends)("10,000 streams opening at once on %s", (backend) => {
   let statements = 0;
   const env = useService(backend, {
     // The directory entry of a caller is refreshed at most every 10 minutes: the agents were
     // entered while the talks were made, and their streams need not enter them again.
-    live: { callerRecheckMs: 600_000, heartbeatMs: 60_000 },
+    // The periodic sweeps (head check, membership re-check) run beyond the test, so the
+    // statements counted are those of opening.
+    live: { callerRecheckMs: 600_000, heartbeatMs: 60_000, gapCheckMs: 600_000, membershipCheckMs: 600_000 },
     onStatement: () => void statements++,
   });
 
-  it("all open, none refused, with far fewer statements than streams", async () => {
+  const settle = (streams: readonly { outcome: Promise<Outcome> }[], before: number, started: number) => settleWith(() => statements, streams, before, started);
+
+  it("all open, none refused, with far fewer statements than streams (then 1,000 WatchEvents feeds at once)", async () => {
     const customer = newCustomer();
     const agents: TestAgent[] = await pool(agentCount, 32, (i) => env.agent(customer, `Agent ${i}`, { via: "grpc" }));
     const member = (talk: number, k: number) => must(agents[(talk + k) % agentCount]);
@@ -86,20 +105,26 @@ describe.each(backends)("10,000 streams opening at once on %s", (backend) => {
       for (let t = 0; t < talkCount; t++) {
         for (let k = 0; k < membersPerTalk; k++) {
           const talk = must(talks[t]);
-          streams.push(openStream(must(sessions[streams.length % connections]), member(t, k).token, talk.id, talk.lastSeq));
+          streams.push(openStream(must(sessions[streams.length % connections]), member(t, k).token, watchTalk(talk.id, talk.lastSeq)));
         }
       }
-      const outcomes = await Promise.all(streams.map((s) => s.outcome));
-      const openMs = Date.now() - started;
-      const used = statements - before;
-      const refused = outcomes.filter((o): o is Extract<Outcome, { opened: false }> => !o.opened);
-      const byCode = new Map<string, number>();
-      for (const r of refused) byCode.set(`${r.status} ${r.message}`, (byCode.get(`${r.status} ${r.message}`) ?? 0) + 1);
-      console.log(`${streams.length} streams opened in ${openMs} ms with ${used} statements; refused: ${refused.length}`);
-      expect(refused.length, `refused: ${JSON.stringify([...byCode])}`).toBe(0);
-      expect(outcomes.length).toBe(talkCount * membersPerTalk);
+      const talkStreams = await settle(streams, before, started);
+      console.log(`WatchTalk: ${talkStreams.count} streams opened in ${talkStreams.openMs} ms with ${talkStreams.used} statements; refused: ${talkStreams.refused.length}`);
+      expect(talkStreams.refused.length, `refused: ${talkStreams.describe()}`).toBe(0);
+      expect(talkStreams.count).toBe(talkCount * membersPerTalk);
       // One per stream would be 10,000 (20,000 with the feeds' heads); batches make it a few hundred at most.
-      expect(used, "statements sent while the streams opened").toBeLessThan(streams.length / 20);
+      expect(talkStreams.used, "statements sent while the WatchTalk streams opened").toBeLessThan(talkStreams.count / 20);
+
+      // Then every agent's feed at once: each follows its 10 talks (memberships, departures and
+      // the feeds' heads read in batches too).
+      for (const stream of streams.splice(0)) stream.close();
+      const feedsBefore = statements;
+      const feedsStarted = Date.now();
+      for (const [i, agent] of agents.entries()) streams.push(openStream(must(sessions[i % connections]), agent.token, watchEvents()));
+      const feeds = await settle(streams, feedsBefore, feedsStarted);
+      console.log(`WatchEvents: ${feeds.count} streams opened in ${feeds.openMs} ms with ${feeds.used} statements; refused: ${feeds.refused.length}`);
+      expect(feeds.refused.length, `refused: ${feeds.describe()}`).toBe(0);
+      expect(feeds.used, "statements sent while the WatchEvents streams opened").toBeLessThan(feeds.count / 10);
     } finally {
       for (const stream of streams) stream.close();
       for (const session of sessions) session.close();
