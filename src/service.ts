@@ -22,6 +22,8 @@ import { limitedLog } from "./events/limited-log.js";
 import { LocalBus } from "./bus/local-bus.js";
 import { NatsBus } from "./bus/nats-bus.js";
 import { startRetention } from "./events/retention.js";
+import { watchedViews } from "./live/watched-views.js";
+import { feedReads } from "./live/feed-reads.js";
 import { TalkFeeds } from "./live/talk-feeds.js";
 import { createHandler } from "./http/handler.js";
 import { listen, type Listener } from "./http/listener.js";
@@ -170,6 +172,8 @@ export async function startService(config: Config, options: ServiceOptions = {})
     const watch: WatchDeps = {
       bus,
       feeds,
+      views: watchedViews(db),
+      feedReads: feedReads(db),
       log,
       shutdown: shutdown.signal,
       maxQueued: live.streamMaxQueued,

@@ -21,9 +21,14 @@ export class FeedCursor {
     private readonly seqs: Map<TalkId, { seq: number; time: number }>,
   ) {}
 
-  /** A cursor for a feed that starts now, at the given heads. */
+  /** The watermark of a cursor made at `now`. */
+  static watermarkAt(now: Date): Date {
+    return new Date(now.getTime() - commitMarginMs);
+  }
+
+  /** A cursor for a feed that starts now, at the given heads (a later head of a talk wins). */
   static startingAt(now: Date, heads: readonly { talkId: TalkId; lastSeq: number; tmActivity: Date }[]): FeedCursor {
-    const watermark = now.getTime() - commitMarginMs;
+    const watermark = FeedCursor.watermarkAt(now).getTime();
     const seqs = new Map<TalkId, { seq: number; time: number }>();
     for (const head of heads) {
       if (head.tmActivity.getTime() >= watermark) seqs.set(head.talkId, { seq: head.lastSeq, time: head.tmActivity.getTime() });

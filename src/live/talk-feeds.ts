@@ -8,6 +8,7 @@ import type { TalkEvent } from "../domain/events.js";
 import type { CustomerId, TalkId } from "../domain/ids.js";
 import type { EventBus, Unsubscribe } from "../bus/bus.js";
 import type { EventLog } from "../events/event-log.js";
+import { TurnBatch } from "./turn-batch.js";
 
 export type FeedListener = (event: TalkEvent) => void;
 
@@ -68,6 +69,11 @@ export class TalkFeeds {
   readonly #feeds = new Map<TalkId, Feed>();
   readonly #timer: NodeJS.Timeout;
   #sweeping = false;
+  /** The heads of the feeds created in one turn, read with one query. */
+  readonly #heads = new TurnBatch<TalkId, number>(async (talkIds) => {
+    const heads = await this.log.heads(talkIds);
+    return talkIds.map((talkId) => heads.get(talkId) ?? 0);
+  });
 
   constructor(
     private readonly bus: EventBus,
@@ -104,7 +110,7 @@ export class TalkFeeds {
       // head or arrives after it, never neither.
       created.unsubscribe = this.bus.subscribeTalk(customerId, talkId, (event) => created.offer(event));
       void created.inTurn(async () => {
-        created.head = (await this.log.heads([talkId])).get(talkId) ?? 0;
+        created.head = await this.#heads.get(talkId);
       });
     }
     const joined = feed;

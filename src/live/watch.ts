@@ -7,9 +7,9 @@ import type { EventLog } from "../events/event-log.js";
 import { EventStream } from "./event-stream.js";
 import type { TalkFeeds } from "./talk-feeds.js";
 import { guarded } from "../store/errors.js";
+import type { Departure } from "../store/departure-store.js";
 import { lastSeqsBefore } from "../store/event-store.js";
-import { listMemberships, type Membership } from "../store/participant-store.js";
-import { findWatchedTalkView } from "../store/talk-store.js";
+import type { Membership } from "../store/participant-store.js";
 import type { DomainDeps } from "../domain/deps.js";
 import { Canceled, InvalidArgument, NotFound, OutOfRange, PermissionDenied, Unauthenticated } from "../domain/errors.js";
 import type { TalkEvent } from "../domain/events.js";
@@ -20,10 +20,16 @@ import type { StreamQuota } from "../domain/stream-quota.js";
 import * as validate from "../domain/validate.js";
 import { eventVisible, historyStartSeq } from "../domain/visible-history.js";
 import { WatchScope } from "./watch-scope.js";
+import type { WatchedViews } from "./watched-views.js";
+import type { FeedReads } from "./feed-reads.js";
 
 export interface WatchDeps {
   readonly bus: EventBus;
   readonly feeds: TalkFeeds;
+  /** The talk views opening WatchTalk streams need, read in batches (live/watched-views.ts). */
+  readonly views: WatchedViews;
+  /** The memberships and departures opening WatchEvents streams need, read in batches (live/feed-reads.ts). */
+  readonly feedReads: FeedReads;
   readonly log: EventLog;
   /** Aborted when the process shuts down; its reason ends every stream. */
   readonly shutdown: AbortSignal;
@@ -108,7 +114,7 @@ export async function* watchTalk(
   try {
     const { talk, membership, first, historyStart } = await scope.race(
       guarded(async () => {
-        const view = await findWatchedTalkView(deps.db, caller.customerId, talkId, caller.agentId);
+        const view = await watch.views({ customerId: caller.customerId, talkId, agentId: caller.agentId });
         if (view === null || view.participantId === null || view.joinedSeq === null) throw new NotFound("talk", talkId);
         const historyStart = historyStartSeq(view.talk.type, view.joinedSeq);
         return { talk: view.talk, membership: view.participantId, first: view.firstRetainedSeq, historyStart };
@@ -147,31 +153,46 @@ export async function* watchTalk(
   }
 }
 
+/** A departure as the head a new cursor records for its talk. */
+const endedHead = (d: Departure) => ({ talkId: d.talkId, lastSeq: d.endSeq, tmActivity: d.tmEnd });
+
 export type FeedItem =
   | { readonly kind: "event"; readonly event: TalkEvent; readonly cursor: string }
   | { readonly kind: "heartbeat"; readonly cursor: string };
 
-/** Where an agent's feed of one talk starts, from a resume cursor (or now, without one). */
+/** Where an agent's feed of each talk starts, from a resume cursor (or now, without one). */
 async function startSeqs(
   deps: DomainDeps,
   memberships: readonly Membership[],
+  departures: readonly Departure[],
   cursor: FeedCursor | null,
-): Promise<Map<TalkId, number>> {
+): Promise<{ starts: Map<TalkId, number>; departed: Map<TalkId, Departure> }> {
   const starts = new Map<TalkId, number>();
-  const sinceWatermark: TalkId[] = [];
+  const departed = new Map<TalkId, Departure>();
+  const sinceWatermark = new Set<TalkId>();
   for (const m of memberships) {
     const known = cursor?.seqOf(m.talkId);
     if (cursor === null || m.tmActivity < cursor.watermarkTime) starts.set(m.talkId, m.lastSeq);
     else if (known !== undefined) starts.set(m.talkId, known);
-    else sinceWatermark.push(m.talkId);
+    else sinceWatermark.add(m.talkId);
   }
-  if (cursor !== null && sinceWatermark.length > 0) {
-    const before = await lastSeqsBefore(deps.db, sinceWatermark, cursor.watermarkTime);
-    for (const talkId of sinceWatermark) starts.set(talkId, before.get(talkId) ?? 0);
-  }
+  // Talks left or deleted while away (no membership now): replayed up to where the view ended.
+  const current = new Set(memberships.map((m) => m.talkId));
+  const gone = cursor === null ? [] : departures.filter((d) => !current.has(d.talkId));
+  for (const d of gone) if (cursor?.seqOf(d.talkId) === undefined) sinceWatermark.add(d.talkId);
+  const before = cursor !== null && sinceWatermark.size > 0 ? await lastSeqsBefore(deps.db, [...sinceWatermark], cursor.watermarkTime) : new Map<TalkId, number>();
+  for (const talkId of sinceWatermark) if (current.has(talkId)) starts.set(talkId, before.get(talkId) ?? 0);
   // Never before the agent's own join.
   for (const m of memberships) starts.set(m.talkId, Math.max(starts.get(m.talkId) ?? m.lastSeq, m.joinedSeq - 1));
-  return starts;
+  for (const d of gone) {
+    if (departed.has(d.talkId)) continue;
+    const delivered = cursor?.seqOf(d.talkId) ?? before.get(d.talkId) ?? 0;
+    // The first end after what was delivered (departures come in seq order per talk).
+    if (d.endSeq <= delivered) continue;
+    departed.set(d.talkId, d);
+    starts.set(d.talkId, Math.max(delivered, d.joinedSeq - 1));
+  }
+  return { starts, departed };
 }
 
 /**
@@ -205,7 +226,7 @@ export async function* watchEvents(
       }),
     );
     const recheck = setInterval(() => {
-      void guarded(() => listMemberships(deps.db, caller.customerId, caller.agentId)).then(
+      void watch.feedReads.memberships(caller.customerId, caller.agentId).then(
         (memberships) => {
           for (const m of memberships) void follow({ talkId: m.talkId, start: m.joinedSeq - 1 });
         },
@@ -213,12 +234,18 @@ export async function* watchEvents(
       );
     }, watch.membershipCheckMs);
     scope.hold(() => clearInterval(recheck));
-    const memberships = await scope.race(guarded(() => listMemberships(deps.db, caller.customerId, caller.agentId)));
-    const starts = await scope.race(guarded(() => startSeqs(deps, memberships, given)));
-    const cursor = given ?? FeedCursor.startingAt(deps.now(), memberships);
+    const memberships = await scope.race(watch.feedReads.memberships(caller.customerId, caller.agentId));
+    const since = given?.watermarkTime ?? FeedCursor.watermarkAt(deps.now());
+    const departures = await scope.race(watch.feedReads.departures(caller.customerId, caller.agentId, since));
+    const { starts, departed } = await scope.race(guarded(() => startSeqs(deps, memberships, departures, given)));
+    // A new cursor names the talks left since its watermark at their end, so that resuming
+    // with it does not replay them.
+    const cursor = given ?? FeedCursor.startingAt(deps.now(), [...departures.map(endedHead), ...memberships]);
     // Where each talk's readable history starts; a join seen on the stream comes before any
     // other event of its talk, so it sets the start for talks joined while watching.
-    const historyStarts = new Map(memberships.map((m) => [m.talkId, historyStartSeq(m.type, m.joinedSeq)]));
+    const historyStarts = new Map(
+      [...departed.values(), ...memberships].map((m) => [m.talkId, historyStartSeq(m.type, m.joinedSeq)]),
+    );
     for (const [talkId, start] of starts) await scope.race(stream.follow(caller.customerId, talkId, start));
     yield { kind: "heartbeat", cursor: cursor.encode() };
     for await (const item of stream.items()) {

@@ -2,12 +2,14 @@ import { Migrator, type Kysely, type Migration, type MigrationProvider } from "k
 import * as initial from "./migrations/2026-11-25T00-initial.js";
 import * as rateBuckets from "./migrations/2026-12-01T00-rate-buckets.js";
 import * as participantActivity from "./migrations/2026-12-02T00-participant-activity.js";
+import * as eventDepartures from "./migrations/2026-12-02T01-event-departures.js";
 
 /** Migrations in order, keyed by their timestamped names; bundled so no file system scan is needed. */
 const migrations: Record<string, Migration> = {
   "2026-11-25T00-initial": initial,
   "2026-12-01T00-rate-buckets": rateBuckets,
   "2026-12-02T00-participant-activity": participantActivity,
+  "2026-12-02T01-event-departures": eventDepartures,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

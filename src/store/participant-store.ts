@@ -1,5 +1,6 @@
 import type { AgentId, CustomerId, ParticipantId, TalkId } from "../domain/ids.js";
 import type { Participant, TalkType } from "../domain/model.js";
+import { sql } from "kysely";
 import type { Executor } from "./database.js";
 
 interface ParticipantRow {
@@ -92,4 +93,36 @@ export async function listMemberships(db: Executor, customerId: CustomerId, agen
     lastSeq: Number(row.last_seq),
     tmActivity: row.tm_activity,
   }));
+}
+
+/** An agent of a customer. */
+export interface AgentKey {
+  readonly customerId: CustomerId;
+  readonly agentId: AgentId;
+}
+
+/**
+ * listMemberships of many agents in one statement (the results in the keys' order); every id
+ * must be a UUID, or the statement fails for all of them.
+ */
+export async function listMembershipsOf(db: Executor, keys: readonly AgentKey[]): Promise<Membership[][]> {
+  const result: Membership[][] = keys.map(() => []);
+  if (keys.length === 0) return result;
+  const { rows } = await sql<{ i: string | number; chat_id: string; joined_seq: string | number; type: string; last_seq: string | number; tm_activity: Date | string }>`
+    SELECT k.i, p.chat_id, p.joined_seq, t.type, t.last_seq, t.tm_activity
+      FROM unnest(${keys.map((k) => k.customerId)}::uuid[], ${keys.map((k) => k.agentId)}::uuid[]) WITH ORDINALITY AS k(customer_id, agent_id, i)
+      JOIN participants p ON p.owner_id = k.agent_id AND p.customer_id = k.customer_id
+      JOIN talks t ON t.id = p.chat_id AND t.customer_id = k.customer_id AND t.tm_delete IS NULL`.execute(db);
+  for (const row of rows) {
+    const index = Number(row.i) - 1;
+    result[index]?.push({
+      customerId: keys[index]?.customerId as CustomerId,
+      talkId: row.chat_id as TalkId,
+      type: row.type as TalkType,
+      joinedSeq: Number(row.joined_seq),
+      lastSeq: Number(row.last_seq),
+      tmActivity: new Date(row.tm_activity),
+    });
+  }
+  return result;
 }

@@ -86,6 +86,34 @@ export async function findWatchedTalkView(
   return { ...view, firstRetainedSeq: row.first_seq === null || row.first_seq === undefined ? null : Number(row.first_seq) };
 }
 
+/** Which talk view to read: a talk of a customer, as one of its agents sees it. */
+export interface WatchedTalkKey {
+  readonly customerId: CustomerId;
+  readonly talkId: TalkId;
+  readonly agentId: AgentId;
+}
+
+/**
+ * findWatchedTalkView of many keys in one statement (the results in the keys' order); every id
+ * must be a UUID, or the statement fails for all of them.
+ */
+export async function findWatchedTalkViews(db: Executor, keys: readonly WatchedTalkKey[]): Promise<(WatchedTalkView | null)[]> {
+  if (keys.length === 0) return [];
+  const { rows } = await sql<TalkRow & { i: string | number; participant_id: string | null; joined_seq: number | null; first_seq: string | number | null }>`
+    SELECT k.i, t.*, p.id AS participant_id, p.joined_seq,
+           (SELECT min(e.seq) FROM events e WHERE e.chat_id = t.id) AS first_seq
+      FROM unnest(${keys.map((k) => k.customerId)}::uuid[], ${keys.map((k) => k.talkId)}::uuid[], ${keys.map((k) => k.agentId)}::uuid[])
+           WITH ORDINALITY AS k(customer_id, talk_id, agent_id, i)
+      JOIN talks t ON t.id = k.talk_id AND t.customer_id = k.customer_id AND t.tm_delete IS NULL
+      LEFT JOIN participants p ON p.chat_id = t.id AND p.owner_id = k.agent_id AND p.customer_id = k.customer_id`.execute(db);
+  const views: (WatchedTalkView | null)[] = keys.map(() => null);
+  for (const { i, first_seq: first, ...row } of rows) {
+    const view = toView(row);
+    if (view !== null) views[Number(i) - 1] = { ...view, firstRetainedSeq: first === null ? null : Number(first) };
+  }
+  return views;
+}
+
 /**
  * Like findTalkView, and locks the talk row until the transaction ends: every write to a talk
  * goes through this lock, which is what makes its event seq gap-free and ordered.

@@ -187,6 +187,80 @@ describe.each(backends)("WatchEvents on %s", (backend) => {
     }
   });
 
+  it("resumes with the last cursor into the talks left and deleted while away: up to the participant_left / talk_deleted, nothing after", async () => {
+    const [a, b, c] = (await agents(env, 3)) as [TestAgent, TestAgent, TestAgent];
+    const stay = await createTalk(b, [a]);
+    const left = await createTalk(b, [a, c]);
+    const deleted = await createTalk(a, [b]);
+    const leftBefore = await createTalk(b, [a]);
+    const ownIn = async (chatId: string) => must((await b.talks.listParticipants({ chatId })).result.find((p) => p.ownerId === a.id));
+    const feed = new FeedWatcher(a);
+    try {
+      await feed.ready();
+      // Left while the feed was open: delivered then, so not again on resume.
+      const leftBeforeAt = (await lastSeqOf(b, leftBefore.id)) + 1;
+      await b.talks.removeParticipant({ chatId: leftBefore.id, participantId: (await ownIn(leftBefore.id)).id });
+      await feed.waitTalkSeq(leftBefore.id, leftBeforeAt);
+      await marker(feed, b, stay.id);
+    } finally {
+      await feed.abort();
+    }
+    const seenLeft = await lastSeqOf(b, left.id);
+    const seenDeleted = await lastSeqOf(a, deleted.id);
+    // Away: events, then a is removed from one talk, and the other is deleted; then more events.
+    await sendText(b, left.id, "before a is removed");
+    const leftAt = (await lastSeqOf(b, left.id)) + 1;
+    await b.talks.removeParticipant({ chatId: left.id, participantId: (await ownIn(left.id)).id });
+    for (let i = 0; i < 3; i++) await sendText(c, left.id, `after a left ${i}`);
+    await sendText(b, deleted.id, "before the delete");
+    await a.talks.deleteTalk({ id: deleted.id });
+    const deletedAt = seenDeleted + 2;
+    await sendText(b, leftBefore.id, "long after a left");
+    // Joined and left while away: from the join to the leave.
+    const brief = await createTalk(b, [c]);
+    const briefJoin = (await lastSeqOf(b, brief.id)) + 1;
+    await b.talks.addParticipant({ chatId: brief.id, agentId: a.id });
+    await sendText(c, brief.id, "while a is in");
+    const briefLeft = (await lastSeqOf(b, brief.id)) + 1;
+    await b.talks.removeParticipant({ chatId: brief.id, participantId: (await ownIn(brief.id)).id });
+    await sendText(c, brief.id, "after a left brief");
+
+    const resumed = new FeedWatcher(a, feed.cursor);
+    try {
+      await resumed.ready();
+      await resumed.waitTalkSeq(left.id, leftAt);
+      await resumed.waitTalkSeq(deleted.id, deletedAt);
+      await resumed.waitTalkSeq(brief.id, briefLeft);
+      await marker(resumed, b, stay.id);
+      expectContiguous(resumed.of(left.id), seenLeft + 1, leftAt, "the talk left while away");
+      expect(must(resumed.of(left.id).at(-1)).type).toBe("participant_left");
+      expectContiguous(resumed.of(deleted.id), seenDeleted + 1, deletedAt, "the talk deleted while away");
+      expect(must(resumed.of(deleted.id).at(-1)).type).toBe("talk_deleted");
+      expectContiguous(resumed.of(brief.id), briefJoin, briefLeft, "the talk joined and left while away");
+      expect(resumed.of(leftBefore.id), "a talk left before the cursor").toEqual([]);
+      expect(resumed.ended, resumed.describe()).toBe(false);
+    } finally {
+      await resumed.abort();
+    }
+    // A cursor of a feed that starts after those departures does not replay them.
+    const fresh = new FeedWatcher(a);
+    let freshCursor: string;
+    try {
+      await fresh.ready();
+      freshCursor = fresh.cursor;
+    } finally {
+      await fresh.abort();
+    }
+    const again = new FeedWatcher(a, freshCursor);
+    try {
+      await again.ready();
+      await marker(again, b, stay.id);
+      expect(again.events.filter((e) => e.chatId !== stay.id), again.describe()).toEqual([]);
+    } finally {
+      await again.abort();
+    }
+  });
+
   it("delivers the agent's own participant_left and nothing more from that talk", async () => {
     const [a, b, c] = (await agents(env, 3)) as [TestAgent, TestAgent, TestAgent];
     const stay = await createTalk(a, [b]);
