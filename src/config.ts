@@ -267,12 +267,16 @@ function operator(env: Env): OperatorConfig | null {
   };
 }
 
-/** Node refuses an HTTP/1.1 headers timeout longer than the whole request's. */
-function orderedTimeouts(http: HttpConfig): HttpConfig {
+/**
+ * Checks of variables together, made after each is read on its own (so that every bad one is
+ * reported first). Node refuses an HTTP/1.1 headers timeout longer than the whole request's.
+ */
+function checkedTogether(config: Config): Config {
+  const http = config.http ?? defaultHttpConfig;
   if (http.headersTimeoutMs > http.requestTimeoutMs) {
     throw new ConfigError("TALKHUB_HEADERS_TIMEOUT_MS", `must not exceed TALKHUB_REQUEST_TIMEOUT_MS (${http.requestTimeoutMs})`);
   }
-  return http;
+  return config;
 }
 
 /** NATS_URL: servers, comma-separated, each a URL or host:port (as the client takes them). */
@@ -330,7 +334,7 @@ function readConfigOnce(env: Env): Config {
   if (secret !== undefined && Buffer.byteLength(secret) < 32) {
     throw new ConfigError("TALKHUB_JWT_SECRET", "must be at least 32 bytes");
   }
-  return {
+  return checkedTogether({
     host: optional(env, "TALKHUB_HOST") ?? "0.0.0.0",
     port: integer(env, "TALKHUB_PORT", 8080, 0, 65535),
     database:
@@ -364,7 +368,7 @@ function readConfigOnce(env: Env): Config {
       retentionDays: integer(env, "TALKHUB_EVENT_RETENTION_DAYS", defaultLiveConfig.retentionDays, 1, 36_500),
       callerRecheckMs: integer(env, "TALKHUB_CALLER_RECHECK_MS", defaultLiveConfig.callerRecheckMs, 100, 3_600_000),
     },
-    http: orderedTimeouts({
+    http: {
       corsOrigins: (optional(env, "TALKHUB_CORS_ORIGINS") ?? "*").split(",").map((o) => o.trim()).filter((o) => o !== ""),
       maxRequestBytes: integer(env, "TALKHUB_MAX_REQUEST_BYTES", defaultHttpConfig.maxRequestBytes, 1024, 1024 * 1024 * 1024),
       maxStreamsPerConnection: integer(env, "TALKHUB_MAX_STREAMS_PER_CONNECTION", defaultHttpConfig.maxStreamsPerConnection, 1, 1_000_000),
@@ -380,7 +384,7 @@ function readConfigOnce(env: Env): Config {
       ),
       maxSessionMemoryMb: integer(env, "TALKHUB_H2_SESSION_MEMORY_MB", defaultHttpConfig.maxSessionMemoryMb, 1, 1_000_000),
       logLevel: logLevel(optional(env, "TALKHUB_LOG_LEVEL") ?? "info"),
-    }),
+    },
     operator: operator(env),
     abuse: {
       writes: {
@@ -396,5 +400,5 @@ function readConfigOnce(env: Env): Config {
       },
       streamsPerAgent: integer(env, "TALKHUB_STREAMS_PER_AGENT", 100, 0, 1_000_000),
     },
-  };
+  });
 }
