@@ -8,7 +8,9 @@ export function errorLine(error: unknown): string {
     }
     // pg reports a refused connection to several addresses as an AggregateError without a message.
     const inner = current instanceof AggregateError ? current.errors.map((e: unknown) => (e instanceof Error ? e.message : String(e))) : [];
-    parts.push(current.message !== "" ? current.message : inner.join("; ") || current.name);
+    const text = current.message !== "" ? current.message : inner.join("; ") || current.name;
+    // A cause its error's message already tells is not told twice.
+    if (!parts.some((part) => part.includes(text))) parts.push(text);
     current = current.cause;
   }
   return parts.join(": ").replaceAll(/\s*\n\s*/g, " ");
