@@ -214,9 +214,9 @@ export async function startServer(options: ServerOptions): Promise<Server> {
       const text = await metricsText();
       const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)`, "m").exec(text)?.[1] ?? NaN);
       return {
-        rss: value("talkhub_process_resident_memory_bytes"),
-        heapUsed: value("talkhub_nodejs_heap_size_used_bytes"),
-        heapTotal: value("talkhub_nodejs_heap_size_total_bytes"),
+        rss: value("process_resident_memory_bytes"),
+        heapUsed: value("nodejs_heap_size_used_bytes"),
+        heapTotal: value("nodejs_heap_size_total_bytes"),
       };
     },
     // Shutdown is not what the bench measures: a second of grace, then SIGKILL.

@@ -6,7 +6,13 @@ import type { Rate, WriteClass } from "./domain/write-limits.js";
 
 /** Where the data lives: Postgres when DATABASE_URL is set, embedded PGlite otherwise. */
 export type DatabaseConfig =
-  | { readonly kind: "postgres"; readonly url: string; readonly poolSize: number }
+  | {
+      readonly kind: "postgres";
+      readonly url: string;
+      readonly poolSize: number;
+      /** How long opening keeps retrying an unreachable server before giving up; 0 tries once. */
+      readonly startupTimeoutMs?: number;
+    }
   /** dataDir null keeps the embedded database in memory (tests). */
   | { readonly kind: "pglite"; readonly dataDir: string | null };
 
@@ -27,6 +33,8 @@ export interface AuthConfig {
 export interface LiveConfig {
   /** Subject prefix on NATS; deployments (and test runs) sharing a NATS use different ones. */
   readonly natsPrefix: string;
+  /** How long start-up keeps trying to reach NATS before giving up; 30 s when unset. */
+  readonly natsStartupTimeoutMs?: number;
   /** A heartbeat goes down an idle stream this often. */
   readonly heartbeatMs: number;
   /** How often watched talks are checked for events whose bus message was lost. */
@@ -176,9 +184,21 @@ export interface Config {
 
 /** A configuration value that cannot be used; the message names the variable. */
 export class ConfigError extends Error {
-  constructor(variable: string, problem: string) {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
     super(`${variable}: ${problem}`);
     this.name = "ConfigError";
+  }
+}
+
+/** Every value that cannot be used at once, each a ConfigError naming its variable. */
+export class InvalidConfig extends ConfigError {
+  constructor(readonly problems: readonly [ConfigError, ...ConfigError[]]) {
+    super(problems[0].variable, "");
+    this.message = problems.map((p) => p.message).join("; ");
+    this.name = "InvalidConfig";
   }
 }
 
@@ -245,7 +265,7 @@ function writeRate(env: Env, prefix: string, defaults: { rate: number; burst: nu
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
 function logLevel(value: string): string {
-  if (!logLevels.includes(value)) throw new ConfigError("TALKHUB_LOG_LEVEL", `expected one of ${logLevels.join(", ")}`);
+  if (!logLevels.includes(value)) throw new ConfigError("TALKHUB_LOG_LEVEL", `expected one of ${logLevels.join(", ")}, got "${value}"`);
   return value;
 }
 
@@ -267,30 +287,86 @@ function tls(env: Env): TlsConfig | undefined {
   return { certFile, keyFile };
 }
 
-/** Node refuses an HTTP/1.1 headers timeout longer than the whole request's. */
-function orderedTimeouts(http: HttpConfig): HttpConfig {
+/**
+ * Checks of variables together, made after each is read on its own (so that every bad one is
+ * reported first). Node refuses an HTTP/1.1 headers timeout longer than the whole request's.
+ */
+function checkedTogether(config: Config): Config {
+  const http = config.http ?? defaultHttpConfig;
   if (http.headersTimeoutMs > http.requestTimeoutMs) {
     throw new ConfigError("TALKHUB_HEADERS_TIMEOUT_MS", `must not exceed TALKHUB_REQUEST_TIMEOUT_MS (${http.requestTimeoutMs})`);
   }
-  return http;
+  return config;
 }
 
-/** Reads the configuration from an environment (process.env by default). */
+/** NATS_URL: servers, comma-separated, each a URL or host:port (as the client takes them). */
+function natsServers(env: Env): string | undefined {
+  const raw = optional(env, "NATS_URL");
+  if (raw === undefined) return undefined;
+  for (const server of raw.split(",").map((s) => s.trim())) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(server.includes("://") ? server : `nats://${server}`);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed === undefined || parsed.hostname === "" || !["nats:", "tls:"].includes(parsed.protocol)) {
+      throw new ConfigError("NATS_URL", `"${server}" is not a NATS server: expected nats://host:port (or tls://, or host:port), comma-separated`);
+    }
+  }
+  return raw;
+}
+
+/**
+ * Reads the configuration from an environment (process.env by default). Throws InvalidConfig
+ * naming every variable that cannot be used, not only the first: each bad one is set aside and
+ * the rest read again.
+ */
 export function readConfig(env: Env = process.env): Config {
+  const problems: ConfigError[] = [];
+  const remaining: Record<string, string | undefined> = { ...env };
+  for (;;) {
+    let config: Config;
+    try {
+      config = readConfigOnce(remaining);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      // A problem of variables together may stay once its variable is set aside: report it once.
+      if (remaining[error.variable] !== undefined || !problems.some((p) => p.message === error.message)) problems.push(error);
+      if (remaining[error.variable] === undefined) return invalid(problems);
+      delete remaining[error.variable];
+      continue;
+    }
+    return problems.length === 0 ? config : invalid(problems);
+  }
+}
+
+function invalid(problems: readonly ConfigError[]): never {
+  const [first, ...rest] = problems;
+  if (first === undefined) throw new Error("no configuration problem to report");
+  throw new InvalidConfig([first, ...rest]);
+}
+
+function readConfigOnce(env: Env): Config {
   const dataDir = optional(env, "TALKHUB_DATA_DIR") ?? ".talkhub";
   const databaseUrl = url(env, "DATABASE_URL", ["postgres:", "postgresql:"]);
   const secret = optional(env, "TALKHUB_JWT_SECRET");
   if (secret !== undefined && Buffer.byteLength(secret) < 32) {
     throw new ConfigError("TALKHUB_JWT_SECRET", "must be at least 32 bytes");
   }
-  return {
+  return checkedTogether({
     host: optional(env, "TALKHUB_HOST") ?? "0.0.0.0",
     port: integer(env, "TALKHUB_PORT", 8080, 0, 65535),
     tls: tls(env),
     database:
       databaseUrl === undefined
         ? { kind: "pglite", dataDir }
-        : { kind: "postgres", url: databaseUrl, poolSize: integer(env, "TALKHUB_DB_POOL_SIZE", 10, 1, 1000) },
+        : {
+            kind: "postgres",
+            url: databaseUrl,
+            poolSize: integer(env, "TALKHUB_DB_POOL_SIZE", 10, 1, 1000),
+            startupTimeoutMs: integer(env, "TALKHUB_DB_STARTUP_TIMEOUT_MS", 30_000, 0, 3_600_000),
+          },
     auth: {
       secret,
       jwksUrl: url(env, "TALKHUB_JWKS_URL", ["http:", "https:"]),
@@ -298,11 +374,12 @@ export function readConfig(env: Env = process.env): Config {
       audience: optional(env, "TALKHUB_JWT_AUDIENCE"),
       allowTokensWithoutExp: boolean(env, "TALKHUB_ALLOW_TOKENS_WITHOUT_EXP", false),
     },
-    natsUrl: optional(env, "NATS_URL"),
+    natsUrl: natsServers(env),
     dataDir,
     migrateAtStart: boolean(env, "TALKHUB_MIGRATE_AT_START", true),
     live: {
       natsPrefix: optional(env, "TALKHUB_NATS_PREFIX") ?? defaultLiveConfig.natsPrefix,
+      natsStartupTimeoutMs: integer(env, "TALKHUB_NATS_STARTUP_TIMEOUT_MS", 30_000, 0, 3_600_000),
       heartbeatMs: integer(env, "TALKHUB_HEARTBEAT_MS", defaultLiveConfig.heartbeatMs, 100, 3_600_000),
       gapCheckMs: integer(env, "TALKHUB_GAP_CHECK_MS", defaultLiveConfig.gapCheckMs, 50, 600_000),
       ...(optional(env, "TALKHUB_MEMBERSHIP_CHECK_MS") === undefined
@@ -312,7 +389,7 @@ export function readConfig(env: Env = process.env): Config {
       retentionDays: integer(env, "TALKHUB_EVENT_RETENTION_DAYS", defaultLiveConfig.retentionDays, 1, 36_500),
       callerRecheckMs: integer(env, "TALKHUB_CALLER_RECHECK_MS", defaultLiveConfig.callerRecheckMs, 100, 3_600_000),
     },
-    http: orderedTimeouts({
+    http: {
       corsOrigins: (optional(env, "TALKHUB_CORS_ORIGINS") ?? "*").split(",").map((o) => o.trim()).filter((o) => o !== ""),
       maxRequestBytes: integer(env, "TALKHUB_MAX_REQUEST_BYTES", defaultHttpConfig.maxRequestBytes, 1024, 1024 * 1024 * 1024),
       maxStreamsPerConnection: integer(env, "TALKHUB_MAX_STREAMS_PER_CONNECTION", defaultHttpConfig.maxStreamsPerConnection, 1, 1_000_000),
@@ -328,7 +405,7 @@ export function readConfig(env: Env = process.env): Config {
       ),
       maxSessionMemoryMb: integer(env, "TALKHUB_H2_SESSION_MEMORY_MB", defaultHttpConfig.maxSessionMemoryMb, 1, 1_000_000),
       logLevel: logLevel(optional(env, "TALKHUB_LOG_LEVEL") ?? "info"),
-    }),
+    },
     operator: operator(env),
     abuse: {
       writes: {
@@ -344,5 +421,5 @@ export function readConfig(env: Env = process.env): Config {
       },
       streamsPerAgent: integer(env, "TALKHUB_STREAMS_PER_AGENT", 100, 0, 1_000_000),
     },
-  };
+  });
 }

@@ -1,29 +1,38 @@
 /** Process entry: config -> service; SIGTERM/SIGINT stop it gracefully. */
-import { ConfigError, readConfig } from "./config.js";
+import { NatsUnreachable } from "./bus/nats-bus.js";
+import { ConfigError, InvalidConfig, readConfig, type Config } from "./config.js";
+import { unknownVariables } from "./config-variables.js";
 import { DataDirInUse } from "./data-dir-lock.js";
 import { demoIntroduction } from "./demo.js";
 import { startService } from "./service.js";
 import { SchemaBehind } from "./store/migrator.js";
+import { DatabaseUnreachable } from "./store/postgres-reachable.js";
 
-/** A configuration that cannot be used is said in one line, without a stack trace. */
-function configured(): ReturnType<typeof readConfig> {
-  try {
-    return readConfig();
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    console.error(`Talkhub not started: ${error.message}`);
-    process.exit(1);
-  }
+/** Start-up failures an operator can act on: each is one line on stderr, then exit status 1. */
+function notStarted(lines: readonly string[]): never {
+  for (const line of lines) console.error(`Talkhub not started: ${line}`);
+  process.exit(1);
 }
 
-const config = configured();
+// A misspelt variable would otherwise be ignored without a word.
+for (const { name, suggestion } of unknownVariables(process.env)) {
+  console.warn(`Talkhub: ${name} is not a Talkhub variable and is ignored${suggestion === undefined ? "" : `; did you mean ${suggestion}?`}`);
+}
+
+let config: Config;
+try {
+  config = readConfig();
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  notStarted(error instanceof InvalidConfig ? error.problems.map((p) => p.message) : [error.message]);
+}
 const service = await startService(config).catch((error: unknown) => {
   // Another process holds the data dir, the schema is behind and migrating was left to
-  // `npm run migrate`, or a configured file cannot be used: say so in one line, before
+  // `npm run migrate`, Postgres or NATS did not answer in time: say so in one line, before
   // listening, and exit non-zero.
-  if (!(error instanceof DataDirInUse || error instanceof SchemaBehind || error instanceof ConfigError)) throw error;
-  console.error(`Talkhub not started: ${error.message}`);
-  process.exit(1);
+  const actionable = [DataDirInUse, SchemaBehind, ConfigError, DatabaseUnreachable, NatsUnreachable];
+  if (!actionable.some((kind) => error instanceof kind) || !(error instanceof Error)) throw error;
+  notStarted([error.message]);
 });
 const where = config.database.kind === "postgres" ? "Postgres" : `embedded PGlite in ${config.dataDir}`;
 const operator =

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { loadOrCreateSecret } from "./auth/secret.js";
 import { createVerifier } from "./auth/verifier.js";
 import { lockDataDir } from "./data-dir-lock.js";
+import { errorLine } from "./error-line.js";
 import { readTlsCredentials } from "./tls-credentials.js";
 import { ConfigError, defaultHttpConfig, defaultLiveConfig, noAbuseLimits, type Config } from "./config.js";
 import { StreamQuota } from "./domain/stream-quota.js";
@@ -87,6 +88,13 @@ function resolveSecret(config: Config): string | undefined {
   return undefined;
 }
 
+/** The token library's check behind a refusal (e.g. ERR_JWS_SIGNATURE_VERIFICATION_FAILED), for the debug log. */
+function refusalDetail(domainError: unknown): { check?: string; detail?: string } {
+  const cause = domainError instanceof Error ? domainError.cause : undefined;
+  if (!(cause instanceof Error)) return {};
+  return { ...("code" in cause ? { check: String(cause.code) } : {}), detail: cause.message };
+}
+
 export async function startService(config: Config, options: ServiceOptions = {}): Promise<Service> {
   const live = config.live ?? defaultLiveConfig;
   const httpConfig = config.http ?? defaultHttpConfig;
@@ -101,16 +109,29 @@ export async function startService(config: Config, options: ServiceOptions = {})
   try {
     const secret = resolveSecret(config);
     const verify = createVerifier({ ...config.auth, secret });
-    const database = await openDatabase(config.database, {
-      migrations: config.migrateAtStart === false ? "require" : "apply",
-      ...(options.onStatement === undefined ? {} : { onStatement: options.onStatement }),
-    });
-    closers.unshift(() => database.close());
+    // NATS first: it is quick to reach or not, where the embedded database takes seconds to open.
     const bus: EventBus =
       config.natsUrl === undefined
         ? new LocalBus()
-        : await NatsBus.connect({ servers: config.natsUrl, prefix: live.natsPrefix, onError: (e) => onError(e, "nats") });
+        : await NatsBus.connect({
+            servers: config.natsUrl,
+            prefix: live.natsPrefix,
+            onError: (e) => onError(e, "nats"),
+            ...(live.natsStartupTimeoutMs === undefined ? {} : { startupTimeoutMs: live.natsStartupTimeoutMs }),
+            onConnectFailure: ({ servers, attempt, error, retryInMs }) =>
+              logger.warn({ servers, attempt, error: errorLine(error), retry_in_ms: retryInMs }, "NATS not reachable yet; retrying"),
+            // Live events wait for the return; watchers fill what they missed from the event log.
+            onConnectionChange: ({ kind, server }) =>
+              kind === "disconnected" ? logger.warn({ server }, "NATS disconnected; reconnecting") : logger.info({ server }, "NATS reconnected"),
+          });
     closers.unshift(() => bus.close());
+    const database = await openDatabase(config.database, {
+      migrations: config.migrateAtStart === false ? "require" : "apply",
+      ...(options.onStatement === undefined ? {} : { onStatement: options.onStatement }),
+      onConnectFailure: ({ server, attempt, error, retryInMs }) =>
+        logger.warn({ server, attempt, error: errorLine(error), retry_in_ms: retryInMs }, "Postgres not reachable yet; retrying"),
+    });
+    closers.unshift(() => database.close());
     const db = database.db;
     // Replays and gap fills use at most half the pool: a storm of watchers resuming at once
     // waits in the process and leaves writers their connections.
@@ -197,10 +218,13 @@ export async function startService(config: Config, options: ServiceOptions = {})
     const openServices = new Set([Health.typeName, ReflectionV1.typeName, ReflectionV1alpha.typeName]);
     // A call refused from its headers never reaches the interceptors: it is counted and logged
     // as they would have.
-    const authenticate = headerAuthentication(verify, openServices, (method, header) => {
+    const authenticate = headerAuthentication(verify, openServices, (method, header, refusal) => {
       const name = `${method.parent.typeName}/${method.name}`;
+      const requestId = header.get("x-request-id")?.slice(0, 128);
       metrics.requests.inc({ method: name, code: "unauthenticated" });
-      logger.info({ method: name, code: "unauthenticated", duration_ms: 0, request_id: header.get("x-request-id")?.slice(0, 128) }, "rpc");
+      // Why, for whoever debugs a client: which check failed, never the token.
+      logger.debug({ method: name, reason: refusal.rawMessage, ...refusalDetail(refusal.cause), request_id: requestId }, "token refused");
+      logger.info({ method: name, code: "unauthenticated", duration_ms: 0, request_id: requestId }, "rpc");
     });
     // Every protobuf answer's ids and short texts are copied as ASCII, not through TextEncoder.
     useFastProtobufUtf8();

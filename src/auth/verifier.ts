@@ -59,6 +59,8 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
       const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : "";
       throw new Unauthenticated(
         code === "ERR_JWT_EXPIRED" ? "the token has expired" : code === "ERR_JWT_CLAIM_VALIDATION_FAILED" ? "a token claim is not valid" : "the token is not valid",
+        // The library's check (never the token's content), logged at debug level only.
+        { cause: error },
       );
     }
     // A token that never expires cannot be taken back short of changing the key.

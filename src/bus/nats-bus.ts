@@ -1,4 +1,6 @@
 import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { errorLine } from "../error-line.js";
+import { GaveUp, retryUntil, type FailedAttempt } from "../retry-until.js";
 import { decodeEvent, encoded, type EncodedEvent } from "./event-codec.js";
 import type { TalkEvent } from "../domain/events.js";
 import type { AgentId, CustomerId, TalkId } from "../domain/ids.js";
@@ -17,6 +19,25 @@ export interface NatsBusOptions {
   readonly prefix: string;
   /** Called when a publish or a received message fails; delivery is then made good from the log. */
   readonly onError: (error: unknown) => void;
+  /** How long the first connection is retried before connect() gives up (NatsUnreachable); 0 tries once. */
+  readonly startupTimeoutMs?: number;
+  /** Told every failed attempt of the first connection. */
+  readonly onConnectFailure?: (failure: FailedAttempt & { readonly servers: string }) => void;
+  /** Told when the connection drops and when it is made again (to which server). */
+  readonly onConnectionChange?: (change: { readonly kind: "disconnected" | "reconnected"; readonly server: string }) => void;
+}
+
+/** NATS could not be reached at start within the configured time; the message is one line. */
+export class NatsUnreachable extends Error {
+  readonly code = "nats_unreachable";
+  constructor(servers: string, gaveUp: GaveUp, timeoutMs: number) {
+    const seconds = Math.round(gaveUp.elapsedMs / 100) / 10;
+    super(
+      `NATS_URL: NATS at ${servers} not reachable: ${gaveUp.attempts} attempt${gaveUp.attempts === 1 ? "" : "s"} in ${seconds} s (TALKHUB_NATS_STARTUP_TIMEOUT_MS=${timeoutMs}), the last: ${errorLine(gaveUp.cause)}`,
+      { cause: gaveUp.cause },
+    );
+    this.name = "NatsUnreachable";
+  }
 }
 
 /**
@@ -34,17 +55,47 @@ export class NatsBus implements EventBus {
     this.#subjects = subjects(options.prefix);
   }
 
+  /**
+   * Connects, retrying the first connection with backoff for options.startupTimeoutMs (each
+   * failure told to onConnectFailure); once connected, it reconnects for ever.
+   */
   static async connect(options: NatsBusOptions): Promise<NatsBus> {
-    const nc = await connect({
-      servers: options.servers.split(","),
-      name: "talkhub",
-      reconnect: true,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 250,
-      pingInterval: 10_000,
-      waitOnFirstConnect: true,
+    const timeoutMs = options.startupTimeoutMs ?? 30_000;
+    const servers = options.servers.split(",").map((s) => s.trim());
+    const nc = await retryUntil(
+      (remainingMs) =>
+        connect({
+          servers,
+          name: "talkhub",
+          reconnect: true,
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 250,
+          pingInterval: 10_000,
+          // One try of each server per attempt: the retries here are logged.
+          waitOnFirstConnect: false,
+          timeout: Math.max(1_000, Math.min(remainingMs, 5_000)),
+        }),
+      {
+        timeoutMs,
+        retryable: () => true,
+        onFailure: (failure) => options.onConnectFailure?.({ ...failure, servers: servers.join(",") }),
+      },
+    ).catch((error: unknown) => {
+      throw error instanceof GaveUp ? new NatsUnreachable(servers.join(","), error, timeoutMs) : error;
     });
-    return new NatsBus(nc, options);
+    const bus = new NatsBus(nc, options);
+    void bus.#watchStatus();
+    return bus;
+  }
+
+  /** Tells the connection's drops and returns, until it closes. */
+  async #watchStatus(): Promise<void> {
+    const tell = this.options.onConnectionChange;
+    if (tell === undefined) return;
+    for await (const status of this.nc.status()) {
+      if (status.type === "disconnect") tell({ kind: "disconnected", server: status.server });
+      else if (status.type === "reconnect") tell({ kind: "reconnected", server: status.server });
+    }
   }
 
   publish(events: readonly (TalkEvent | EncodedEvent)[]): void {

@@ -75,7 +75,8 @@ export class Metrics {
         this.set({ state: "waiting" }, stats.waiting);
       },
     });
-    collectDefaultMetrics({ register: this.registry, prefix: "talkhub_" });
+    // Standard names (process_*, nodejs_*), so that the usual Node.js dashboards and alerts work.
+    collectDefaultMetrics({ register: this.registry });
   }
 
   /**

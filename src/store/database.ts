@@ -4,7 +4,9 @@ import { PGliteDialect } from "kysely-pglite-dialect";
 import pg from "pg";
 import type { DatabaseConfig } from "../config.js";
 import { makePrivateDir } from "../data-dir.js";
+import type { FailedAttempt } from "../retry-until.js";
 import { migrateToLatest, pendingMigrations, SchemaBehind } from "./migrator.js";
+import { waitForPostgres } from "./postgres-reachable.js";
 import { startFromTemplate } from "./pglite-template.js";
 import type { Schema } from "./schema/index.js";
 
@@ -34,11 +36,16 @@ export interface OpenOptions {
    * SchemaBehind when a migration is pending (deploys that run `npm run migrate` first).
    */
   readonly migrations?: "apply" | "require";
+  /**
+   * Told every failed attempt to reach Postgres while it retries at start (for
+   * config.startupTimeoutMs), with the server (host:port/database) and the error.
+   */
+  readonly onConnectFailure?: (failure: FailedAttempt & { readonly server: string }) => void;
 }
 
 /** Opens Postgres or the embedded PGlite, and migrates the schema to the latest version (or checks it is). */
 export async function openDatabase(config: DatabaseConfig, options: OpenOptions = {}): Promise<Database> {
-  const { onStatement, migrations = "apply" } = options;
+  const { onStatement, migrations = "apply", onConnectFailure = () => undefined } = options;
   const log = onStatement === undefined ? {} : { log: (event: LogEvent) => onStatement(event.query.sql) };
   let db: Executor;
   let pool: pg.Pool | undefined;
@@ -55,6 +62,12 @@ export async function openDatabase(config: DatabaseConfig, options: OpenOptions 
     pool.on("error", () => undefined);
     pool.on("connect", (client) => client.on("error", () => undefined));
     db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }), ...log });
+    try {
+      await waitForPostgres(pool, config.url, config.startupTimeoutMs ?? 0, onConnectFailure);
+    } catch (error) {
+      await db.destroy();
+      throw error;
+    }
   } else {
     // PGlite would create pgdata world-readable; made here first, it stays the owner's.
     let pglite: PGlite;

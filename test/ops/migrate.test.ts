@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { migrationNames } from "../../src/store/migrator.js";
+import { postgresServer } from "../../src/store/postgres-reachable.js";
 import { createTestDatabase } from "../support/database.js";
 import { dependenciesReachable } from "../support/reachability.js";
 import { killAllChildren, newSecret, runTalkhubCommand, spawnTalkhub, type TalkhubProcess } from "../support/processes.js";
@@ -60,7 +61,9 @@ describe.skipIf(!postgres)("npm run migrate on Postgres, and a service that does
 
       expect(failed.code).toBe(1);
       expect(failed.stdout).toBe("");
-      expect(failed.stderr.trim().split("\n")).toEqual([`npm run migrate failed: migrating failed before any migration ran: database "${database.name}_missing" does not exist`]);
+      expect(failed.stderr.trim().split("\n")).toEqual([
+        `npm run migrate failed: DATABASE_URL: Postgres at ${postgresServer(`${database.url}_missing`)} refused the connection: database "${database.name}_missing" does not exist`,
+      ]);
 
       const first = await migrate({ DATABASE_URL: database.url });
       expect(first).toMatchObject({ code: 0, stderr: "" });

@@ -188,6 +188,31 @@ export async function runTalkhubCommand(name: string, env: Record<string, string
 }
 
 /**
+ * Runs `node --import tsx src/main.ts` as spawnTalkhub does (its own data dir, free ports) to
+ * its exit (SIGKILL after `timeoutMs`): for the start-ups that must fail.
+ */
+export async function runTalkhub(env: Record<string, string>, timeoutMs = 60_000): Promise<CommandResult> {
+  const dataDir = await mkdtemp(join(tmpdir(), "talkhub-proc-"));
+  try {
+    const { child, out, err } = spawnTsx("src/main.ts", {
+      TALKHUB_HOST: "127.0.0.1",
+      TALKHUB_PORT: "0",
+      TALKHUB_OPERATOR_PORT: "0",
+      TALKHUB_DATA_DIR: dataDir,
+      ...env,
+    });
+    const timer = setTimeout(() => void signalAndWait(child, "SIGKILL", 5000), timeoutMs);
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.once("error", reject);
+      child.once("close", (exitCode) => resolve(exitCode));
+    }).finally(() => clearTimeout(timer));
+    return { code, stdout: out.text, stderr: err.text };
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+/**
  * Starts `node --import tsx src/main.ts` with `env` on top of a cleaned copy of this process's
  * environment, and waits (at most `timeoutMs`) for "Talkhub listening on :<port>". Without
  * DATABASE_URL it runs the embedded database, in a data dir of its own removed after the exit.
