@@ -75,7 +75,8 @@ export class EventStream {
     this.#ended.catch(() => undefined);
     // The feeds are left when the signal aborts, not when the outlet next drains: a stream
     // stuck on a dead socket may never drain again.
-    options.signal.addEventListener("abort", () => this.#end(reasonOf(options.signal)), { once: true });
+    if (options.signal.aborted) this.#end(reasonOf(options.signal));
+    else options.signal.addEventListener("abort", () => this.#end(reasonOf(options.signal)), { once: true });
   }
 
   /** Follows a talk from `afterSeq` on; following a talk already followed changes nothing. */

@@ -257,6 +257,15 @@ describe("EventStream: ends", () => {
     expect((error as Error).message).toBe("the stream was cancelled");
   });
 
+  it("a stream made on a signal already aborted ends as soon as it starts, with the signal's reason", async () => {
+    const log = new MemoryLog();
+    const feeds = new TalkFeeds(new LocalBus(), log, { gapCheckMs: 3_600_000, onError: () => undefined });
+    open.push(feeds);
+    const reason = new Unavailable("shutting down");
+    const stream = new EventStream(feeds, log, { maxQueued: 10, heartbeatMs: 60_000, signal: AbortSignal.abort(reason) });
+    expect(await rejection(stream.start({ event: () => true, heartbeat: () => true }))).toBe(reason);
+  });
+
   it("follows nothing once aborted", async () => {
     const { stream, feeds, controller } = setup();
     controller.abort();
