@@ -4,8 +4,9 @@
  * and decoded, goes through the same interceptors to the method's implementation, and each
  * answer leaves as one length-prefixed message, then the trailers. connect-node's general
  * pipeline (a chain of async iterables, abort signals and web headers per call) cost several
- * times the call's own work here; see docs/performance.md. A streamed message object that
- * several streams send (one event to every watcher of a talk) is encoded once.
+ * times the call's own work here; see docs/performance.md. A live body (WatchTalk,
+ * WatchEvents; live/live-body.ts) writes its frames, encoded once for every watcher of an
+ * event, straight to the response, and waits for the response's drain when it is full.
  * Compression, gRPC-Web, Connect, JSON and client streams go through connect-node.
  */
 import http2 from "node:http2";
@@ -22,6 +23,7 @@ import {
   type UnaryRequest,
 } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { LiveBody } from "../live/live-body.js";
 import { envelope } from "./grpc-envelope.js";
 import { respecGrpcMessage } from "./grpc-message.js";
 import { authenticated } from "./listener.js";
@@ -53,17 +55,10 @@ export interface GrpcDirectOptions {
 const grpcContentTypes = new Set(["application/grpc", "application/grpc+proto"]);
 const responseContentType = { "content-type": "application/grpc+proto" };
 
-/** Enveloped bytes of streamed messages, by message object: one event goes to many watchers. */
-const enveloped = new WeakMap<object, Buffer>();
-
-function sharedFrame(method: DirectSpec["method"], message: MessageInitShape<DescMessage>): Buffer {
-  let bytes = enveloped.get(message);
-  if (bytes === undefined) {
-    const output: DescMessage = method.output;
-    bytes = envelope(toBinary(output, isMessage(message, output) ? message : create(output, message)));
-    enveloped.set(message, bytes);
-  }
-  return bytes;
+/** A streamed message's frame (for server-streaming methods that are not live bodies). */
+function messageFrame(method: DirectSpec["method"], message: MessageInitShape<DescMessage>): Buffer {
+  const output: DescMessage = method.output;
+  return envelope(toBinary(output, isMessage(message, output) ? message : create(output, message)));
 }
 
 async function* single<T>(value: T): AsyncIterable<T> {
@@ -307,10 +302,32 @@ async function serve(target: DirectMethod, req: http2.Http2ServerRequest, res: h
       res.end(envelope(toBinary(method.output, response.message)));
       return;
     }
-    for await (const item of response.message) {
-      if (res.destroyed) break;
-      sendHeaders();
-      if (!res.write(sharedFrame(method, item))) await inTime(drained(res));
+    if (response.message instanceof LiveBody) {
+      const body: LiveBody<unknown> = response.message;
+      const drainListeners: (() => void)[] = [];
+      try {
+        await inTime(
+          body.runFrames({
+            write: (frame) => {
+              if (res.destroyed) return false;
+              sendHeaders();
+              return res.write(frame);
+            },
+            onDrain: (listener) => {
+              drainListeners.push(listener);
+              res.on("drain", listener);
+            },
+          }),
+        );
+      } finally {
+        for (const listener of drainListeners) res.off("drain", listener);
+      }
+    } else {
+      for await (const item of response.message) {
+        if (res.destroyed) break;
+        sendHeaders();
+        if (!res.write(messageFrame(method, item))) await inTime(drained(res));
+      }
     }
     if (res.destroyed) return;
     sendHeaders();

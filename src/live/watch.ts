@@ -1,17 +1,33 @@
 /**
- * Live events: a talk's watchers and an agent's feed. Both replay from the log and then follow
- * the bus through live/event-stream.ts, which keeps each talk's events in seq order.
+ * Live events: a talk's watchers (WatchTalk) and an agent's feed (WatchEvents).
+ *
+ * A stream goes through these phases (docs/events.md says more):
+ * 1. open: the caller's view of the talk(s) is checked, a slot of its stream quota taken, and
+ *    the stream attached to each talk's feed (talk-feeds.ts), which says the feed's head;
+ * 2. replay to the head: the log's events after the stream's starting seq, read in pages;
+ * 3. cut-over: live events that came during the replay wait in the stream's queue and go out
+ *    after it, each seq once (event-stream.ts);
+ * 4. live: an event is handed from the talk's feed straight to the stream's outlet, and from
+ *    there, as bytes encoded once for every stream, to its socket (live-body.ts);
+ * 5. lag cut-off: a stream whose socket does not drain and which falls more than maxQueued
+ *    events behind ends with RESOURCE_EXHAUSTED; the client resumes from its last seq;
+ * 6. end: the caller's own participant_left (PERMISSION_DENIED), talk_deleted (NOT_FOUND), the
+ *    token expiring, the client leaving, or shutdown; the scope (watch-scope.ts) gives back
+ *    what the stream held, once.
+ * A heartbeat goes out after a heartbeat interval with nothing else sent, and carries only
+ * what was delivered on that stream.
  */
 import type { EventBus } from "../bus/bus.js";
 import type { EventLog } from "../events/event-log.js";
 import { EventStream } from "./event-stream.js";
+import { LiveBody, type Outlet, type Producer } from "./live-body.js";
 import type { TalkFeeds } from "./talk-feeds.js";
 import { guarded } from "../store/errors.js";
 import type { Departure } from "../store/departure-store.js";
 import { lastSeqsBefore } from "../store/event-store.js";
 import type { Membership } from "../store/participant-store.js";
 import type { DomainDeps } from "../domain/deps.js";
-import { Canceled, InvalidArgument, NotFound, OutOfRange, PermissionDenied, Unauthenticated } from "../domain/errors.js";
+import { Canceled, DomainError, InvalidArgument, NotFound, OutOfRange, PermissionDenied, Unauthenticated } from "../domain/errors.js";
 import type { TalkEvent } from "../domain/events.js";
 import { FeedCursor } from "./feed-cursor.js";
 import type { TalkId } from "../domain/ids.js";
@@ -51,8 +67,8 @@ export type TalkWatchItem = { readonly kind: "event"; readonly event: TalkEvent 
  * A stream's scope: it ends with the call's signal, the process's shutdown, or the caller's
  * token expiring; what the stream takes is released when it ends (see watch-scope.ts).
  */
-function scopeFor(watch: WatchDeps, caller: Identity, signal: AbortSignal): WatchScope {
-  const scope = new WatchScope([signal, watch.shutdown]);
+function scopeFor(watch: WatchDeps, caller: Identity, signals: readonly AbortSignal[]): WatchScope {
+  const scope = new WatchScope([...signals, watch.shutdown]);
   scope.endAt(caller.expiresAt, () => new Unauthenticated("the token has expired; reconnect with a new token"));
   return scope;
 }
@@ -68,8 +84,10 @@ function streamFor(watch: WatchDeps, scope: WatchScope): EventStream {
     maxQueued: watch.maxQueued,
     heartbeatMs: watch.heartbeatMs,
     signal: scope.signal,
-    // A consumer cut off for lagging gives its slot back at once, not when it next reads.
-    onFailure: (error) => scope.end(error),
+    // A stream cut off for lagging gives its slot back at once.
+    onFailure: (error) => {
+      if (error instanceof DomainError) scope.end(error);
+    },
   });
   scope.hold(() => stream.close());
   return stream;
@@ -99,58 +117,83 @@ function endsView(caller: Identity, event: TalkEvent, membership?: string): "lef
  * A talk's events after `afterSeq`, then live ones, for a participant. The stream ends with
  * PERMISSION_DENIED after the caller's own participant_left, and NOT_FOUND after talk_deleted.
  */
-export async function* watchTalk(
+export function talkWatch(
+  deps: DomainDeps,
+  watch: WatchDeps,
+  caller: Identity,
+  input: { chatId: string; afterSeq: number },
+  signal: AbortSignal,
+): Producer<TalkWatchItem> {
+  return async (outlet, stop) => {
+    const talkId = validate.requireId<TalkId>("chat_id", input.chatId);
+    if (!Number.isSafeInteger(input.afterSeq) || input.afterSeq < 0) throw new InvalidArgument("after_seq", "must not be negative");
+    // Nothing is taken before the stream runs, and all of it is given back by the scope,
+    // whichever way the stream ends.
+    const scope = scopeFor(watch, caller, [signal, stop]);
+    try {
+      const { talk, membership, first, historyStart } = await scope.race(
+        guarded(async () => {
+          const view = await watch.views({ customerId: caller.customerId, talkId, agentId: caller.agentId });
+          if (view === null || view.participantId === null || view.joinedSeq === null) throw new NotFound("talk", talkId);
+          const historyStart = historyStartSeq(view.talk.type, view.joinedSeq);
+          return { talk: view.talk, membership: view.participantId, first: view.firstRetainedSeq, historyStart };
+        }),
+      );
+      if (input.afterSeq > talk.lastSeq) {
+        throw new OutOfRange(`after_seq ${input.afterSeq} is ahead of the talk's last seq ${talk.lastSeq}`);
+      }
+      // A normal talk's newcomer starts at its join whatever it asks (domain/visible-history.ts).
+      const from = Math.max(input.afterSeq, historyStart - 1);
+      if (from < (first ?? talk.lastSeq + 1) - 1) {
+        throw new OutOfRange(
+          `events after seq ${input.afterSeq} are no longer retained (the log keeps ${watch.retentionDays} days); ` +
+            `resync with ListMessages and watch from the talk's last_seq ${talk.lastSeq}`,
+        );
+      }
+      takeSlot(watch, caller, scope);
+      const stream = streamFor(watch, scope);
+      await scope.race(stream.follow(caller.customerId, talkId, from));
+      // A heartbeat carries the last seq delivered on this stream, never the talk's head: a
+      // client that resumes from it must not skip what the replay has yet to send.
+      const position = () => stream.delivered(talkId) ?? from;
+      outlet.onWritable(() => stream.resume());
+      // A first heartbeat at once tells the client the stream is open.
+      const writable = outlet.send({ kind: "heartbeat", lastSeq: position() });
+      await stream.start(
+        {
+        heartbeat: () => outlet.send({ kind: "heartbeat", lastSeq: position() }),
+        event: (event) => {
+          if (!eventVisible(event, historyStart)) return true;
+          watch.onDelivered?.(event);
+          const more = outlet.send({ kind: "event", event });
+          const end = endsView(caller, event, membership);
+          if (end === "left") scope.end(new PermissionDenied("you no longer take part in this talk"));
+          if (end === "deleted") scope.end(new NotFound("talk", talkId));
+          return more;
+        },
+        },
+        !writable,
+      );
+    } finally {
+      scope.end(finished());
+    }
+  };
+}
+
+/** An iterating consumer's view of a producer (the WebSocket and REST paths). */
+async function* itemsOf<I>(produce: Producer<I>): AsyncGenerator<I> {
+  yield* LiveBody.of(produce, { message: (item: I) => item, frame: () => new Uint8Array() });
+}
+
+/** WatchTalk's items for consumers that pull them (see talkWatch). */
+export function watchTalk(
   deps: DomainDeps,
   watch: WatchDeps,
   caller: Identity,
   input: { chatId: string; afterSeq: number },
   signal: AbortSignal,
 ): AsyncGenerator<TalkWatchItem> {
-  const talkId = validate.requireId<TalkId>("chat_id", input.chatId);
-  if (!Number.isSafeInteger(input.afterSeq) || input.afterSeq < 0) throw new InvalidArgument("after_seq", "must not be negative");
-  // Nothing is taken before the consumer first pulls (the generator's body runs then), and all
-  // of it is given back by the scope, whichever way the stream ends.
-  const scope = scopeFor(watch, caller, signal);
-  try {
-    const { talk, membership, first, historyStart } = await scope.race(
-      guarded(async () => {
-        const view = await watch.views({ customerId: caller.customerId, talkId, agentId: caller.agentId });
-        if (view === null || view.participantId === null || view.joinedSeq === null) throw new NotFound("talk", talkId);
-        const historyStart = historyStartSeq(view.talk.type, view.joinedSeq);
-        return { talk: view.talk, membership: view.participantId, first: view.firstRetainedSeq, historyStart };
-      }),
-    );
-    if (input.afterSeq > talk.lastSeq) {
-      throw new OutOfRange(`after_seq ${input.afterSeq} is ahead of the talk's last seq ${talk.lastSeq}`);
-    }
-    // A normal talk's newcomer starts at its join whatever it asks (domain/visible-history.ts).
-    const from = Math.max(input.afterSeq, historyStart - 1);
-    if (from < (first ?? talk.lastSeq + 1) - 1) {
-      throw new OutOfRange(
-        `events after seq ${input.afterSeq} are no longer retained (the log keeps ${watch.retentionDays} days); ` +
-          `resync with ListMessages and watch from the talk's last_seq ${talk.lastSeq}`,
-      );
-    }
-    takeSlot(watch, caller, scope);
-    const stream = streamFor(watch, scope);
-    await scope.race(stream.follow(caller.customerId, talkId, from));
-    // A first heartbeat at once tells the client the stream is open and how far the talk is.
-    yield { kind: "heartbeat", lastSeq: talk.lastSeq };
-    for await (const item of stream.items()) {
-      if (item.kind === "heartbeat") {
-        yield { kind: "heartbeat", lastSeq: stream.delivered(talkId) ?? input.afterSeq };
-        continue;
-      }
-      if (!eventVisible(item.event, historyStart)) continue;
-      watch.onDelivered?.(item.event);
-      yield item;
-      const end = endsView(caller, item.event, membership);
-      if (end === "left") throw new PermissionDenied("you no longer take part in this talk");
-      if (end === "deleted") throw new NotFound("talk", talkId);
-    }
-  } finally {
-    scope.end(finished());
-  }
+  return itemsOf(talkWatch(deps, watch, caller, input, signal));
 }
 
 /** A departure as the head a new cursor records for its talk. */
@@ -200,73 +243,89 @@ async function startSeqs(
  * watching; each item carries the cursor to resume after it. Without a cursor the feed starts
  * now.
  */
-export async function* watchEvents(
+export function eventsWatch(
+  deps: DomainDeps,
+  watch: WatchDeps,
+  caller: Identity,
+  input: { cursor: string },
+  signal: AbortSignal,
+): Producer<FeedItem> {
+  return async (outlet, stop) => {
+    const given = input.cursor === "" ? null : FeedCursor.decode("cursor", input.cursor, deps.now());
+    const scope = scopeFor(watch, caller, [signal, stop]);
+    try {
+      takeSlot(watch, caller, scope);
+      const stream = streamFor(watch, scope);
+      // The seq at which the caller's view of a talk ended: a membership re-read that raced the
+      // leave must not replay what was delivered before it.
+      const endedAt = new Map<TalkId, number>();
+      const follow = (m: { talkId: TalkId; start: number }) =>
+        stream.follow(caller.customerId, m.talkId, Math.max(m.start, endedAt.get(m.talkId) ?? 0)).catch(() => undefined);
+      // Joins first, so that a join between reading the memberships and subscribing is not missed.
+      scope.hold(
+        watch.bus.subscribeAgent(caller.customerId, caller.agentId, (event) => {
+          if (event.type === "participant_joined" && event.participant.ownerId === caller.agentId) {
+            void follow({ talkId: event.chatId, start: event.seq - 1 });
+          }
+        }),
+      );
+      const recheck = setInterval(() => {
+        void watch.feedReads.memberships(caller.customerId, caller.agentId).then(
+          (memberships) => {
+            for (const m of memberships) void follow({ talkId: m.talkId, start: m.joinedSeq - 1 });
+          },
+          () => undefined,
+        );
+      }, watch.membershipCheckMs);
+      scope.hold(() => clearInterval(recheck));
+      const memberships = await scope.race(watch.feedReads.memberships(caller.customerId, caller.agentId));
+      const since = given?.watermarkTime ?? FeedCursor.watermarkAt(deps.now());
+      const departures = await scope.race(watch.feedReads.departures(caller.customerId, caller.agentId, since));
+      const { starts, departed } = await scope.race(guarded(() => startSeqs(deps, memberships, departures, given)));
+      // A new cursor names the talks left since its watermark at their end, so that resuming
+      // with it does not replay them.
+      const cursor = given ?? FeedCursor.startingAt(deps.now(), [...departures.map(endedHead), ...memberships]);
+      // Where each talk's readable history starts; a join seen on the stream comes before any
+      // other event of its talk, so it sets the start for talks joined while watching.
+      const historyStarts = new Map(
+        [...departed.values(), ...memberships].map((m) => [m.talkId, historyStartSeq(m.type, m.joinedSeq)]),
+      );
+      for (const [talkId, start] of starts) await scope.race(stream.follow(caller.customerId, talkId, start));
+      outlet.onWritable(() => stream.resume());
+      const writable = outlet.send({ kind: "heartbeat", cursor: cursor.encode() });
+      await stream.start(
+        {
+          heartbeat: () => outlet.send({ kind: "heartbeat", cursor: cursor.encode() }),
+          event: (event) => {
+            if (event.type === "participant_joined" && event.participant.ownerId === caller.agentId) {
+              historyStarts.set(event.chatId, historyStartSeq(event.talk.type, event.participant.joinedSeq));
+            }
+            cursor.advance(event.chatId, event.seq, event.tmCreate, deps.now());
+            if (!eventVisible(event, historyStarts.get(event.chatId) ?? 1)) return true;
+            watch.onDelivered?.(event);
+            const more = outlet.send({ kind: "event", event, cursor: cursor.encode() });
+            if (endsView(caller, event) !== undefined) {
+              endedAt.set(event.chatId, event.seq);
+              stream.unfollow(event.chatId);
+            }
+            return more;
+          },
+        },
+        !writable,
+      );
+    } finally {
+      scope.end(finished());
+    }
+  };
+}
+
+/** WatchEvents' items for consumers that pull them (see eventsWatch). */
+export function watchEvents(
   deps: DomainDeps,
   watch: WatchDeps,
   caller: Identity,
   input: { cursor: string },
   signal: AbortSignal,
 ): AsyncGenerator<FeedItem> {
-  const given = input.cursor === "" ? null : FeedCursor.decode("cursor", input.cursor, deps.now());
-  const scope = scopeFor(watch, caller, signal);
-  try {
-    takeSlot(watch, caller, scope);
-    const stream = streamFor(watch, scope);
-    // The seq at which the caller's view of a talk ended: a membership re-read that raced the
-    // leave must not replay what was delivered before it.
-    const endedAt = new Map<TalkId, number>();
-    const follow = (m: { talkId: TalkId; start: number }) =>
-      stream.follow(caller.customerId, m.talkId, Math.max(m.start, endedAt.get(m.talkId) ?? 0)).catch(() => undefined);
-    // Joins first, so that a join between reading the memberships and subscribing is not missed.
-    scope.hold(
-      watch.bus.subscribeAgent(caller.customerId, caller.agentId, (event) => {
-        if (event.type === "participant_joined" && event.participant.ownerId === caller.agentId) {
-          void follow({ talkId: event.chatId, start: event.seq - 1 });
-        }
-      }),
-    );
-    const recheck = setInterval(() => {
-      void watch.feedReads.memberships(caller.customerId, caller.agentId).then(
-        (memberships) => {
-          for (const m of memberships) void follow({ talkId: m.talkId, start: m.joinedSeq - 1 });
-        },
-        () => undefined,
-      );
-    }, watch.membershipCheckMs);
-    scope.hold(() => clearInterval(recheck));
-    const memberships = await scope.race(watch.feedReads.memberships(caller.customerId, caller.agentId));
-    const since = given?.watermarkTime ?? FeedCursor.watermarkAt(deps.now());
-    const departures = await scope.race(watch.feedReads.departures(caller.customerId, caller.agentId, since));
-    const { starts, departed } = await scope.race(guarded(() => startSeqs(deps, memberships, departures, given)));
-    // A new cursor names the talks left since its watermark at their end, so that resuming
-    // with it does not replay them.
-    const cursor = given ?? FeedCursor.startingAt(deps.now(), [...departures.map(endedHead), ...memberships]);
-    // Where each talk's readable history starts; a join seen on the stream comes before any
-    // other event of its talk, so it sets the start for talks joined while watching.
-    const historyStarts = new Map(
-      [...departed.values(), ...memberships].map((m) => [m.talkId, historyStartSeq(m.type, m.joinedSeq)]),
-    );
-    for (const [talkId, start] of starts) await scope.race(stream.follow(caller.customerId, talkId, start));
-    yield { kind: "heartbeat", cursor: cursor.encode() };
-    for await (const item of stream.items()) {
-      if (item.kind === "heartbeat") {
-        yield { kind: "heartbeat", cursor: cursor.encode() };
-        continue;
-      }
-      const { event } = item;
-      if (event.type === "participant_joined" && event.participant.ownerId === caller.agentId) {
-        historyStarts.set(event.chatId, historyStartSeq(event.talk.type, event.participant.joinedSeq));
-      }
-      cursor.advance(event.chatId, event.seq, event.tmCreate, deps.now());
-      if (!eventVisible(event, historyStarts.get(event.chatId) ?? 1)) continue;
-      watch.onDelivered?.(event);
-      yield { kind: "event", event, cursor: cursor.encode() };
-      if (endsView(caller, event) !== undefined) {
-        endedAt.set(event.chatId, event.seq);
-        stream.unfollow(event.chatId);
-      }
-    }
-  } finally {
-    scope.end(finished());
-  }
+  return itemsOf(eventsWatch(deps, watch, caller, input, signal));
 }

@@ -3,6 +3,7 @@ import { bearerOf } from "../auth/bearer.js";
 import type { TokenVerifier } from "../auth/verifier.js";
 import type { Callers } from "../domain/agents.js";
 import { DomainError, Unauthenticated } from "../domain/errors.js";
+import { LiveBody } from "../live/live-body.js";
 import { callerKey } from "./caller.js";
 import { endOfCall, isCancellation, toConnectError } from "./errors.js";
 
@@ -24,6 +25,11 @@ export function errorInterceptor(onInternal: (error: unknown, procedure: string)
       const res = await next(req);
       if (!res.stream) return res;
       const messages = res.message;
+      // A live body is mapped once, at its end, not around each message.
+      if (messages instanceof LiveBody) {
+        messages.onEnd((error) => (error === undefined ? undefined : convert(error, req.url, req.signal)));
+        return res;
+      }
       async function* converted() {
         try {
           yield* messages;

@@ -1,6 +1,7 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { randomUUID } from "node:crypto";
 import { codeName } from "../http/http-status.js";
+import { LiveBody } from "../live/live-body.js";
 import type { Logger } from "../operator/logger.js";
 import type { Metrics } from "../operator/metrics.js";
 
@@ -51,6 +52,15 @@ export function observeInterceptor(metrics: Metrics, logger: Logger): Intercepto
       }
       metrics.openStreams.inc({ method });
       const messages = res.message;
+      // A live body is counted and logged at its end, not wrapped around each message.
+      if (messages instanceof LiveBody) {
+        messages.onEnd((error) => {
+          metrics.openStreams.dec({ method });
+          finish(error);
+          return error === undefined ? undefined : withRequestId(error, requestId);
+        });
+        return res;
+      }
       async function* observed() {
         let failure: unknown;
         try {

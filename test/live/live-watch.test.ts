@@ -356,6 +356,58 @@ describe.each(backends)("WatchTalk on %s", (backend) => {
     }
   });
 
+  it("never sends a heartbeat ahead of the events delivered on the stream, also during a replay", async () => {
+    const { a, chatId } = await trio(env);
+    for (let i = 0; i < 6; i++) await sendText(a, chatId, `m${i}`);
+    const head = await lastSeqOf(a, chatId);
+    const from = head - 5;
+    const watcher = new TalkWatcher(a, chatId, from);
+    try {
+      await watcher.waitSeq(head);
+      // Wait for a heartbeat after the replay too, so the rule is checked on both sides of it.
+      const seen = watcher.responses.length;
+      await vi.waitFor(() => expect(watcher.responses.length > seen, "a heartbeat after the replay").toBe(true), { timeout: 5_000, interval: 20 });
+      let delivered = from;
+      for (const response of watcher.responses) {
+        if (response.kind.case === "event") delivered = Number(response.kind.value.seq);
+        if (response.kind.case === "heartbeat") expect(Number(response.kind.value.lastSeq), "a heartbeat's last_seq").toBeLessThanOrEqual(delivered);
+      }
+      expect(watcher.heartbeats.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await watcher.abort();
+    }
+  });
+
+  it("a client that drops mid-replay and resumes from its last heartbeat loses nothing", async () => {
+    const { a, chatId } = await trio(env);
+    for (let i = 0; i < 6; i++) await sendText(a, chatId, `m${i}`);
+    const head = await lastSeqOf(a, chatId);
+    const from = head - 5;
+    // The first connection drops as soon as it hears a heartbeat, wherever the replay is.
+    const received: number[] = [];
+    let resumeAt = from;
+    const controller = new AbortController();
+    try {
+      for await (const response of a.talks.watchTalk({ chatId, afterSeq: BigInt(from) }, { signal: controller.signal })) {
+        if (response.kind.case === "event") received.push(Number(response.kind.value.seq));
+        if (response.kind.case === "heartbeat") {
+          resumeAt = Number(response.kind.value.lastSeq);
+          break;
+        }
+      }
+    } finally {
+      controller.abort();
+    }
+    const resumed = new TalkWatcher(a, chatId, resumeAt);
+    try {
+      await resumed.waitSeq(head);
+      const all = new Set([...received, ...seqsOf(resumed.events)]);
+      expect([...all].sort((x, y) => x - y)).toEqual(range(from + 1, head));
+    } finally {
+      await resumed.abort();
+    }
+  });
+
   it("sends heartbeats on an idle stream carrying the latest seq", async () => {
     const { a, chatId } = await trio(env);
     const last = await lastSeqOf(a, chatId);

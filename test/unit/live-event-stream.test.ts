@@ -17,7 +17,7 @@ function setup(options: { maxQueued?: number; heartbeatMs?: number } = {}) {
   const feeds = new TalkFeeds(bus, log, { gapCheckMs: 3_600_000, onError: () => undefined });
   open.push(feeds);
   const controller = new AbortController();
-  const failures: DomainError[] = [];
+  const failures: unknown[] = [];
   const stream = new EventStream(feeds, log, {
     maxQueued: options.maxQueued ?? 100,
     heartbeatMs: options.heartbeatMs ?? 60_000,
@@ -257,6 +257,15 @@ describe("EventStream: ends", () => {
     expect((error as Error).message).toBe("the stream was cancelled");
   });
 
+  it("a stream made on a signal already aborted ends as soon as it starts, with the signal's reason", async () => {
+    const log = new MemoryLog();
+    const feeds = new TalkFeeds(new LocalBus(), log, { gapCheckMs: 3_600_000, onError: () => undefined });
+    open.push(feeds);
+    const reason = new Unavailable("shutting down");
+    const stream = new EventStream(feeds, log, { maxQueued: 10, heartbeatMs: 60_000, signal: AbortSignal.abort(reason) });
+    expect(await rejection(stream.start({ event: () => true, heartbeat: () => true }))).toBe(reason);
+  });
+
   it("follows nothing once aborted", async () => {
     const { stream, feeds, controller } = setup();
     controller.abort();
@@ -296,7 +305,7 @@ describe("EventStream: ends", () => {
     await settle();
     expect(failures).toHaveLength(1);
     expect(failures[0]).toBeInstanceOf(ResourceExhausted);
-    expect(failures[0]!.message).toBe("the stream fell more than 3 events behind; resume from the last seq received");
+    expect((failures[0] as Error).message).toBe("the stream fell more than 3 events behind; resume from the last seq received");
     expect(feeds.listeners).toBe(0);
     expect(await rejection(items.next())).toBe(failures[0]);
     await stream.follow(customerId, talkB, 0);
@@ -326,11 +335,14 @@ describe("EventStream: ends", () => {
   });
 
   it("wakes a waiting consumer when it fails", async () => {
-    const { stream, items, commit } = setup({ maxQueued: 0 });
+    const { stream, items, commit, log } = setup({ maxQueued: 0 });
+    log.fill(talkA, 2);
     await stream.follow(customerId, talkA, 0);
+    // The replay is held, so the live event has to wait in the queue, which holds none.
+    log.gate = new Promise(() => undefined);
     const pending = items.next();
     await settle();
-    commit(talkA, 1);
+    commit(talkA, 3);
     expect(await rejection(pending)).toBeInstanceOf(ResourceExhausted);
   });
 

@@ -7,7 +7,7 @@ export default breakage({
   edits: [
     {
       file: "src/live/watch.ts",
-      find: "          void follow({ talkId: event.chatId, start: event.seq - 1 });",
+      find: "            void follow({ talkId: event.chatId, start: event.seq - 1 });",
       replace: "          void event;",
     },
   ],
