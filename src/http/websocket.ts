@@ -11,8 +11,8 @@
  * (local-calls.ts): authenticated, counted, logged and its errors mapped as every call is.
  * It is acknowledged once the call has opened, so a refused one gets its error frame only.
  * Bad frames and forbidden topics get {"type":"error",...} frames; the connection stays open.
- * The server pings every heartbeat interval and drops a socket that has not answered the
- * previous ping. The connection is closed with 1002/1007/1009 for a malformed frame (by `ws`),
+ * The server pings every heartbeat interval and drops a socket that has answered no ping for
+ * two intervals. The connection is closed with 1002/1007/1009 for a malformed frame (by `ws`),
  * 1008 for a client that leaves more than maxBufferedBytes unread, 4001 when its token
  * expires or a watch ends unauthenticated, 1012 on shutdown.
  */
@@ -118,8 +118,9 @@ class Connection {
   #pending = 0;
   #expiry: NodeJS.Timeout | undefined;
   #pinger: NodeJS.Timeout;
-  /** Whether the client answered the last ping. */
-  #ponged = true;
+  /** When the client last answered a ping (or connected), and when the pinger last ran. */
+  #lastPong = performance.now();
+  #lastTick = performance.now();
   #ending = false;
 
   constructor(
@@ -135,24 +136,28 @@ class Connection {
     socket.on("error", () => this.#stop());
     socket.on("message", (data, isBinary) => this.#receive(isBinary ? null : data.toString()));
     socket.on("close", () => this.#stop());
-    socket.on("pong", () => (this.#ponged = true));
+    socket.on("pong", () => (this.#lastPong = performance.now()));
     this.#pinger = setInterval(() => this.#ping(), options.heartbeatMs);
     this.#pinger.unref();
     this.#armExpiry();
   }
 
   /**
-   * Pings the client; one that has not answered the previous ping (a dead peer, a proxy that
-   * dropped the connection) is cut off: it would not read a close frame either.
+   * Pings the client; one that has answered no ping for two intervals (a dead peer, a proxy that
+   * dropped the connection) is cut off: it would not read a close frame either. A tick that
+   * comes late says this process was stalled, with pongs perhaps still unread: it judges no one.
    */
   #ping(): void {
     if (this.#ending) return;
-    if (!this.#ponged) {
+    const now = performance.now();
+    const interval = this.options.heartbeatMs;
+    const onTime = now - this.#lastTick < 1.5 * interval;
+    this.#lastTick = now;
+    if (onTime && now - this.#lastPong > 2 * interval) {
       this.#stop();
       this.socket.terminate();
       return;
     }
-    this.#ponged = false;
     this.socket.ping();
   }
 
