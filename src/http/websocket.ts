@@ -280,17 +280,15 @@ class Connection {
     checkPosition(parsed, request);
     const controller = new AbortController();
     const { calls } = this.options;
+    const init = { header: this.#header(), signal: controller.signal };
     try {
       let responses: AsyncIterator<Response>;
       if (parsed.kind === "talk") {
         // Without a position a talk topic starts at the present: the talk's last seq.
-        const afterSeq =
-          request.afterSeq ?? (await calls.unary(TalkService.method.getTalk, { id: parsed.talkId }, { header: this.#header(), signal: controller.signal })).talk?.lastSeq ?? 0n;
-        const call = calls.serverStream(TalkService.method.watchTalk, { chatId: parsed.talkId, afterSeq }, { header: this.#header(), signal: controller.signal });
-        responses = call[Symbol.asyncIterator]();
+        const afterSeq = request.afterSeq ?? (await calls.unary(TalkService.method.getTalk, { id: parsed.talkId }, init)).talk?.lastSeq ?? 0n;
+        responses = calls.serverStream(TalkService.method.watchTalk, { chatId: parsed.talkId, afterSeq }, init)[Symbol.asyncIterator]();
       } else {
-        const call = calls.serverStream(TalkService.method.watchEvents, { cursor: request.cursor ?? "" }, { header: this.#header(), signal: controller.signal });
-        responses = call[Symbol.asyncIterator]();
+        responses = calls.serverStream(TalkService.method.watchEvents, { cursor: request.cursor ?? "" }, init)[Symbol.asyncIterator]();
       }
       const first = await responses.next();
       return { topic, kind: parsed.kind, controller, responses, first: first.done === true ? undefined : first.value };
