@@ -2,6 +2,7 @@
  * The service's wiring: storage, bus, domain, RPC and the listener, started and stopped as one.
  */
 import { setMaxListeners } from "node:events";
+import type { ConnectRouter } from "@connectrpc/connect";
 import { fileURLToPath } from "node:url";
 import { loadOrCreateSecret } from "./auth/secret.js";
 import { createVerifier } from "./auth/verifier.js";
@@ -29,6 +30,7 @@ import { TalkFeeds } from "./live/talk-feeds.js";
 import { createHandler } from "./http/handler.js";
 import { listen, type Listener } from "./http/listener.js";
 import { useFastProtobufUtf8 } from "./http/protobuf-utf8.js";
+import { createLocalCalls } from "./http/local-calls.js";
 import { createUpgradeHandler } from "./http/websocket.js";
 import { headerAuthentication } from "./rpc/header-authentication.js";
 import { authInterceptor, errorInterceptor } from "./rpc/interceptors.js";
@@ -228,17 +230,20 @@ export async function startService(config: Config, options: ServiceOptions = {})
     });
     // Every protobuf answer's ids and short texts are copied as ASCII, not through TextEncoder.
     useFastProtobufUtf8();
+    const allRoutes = (router: ConnectRouter) => {
+      apiRoutes(router);
+      for (const register of operatorRoutes) register(router);
+    };
+    // One chain for every call, whichever edge it comes in by (gRPC, Connect, REST, WebSocket).
+    const interceptors = [
+      observeInterceptor(metrics, logger),
+      errorInterceptor((e, procedure) => onError(e, procedure)),
+      authInterceptor(verify, callers, openServices),
+    ];
     const handler = createHandler({
       restServices: talkServices,
-      routes: (router) => {
-        apiRoutes(router);
-        for (const register of operatorRoutes) register(router);
-      },
-      interceptors: [
-        observeInterceptor(metrics, logger),
-        errorInterceptor((e, procedure) => onError(e, procedure)),
-        authInterceptor(verify, callers, openServices),
-      ],
+      routes: allRoutes,
+      interceptors,
       readMaxBytes: httpConfig.maxRequestBytes,
       authenticate,
       corsOrigins: httpConfig.corsOrigins,
@@ -246,7 +251,15 @@ export async function startService(config: Config, options: ServiceOptions = {})
       webRoot: fileURLToPath(new URL("../web/dist", import.meta.url)),
       openApiFile: new URL("../gen/openapi.json", import.meta.url),
     });
-    const onUpgrade = createUpgradeHandler({ deps, watch, verify, callers, maxBufferedBytes: 1 << 20, maxFrameBytes: 64 * 1024 });
+    const onUpgrade = createUpgradeHandler({
+      calls: createLocalCalls(allRoutes, interceptors),
+      verify,
+      callers,
+      shutdown: shutdown.signal,
+      heartbeatMs: live.heartbeatMs,
+      maxBufferedBytes: 1 << 20,
+      maxFrameBytes: 64 * 1024,
+    });
     const listener: Listener = await listen(handler, {
       host: config.host,
       port: config.port,

@@ -7,79 +7,55 @@
  *   agent_id:<own agent id>:talk_chat:<talk id>     one talk the agent takes part in
  *   agent_id:<own agent id>:talk_chat:*             every talk of the agent, also ones it joins
  *   customer_id:<own customer id>:talk_chat:<talk id>   the same as the first
+ * Each subscription is a WatchTalk or WatchEvents call made through the RPC interceptors
+ * (local-calls.ts): authenticated, counted, logged and its errors mapped as every call is.
+ * It is acknowledged once the call has opened, so a refused one gets its error frame only.
  * Bad frames and forbidden topics get {"type":"error",...} frames; the connection stays open.
- * The connection is closed with 1002/1007/1009 for a malformed frame (by `ws`), 1008 for a
- * client that leaves more than maxBufferedBytes unread, 4001 when its token expires or a watch
- * ends unauthenticated, 1012 on shutdown.
+ * The server pings every heartbeat interval and drops a socket that has answered no ping for
+ * two intervals. The connection is closed with 1002/1007/1009 for a malformed frame (by `ws`),
+ * 1008 for a client that leaves more than maxBufferedBytes unread, 4001 when its token
+ * expires or a watch ends unauthenticated, 1012 on shutdown.
  */
-import type { IncomingMessage } from "node:http";
+import { STATUS_CODES, type IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { WebSocketServer, type WebSocket } from "ws";
-import { EventSchema } from "../../gen/talk/v1/events_pb.js";
+import { TalkService, type WatchEventsResponse, type WatchTalkResponse } from "../../gen/talk/v1/talk_service_pb.js";
 import type { TokenVerifier } from "../auth/verifier.js";
 import type { Callers } from "../domain/agents.js";
-import type { DomainDeps } from "../domain/deps.js";
-import { DomainError, InvalidArgument, PermissionDenied, ResourceExhausted, Unauthenticated } from "../domain/errors.js";
-import type { TalkEvent } from "../domain/events.js";
-import { isUuid } from "../domain/ids.js";
+import { ResourceExhausted, Unauthenticated } from "../domain/errors.js";
 import type { Identity } from "../domain/identity.js";
-import { getTalk } from "../domain/talks.js";
-import { watchEvents, watchTalk, type WatchDeps } from "../live/watch.js";
-import { eventToProto } from "../rpc/to-proto.js";
+import { toConnectError } from "../rpc/errors.js";
 import { bearerToken } from "./bearer-token.js";
-import { toSpecJson } from "./rest/spec-dialect.js";
+import { codeName, httpStatusOf } from "./http-status.js";
+import type { LocalCalls } from "./local-calls.js";
+import {
+  ackFrame,
+  checkPosition,
+  errorFrame,
+  eventFrame,
+  heartbeatFrame,
+  parseFrame,
+  parseTopic,
+  type SubscribeRequest,
+  type Topic,
+} from "./websocket-protocol.js";
 
 export const websocketPaths = ["/v1.0/ws", "/v1.0/service_agents/ws"] as const;
 
 export interface WebSocketOptions {
-  readonly deps: DomainDeps;
-  readonly watch: WatchDeps;
+  /** WatchTalk, WatchEvents and GetTalk, through the interceptors of every RPC. */
+  readonly calls: LocalCalls;
   readonly verify: TokenVerifier;
   readonly callers: Callers;
+  /** Aborted when the process shuts down: every socket is then closed with 1012. */
+  readonly shutdown: AbortSignal;
+  /** How often the server pings each socket (and how long a ping may go unanswered). */
+  readonly heartbeatMs: number;
   /** Bytes a client may leave unread before the socket is closed with 1008 as too slow. */
   readonly maxBufferedBytes: number;
   /** The largest frame a client may send. */
   readonly maxFrameBytes: number;
-}
-
-type Topic = { readonly kind: "talk"; readonly talkId: string } | { readonly kind: "all" };
-
-const talkResources = new Set(["talk_chat", "talk", "talk_chats"]);
-
-/** Parses a topic; InvalidArgument or PermissionDenied when it is not one this caller may have. */
-export function parseTopic(caller: Identity, topic: string): Topic {
-  const parts = topic.split(":");
-  const [scope, scopeId, resource, resourceId] = parts;
-  if (parts.length !== 4 || scope === undefined || scopeId === undefined || resource === undefined || resourceId === undefined) {
-    throw new InvalidArgument("topics", `"${topic.slice(0, 100)}" is not <scope>:<scope_id>:talk_chat:<talk_id or *>`);
-  }
-  if (!talkResources.has(resource)) throw new InvalidArgument("topics", `unknown resource "${resource.slice(0, 40)}"; use talk_chat`);
-  if (scope === "agent_id") {
-    if (scopeId.toLowerCase() !== caller.agentId) throw new PermissionDenied("an agent may only subscribe to its own agent_id topics");
-  } else if (scope === "customer_id") {
-    if (scopeId.toLowerCase() !== caller.customerId) throw new PermissionDenied("another customer's topic");
-    if (resourceId === "*") throw new PermissionDenied("customer-wide talk topics are not offered; use agent_id:<id>:talk_chat:*");
-  } else {
-    throw new InvalidArgument("topics", `unknown scope "${scope.slice(0, 40)}"; use agent_id or customer_id`);
-  }
-  if (resourceId === "*") return { kind: "all" };
-  if (!isUuid(resourceId)) throw new InvalidArgument("topics", `"${resourceId.slice(0, 40)}" is not a talk id`);
-  return { kind: "talk", talkId: resourceId.toLowerCase() };
-}
-
-function errorFrame(error: unknown, topic?: string): string {
-  const known = error instanceof DomainError;
-  return JSON.stringify({
-    type: "error",
-    code: known ? error.kind : "internal",
-    message: known ? error.message : "internal error",
-    ...(topic === undefined ? {} : { topic }),
-  });
-}
-
-/** An event as its frame: the Event in the spec's JSON dialect, as on the REST paths, plus its topic. */
-function eventFrame(event: TalkEvent, topic: string): string {
-  return JSON.stringify({ ...toSpecJson(EventSchema, eventToProto(event)), topic });
 }
 
 /** Close codes this server sends beyond the ones `ws` sends for malformed frames (1002, 1007, 1009). */
@@ -107,28 +83,52 @@ function closeReason(reason: string): string {
 
 /** Per-connection limits (docs/api.md, WebSocket). */
 const connectionLimits = {
-  /** Topics one subscribe or unsubscribe frame may name. */
-  topicsPerFrame: 100,
-  /** The longest topic; real ones are under 100 characters. */
-  topicChars: 200,
   /** Subscriptions one connection may hold at once. */
   subscriptions: 100,
   /** Frames received and not yet answered before the server stops reading the socket. */
   pendingFrames: 16,
 } as const;
 
-/** One client connection: its subscriptions, each a running watch. */
+type Response = WatchTalkResponse | WatchEventsResponse;
+
+/** A subscription's call: aborting `controller` ends it. */
+interface Subscription {
+  readonly topic: string;
+  readonly kind: Topic["kind"];
+  readonly controller: AbortController;
+  readonly responses: AsyncIterator<Response>;
+  /** The call's first response (a heartbeat), read to know the call opened. */
+  readonly first: Response | undefined;
+}
+
+/**
+ * Ends a subscription that will not be read: its call's signal, and its responses (a paused
+ * stream runs its cleanup, metrics and log line included, only when it is resumed or returned).
+ */
+function release(subscription: Subscription): void {
+  subscription.controller.abort();
+  subscription.responses.return?.().catch(() => undefined);
+}
+
+/** One client connection: its subscriptions, each a running call. */
 class Connection {
   readonly #subscriptions = new Map<string, AbortController>();
   /** Frames are handled one after another, so acks and errors come back in request order. */
   #turn: Promise<void> = Promise.resolve();
   #pending = 0;
   #expiry: NodeJS.Timeout | undefined;
+  #pinger: NodeJS.Timeout;
+  /** When the client last answered a ping (or connected), and when the pinger last ran. */
+  #lastPong = performance.now();
+  #lastTick = performance.now();
   #ending = false;
 
   constructor(
     private readonly socket: WebSocket,
     private readonly caller: Identity,
+    private readonly token: string,
+    /** The upgrade's traceparent, passed on to each subscription's call. */
+    private readonly traceparent: string | undefined,
     private readonly options: WebSocketOptions,
   ) {
     // A malformed frame makes `ws` close the socket with its code (1002, 1007, 1009) and then
@@ -136,7 +136,29 @@ class Connection {
     socket.on("error", () => this.#stop());
     socket.on("message", (data, isBinary) => this.#receive(isBinary ? null : data.toString()));
     socket.on("close", () => this.#stop());
+    socket.on("pong", () => (this.#lastPong = performance.now()));
+    this.#pinger = setInterval(() => this.#ping(), options.heartbeatMs);
+    this.#pinger.unref();
     this.#armExpiry();
+  }
+
+  /**
+   * Pings the client; one that has answered no ping for two intervals (a dead peer, a proxy that
+   * dropped the connection) is cut off: it would not read a close frame either. A tick that
+   * comes late says this process was stalled, with pongs perhaps still unread: it judges no one.
+   */
+  #ping(): void {
+    if (this.#ending) return;
+    const now = performance.now();
+    const interval = this.options.heartbeatMs;
+    const onTime = now - this.#lastTick < 1.5 * interval;
+    this.#lastTick = now;
+    if (onTime && now - this.#lastPong > 2 * interval) {
+      this.#stop();
+      this.socket.terminate();
+      return;
+    }
+    this.socket.ping();
   }
 
   #receive(text: string | null): void {
@@ -162,10 +184,11 @@ class Connection {
     this.socket.close(code, closeReason(reason));
   }
 
-  /** Releases what the connection holds: its watches (and their stream slots) and its timer. */
+  /** Releases what the connection holds: its calls (and their stream slots) and its timers. */
   #stop(): void {
     this.#ending = true;
     clearTimeout(this.#expiry);
+    clearInterval(this.#pinger);
     for (const controller of this.#subscriptions.values()) controller.abort();
     this.#subscriptions.clear();
   }
@@ -198,100 +221,118 @@ class Connection {
 
   async #onFrame(text: string | null): Promise<void> {
     if (this.#ending) return;
-    let request: { type: "subscribe" | "unsubscribe"; topics: string[]; afterSeq: number | undefined };
-    try {
-      request = parseFrame(text);
-    } catch (error) {
-      this.#send(errorFrame(error));
+    const request = parseFrame(text);
+    if (request.type === "unsubscribe") {
+      for (const topic of request.topics) {
+        this.#subscriptions.get(topic)?.abort();
+        this.#subscriptions.delete(topic);
+      }
+      this.#send(ackFrame("unsubscribe", request.topics));
       return;
     }
     const done: string[] = [];
+    const opened: Subscription[] = [];
     for (const topic of request.topics) {
-      if (this.#ending) return;
-      if (request.type === "unsubscribe") {
-        this.#subscriptions.get(topic)?.abort();
-        this.#subscriptions.delete(topic);
-        done.push(topic);
-        continue;
-      }
+      if (this.#ending) break;
       try {
-        const parsed = parseTopic(this.caller, topic);
         if (!this.#subscriptions.has(topic)) {
           if (this.#subscriptions.size >= connectionLimits.subscriptions) {
             throw new ResourceExhausted(
               `a connection holds at most ${connectionLimits.subscriptions} subscriptions; unsubscribe first or use the talk_chat:* topic`,
             );
           }
-          // A talk topic is acknowledged only once the caller is known to take part in it.
-          const talk = parsed.kind === "talk" ? await getTalk(this.options.deps, this.caller, parsed.talkId) : null;
-          if (this.#ending) return;
-          const start = request.afterSeq ?? talk?.lastSeq ?? 0;
-          this.#subscribe(topic, parsed, start);
+          const subscription = await this.#open(topic, request);
+          if (this.#ending) {
+            // The connection ended while the call opened: nothing will read it.
+            release(subscription);
+            break;
+          }
+          this.#subscriptions.set(topic, subscription.controller);
+          opened.push(subscription);
         }
         done.push(topic);
       } catch (error) {
         this.#send(errorFrame(error, topic));
       }
     }
-    if (done.length > 0) this.#send(JSON.stringify({ type: "ack", action: request.type, topics: done }));
+    if (this.#ending) {
+      for (const subscription of opened) release(subscription);
+      return;
+    }
+    if (done.length > 0) this.#send(ackFrame("subscribe", done));
+    // A topic's frames (its opening heartbeat first) come after the ack that names it.
+    for (const subscription of opened) void this.#pump(subscription);
   }
 
-  #subscribe(topic: string, parsed: Topic, start: number): void {
+  /** A call's headers: the connection's token, and the upgrade's trace. */
+  #header(): Headers {
+    const header = new Headers({ authorization: `Bearer ${this.token}` });
+    if (this.traceparent !== undefined) header.set("traceparent", this.traceparent);
+    return header;
+  }
+
+  /**
+   * Opens a topic's call and reads its first response: every check the call makes (the topic's
+   * talk, the position, the caller's stream quota) has passed once this returns.
+   */
+  async #open(topic: string, request: SubscribeRequest): Promise<Subscription> {
+    const parsed = parseTopic(this.caller, topic);
+    checkPosition(parsed, request);
     const controller = new AbortController();
-    this.#subscriptions.set(topic, controller);
-    const { deps, watch } = this.options;
-    const run = async () => {
+    const { calls } = this.options;
+    const init = { header: this.#header(), signal: controller.signal };
+    try {
+      let responses: AsyncIterator<Response>;
       if (parsed.kind === "talk") {
-        for await (const item of watchTalk(deps, watch, this.caller, { chatId: parsed.talkId, afterSeq: start }, controller.signal)) {
-          if (item.kind === "event") this.#send(eventFrame(item.event, topic));
-        }
+        // Without a position a talk topic starts at the present: the talk's last seq.
+        const afterSeq = request.afterSeq ?? (await calls.unary(TalkService.method.getTalk, { id: parsed.talkId }, init)).talk?.lastSeq ?? 0n;
+        responses = calls.serverStream(TalkService.method.watchTalk, { chatId: parsed.talkId, afterSeq }, init)[Symbol.asyncIterator]();
       } else {
-        for await (const item of watchEvents(deps, watch, this.caller, { cursor: "" }, controller.signal)) {
-          if (item.kind === "event") this.#send(eventFrame(item.event, topic));
-        }
+        responses = calls.serverStream(TalkService.method.watchEvents, { cursor: request.cursor ?? "" }, init)[Symbol.asyncIterator]();
       }
-    };
-    run().catch((error: unknown) => {
-      if (this.#subscriptions.get(topic) === controller) this.#subscriptions.delete(topic);
+      const first = await responses.next();
+      return { topic, kind: parsed.kind, controller, responses, first: first.done === true ? undefined : first.value };
+    } catch (error) {
+      controller.abort();
+      throw error;
+    }
+  }
+
+  /** A response as the frame the client gets. */
+  #frameOf(subscription: Subscription, response: Response): string | undefined {
+    const cursor = subscription.kind === "all" ? (response as WatchEventsResponse).cursor : undefined;
+    const { kind } = response;
+    if (kind.case === "event") return eventFrame(kind.value, subscription.topic, cursor);
+    if (kind.case === "heartbeat") return heartbeatFrame(kind.value, subscription.topic, cursor);
+    return undefined;
+  }
+
+  /** Sends a subscription's responses until its call ends. */
+  async #pump(subscription: Subscription): Promise<void> {
+    const { topic, controller, responses } = subscription;
+    try {
+      if (subscription.first !== undefined) this.#sendFrame(subscription, subscription.first);
+      for await (const response of { [Symbol.asyncIterator]: () => responses }) {
+        if (controller.signal.aborted) break;
+        this.#sendFrame(subscription, response);
+      }
+    } catch (error) {
       if (controller.signal.aborted) return;
       // A credential that ended ends the connection: every other topic would end the same way.
-      if (error instanceof DomainError && error.kind === "unauthenticated") this.#end(closeCodes.unauthenticated, error.message);
-      else this.#send(errorFrame(error, topic));
-    });
+      if (error instanceof ConnectError && error.code === Code.Unauthenticated) {
+        this.#end(closeCodes.unauthenticated, error.rawMessage);
+        return;
+      }
+      this.#send(errorFrame(error, topic));
+    } finally {
+      if (this.#subscriptions.get(topic) === controller) this.#subscriptions.delete(topic);
+    }
   }
-}
 
-/** Checks a client frame into a request; InvalidArgument for anything else. */
-function parseFrame(text: string | null): { type: "subscribe" | "unsubscribe"; topics: string[]; afterSeq: number | undefined } {
-  if (text === null) throw new InvalidArgument("frame", "must be a JSON text frame");
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // Any failure to parse (also a nesting too deep for the parser) is the client's.
-    throw new InvalidArgument("frame", "is not JSON");
+  #sendFrame(subscription: Subscription, response: Response): void {
+    const frame = this.#frameOf(subscription, response);
+    if (frame !== undefined) this.#send(frame);
   }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new InvalidArgument("frame", "must be a JSON object");
-  // Own properties only: a "__proto__" key of the frame is data, never the prototype.
-  const field = (name: string): unknown => (Object.hasOwn(parsed, name) ? (parsed as Record<string, unknown>)[name] : undefined);
-  const type = field("type");
-  const topics = field("topics");
-  const afterSeq = field("after_seq");
-  if (type !== "subscribe" && type !== "unsubscribe") throw new InvalidArgument("type", 'must be "subscribe" or "unsubscribe"');
-  if (!Array.isArray(topics) || !topics.every((t): t is string => typeof t === "string")) {
-    throw new InvalidArgument("topics", "must be an array of strings");
-  }
-  if (topics.length > connectionLimits.topicsPerFrame) {
-    throw new InvalidArgument("topics", `at most ${connectionLimits.topicsPerFrame} topics per frame`);
-  }
-  if (topics.some((t) => t.length > connectionLimits.topicChars)) {
-    throw new InvalidArgument("topics", `a topic has at most ${connectionLimits.topicChars} characters`);
-  }
-  if (afterSeq !== undefined && (typeof afterSeq !== "number" || !Number.isSafeInteger(afterSeq))) {
-    throw new InvalidArgument("after_seq", "must be an integer");
-  }
-  if (afterSeq !== undefined && afterSeq < 0) throw new InvalidArgument("after_seq", "must not be negative");
-  return { type, topics, afterSeq };
 }
 
 /** The caller's token, by the one rule of every edge (src/http/bearer-token.ts). */
@@ -304,11 +345,14 @@ function tokenOf(req: IncomingMessage): string {
   return found.token;
 }
 
-function refuse(socket: Duplex, status: number, reason: string, message: string): void {
+/** Refuses an upgrade with the HTTP status and code of its error, as REST answers it. */
+function refuse(socket: Duplex, error: unknown): void {
   if (socket.destroyed) return;
-  const body = JSON.stringify({ code: reason, message });
+  const connectError = toConnectError(error);
+  const status = httpStatusOf(connectError.code);
+  const body = JSON.stringify({ code: codeName(connectError.code), message: connectError.rawMessage });
   socket.end(
-    `HTTP/1.1 ${status} ${status === 401 ? "Unauthorized" : "Forbidden"}\r\nContent-Type: application/json\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\nContent-Type: application/json\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
@@ -323,7 +367,7 @@ export function createUpgradeHandler(options: WebSocketOptions): (req: IncomingM
   // On shutdown every socket is closed with 1012 (service restart), after its subscriptions
   // have sent their UNAVAILABLE frames: clients reconnect elsewhere, and the listener does not
   // wait out its grace period for sockets nobody will use.
-  options.watch.shutdown.addEventListener(
+  options.shutdown.addEventListener(
     "abort",
     () => setImmediate(() => {
       for (const client of server.clients) client.close(closeCodes.restart, "the server is shutting down; reconnect");
@@ -335,20 +379,21 @@ export function createUpgradeHandler(options: WebSocketOptions): (req: IncomingM
     if (!(websocketPaths as readonly string[]).includes(path)) return false;
     // The socket is ours until ws takes it: a reset while the token is checked must not throw.
     socket.on("error", () => socket.destroy());
-    const authenticate = async (): Promise<Identity> => {
-      const caller = await options.verify(tokenOf(req));
+    // The upgrade is refused (401) or accepted on the same checks the interceptor makes for
+    // every subscription's call.
+    const authenticate = async (): Promise<{ caller: Identity; token: string }> => {
+      const token = tokenOf(req);
+      const caller = await options.verify(token);
       await options.callers.ensure(caller);
-      return caller;
+      return { caller, token };
     };
+    const traceparent = typeof req.headers.traceparent === "string" ? req.headers.traceparent : undefined;
     authenticate().then(
-      (caller) => {
+      ({ caller, token }) => {
         if (socket.destroyed) return;
-        server.handleUpgrade(req, socket, head, (ws) => new Connection(ws, caller, options));
+        server.handleUpgrade(req, socket, head, (ws) => new Connection(ws, caller, token, traceparent, options));
       },
-      (error: unknown) =>
-        error instanceof DomainError
-          ? refuse(socket, error.kind === "unauthenticated" ? 401 : 403, error.kind, error.message)
-          : refuse(socket, 403, "internal", "internal error"),
+      (error: unknown) => refuse(socket, error),
     );
     return true;
   };

@@ -105,6 +105,8 @@ class RawWs {
       const payload = Buffer.from(this.#buffer.subarray(offset, offset + length));
       this.#buffer = this.#buffer.subarray(offset + length);
       this.frames.push({ opcode, payload });
+      // Pings are answered, as every client must: the server drops sockets that do not.
+      if (opcode === 0x9 && !this.ended) this.socket.write(frame({ opcode: 0xa, payload }));
       if (opcode === 0x8 && this.close === undefined) {
         this.close = { code: payload.length >= 2 ? payload.readUInt16BE(0) : undefined, reason: payload.subarray(2).toString("utf8") };
       }
