@@ -166,6 +166,8 @@ export function eventFrame(event: Event, topic: string, cursor?: string): string
  * the topic): a talk topic's says the last seq sent on it, the * topic's carries its cursor.
  */
 export function heartbeatFrame(heartbeat: Heartbeat, topic: string, cursor?: string): string {
-  const payload = toSpecJson(HeartbeatSchema, heartbeat);
+  // The * topic's position is its cursor; a last_seq there would name no talk.
+  const { last_seq: lastSeq, ...rest } = toSpecJson(HeartbeatSchema, heartbeat);
+  const payload = cursor === undefined ? { last_seq: lastSeq, ...rest } : rest;
   return JSON.stringify({ type: "heartbeat", heartbeat: payload, topic, ...(cursor === undefined ? {} : { cursor }) });
 }

@@ -53,20 +53,20 @@ describe("parseFrame", () => {
 });
 
 describe("server frames", () => {
-  it("writes an event once as proto JSON and adds each subscriber's topic and cursor", () => {
+  it("writes an event once in the spec's dialect and adds each subscriber's topic and cursor", () => {
     const event = create(EventSchema, { seq: 36n, type: "talk_closed", chatId: "c", customerId: "u" });
     const one = JSON.parse(eventFrame(event, "agent_id:a:talk_chat:c")) as Record<string, unknown>;
     const all = JSON.parse(eventFrame(event, "agent_id:a:talk_chat:*", "cur")) as Record<string, unknown>;
-    expect(one).toMatchObject({ seq: "36", type: "talk_closed", chat_id: "c", topic: "agent_id:a:talk_chat:c" });
+    expect(one).toMatchObject({ seq: 36, type: "talk_closed", chat_id: "c", topic: "agent_id:a:talk_chat:c" });
     expect(one["cursor"]).toBeUndefined();
-    expect(all).toMatchObject({ seq: "36", topic: "agent_id:a:talk_chat:*", cursor: "cur" });
+    expect(all).toMatchObject({ seq: 36, tm_create: "", topic: "agent_id:a:talk_chat:*", cursor: "cur" });
   });
 
   it("writes a heartbeat in the event frames' shape: the type, its payload under the type's name, the topic", () => {
     const heartbeat = create(HeartbeatSchema, { lastSeq: 38n, tmCreate: { seconds: 1n } });
-    expect(JSON.parse(heartbeatFrame(heartbeat, "t"))).toEqual({ type: "heartbeat", heartbeat: { last_seq: "38", tm_create: "1970-01-01T00:00:01Z" }, topic: "t" });
+    expect(JSON.parse(heartbeatFrame(heartbeat, "t"))).toEqual({ type: "heartbeat", heartbeat: { last_seq: 38, tm_create: "1970-01-01 00:00:01.000000" }, topic: "t" });
     const feedBeat = create(HeartbeatSchema, { tmCreate: { seconds: 1n } });
-    expect(JSON.parse(heartbeatFrame(feedBeat, "*", "cur"))).toEqual({ type: "heartbeat", heartbeat: { tm_create: "1970-01-01T00:00:01Z" }, topic: "*", cursor: "cur" });
+    expect(JSON.parse(heartbeatFrame(feedBeat, "*", "cur"))).toEqual({ type: "heartbeat", heartbeat: { tm_create: "1970-01-01 00:00:01.000000" }, topic: "*", cursor: "cur" });
   });
 
   it("writes errors with the codes of every other edge, and the call's request id when it has one", () => {
