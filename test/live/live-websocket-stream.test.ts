@@ -123,8 +123,8 @@ describe.each(backends)("WebSocket streams on %s", (backend) => {
       );
       // A talk topic's heartbeat says how far the topic is; the * topic's carries its cursor.
       const talkBeat = must(heartbeats(talkTopic).at(-1));
-      expect(talkBeat).toMatchObject({ type: "heartbeat", topic: talkTopic, heartbeat: { last_seq: String(last) } });
-      expect((talkBeat["heartbeat"] as Frame)["tm_create"]).toEqual(expect.any(String));
+      expect(talkBeat).toMatchObject({ type: "heartbeat", topic: talkTopic, heartbeat: { last_seq: last } });
+      expect((talkBeat["heartbeat"] as Frame)["tm_create"]).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$/);
       const allBeat = must(heartbeats(allTopic).at(-1));
       expect(allBeat).toMatchObject({ type: "heartbeat", topic: allTopic });
       expect(allBeat["cursor"]).toEqual(expect.any(String));
