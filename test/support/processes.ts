@@ -187,6 +187,11 @@ export async function runTalkhubCommand(name: string, env: Record<string, string
   return { code, stdout: out.text, stderr: err.text };
 }
 
+/** src/main.ts's environment in tests: loopback, free ports, its own data dir, then `env`. */
+function mainEnv(dataDir: string, env: Record<string, string>): Record<string, string> {
+  return { TALKHUB_HOST: "127.0.0.1", TALKHUB_PORT: "0", TALKHUB_OPERATOR_PORT: "0", TALKHUB_DATA_DIR: dataDir, ...env };
+}
+
 /**
  * Runs `node --import tsx src/main.ts` as spawnTalkhub does (its own data dir, free ports) to
  * its exit (SIGKILL after `timeoutMs`): for the start-ups that must fail.
@@ -194,13 +199,7 @@ export async function runTalkhubCommand(name: string, env: Record<string, string
 export async function runTalkhub(env: Record<string, string>, timeoutMs = 60_000): Promise<CommandResult> {
   const dataDir = await mkdtemp(join(tmpdir(), "talkhub-proc-"));
   try {
-    const { child, out, err } = spawnTsx("src/main.ts", {
-      TALKHUB_HOST: "127.0.0.1",
-      TALKHUB_PORT: "0",
-      TALKHUB_OPERATOR_PORT: "0",
-      TALKHUB_DATA_DIR: dataDir,
-      ...env,
-    });
+    const { child, out, err } = spawnTsx("src/main.ts", mainEnv(dataDir, env));
     const timer = setTimeout(() => void signalAndWait(child, "SIGKILL", 5000), timeoutMs);
     const code = await new Promise<number | null>((resolve, reject) => {
       child.once("error", reject);
@@ -220,13 +219,7 @@ export async function runTalkhub(env: Record<string, string>, timeoutMs = 60_000
 export async function spawnTalkhub(env: Record<string, string>, timeoutMs = 30_000): Promise<TalkhubProcess> {
   const dataDir = await mkdtemp(join(tmpdir(), "talkhub-proc-"));
   const removeDataDir = () => rm(dataDir, { recursive: true, force: true });
-  const { child, out, err } = spawnTsx("src/main.ts", {
-    TALKHUB_HOST: "127.0.0.1",
-    TALKHUB_PORT: "0",
-    TALKHUB_OPERATOR_PORT: "0",
-    TALKHUB_DATA_DIR: dataDir,
-    ...env,
-  });
+  const { child, out, err } = spawnTsx("src/main.ts", mainEnv(dataDir, env));
   if (process.env["TALKHUB_TEST_VERBOSE"] === "1") {
     child.stderr?.on("data", (chunk: Buffer) => console.error(`[talkhub ${child.pid}] ${chunk.toString()}`));
   }
