@@ -241,7 +241,7 @@ describe("TLS on the public port", () => {
       await vi.waitFor(() => expect(frames.find((f) => f["type"] === "ack")).toMatchObject({ action: "subscribe", topics: [topic] }), { timeout: 10_000 });
       const sent = await createClient(MessageService, h2("grpc", ann.token)).sendMessage({ chatId, text: "over wss" });
       await vi.waitFor(
-        () => expect(frames.find((f) => f["topic"] === topic && f["type"] === "message_created")).toMatchObject({ seq: String(sent.message?.seq), message_created: { text: "over wss" } }),
+        () => expect(frames.find((f) => f["topic"] === topic && f["type"] === "message_created")).toMatchObject({ seq: Number(sent.message?.seq), message_created: { text: "over wss" } }),
         { timeout: 10_000 },
       );
     } finally {
