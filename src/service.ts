@@ -15,7 +15,7 @@ import { startCallerCheck } from "./domain/caller-check.js";
 import { WriteLimits } from "./domain/write-limits.js";
 import { Callers } from "./domain/agents.js";
 import type { DomainDeps } from "./domain/deps.js";
-import { Unavailable } from "./domain/errors.js";
+import { Unauthenticated, Unavailable } from "./domain/errors.js";
 import { sendAlone } from "./domain/messages.js";
 import type { WatchDeps } from "./live/watch.js";
 import type { EventBus } from "./bus/bus.js";
@@ -259,6 +259,10 @@ export async function startService(config: Config, options: ServiceOptions = {})
       heartbeatMs: live.heartbeatMs,
       maxBufferedBytes: 1 << 20,
       maxFrameBytes: 64 * 1024,
+      onRefused: (error) => {
+        if (!(error instanceof Unauthenticated)) return;
+        logger.debug({ method: "websocket upgrade", reason: error.message, ...refusalDetail(error) }, "token refused");
+      },
     });
     const listener: Listener = await listen(handler, {
       host: config.host,

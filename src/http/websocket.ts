@@ -56,6 +56,8 @@ export interface WebSocketOptions {
   readonly maxBufferedBytes: number;
   /** The largest frame a client may send. */
   readonly maxFrameBytes: number;
+  /** Told why an upgrade was refused (for the debug log; never the token). */
+  readonly onRefused?: (error: unknown) => void;
 }
 
 /** Close codes this server sends beyond the ones `ws` sends for malformed frames (1002, 1007, 1009). */
@@ -393,7 +395,10 @@ export function createUpgradeHandler(options: WebSocketOptions): (req: IncomingM
         if (socket.destroyed) return;
         server.handleUpgrade(req, socket, head, (ws) => new Connection(ws, caller, token, traceparent, options));
       },
-      (error: unknown) => refuse(socket, error),
+      (error: unknown) => {
+        options.onRefused?.(error);
+        refuse(socket, error);
+      },
     );
     return true;
   };

@@ -8,6 +8,7 @@
  */
 import { createServer, connect as tcpConnect, type Server, type Socket } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
 import { mintToken } from "../../src/auth/tokens.js";
 import { createTestDatabase } from "../support/database.js";
 import { dependenciesReachable } from "../support/reachability.js";
@@ -224,6 +225,26 @@ describe.skipIf(!natsBinary)("a running service", () => {
       expect(logged("token refused")[0]).toMatchObject({
         level: 20,
         method: "talk.v1.TalkService/ListTalks",
+        reason: "the token is not valid",
+        check: "ERR_JWS_SIGNATURE_VERIFICATION_FAILED",
+      });
+      // A WebSocket upgrade with that token is refused with 401, and logged the same way.
+      const upgradeStatus = await new Promise<number>((resolve) => {
+        const socket = new WebSocket(`${running.url.replace(/^http/, "ws")}/v1.0/ws?token=${encodeURIComponent(stranger)}`);
+        socket.once("unexpected-response", (_request, response) => {
+          resolve(response.statusCode ?? 0);
+          socket.terminate();
+        });
+        socket.once("open", () => {
+          resolve(101);
+          socket.terminate();
+        });
+        socket.once("error", () => resolve(-1));
+      });
+      expect(upgradeStatus).toBe(401);
+      await waitFor("a token refused line for the WebSocket", () => logged("token refused").some((line) => line.method === "websocket upgrade"), 10_000);
+      expect(logged("token refused").find((line) => line.method === "websocket upgrade")).toMatchObject({
+        level: 20,
         reason: "the token is not valid",
         check: "ERR_JWS_SIGNATURE_VERIFICATION_FAILED",
       });
