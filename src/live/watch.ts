@@ -20,7 +20,7 @@
 import type { EventBus } from "../bus/bus.js";
 import type { EventLog } from "../events/event-log.js";
 import { EventStream } from "./event-stream.js";
-import { LiveBody, type Outlet, type Producer } from "./live-body.js";
+import { LiveBody, type Producer } from "./live-body.js";
 import type { TalkFeeds } from "./talk-feeds.js";
 import { guarded } from "../store/errors.js";
 import type { Departure } from "../store/departure-store.js";

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { Canceled, DomainError, OutOfRange, ResourceExhausted, Unavailable } from "../../src/domain/errors.js";
+import { Canceled, OutOfRange, ResourceExhausted, Unavailable } from "../../src/domain/errors.js";
 import type { TalkId } from "../../src/domain/ids.js";
 import { EventStream, type StreamItem } from "../../src/live/event-stream.js";
 import { LocalBus } from "../../src/bus/local-bus.js";

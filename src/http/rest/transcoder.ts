@@ -8,7 +8,7 @@
 import {
   fromJson,
   type DescMethodServerStreaming,
-  type DescMethodUnary, type DescService, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
+  type DescMethodUnary, type DescService, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { createAsyncIterable } from "@connectrpc/connect/protocol";
 import { randomUUID } from "node:crypto";
