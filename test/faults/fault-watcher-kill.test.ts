@@ -7,27 +7,22 @@
  * through B that failed are retried on A with the same client_message_id; every acknowledged
  * send is stored exactly once, as sent.
  */
-import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Event } from "../../gen/talk/v1/events_pb.js";
-import type { TestAgent } from "../support/harness.js";
-import { FeedWatcher, TalkWatcher, range } from "../support/live-helpers.js";
+import { FeedWatcher, TalkWatcher } from "../support/live-helpers.js";
+import { agentOn, expectLog, groupOnTwo } from "../support/two-process-scene.js";
 import {
   ProcessSuite,
   createTestDatabase,
   dependenciesReachable,
-  describeSeqs,
   eventLog,
   expectContiguousLog,
-  newAgent,
   newPrefix,
   newSecret,
   sharedNatsUrl,
   talkhubEnv,
   type AgentIdentity,
   type Clients,
-  type LoggedEvent,
   type TalkhubProcess,
 } from "../support/processes.js";
 
@@ -45,26 +40,6 @@ const maxPerSender = 300;
 const endBound = 5_000;
 /** How long the resumed watchers may take to reach the head once the load stopped. */
 const catchUpBound = 10_000;
-
-/** An identity with clients of one process, in the shape the live-helpers watchers take. */
-const agentOn = (identity: AgentIdentity, clients: Clients): TestAgent => ({
-  ...identity,
-  role: "agent",
-  via: "grpc",
-  talks: clients.talks,
-  messages: clients.messages,
-  agents: clients.agents,
-});
-
-/** Asserts that events are exactly the log's events from..to (seqs and types), in order. */
-function expectLog(label: string, events: readonly Event[], log: readonly LoggedEvent[], from: number, to: number): void {
-  const seqs = events.map((event) => Number(event.seq));
-  expect(seqs, `${label}: ${describeSeqs(seqs, from, to)}`).toEqual(range(from, to));
-  expect(
-    events.map((event) => ({ seq: Number(event.seq), type: event.type })),
-    `${label}: event types differ from the log`,
-  ).toEqual(log.filter((event) => event.seq >= from && event.seq <= to));
-}
 
 describe.skipIf(!ready)("SIGKILL of the process watchers are connected to", () => {
   const secret = newSecret();
@@ -88,19 +63,7 @@ describe.skipIf(!ready)("SIGKILL of the process watchers are connected to", () =
   it("streams on B end with an error at the kill, resume on A, and end with exactly the log", async () => {
     const killed = b;
     if (a === undefined || killed === undefined) throw new Error("processes not started");
-    const customer = randomUUID();
-    const agents = (await Promise.all(["Olga", "Pavel", "Quinn"].map((name) => newAgent(secret, customer, name)))) as [
-      AgentIdentity,
-      AgentIdentity,
-      AgentIdentity,
-    ];
-    const [olga, pavel, quinn] = agents;
-    const onA = agents.map((agent) => on(a, agent));
-    const onB = agents.map((agent) => on(killed, agent));
-    await Promise.all([...onA, ...onB].map((clients) => clients.talks.listTalks({})));
-    const created = await (onA[0] as Clients).talks.createTalk({ type: "group", participantIds: [pavel.id, quinn.id] });
-    const chatId = created.talk?.id ?? "";
-    const createdSeq = Number(created.talk?.lastSeq ?? 0n);
+    const { agents, olga, pavel, quinn, onA, onB, chatId, createdSeq } = await groupOnTwo(secret, on, a, killed);
 
     const track = <W extends TalkWatcher | FeedWatcher>(watcher: W): W => {
       recorders.push(watcher);

@@ -13,31 +13,26 @@
  * bound far below the sweep period, carried by the surviving members (a subscriber on another
  * member saw it).
  */
-import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { connect } from "@nats-io/transport-node";
 import type { Event, Heartbeat } from "../../gen/talk/v1/events_pb.js";
-import type { TestAgent } from "../support/harness.js";
-import { FeedWatcher, TalkWatcher, range } from "../support/live-helpers.js";
+import { FeedWatcher, TalkWatcher } from "../support/live-helpers.js";
+import { agentOn, expectLog, groupOnTwo } from "../support/two-process-scene.js";
 import {
   ProcessSuite,
   createTestDatabase,
   dependenciesReachable,
-  describeSeqs,
   eventLog,
   expectContiguousLog,
   freePort,
-  newAgent,
   newPrefix,
   newSecret,
   sleep,
   spawnTalkhub,
   startNats,
   talkhubEnv,
-  type AgentIdentity,
   type Clients,
-  type LoggedEvent,
   type NatsServer,
   type TalkhubProcess,
 } from "../support/processes.js";
@@ -107,16 +102,6 @@ async function startCluster(): Promise<Member[]> {
   );
 }
 
-/** An identity with clients of one process, in the shape the live-helpers watchers take. */
-const agentOn = (identity: AgentIdentity, clients: Clients): TestAgent => ({
-  ...identity,
-  role: "agent",
-  via: "grpc",
-  talks: clients.talks,
-  messages: clients.messages,
-  agents: clients.agents,
-});
-
 /** When each event arrived, by seq (a watcher sees each seq of its talk once). */
 type Arrivals = Map<number, number>;
 /** A WatchTalk response as the live-helpers watchers receive it; WatchEvents adds the cursor. */
@@ -136,16 +121,6 @@ class TimedFeedWatcher extends FeedWatcher {
     super.onResponse(response);
     if (response.kind.case === "event") this.arrivals.set(Number(response.kind.value.seq), Date.now());
   }
-}
-
-/** Asserts that events are exactly the log's events from..to (seqs and types), in order. */
-function expectLog(label: string, events: readonly Event[], log: readonly LoggedEvent[], from: number, to: number): void {
-  const seqs = events.map((event) => Number(event.seq));
-  expect(seqs, `${label}: ${describeSeqs(seqs, from, to)}`).toEqual(range(from, to));
-  expect(
-    events.map((event) => ({ seq: Number(event.seq), type: event.type })),
-    `${label}: event types differ from the log`,
-  ).toEqual(log.filter((event) => event.seq >= from && event.seq <= to));
 }
 
 describe.skipIf(!ready)("a three-member NATS cluster: a member and a Talkhub process SIGKILLed under load", () => {
@@ -210,19 +185,7 @@ describe.skipIf(!ready)("a three-member NATS cluster: a member and a Talkhub pro
     // what it sees crossed a route.
     const tapMember = survivors.find((member) => member !== memberOfB) ?? (survivors[0] as Member);
 
-    const customer = randomUUID();
-    const agents = (await Promise.all(["Olga", "Pavel", "Quinn"].map((name) => newAgent(secret, customer, name)))) as [
-      AgentIdentity,
-      AgentIdentity,
-      AgentIdentity,
-    ];
-    const [olga, pavel, quinn] = agents;
-    const onA = agents.map((agent) => on(talkhubA, agent));
-    const onB = agents.map((agent) => on(killed, agent));
-    await Promise.all([...onA, ...onB].map((clients) => clients.talks.listTalks({})));
-    const created = await (onA[0] as Clients).talks.createTalk({ type: "group", participantIds: [pavel.id, quinn.id] });
-    const chatId = created.talk?.id ?? "";
-    const createdSeq = Number(created.talk?.lastSeq ?? 0n);
+    const { customer, agents, olga, pavel, quinn, onA, onB, chatId, createdSeq } = await groupOnTwo(secret, on, talkhubA, killed);
 
     const track = <W extends TalkWatcher | FeedWatcher>(watcher: W): W => {
       recorders.push(watcher);
