@@ -15,7 +15,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { chromium, type Browser, type BrowserContext, type Locator, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
+import { chromiumPath, launchChromium } from "../support/chromium.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mintToken } from "../../src/auth/tokens.js";
 import { readConfig } from "../../src/config.js";
@@ -25,7 +26,6 @@ import { createTestDatabase, databaseConfig, type TestDatabase } from "../suppor
 import { backends, natsUrl, randomNatsPrefix } from "../support/harness.js";
 
 const repo = fileURLToPath(new URL("../..", import.meta.url));
-const chromiumPath = process.env["TALKHUB_CHROMIUM"] ?? "/usr/bin/chromium";
 const haveChromium = existsSync(chromiumPath);
 const artifacts = join(repo, "test-artifacts", "web-console");
 /**
@@ -158,20 +158,7 @@ describe.skipIf(!haveChromium).each(backends)("web console (Chromium, two agents
       natsUrl: backend === "postgres" ? natsUrl : undefined,
     });
 
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      headless: true,
-      // playwright-core gives every launch a fresh, empty user data dir of its own.
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
     customerId = randomUUID();
     agentNamed = async (name: string): Promise<Agent> => {
       const id = randomUUID();

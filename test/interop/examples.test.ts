@@ -13,12 +13,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { build } from "esbuild";
-import { chromium } from "playwright-core";
+import { chromiumPath, launchChromium } from "../support/chromium.js";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { createTalk, newCustomer, sendText, useService, type TestAgent } from "../support/harness.js";
 
 const repo = fileURLToPath(new URL("../..", import.meta.url));
-const chromiumPath = process.env["TALKHUB_CHROMIUM"] ?? "/usr/bin/chromium";
 const haveChromium = existsSync(chromiumPath);
 if (!haveChromium) {
   if (process.env["CI"] === "true") throw new Error(`Chromium not found at ${chromiumPath} (CI=true makes this fatal)`);
@@ -136,11 +135,7 @@ describe("examples against a Talkhub service", () => {
       const talk = await createTalk(alice, [bob], "normal");
       await sendText(alice, talk.id, "before the page");
 
-      const browser = await chromium.launch({
-        executablePath: chromiumPath,
-        headless: true,
-        args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-      });
+      const browser = await launchChromium();
       try {
         const page = await (await browser.newContext()).newPage();
         const pageErrors: string[] = [];

@@ -20,7 +20,7 @@ import { Code, ConnectError, createClient, type Interceptor, type Transport } fr
 import { Http2SessionManager, createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { chromium } from "playwright-core";
+import { chromiumPath, launchChromium } from "../support/chromium.js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import WebSocket from "ws";
 import { MessageService } from "../../gen/talk/v1/message_service_pb.js";
@@ -30,7 +30,6 @@ import { newAgent, newSecret, spawnTalkhub, type AgentIdentity, type TalkhubProc
 
 const repo = fileURLToPath(new URL("../..", import.meta.url));
 const run = promisify(execFile);
-const chromiumPath = process.env["TALKHUB_CHROMIUM"] ?? "/usr/bin/chromium";
 const haveChromium = toolPresent("TLS in Chromium", "chromium", existsSync(chromiumPath), "apt-get install -y chromium");
 
 /** A self-signed certificate for 127.0.0.1 and localhost, and its key, in `dir`. */
@@ -259,20 +258,7 @@ describe("TLS on the public port", () => {
     // dir, which playwright gives every launch); any other certificate error still fails.
     const spki = new X509Certificate(ca).publicKey.export({ type: "spki", format: "der" });
     const pin = createHash("sha256").update(spki).digest("base64");
-    const browser = await chromium.launch({
-      executablePath: chromiumPath,
-      headless: true,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        `--ignore-certificate-errors-spki-list=${pin}`,
-      ],
-    });
+    const browser = await launchChromium([`--ignore-certificate-errors-spki-list=${pin}`]);
     try {
       const page = await browser.newPage();
       // The console's files: a build elsewhere may be rewriting web/dist this moment.
