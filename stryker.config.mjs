@@ -26,6 +26,11 @@ export default {
     "src/http/rest/path-template.ts",
     "src/http/rest/request-json.ts",
     "src/http/rest/field-path.ts",
+    "src/live/live-body.ts",
+    "src/live/turn-batch.ts",
+    "src/rpc/talks/live-frames.ts",
+    "src/http/websocket-protocol.ts",
+    "src/http/rest/spec-dialect.ts",
     // --- end live delivery, token verifier, REST transcoder ---
     // --- send path and domain rules (tests: test/unit/send-*, known-talks, domain-*) ---
     "src/sends/send-batcher.ts",
