@@ -9,6 +9,7 @@
  *  - The caller is authenticated from the headers before connect reads the body (see
  *    bodyAfterAuthentication).
  *  - gRPC's grpc-message is encoded as the gRPC spec says (see grpc-message.ts).
+ *  - gRPC-Web's text mode (base64) is served as the binary one (see grpc-web-text.ts).
  */
 import { Code, createConnectRouter, createServiceImplSpec, type ConnectRouter, type ConnectRouterOptions, type ServiceImplSpec } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
@@ -17,6 +18,7 @@ import type { DescMethod } from "@bufbuild/protobuf";
 import http2 from "node:http2";
 import { createGrpcDirect, type HeaderAuthentication } from "./grpc-direct.js";
 import { respecGrpcMessage } from "./grpc-message.js";
+import { withGrpcWebText } from "./grpc-web-text.js";
 import { authenticated, type RequestHandler } from "./listener.js";
 
 const parseFailure = /^(\[internal\] )?parse binary:/;
@@ -178,10 +180,12 @@ export function createRpcAdapter(
         if (!req.complete && !req.stream.destroyed) req.stream.close(http2.constants.NGHTTP2_NO_ERROR);
       });
     }
-    const uReq = universalRequestFromNodeRequest(req, res, undefined, undefined);
-    handler(bodyAfterAuthentication(uReq, handler.method, options.authenticate, () => authenticated(req)))
-      .then(clientFault)
-      .then(grpcMessageAsSpecified)
+    const call = withGrpcWebText((uReq) =>
+      handler(bodyAfterAuthentication(uReq, handler.method, options.authenticate, () => authenticated(req)))
+        .then(clientFault)
+        .then(grpcMessageAsSpecified),
+    );
+    call(universalRequestFromNodeRequest(req, res, undefined, undefined))
       .then((uRes) => universalResponseToNodeResponse(uRes, res))
       .catch(() => {
         // The client went away mid-response; there is no one left to answer.
