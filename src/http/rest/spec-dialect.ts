@@ -30,18 +30,20 @@ export function toSpecTime(value: string): string {
 }
 
 const isObject = (value: JsonValue | undefined): value is JsonObject => typeof value === "object" && value !== null && !Array.isArray(value);
+/** A message whose JSON is written field by field (not a well-known type with a JSON form of its own, such as Struct or Value). */
+const isPlain = (schema: DescMessage, value: JsonValue | undefined): value is JsonObject => isObject(value) && !schema.typeName.startsWith("google.protobuf.");
 
 /** One field's proto JSON value in the dialect; undefined leaves the field out. */
 function specValue(field: DescField, value: JsonValue | undefined): JsonValue | undefined {
   switch (field.fieldKind) {
     case "message":
       if (field.message.typeName === timestampType) return typeof value === "string" ? toSpecTime(value) : "";
-      return isObject(value) ? specObject(field.message, value) : value;
+      return isPlain(field.message, value) ? specObject(field.message, value) : value;
     case "list":
       if (!Array.isArray(value)) return value;
       if (field.listKind === "message") {
         const item = field.message;
-        return value.map((v) => (item.typeName === timestampType && typeof v === "string" ? toSpecTime(v) : isObject(v) ? specObject(item, v) : v));
+        return value.map((v) => (item.typeName === timestampType && typeof v === "string" ? toSpecTime(v) : isPlain(item, v) ? specObject(item, v) : v));
       }
       return field.listKind === "scalar" && int64Types.has(field.scalar) ? value.map(int64Number) : value;
     case "scalar":
