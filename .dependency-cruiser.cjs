@@ -14,7 +14,7 @@
  * Beneath them all, the domain's shared kernel (its ids, errors, identity, model, events and
  * the shapes a write hands to the store) may be named by every layer but http/: ids and
  * errors are words, not rules. http/ reaches the domain only through rpc/ and auth/.
- * Each rule below is named for what it forbids; its comment says why.
+ * Each rule below is named for what it forbids; its comment says why. Run: npm run lint.
  */
 
 /** The domain modules that hold no rules of their own, so the layers beneath may name them. */
@@ -56,6 +56,13 @@ module.exports = {
       severity: "error",
       from: { path: "^gen/" },
       to: { path: "^(src|test|bench|scripts|web|clients|examples)/" },
+    },
+    {
+      name: "clients-not-to-server",
+      comment: "clients/, web/ and examples/ speak the contract from another process or a browser: gen/ and clients/ only, never the server's code.",
+      severity: "error",
+      from: { path: "^(clients|web|examples)/" },
+      to: { path: "^(src|test|bench|scripts)/" },
     },
     {
       name: "composition-root-imported-by-none",
