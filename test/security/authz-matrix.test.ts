@@ -104,7 +104,11 @@ const matrix: Record<string, Spec> = {
   },
   "MessageService.RemoveReaction": {
     who: talkRow,
-    effect: deleted("reactions", "the caller's thumbsup", (r, c) => r["message_id"] === c.s.messageId && r["emoji"] === "thumbsup" && r["owner_id"] === c.caller.id),
+    effect: deleted(
+      "reactions",
+      "the caller's thumbsup",
+      (r, c) => r["message_id"] === c.s.messageId && r["emoji"] === "thumbsup" && r["owner_id"] === c.caller.id,
+    ),
   },
   "AgentService.CreateAgent": {
     who: { ...adminOnly, foreignAdmin: "ok" },
