@@ -8,7 +8,7 @@
 import {
   fromJson,
   type DescMethodServerStreaming,
-  type DescMethodUnary, type DescService, type JsonValue } from "@bufbuild/protobuf";
+  type DescMethodUnary, type DescService, type JsonValue, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { createAsyncIterable } from "@connectrpc/connect/protocol";
 import { randomUUID } from "node:crypto";
@@ -163,7 +163,7 @@ async function transcode(
 ): Promise<void> {
   const { method } = binding;
   const bodyText = await readBody(req, options.maxBodyBytes);
-  let input;
+  let input: Message;
   try {
     // Unknown keys are refused at every depth (requestJson names those at the top).
     const json = fromSpecJson(method.input, requestJson(binding, bodyText, url.searchParams, pathFields));
