@@ -6,7 +6,8 @@
  *   main.ts, service.ts, demo.ts, cli/   the entry points and the composition root
  *   contract/                            the OpenAPI document, built from http/rest's bindings
  *   http/                                the listener: gRPC fast path, REST, WebSocket, CORS
- *   rpc/  auth/  operator/               the services, the token checks, health and metrics
+ *   rpc/                                 the services: request -> domain -> response
+ *   auth/  operator/                     token checks; health, metrics, logs (for rpc/ and http/)
  *   live/                                delivery: feeds, streams, the watch use cases
  *   domain/  sends/                      the rules, and the send path's group commit
  *   store/  events/  bus/                SQL, the event log, the bus transports
