@@ -259,7 +259,7 @@ function markdown(results: Results): string {
   if (results.errors.length > 0) {
     lines.push("## Errors");
     lines.push("");
-    for (const e of results.errors) lines.push("```\n" + e + "\n```");
+    for (const e of results.errors) lines.push(`\`\`\`\n${e}\n\`\`\``);
     lines.push("");
   }
   const vs = verdicts(results);
@@ -454,7 +454,7 @@ async function freeName(dir: string, date: string): Promise<string> {
 export async function writeReport(dir: string, results: Results, rewrite = false): Promise<string[]> {
   if (!rewrite) results.date = await freeName(dir, results.date);
   const base = join(dir, results.date);
-  await writeFile(`${base}.json`, JSON.stringify(results, null, 2) + "\n");
+  await writeFile(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
   await writeFile(`${base}.svg`, latencySvg(results));
   await writeFile(`${base}-scale.svg`, scaleSvg(results));
   await writeFile(`${base}.md`, markdown(results));

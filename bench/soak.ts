@@ -338,7 +338,7 @@ async function main(): Promise<number> {
     const talks: string[] = [];
     for (let t = 0; t < talkCount; t++) {
       const created = await call("CreateTalk", () =>
-        (clients[0]?.[0] as Clients).talks.createTalk({ type: "group", name: `soak ${t}`, participantIds: [1, 2, 3].map((i) => agents[i]?.id ?? "") }),
+        clients[0]![0]!.talks.createTalk({ type: "group", name: `soak ${t}`, participantIds: [1, 2, 3].map((i) => agents[i]?.id ?? "") }),
       );
       talks.push(created.talk?.id ?? "");
     }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: generated code up to date, buf lint, buf breaking, typecheck, the deliberate
-# breakages still apply to the code, then every vitest
+# The whole test suite: generated code up to date, buf lint, buf breaking, typecheck, format, lint
+# and layering, the deliberate breakages still apply to the code, then every vitest
 # suite (embedded PGlite, Postgres, NATS, interop). Under CI=true the Postgres and NATS suites
 # fail instead of skipping when their servers do not answer.
 set -euo pipefail
@@ -25,6 +25,10 @@ echo "== typecheck"
 npx tsc --noEmit -p .
 npx tsc --noEmit -p web
 npx tsc --noEmit -p scripts/breakages
+
+echo "== format, lint and layering (biome.jsonc and .dependency-cruiser.cjs; npm run format fixes the layout)"
+npx biome ci --error-on-warnings .
+npm run --silent lint:layers
 
 echo "== breakages still apply (npm run test:breakages runs them; see docs/testing.md)"
 npx tsx scripts/breakages/run.ts --apply-only

@@ -33,7 +33,7 @@ import { useFastProtobufUtf8 } from "./http/protobuf-utf8.js";
 import { createLocalCalls } from "./http/local-calls.js";
 import { createUpgradeHandler } from "./http/websocket.js";
 import { headerAuthentication } from "./rpc/header-authentication.js";
-import { authInterceptor, errorInterceptor } from "./rpc/interceptors.js";
+import { authInterceptor, callerAuthenticator, errorInterceptor } from "./rpc/interceptors.js";
 import { routes } from "./rpc/index.js";
 import { observeInterceptor } from "./rpc/observe-interceptor.js";
 import { AgentService } from "../gen/talk/v1/agent_service_pb.js";
@@ -253,8 +253,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     });
     const onUpgrade = createUpgradeHandler({
       calls: createLocalCalls(allRoutes, interceptors),
-      verify,
-      callers,
+      authenticate: callerAuthenticator(verify, callers),
       shutdown: shutdown.signal,
       heartbeatMs: live.heartbeatMs,
       maxBufferedBytes: 1 << 20,

@@ -10,7 +10,7 @@
  * Compression, gRPC-Web, Connect, JSON and client streams go through connect-node.
  */
 import http2 from "node:http2";
-import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescMethod, type DescService, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescMethod, type DescService, type Message, type MessageInitShape } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
@@ -271,7 +271,7 @@ async function serve(target: DirectMethod, req: http2.Http2ServerRequest, res: h
     // without a valid token is refused (its stream reset) whatever body it announces.
     if (await inTime(options.authenticate(method, requestHeader))) authenticated(req);
     const bytes = await inTime(readMessage(req, options.readMaxBytes));
-    let message;
+    let message: Message;
     try {
       message = fromBinary(method.input, bytes);
     } catch (error) {

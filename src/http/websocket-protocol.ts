@@ -5,11 +5,8 @@
  */
 import { ConnectError } from "@connectrpc/connect";
 import { EventSchema, HeartbeatSchema, type Event, type Heartbeat } from "../../gen/talk/v1/events_pb.js";
-import { InvalidArgument, PermissionDenied } from "../domain/errors.js";
-import { isUuid } from "../domain/ids.js";
-import type { Identity } from "../domain/identity.js";
-import { toConnectError } from "../rpc/errors.js";
-import { codeName } from "./http-status.js";
+import { InvalidArgument, isUuid, PermissionDenied, type Identity } from "../rpc/domain-terms.js";
+import { codeName, toConnectError } from "../rpc/errors.js";
 import { toSpecJson } from "./rest/spec-dialect.js";
 
 export type Topic = { readonly kind: "talk"; readonly talkId: string } | { readonly kind: "all" };

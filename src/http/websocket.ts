@@ -21,13 +21,11 @@ import type { Duplex } from "node:stream";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { WebSocketServer, type WebSocket } from "ws";
 import { TalkService, type WatchEventsResponse, type WatchTalkResponse } from "../../gen/talk/v1/talk_service_pb.js";
-import type { TokenVerifier } from "../auth/verifier.js";
-import type { Callers } from "../domain/agents.js";
-import { ResourceExhausted, Unauthenticated } from "../domain/errors.js";
-import type { Identity } from "../domain/identity.js";
-import { toConnectError } from "../rpc/errors.js";
+import { ResourceExhausted, Unauthenticated, type Identity } from "../rpc/domain-terms.js";
+import { codeName, toConnectError } from "../rpc/errors.js";
+import type { CallerAuthenticator } from "../rpc/interceptors.js";
 import { bearerToken } from "./bearer-token.js";
-import { codeName, httpStatusOf } from "./http-status.js";
+import { httpStatusOf } from "./http-status.js";
 import type { LocalCalls } from "./local-calls.js";
 import {
   ackFrame,
@@ -46,8 +44,8 @@ export const websocketPaths = ["/v1.0/ws", "/v1.0/service_agents/ws"] as const;
 export interface WebSocketOptions {
   /** WatchTalk, WatchEvents and GetTalk, through the interceptors of every RPC. */
   readonly calls: LocalCalls;
-  readonly verify: TokenVerifier;
-  readonly callers: Callers;
+  /** The token check of every call (rpc/interceptors.ts), made once for the upgrade. */
+  readonly authenticate: CallerAuthenticator;
   /** Aborted when the process shuts down: every socket is then closed with 1012. */
   readonly shutdown: AbortSignal;
   /** How often the server pings each socket (and how long a ping may go unanswered). */
@@ -385,9 +383,7 @@ export function createUpgradeHandler(options: WebSocketOptions): (req: IncomingM
     // every subscription's call.
     const authenticate = async (): Promise<{ caller: Identity; token: string }> => {
       const token = tokenOf(req);
-      const caller = await options.verify(token);
-      await options.callers.ensure(caller);
-      return { caller, token };
+      return { caller: await options.authenticate(token), token };
     };
     const traceparent = typeof req.headers.traceparent === "string" ? req.headers.traceparent : undefined;
     authenticate().then(

@@ -118,6 +118,7 @@ function endsView(caller: Identity, event: TalkEvent, membership?: string): "lef
  * PERMISSION_DENIED after the caller's own participant_left, and NOT_FOUND after talk_deleted.
  */
 export function talkWatch(
+  // biome-ignore lint/correctness/noUnusedFunctionParameters: both watch use cases take the same arguments (eventsWatch reads the clock)
   deps: DomainDeps,
   watch: WatchDeps,
   caller: Identity,

@@ -3,6 +3,7 @@ import { bearerOf } from "../auth/bearer.js";
 import type { TokenVerifier } from "../auth/verifier.js";
 import type { Callers } from "../domain/agents.js";
 import { DomainError, Unauthenticated } from "../domain/errors.js";
+import type { Identity } from "../domain/identity.js";
 import { LiveBody } from "../live/live-body.js";
 import { callerKey } from "./caller.js";
 import { endOfCall, isCancellation, toConnectError } from "./errors.js";
@@ -56,15 +57,30 @@ export function bearerToken(authorization: string | null): string {
   return token;
 }
 
+/** Turns a token into the verified caller, or throws Unauthenticated. */
+export type CallerAuthenticator = (token: string) => Promise<Identity>;
+
+/**
+ * The check of a token every edge makes: verified, and its agent entered into the directory
+ * of callers. The auth interceptor makes it for every call, the WebSocket for its upgrade.
+ */
+export function callerAuthenticator(verify: TokenVerifier, callers: Callers): CallerAuthenticator {
+  return async (token) => {
+    const caller = await verify(token);
+    await callers.ensure(caller);
+    return caller;
+  };
+}
+
 /**
  * Verifies the caller's token, enters the caller into the directory, and puts it on the
  * context. Services named in `open` (health, reflection) need no token.
  */
 export function authInterceptor(verify: TokenVerifier, callers: Callers, open: ReadonlySet<string>): Interceptor {
+  const authenticate = callerAuthenticator(verify, callers);
   return (next) => async (req) => {
     if (open.has(req.service.typeName)) return next(req);
-    const caller = await verify(bearerToken(req.header.get("authorization")));
-    await callers.ensure(caller);
+    const caller = await authenticate(bearerToken(req.header.get("authorization")));
     req.contextValues.set(callerKey, caller);
     return next(req);
   };

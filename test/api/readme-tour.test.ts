@@ -84,7 +84,7 @@ describe("README tour", () => {
     const [page, reacted] = [...text.matchAll(/^\{$[\s\S]*?^\}$/gm)].map((m) => JSON.parse(m[0]) as Record<string, unknown>);
     expect(page, text).toBeDefined();
     expect(JSON.stringify(page)).toContain("Hello team");
-    expect((page?.["result"] as unknown[]).length).toBe(2);
+    expect(page?.["result"]).toHaveLength(2);
     expect(JSON.stringify(reacted)).toContain("🎉");
     expect(JSON.stringify(reacted)).toContain("👍");
     expect(tools.at(-1)).toMatch(/^\d+ REST paths$/);

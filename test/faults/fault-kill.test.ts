@@ -176,7 +176,6 @@ describe.skipIf(!ready)("SIGKILL of a process under load", () => {
       }
       abandoned.push(clientMessageId);
     };
-    const t0 = Date.now();
     // Senders 6 and 7 send to the quiet talk until B is killed, then to the main talk.
     const load = Array.from({ length: concurrency }, async (_, sender) => {
       for (let j = 0; j < maxPerSender && !stopping; j++) {

@@ -101,7 +101,6 @@ describe.each(backends)("WatchEvents on %s", (backend) => {
     const t1 = await createTalk(a, [b]);
     const t2 = await createTalk(a, [c]);
     const feed = new FeedWatcher(a);
-    let cursor: string;
     const seen: Event[] = [];
     try {
       await feed.ready();
@@ -113,7 +112,7 @@ describe.each(backends)("WatchEvents on %s", (backend) => {
       await feed.abort();
     }
     seen.push(...feed.events);
-    cursor = feed.cursor;
+    const cursor = feed.cursor;
     const [seen1, seen2] = [await lastSeqOf(a, t1.id), await lastSeqOf(a, t2.id)];
     expect(seqsOf(feed.of(t1.id)).at(-1)).toBe(seen1);
 

@@ -4,7 +4,6 @@
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { describe, expect, it, vi } from "vitest";
-import WebSocket from "ws";
 import { mintToken } from "../../src/auth/tokens.js";
 import { createTalk, liveBackends, must, newCustomer, sendText, useService } from "../support/harness.js";
 import type { TestAgent, TestEnv } from "../support/harness.js";

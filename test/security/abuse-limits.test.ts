@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { ConnectError } from "@connectrpc/connect";
 import { noAbuseLimits, type AbuseLimits } from "../../src/config.js";
-import { backends, Code, expectCode, must, sleep, useService, type TestAgent, type TestEnv } from "../support/harness.js";
+import { backends, Code, expectCode, must, sleep, useService, type TestAgent } from "../support/harness.js";
 import { httpCall, withTimeout } from "../support/security-helpers.js";
 
 const abuse: AbuseLimits = {
@@ -27,7 +27,7 @@ async function settle(calls: Promise<unknown>[]): Promise<{ codes: string[]; err
   return { codes, errors };
 }
 
-async function talkOf(env: TestEnv, owner: TestAgent): Promise<string> {
+async function talkOf(owner: TestAgent): Promise<string> {
   return must((await owner.talks.createTalk({ type: "group" })).talk).id;
 }
 
@@ -36,7 +36,7 @@ describe.each(backends)("rate limits (sends 5/s burst 5, talk creates 6/min burs
 
   it("the 6th immediate send is RESOURCE_EXHAUSTED with retry-after, and succeeds after waiting (gRPC)", async () => {
     const ann = await env.agent(randomUUID(), "Ann", { via: "grpc" });
-    const chatId = await talkOf(env, ann);
+    const chatId = await talkOf(ann);
     const before = (await env.counts()).messages;
     const started = Date.now();
     const { codes, errors } = await settle(Array.from({ length: 6 }, (_, i) => ann.messages.sendMessage({ chatId, text: `m${i}` })));
@@ -58,7 +58,7 @@ describe.each(backends)("rate limits (sends 5/s burst 5, talk creates 6/min burs
 
   it("the same over Connect and REST: HTTP 429 with Retry-After", async () => {
     const bob = await env.agent(randomUUID(), "Bob", { via: "connect" });
-    const chatId = await talkOf(env, bob);
+    const chatId = await talkOf(bob);
     const started = Date.now();
     const replies = await Promise.all(
       // 16 at once: on a loaded machine the bucket refills while they run, and 8 were seen to
@@ -135,7 +135,7 @@ describe.each(backends)("rate limits (sends 5/s burst 5, talk creates 6/min burs
 
   it("a 3rd concurrent WatchTalk stream is RESOURCE_EXHAUSTED; closing one lets a new one open", async () => {
     const eve = await env.agent(randomUUID(), "Eve", { via: "grpc" });
-    const chatId = await talkOf(env, eve);
+    const chatId = await talkOf(eve);
     const open = (via: "grpc" | "connect" = "grpc") => {
       const abort = new AbortController();
       const iterator = env.as(eve, via).talks.watchTalk({ chatId, afterSeq: 0n }, { signal: abort.signal })[Symbol.asyncIterator]();
@@ -260,7 +260,7 @@ describe.each(backends)("size and count limits (no rate limits) on %s", (backend
 
   it("text: 10,000 characters ok, 10,001 INVALID_ARGUMENT (code points, not UTF-16 units)", async () => {
     const ann = await env.agent(randomUUID(), "Ann");
-    const chatId = await talkOf(env, ann);
+    const chatId = await talkOf(ann);
     expect(must((await ann.messages.sendMessage({ chatId, text: "a".repeat(10_000) })).message).text).toHaveLength(10_000);
     expect([...must((await ann.messages.sendMessage({ chatId, text: "😀".repeat(10_000) })).message).text]).toHaveLength(10_000);
     const before = await env.counts();
@@ -282,7 +282,7 @@ describe.each(backends)("size and count limits (no rate limits) on %s", (backend
 
   it("medias: 10 ok, 11 INVALID_ARGUMENT", async () => {
     const ann = await env.agent(randomUUID(), "Ann");
-    const chatId = await talkOf(env, ann);
+    const chatId = await talkOf(ann);
     const media = (i: number) => ({ type: "application/pdf", url: `https://files.example/${i}.pdf`, name: `${i}.pdf` });
     const ten = must((await ann.messages.sendMessage({ chatId, text: "", medias: Array.from({ length: 10 }, (_, i) => media(i)) })).message);
     expect(ten.medias).toHaveLength(10);

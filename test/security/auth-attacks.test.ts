@@ -33,7 +33,7 @@ class JwksServer {
   url = "";
   constructor(private readonly keys: () => JWK[]) {}
   async start(): Promise<void> {
-    this.server = createServer((req, res) => {
+    this.server = createServer((_req, res) => {
       this.requests += 1;
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ keys: this.keys() }));

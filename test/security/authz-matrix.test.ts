@@ -104,7 +104,11 @@ const matrix: Record<string, Spec> = {
   },
   "MessageService.RemoveReaction": {
     who: talkRow,
-    effect: deleted("reactions", "the caller's thumbsup", (r, c) => r["message_id"] === c.s.messageId && r["emoji"] === "thumbsup" && r["owner_id"] === c.caller.id),
+    effect: deleted(
+      "reactions",
+      "the caller's thumbsup",
+      (r, c) => r["message_id"] === c.s.messageId && r["emoji"] === "thumbsup" && r["owner_id"] === c.caller.id,
+    ),
   },
   "AgentService.CreateAgent": {
     who: { ...adminOnly, foreignAdmin: "ok" },
@@ -167,7 +171,7 @@ interface Scene {
   readonly third: TestAgent;
 }
 
-async function scene(env: TestEnv, cast: Cast, method: DescMethod | undefined): Promise<Scene> {
+async function scene(cast: Cast, method: DescMethod | undefined): Promise<Scene> {
   const { other, third } = cast;
   const talk = must((await cast.participant.talks.createTalk({ type: "group", participantIds: [other.id] })).talk);
   const message = must((await cast.participant.messages.sendMessage({ chatId: talk.id, text: "hi" })).message);
@@ -360,7 +364,7 @@ describe.each(backends)("authorization matrix (%s)", (backend) => {
     const order = [...callers].sort((a, b) => Number(expectedOf(method, a) === "ok") - Number(expectedOf(method, b) === "ok"));
     for (const caller of order) {
       const expected = expectedOf(method, caller);
-      const s = expected === "ok" ? await scene(env, cast, method) : (shared ??= await scene(env, cast, method));
+      const s = expected === "ok" ? await scene(cast, method) : (shared ??= await scene(cast, method));
       const before = await env.snapshot(customers);
       const { code, detail } = await call(caller, s, cast);
       const after = await env.snapshot(customers);
@@ -421,7 +425,7 @@ describe.each(backends)("authorization matrix (%s)", (backend) => {
   });
 
   it("lists show nothing of talks and agents the caller may not see", async () => {
-    const s = await scene(env, cast, undefined);
+    const s = await scene(cast, undefined);
     for (const caller of ["outsider", "admin", "foreign", "foreignAdmin"] as const) {
       const talks = await cast[caller].talks.listTalks({ pageSize: 200 });
       expect(talks.result.map((t) => t.id)).not.toContain(s.talkId);
@@ -434,7 +438,7 @@ describe.each(backends)("authorization matrix (%s)", (backend) => {
   });
 
   it("a WebSocket subscription to a talk the caller does not take part in gets an error frame and none of its events", async () => {
-    const s = await scene(env, cast, undefined);
+    const s = await scene(cast, undefined);
     const wsUrl = (token: string) => `ws://127.0.0.1:${env.service.port}/v1.0/ws?token=${encodeURIComponent(token)}`;
     const sockets: WsClient[] = [];
     try {

@@ -960,7 +960,7 @@ describe.each(backends)("explicit hostile requests (%s)", (backend) => {
           await own.messages.sendMessage({ chatId: fx.talkId, text: "z".repeat(6 * 1024 * 1024) });
           return "ok";
         } catch (error) {
-          return Code[ConnectError.from(error).code] + ": " + ConnectError.from(error).rawMessage;
+          return `${Code[ConnectError.from(error).code]}: ${ConnectError.from(error).rawMessage}`;
         }
       });
       expect(grpcError).toMatch(/^ResourceExhausted/);
@@ -1143,6 +1143,7 @@ describe.each(backends)("explicit hostile requests (%s)", (backend) => {
   });
 
   it("SQL and HTML in text are stored and returned verbatim", async () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a hostile text, sent as written
     const texts = [sqlText, htmlText, `${sqlText}${htmlText}`, "\\'; SELECT pg_sleep(5); --", "$1 $$ %s %n {{7*7}} ${7*7}"];
     for (const text of texts) {
       const sent = must((await fx.ann.messages.sendMessage({ chatId: fx.talkId, text })).message);

@@ -176,15 +176,15 @@ describe.each(backends)("slow and idle connections on %s", (backend) => {
     http: { headersTimeoutMs, requestTimeoutMs, idleTimeoutMs, unauthenticatedBytesPerConnection: unauthenticatedBytes, maxRequestBytes },
     live: { heartbeatMs: 200 },
   });
-  beforeAll(() => env.start(), 120_000);
-  afterAll(() => env.stop(), 60_000);
-
-  const port = () => env.service.port;
   let token = "";
   let agentId = "";
   beforeAll(async () => {
+    await env.start();
     ({ token, id: agentId } = await env.agent(randomUUID(), "Ann"));
-  });
+  }, 120_000);
+  afterAll(() => env.stop(), 60_000);
+
+  const port = () => env.service.port;
 
   /** The service still answers, and a good call still works. */
   async function stillServing(): Promise<void> {

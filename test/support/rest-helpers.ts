@@ -5,8 +5,7 @@
 import httpModule from "node:http";
 import { expect } from "vitest";
 
-// JSON bodies of the REST answers are read loosely on purpose: the tests check the wire shape.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: JSON bodies of the REST answers are read loosely on purpose: the tests check the wire shape.
 export type Json = any;
 
 export interface RestReply {

@@ -13,8 +13,7 @@ import { frame, parseFrames } from "./envelopes.js";
 
 export const apiServices = [TalkService, MessageService, AgentService] as const;
 
-// REST and JSON bodies are read loosely on purpose: the tests check the wire shape.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: REST and JSON bodies are read loosely on purpose: the tests check the wire shape.
 export type Json = any;
 
 export interface HttpReply {

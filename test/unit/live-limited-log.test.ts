@@ -74,8 +74,14 @@ describe("limitedLog", () => {
   it("passes the arguments through", async () => {
     const calls: unknown[] = [];
     const log: EventLog = {
-      read: async (talkId, afterSeq, limit) => (calls.push(["read", talkId, afterSeq, limit]), []),
-      heads: async (ids) => (calls.push(["heads", ids]), new Map()),
+      read: async (talkId, afterSeq, limit) => {
+        calls.push(["read", talkId, afterSeq, limit]);
+        return [];
+      },
+      heads: async (ids) => {
+        calls.push(["heads", ids]);
+        return new Map();
+      },
     };
     const limited = limitedLog(log, 1);
     await limited.read(talkA, 5, 7);

@@ -47,7 +47,7 @@ describe("LocalBus", () => {
   it("gives the event to every listener subscribed when it was published, also when one leaves meanwhile", () => {
     const bus = new LocalBus();
     const got: string[] = [];
-    let offSecond = () => undefined as void;
+    let offSecond: () => void = () => undefined;
     bus.subscribeTalk(customerId, talkA, (e) => {
       got.push(`first${e.seq}`);
       offSecond();

@@ -236,7 +236,7 @@ describe("TalkFeeds.sweep", () => {
   it("runs one sweep at a time", async () => {
     const { log, feeds } = setup();
     await feeds.attach(customerId, talkA, () => undefined);
-    let open = () => undefined as void;
+    let open: () => void = () => undefined;
     log.gate = new Promise<void>((resolve) => (open = resolve));
     const first = feeds.sweep();
     await feeds.sweep();
@@ -265,7 +265,7 @@ describe("TalkFeeds.sweep", () => {
     const { log, feeds, errors } = setup();
     const { detach } = await feeds.attach(customerId, talkA, () => undefined);
     log.fill(talkA, 2);
-    let open = () => undefined as void;
+    let open: () => void = () => undefined;
     log.gate = new Promise<void>((resolve) => (open = resolve));
     const sweeping = feeds.sweep();
     await settle();

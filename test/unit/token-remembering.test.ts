@@ -96,7 +96,10 @@ describe("remembered tokens", () => {
     // A stand-in for the signature check: the bound is what is under test.
     let checks = 0;
     const identity = { agentId: agent, customerId: customer, name: undefined, role: "agent", expiresAt: start + 600_000 } as const;
-    const verify = remembering(async () => (checks++, identity as unknown as Identity));
+    const verify = remembering(async () => {
+      checks++;
+      return identity as unknown as Identity;
+    });
     for (let i = 0; i < 10_000; i++) await verify(`t${i}`);
     await verify("t0");
     expect(checks).toBe(10_000);

@@ -11,7 +11,11 @@ export default breakage({
       find: [
         '  "MessageService.RemoveReaction": {',
         "    who: talkRow,",
-        '    effect: deleted("reactions", "the caller\'s thumbsup", (r, c) => r["message_id"] === c.s.messageId && r["emoji"] === "thumbsup" && r["owner_id"] === c.caller.id),',
+        "    effect: deleted(",
+        '      "reactions",',
+        '      "the caller\'s thumbsup",',
+        '      (r, c) => r["message_id"] === c.s.messageId && r["emoji"] === "thumbsup" && r["owner_id"] === c.caller.id,',
+        "    ),",
         "  },",
         "",
       ].join("\n"),

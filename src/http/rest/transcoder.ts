@@ -8,12 +8,13 @@
 import {
   fromJson,
   type DescMethodServerStreaming,
-  type DescMethodUnary, type DescService, type JsonValue } from "@bufbuild/protobuf";
+  type DescMethodUnary, type DescService, type JsonValue, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { createAsyncIterable } from "@connectrpc/connect/protocol";
 import { randomUUID } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
-import { codeName, httpStatusOf } from "../http-status.js";
+import { codeName } from "../../rpc/errors.js";
+import { httpStatusOf } from "../http-status.js";
 import { restBindings, type RestBinding } from "./bindings.js";
 import { matchPathTemplate } from "./path-template.js";
 import { requestJson } from "./request-json.js";
@@ -162,7 +163,7 @@ async function transcode(
 ): Promise<void> {
   const { method } = binding;
   const bodyText = await readBody(req, options.maxBodyBytes);
-  let input;
+  let input: Message;
   try {
     // Unknown keys are refused at every depth (requestJson names those at the top).
     const json = fromSpecJson(method.input, requestJson(binding, bodyText, url.searchParams, pathFields));
