@@ -199,8 +199,8 @@ describe("LiveBody", () => {
     const waiting = iterator.next();
     await settle();
     fail(new Error("lost"));
-    await expect(waiting).rejects.toThrow("mapped lost");
-    await expect(iterator.next()).rejects.toThrow("mapped lost");
+    await expect(waiting).rejects.toMatchObject({ message: "mapped lost" });
+    await expect(iterator.next()).rejects.toMatchObject({ message: "mapped lost" });
   });
 
   it("ends a stream whose producer rejects with nothing as failed, not as a clean end", async () => {
@@ -210,12 +210,12 @@ describe("LiveBody", () => {
       seen.push(error);
       return error;
     });
-    await expect(body.runFrames({ write: () => true, onDrain: () => undefined })).rejects.toThrow("the stream failed");
+    await expect(body.runFrames({ write: () => true, onDrain: () => undefined })).rejects.toMatchObject({ message: "the stream failed" });
     expect(seen).toHaveLength(1);
     expect(seen[0]).toBeInstanceOf(Error);
 
     const pulled = LiveBody.of<number, string>(() => Promise.reject(undefined), encoding);
-    await expect(pulled[Symbol.asyncIterator]().next()).rejects.toThrow("the stream failed");
+    await expect(pulled[Symbol.asyncIterator]().next()).rejects.toMatchObject({ message: "the stream failed" });
   });
 
   it("resolves a byte transport's run when the stream ends by itself, its hooks given no error", async () => {
