@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Canceled, OutOfRange, ResourceExhausted, Unavailable } from "../../src/domain/errors.js";
 import type { TalkId } from "../../src/domain/ids.js";
-import { EventStream, type StreamItem } from "../../src/live/event-stream.js";
+import { EventStream, type StreamItem, type StreamOutlet } from "../../src/live/event-stream.js";
 import { LocalBus } from "../../src/bus/local-bus.js";
 import { TalkFeeds } from "../../src/live/talk-feeds.js";
 import { MemoryLog, customerId, event, settle, talkA, talkB } from "./live-fakes.js";
@@ -378,5 +378,323 @@ describe("EventStream: without onFailure", () => {
     await vi.waitFor(() => expect(feeds.listeners).toBe(0), { interval: 1 });
     expect(await rejection(stream.items().next())).toBeInstanceOf(ResourceExhausted);
     expect(errors).toEqual([]);
+  });
+});
+
+/** An outlet that records what it is given, as "A3" or "hb", and answers `room` (false: full until resume). */
+function recorder() {
+  const got: string[] = [];
+  const state = { room: true };
+  const outlet: StreamOutlet = {
+    event: (e) => {
+      got.push(label({ kind: "event", event: e }));
+      return state.room;
+    },
+    heartbeat: () => {
+      got.push("hb");
+      return state.room;
+    },
+  };
+  return { got, outlet, state };
+}
+
+describe("EventStream: pushing to an outlet", () => {
+  afterEach(() => vi.useRealTimers());
+
+  it("hands live events to a writable outlet as they come", async () => {
+    const { stream, commit } = setup();
+    const { got, outlet } = recorder();
+    await stream.follow(customerId, talkA, 0);
+    void stream.start(outlet);
+    commit(talkA, 1);
+    commit(talkA, 2);
+    await settle();
+    expect(got).toEqual(["A1", "A2"]);
+  });
+
+  it("holds events while the outlet is full and hands them over, in order, on resume", async () => {
+    const { stream, commit } = setup();
+    const { got, outlet, state } = recorder();
+    await stream.follow(customerId, talkA, 0);
+    void stream.start(outlet);
+    state.room = false;
+    commit(talkA, 1);
+    commit(talkA, 2);
+    commit(talkA, 3);
+    await settle();
+    expect(got).toEqual(["A1"]);
+    state.room = true;
+    stream.resume();
+    await settle();
+    expect(got).toEqual(["A1", "A2", "A3"]);
+    commit(talkA, 4);
+    await settle();
+    expect(got).toEqual(["A1", "A2", "A3", "A4"]);
+  });
+
+  it("counts the events held for a full outlet towards the cut-off", async () => {
+    const { stream, commit, failures, feeds } = setup({ maxQueued: 2 });
+    const { got, outlet, state } = recorder();
+    await stream.follow(customerId, talkA, 0);
+    const ended = stream.start(outlet);
+    state.room = false;
+    commit(talkA, 1);
+    commit(talkA, 2);
+    commit(talkA, 3);
+    await settle();
+    expect(failures).toEqual([]);
+    commit(talkA, 4);
+    await settle();
+    expect(failures[0]).toBeInstanceOf(ResourceExhausted);
+    expect(await rejection(ended)).toBe(failures[0]);
+    expect(feeds.listeners).toBe(0);
+    stream.resume();
+    await settle();
+    expect(got).toEqual(["A1"]);
+  });
+
+  it("gives nothing before the first resume when started blocked", async () => {
+    const { stream, log, commit } = setup();
+    const { got, outlet } = recorder();
+    log.fill(talkA, 2);
+    await stream.follow(customerId, talkA, 0);
+    void stream.start(outlet, true);
+    commit(talkA, 3);
+    await settle();
+    expect(got).toEqual([]);
+    expect(log.reads).toEqual([]);
+    stream.resume();
+    await settle();
+    expect(got).toEqual(["A1", "A2", "A3"]);
+  });
+
+  it("replays one event per resume into an outlet that is full after each", async () => {
+    const { stream, log, commit } = setup();
+    const { got, outlet, state } = recorder();
+    log.fill(talkA, 3);
+    await stream.follow(customerId, talkA, 0);
+    state.room = false;
+    void stream.start(outlet);
+    await settle();
+    expect(got).toEqual(["A1"]);
+    commit(talkA, 4);
+    stream.resume();
+    await settle();
+    expect(got).toEqual(["A1", "A2"]);
+    state.room = true;
+    stream.resume();
+    await settle();
+    expect(got).toEqual(["A1", "A2", "A3", "A4"]);
+  });
+
+  it("stops a replay waiting for a full outlet when aborted, reading no further", async () => {
+    const { stream, log, controller } = setup();
+    const { got, outlet, state } = recorder();
+    log.fill(talkA, 300);
+    await stream.follow(customerId, talkA, 0);
+    state.room = false;
+    const ended = stream.start(outlet);
+    await settle();
+    controller.abort(new Unavailable("bye"));
+    await settle();
+    expect(await rejection(ended)).toBeInstanceOf(Unavailable);
+    stream.resume();
+    await settle();
+    expect(got).toEqual(["A1"]);
+    expect(log.reads).toHaveLength(1);
+  });
+
+  it("fails with the log's error when a replay read fails, and detaches", async () => {
+    const { stream, log, failures, feeds } = setup();
+    const { got, outlet } = recorder();
+    log.fill(talkA, 3);
+    await stream.follow(customerId, talkA, 0);
+    const error = new Unavailable("db down");
+    log.failNext = error;
+    expect(await rejection(stream.start(outlet))).toBe(error);
+    expect(failures).toEqual([error]);
+    expect(feeds.listeners).toBe(0);
+    expect(got).toEqual([]);
+  });
+
+  it("sends a heartbeat only for an interval in which nothing went out", async () => {
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
+    const { stream, commit } = setup({ heartbeatMs: 1_000 });
+    const { got, outlet } = recorder();
+    await stream.follow(customerId, talkA, 0);
+    void stream.start(outlet);
+    vi.advanceTimersByTime(999);
+    expect(got).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(got).toEqual(["hb"]);
+    commit(talkA, 1);
+    await settle();
+    vi.advanceTimersByTime(1_000);
+    expect(got).toEqual(["hb", "A1"]);
+    vi.advanceTimersByTime(1_000);
+    expect(got).toEqual(["hb", "A1", "hb"]);
+  });
+
+  it("sends no heartbeat into a full outlet, and holds events after a heartbeat that filled it", async () => {
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
+    const { stream, commit } = setup({ heartbeatMs: 1_000 });
+    const { got, outlet, state } = recorder();
+    await stream.follow(customerId, talkA, 0);
+    void stream.start(outlet);
+    state.room = false;
+    vi.advanceTimersByTime(1_000);
+    vi.advanceTimersByTime(1_000);
+    commit(talkA, 1);
+    await settle();
+    expect(got).toEqual(["hb"]);
+    state.room = true;
+    stream.resume();
+    await settle();
+    expect(got).toEqual(["hb", "A1"]);
+  });
+
+  it("stops its heartbeats when it ends, and starts none when it has ended already", async () => {
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
+    const { stream, controller } = setup({ heartbeatMs: 1_000 });
+    const { got, outlet } = recorder();
+    // The feeds' gap check is a timer too.
+    const feedTimers = vi.getTimerCount();
+    void stream.start(outlet);
+    expect(vi.getTimerCount()).toBe(feedTimers + 1);
+    controller.abort();
+    expect(vi.getTimerCount()).toBe(feedTimers);
+    vi.advanceTimersByTime(5_000);
+    expect(got).toEqual([]);
+    const { stream: ended, controller: endedController } = setup({ heartbeatMs: 1_000 });
+    const timers = vi.getTimerCount();
+    endedController.abort();
+    expect(await rejection(ended.start(outlet))).toBeInstanceOf(Canceled);
+    expect(vi.getTimerCount()).toBe(timers);
+  });
+});
+
+describe("EventStream: replay and live events meeting", () => {
+  it("replays at once for a talk followed after the start", async () => {
+    const { stream, log } = setup();
+    const { got, outlet } = recorder();
+    log.fill(talkA, 2);
+    void stream.start(outlet);
+    await stream.follow(customerId, talkA, 0);
+    await settle();
+    expect(got).toEqual(["A1", "A2"]);
+  });
+
+  it("keeps a live event of one talk behind another talk's replay in progress", async () => {
+    const { stream, log, commit } = setup();
+    const { got, outlet } = recorder();
+    log.fill(talkA, 2);
+    await stream.follow(customerId, talkA, 0);
+    await stream.follow(customerId, talkB, 0);
+    let open = () => undefined as void;
+    log.gate = new Promise<void>((resolve) => (open = resolve));
+    void stream.start(outlet);
+    await settle();
+    commit(talkB, 1);
+    await settle();
+    expect(got).toEqual([]);
+    open();
+    await settle();
+    expect(got).toEqual(["A1", "A2", "B1"]);
+  });
+
+  it("gives a live event that came before its replay after the replay, waiting for a full outlet", async () => {
+    const { stream, log, bus } = setup();
+    const got: string[] = [];
+    // Full after A2: the live A3 has to wait for a resume.
+    const outlet: StreamOutlet = { event: (e) => got.push(label({ kind: "event", event: e })) !== 2, heartbeat: () => true };
+    log.fill(talkA, 2);
+    void stream.start(outlet);
+    const following = stream.follow(customerId, talkA, 0);
+    // Published as the stream joins the feed: it reaches the stream before the replay is queued.
+    bus.publish([event(talkA, 3)]);
+    await following;
+    await settle();
+    expect(got).toEqual(["A1", "A2"]);
+    stream.resume();
+    await settle();
+    expect(got).toEqual(["A1", "A2", "A3"]);
+  });
+
+  it("drops a live event waiting for a full outlet when its talk is unfollowed, or the stream aborted", async () => {
+    for (const leave of ["unfollow", "abort"] as const) {
+      const { stream, log, bus, controller } = setup();
+      const got: string[] = [];
+      const outlet: StreamOutlet = { event: (e) => got.push(label({ kind: "event", event: e })) !== 2, heartbeat: () => true };
+      log.fill(talkA, 2);
+      void stream.start(outlet).catch(() => undefined);
+      const following = stream.follow(customerId, talkA, 0);
+      bus.publish([event(talkA, 3)]);
+      await following;
+      await settle();
+      if (leave === "unfollow") stream.unfollow(talkA);
+      else controller.abort();
+      stream.resume();
+      await settle();
+      expect(got).toEqual(["A1", "A2"]);
+    }
+  });
+
+  it("holds at most maxQueued events while the pump waits for a full outlet", async () => {
+    const { stream, commit, failures } = setup({ maxQueued: 2 });
+    const { got, outlet, state } = recorder();
+    await stream.follow(customerId, talkA, 0);
+    // Events before the start wait in the queue.
+    commit(talkA, 1);
+    commit(talkA, 2);
+    await settle();
+    state.room = false;
+    void stream.start(outlet).catch(() => undefined);
+    await settle();
+    expect(got).toEqual(["A1"]);
+    commit(talkA, 3);
+    await settle();
+    expect(failures).toEqual([]);
+    commit(talkA, 4);
+    await settle();
+    expect(failures[0]).toBeInstanceOf(ResourceExhausted);
+  });
+
+  it("gives nothing of a talk unfollowed while its replay page was read, and minds no hole in it", async () => {
+    const { stream, log, commit, failures } = setup();
+    const { got, outlet } = recorder();
+    log.fill(talkA, 2);
+    await stream.follow(customerId, talkA, 0);
+    await stream.follow(customerId, talkB, 0);
+    let open = () => undefined as void;
+    log.gate = new Promise<void>((resolve) => (open = resolve));
+    void stream.start(outlet);
+    await settle();
+    stream.unfollow(talkA);
+    // Retention dropped the talk's events meanwhile: the page comes back empty.
+    log.trim(talkA, 2);
+    open();
+    await settle();
+    commit(talkB, 1);
+    await settle();
+    expect(got).toEqual(["B1"]);
+    expect(failures).toEqual([]);
+  });
+
+  it("takes a replay read that fails after the stream was aborted for no failure", async () => {
+    const { stream, log, controller, failures } = setup();
+    const { outlet } = recorder();
+    log.fill(talkA, 2);
+    await stream.follow(customerId, talkA, 0);
+    let open = () => undefined as void;
+    log.gate = new Promise<void>((resolve) => (open = resolve));
+    log.failNext = new Error("db down");
+    const ended = stream.start(outlet);
+    await settle();
+    const reason = new Unavailable("shutting down");
+    controller.abort(reason);
+    open();
+    await settle();
+    expect(failures).toEqual([]);
+    expect(await rejection(ended)).toBe(reason);
   });
 });

@@ -306,3 +306,13 @@ describe("TalkFeeds.close", () => {
     expect(got).toEqual([]);
   });
 });
+
+describe("TalkFeeds: its gap check", () => {
+  it("does not keep the process alive", () => {
+    const setInterval = vi.spyOn(globalThis, "setInterval");
+    setup();
+    const timer = setInterval.mock.results.at(-1)?.value as NodeJS.Timeout;
+    setInterval.mockRestore();
+    expect(timer.hasRef()).toBe(false);
+  });
+});
