@@ -77,9 +77,9 @@ function latencySvg(results: Results): string {
       if (p.talks !== 100) continue;
       send.push({ label: `${b} ${p.system === "raw" ? "raw insert" : "Talkhub"} C=${p.concurrency}`, p50: p.ack.p50, p99: p.ack.p99, group: `${b}-${p.system}` });
     }
-    for (const p of r.fanout ?? []) {
+    for (const p of [...(r.fanout ?? []), ...(r.fanoutTargets ?? [])]) {
       fan.push({
-        label: `${p.system === "nats" ? "NATS core" : b} R=${p.watchers} ${p.mode === "fixed" ? `${fmt(p.targetRate ?? NaN, 0)}/s` : "full speed"}`,
+        label: `${p.system === "nats" ? "NATS core" : b}${p.talks > 1 ? ` ${p.talks} talks x` : ""} R=${p.watchers} ${p.mode === "fixed" ? `${fmt(p.targetRate ?? NaN, 0)}/s` : "full speed"}`,
         p50: p.delivery.p50,
         p99: p.delivery.p99,
         group: p.system === "nats" ? "nats" : b,
@@ -454,7 +454,7 @@ async function freeName(dir: string, date: string): Promise<string> {
 export async function writeReport(dir: string, results: Results, rewrite = false): Promise<string[]> {
   if (!rewrite) results.date = await freeName(dir, results.date);
   const base = join(dir, results.date);
-  await writeFile(`${base}.json`, JSON.stringify(results, null, 2) + "\n");
+  await writeFile(`${base}.json`, JSON.stringify({ ...results, verdicts: verdicts(results) }, null, 2) + "\n");
   await writeFile(`${base}.svg`, latencySvg(results));
   await writeFile(`${base}-scale.svg`, scaleSvg(results));
   await writeFile(`${base}.md`, markdown(results));
