@@ -69,14 +69,20 @@ export class WatcherPool {
   }
 
   /**
-   * Opens `perTalk` subscriptions on each of `talks`, whole talks per child (talk j to child
-   * j mod children), each subscription told its talk's index so that the child knows which
-   * messages (n mod talks) it is owed.
+   * Opens `perTalk` subscriptions on each of talks[from, to), whole talks per child (talk j to
+   * child j mod children), each subscription told its talk's index so that the child knows
+   * which messages (n mod talks) it is owed.
    */
-  async openSpread(command: Omit<OpenCommand, "op" | "count" | "chatId" | "afterSeq" | "spread">, talks: readonly { chatId: string; afterSeq: number }[], perTalk: number): Promise<{ streamErrors: number }> {
+  async openSpread(
+    command: Omit<OpenCommand, "op" | "count" | "chatId" | "afterSeq" | "spread">,
+    talks: readonly { chatId: string; afterSeq: number }[],
+    perTalk: number,
+    from = 0,
+    to = talks.length,
+  ): Promise<{ streamErrors: number }> {
     const replies = await Promise.all(
       this.children.map((child, i) => {
-        const index = talks.map((_, j) => j).filter((j) => j % this.children.length === i);
+        const index = Array.from({ length: to - from }, (_, k) => from + k).filter((j) => j % this.children.length === i);
         if (index.length === 0) return { streamErrors: 0 };
         const spread = { of: talks.length, index, chatIds: index.map((j) => talks[j]!.chatId), afterSeqs: index.map((j) => talks[j]!.afterSeq) };
         return this.request<{ streamErrors: number }>(child, { op: "open", ...command, chatId: "", afterSeq: 0, spread, count: index.length * perTalk }, "opened");
@@ -346,9 +352,12 @@ async function measure(
   const total = mode === "fixed" ? Math.min(Math.round((rate * shape.durationMs) / 1000), budgetN) : budgetN;
   await pool.reset(run, total);
   try {
+    const openAt = nowAbs();
     await open();
     await probe();
     const ready = await pool.ready(30_000);
+    // What a thousand streams and more cost the run before their load starts.
+    if (subscriptions >= 1_000) notes.push(`${ready.opened.toLocaleString("en-US")} subscriptions opened (and probed) in ${((nowAbs() - openAt) / 1000).toFixed(1)} s`);
     if (ready.opened < subscriptions) notes.push(`only ${ready.opened} of ${subscriptions} subscriptions opened before the load (${ready.refused} refused)`);
     await sleep(100);
     const loadAndCollect = async () => {
@@ -419,33 +428,34 @@ export async function runFanout(
     points.push(point);
     log(describe(system === "nats" ? "nats" : server.backend, point));
   };
+  // Talkhub: a fresh talk per point.
+  const talkhubPoint = async (watchers: number, mode: "full" | "fixed", meter: CpuMeter | undefined) => {
+    const talk = (await senders[0]!.talks.createTalk({ type: "group", name: `fanout ${watchers} ${mode}` })).talk!;
+    const chatId = talk.id;
+    return measure(
+      pool,
+      meter,
+      server.backend,
+      "talkhub",
+      shapeOf(watchers, mode, options),
+      options,
+      () =>
+        pool.open(
+          { kind: "grpc", url: server.url, token: agent.token, agentId: agent.id, chatId, afterSeq: Number(talk.lastSeq), subject: "", perConnection: 100 },
+          watchers,
+        ),
+      (run) => async (n, scheduledAt) => {
+        await senders[n % senders.length]!.messages.sendMessage({ chatId, text: textOf(run, n, scheduledAt) });
+      },
+      async () => {
+        await senders[0]!.messages.sendMessage({ chatId, text: "probe" });
+      },
+    );
+  };
   try {
     for (const watchers of options.watchers) {
       for (const mode of options.modes) {
-        await attempt("talkhub", watchers, mode, async () => {
-          // Talkhub: a fresh talk per point.
-          const talk = (await senders[0]!.talks.createTalk({ type: "group", name: `fanout ${watchers} ${mode}` })).talk!;
-          const chatId = talk.id;
-          return measure(
-            pool,
-            cpu,
-            server.backend,
-            "talkhub",
-            shapeOf(watchers, mode, options),
-            options,
-            () =>
-              pool.open(
-                { kind: "grpc", url: server.url, token: agent.token, agentId: agent.id, chatId, afterSeq: Number(talk.lastSeq), subject: "", perConnection: 100 },
-                watchers,
-              ),
-            (run) => async (n, scheduledAt) => {
-              await senders[n % senders.length]!.messages.sendMessage({ chatId, text: textOf(run, n, scheduledAt) });
-            },
-            async () => {
-              await senders[0]!.messages.sendMessage({ chatId, text: "probe" });
-            },
-          );
-        });
+        await attempt("talkhub", watchers, mode, () => talkhubPoint(watchers, mode, cpu));
         // Baseline: NATS core, same R, same load shape (once; it does not depend on the backend).
         if (server.backend === "postgres") {
           await attempt("nats", watchers, mode, () => {
@@ -514,8 +524,10 @@ export async function runFanoutTargets(
       const shape: Shape = { ...target, mode: "fixed" };
       let point: FanoutPoint;
       try {
+        const madeAt = nowAbs();
         const made = await inParallel(target.talks, 16, (i) => setUp(async () => (await senders[i % senders.length]!.talks.createTalk({ type: "group", name: `fanout target ${i}` })).talk!));
         const talks = made.map((t) => ({ chatId: t.id, afterSeq: Number(t.lastSeq) }));
+        const madeS = (nowAbs() - madeAt) / 1000;
         point = await measure(
           pool,
           cpu,
@@ -523,15 +535,26 @@ export async function runFanoutTargets(
           "talkhub",
           shape,
           options,
-          () => pool.openSpread({ kind: "grpc", url: server.url, token: agent.token, agentId: agent.id, subject: "", perConnection: 100 }, talks, target.watchers),
+          // In waves of about 1,000 streams, each open (its talk's probe event arrived) before the
+          // next: clients that come and stay, not ten thousand opening in one instant.
+          async () => {
+            const wave = Math.max(1, Math.floor(1_000 / target.watchers));
+            let streamErrors = 0;
+            for (let from = 0; from < talks.length; from += wave) {
+              const to = Math.min(talks.length, from + wave);
+              streamErrors += (await pool.openSpread({ kind: "grpc", url: server.url, token: agent.token, agentId: agent.id, subject: "", perConnection: 100 }, talks, target.watchers, from, to)).streamErrors;
+              await inParallel(to - from, 16, (i) => setUp(() => senders[i % senders.length]!.messages.sendMessage({ chatId: talks[from + i]!.chatId, text: "probe" })));
+              await pool.ready(30_000);
+            }
+            return { streamErrors };
+          },
           (run) => async (n, scheduledAt) => {
             await senders[n % senders.length]!.messages.sendMessage({ chatId: talks[n % talks.length]!.chatId, text: textOf(run, n, scheduledAt) });
           },
-          // Every stream opens with its talk's first event.
-          async () => {
-            await inParallel(talks.length, 16, (i) => setUp(() => senders[i % senders.length]!.messages.sendMessage({ chatId: talks[i]!.chatId, text: "probe" })));
-          },
+          // Probed wave by wave as they opened.
+          async () => undefined,
         );
+        if (target.talks > 1) point.notes.unshift(`${target.talks.toLocaleString("en-US")} talks made in ${madeS.toFixed(1)} s`);
       } catch (error) {
         point = failedPoint("talkhub", shape, error);
       }

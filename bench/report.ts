@@ -337,6 +337,26 @@ function markdown(results: Results): string {
       }
       lines.push(table(["system", "R", "load", "sent of scheduled (achieved msg/s)", "delivery p50 / p99 / max ms", "deliveries/s", "lost / dup / refused", "point", "notes"], rows));
       lines.push("");
+      if (r.fanoutTargets?.length) {
+        lines.push("Talkhub at the targets' own rates (WatchTalk streams; with many talks the messages go round robin over them, each to its talk's watchers):");
+        lines.push("");
+        lines.push(
+          table(
+            ["talks x watchers", "load", "sent of scheduled (achieved msg/s)", "delivery p50 / p99 / max ms", "deliveries/s", "lost / dup / refused", "point", "notes"],
+            r.fanoutTargets.map((p) => [
+              `${p.talks.toLocaleString("en-US")} x ${p.watchers.toLocaleString("en-US")}`,
+              `${fmt(p.targetRate, 0)}/s`,
+              p.error === undefined ? `${p.sent} of ${p.scheduled} (${p.sendRate}/s)` : "n/a",
+              p.error === undefined ? `${fmt(p.delivery.p50, 2)} / ${fmt(p.delivery.p99, 2)} / ${fmt(p.delivery.max, 1)}` : "n/a",
+              p.error === undefined ? fmt(p.deliveriesPerSec, 0) : "n/a",
+              `${p.lost.toLocaleString("en-US")} / ${p.duplicated} / ${p.refused}`,
+              verdictCell(fanoutProblems(p, true)),
+              (p.error !== undefined ? [p.error] : p.notes).join("; ").slice(0, 200),
+            ]),
+          ),
+        );
+        lines.push("");
+      }
       for (const R of settings.fanout.watchers) {
         const t = fixedPoint(r.fanout, "talkhub", R);
         const n = fixedPoint(r.fanout, "nats", R) ?? fixedPoint(results.backends.postgres?.fanout, "nats", R);
