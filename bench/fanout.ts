@@ -12,7 +12,7 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { connect as natsConnect } from "@nats-io/transport-node";
 import type { BenchAgent, Clients, Server } from "./server.js";
-import { grpcClients, natsUrl, stopChild, track } from "./server.js";
+import { grpcClients, natsUrl, pool as inParallel, stopChild, track } from "./server.js";
 import { nowAbs, Samples, sleep, summarize, type Summary } from "./stats.js";
 import type { CpuMeter } from "./cpu.js";
 import type { CollectReply, Command, OpenCommand } from "./watchers.js";
@@ -69,6 +69,29 @@ export class WatcherPool {
   }
 
   /**
+   * Opens `perTalk` subscriptions on each of talks[from, to), whole talks per child (talk j to
+   * child j mod children), each subscription told its talk's index so that the child knows
+   * which messages (n mod talks) it is owed.
+   */
+  async openSpread(
+    command: Omit<OpenCommand, "op" | "count" | "chatId" | "afterSeq" | "spread">,
+    talks: readonly { chatId: string; afterSeq: number }[],
+    perTalk: number,
+    from = 0,
+    to = talks.length,
+  ): Promise<{ streamErrors: number }> {
+    const replies = await Promise.all(
+      this.children.map((child, i) => {
+        const index = Array.from({ length: to - from }, (_, k) => from + k).filter((j) => j % this.children.length === i);
+        if (index.length === 0) return { streamErrors: 0 };
+        const spread = { of: talks.length, index, chatIds: index.map((j) => talks[j]!.chatId), afterSeqs: index.map((j) => talks[j]!.afterSeq) };
+        return this.request<{ streamErrors: number }>(child, { op: "open", ...command, chatId: "", afterSeq: 0, spread, count: index.length * perTalk }, "opened");
+      }),
+    );
+    return { streamErrors: replies.reduce((a, r) => a + r.streamErrors, 0) };
+  }
+
+  /**
    * Waits until every subscription opened (its first response arrived: send a probe first) or
    * was refused; returns how many of each.
    */
@@ -104,6 +127,7 @@ export class WatcherPool {
       refused: replies.reduce((a, r) => a + r.reply.refused, 0),
       duplicated: replies.reduce((a, r) => a + r.reply.duplicated, 0),
       delivered: replies.reduce((a, r) => a + r.reply.delivered, 0),
+      expected: replies.reduce((a, r) => a + r.reply.expected, 0),
       firstAt: Math.min(...replies.map((r) => r.reply.firstAt)),
       lastAt: Math.max(...replies.map((r) => r.reply.lastAt)),
       streamErrors: replies.reduce((a, r) => a + r.reply.streamErrors, 0),
@@ -216,7 +240,10 @@ export async function fullSpeed(concurrency: number, durationMs: number, maxN: n
 
 export interface FanoutPoint {
   readonly system: "talkhub" | "nats";
+  /** Watchers on each talk. */
   readonly watchers: number;
+  /** Talks the messages are spread over (round robin); 1 but for the many-talk targets. */
+  readonly talks: number;
   readonly mode: "full" | "fixed";
   readonly targetRate: number | null;
   /** Messages the load meant to send (full speed: as many as it managed). */
@@ -226,6 +253,7 @@ export interface FanoutPoint {
   readonly sendRate: number;
   readonly delivery: Summary;
   readonly deliveriesPerSec: number;
+  readonly delivered: number;
   readonly expected: number;
   readonly lost: number;
   readonly duplicated: number;
@@ -235,6 +263,8 @@ export interface FanoutPoint {
   readonly failedSends: number;
   readonly ack: Summary;
   readonly notes: string[];
+  /** CPU ms the server process spent over the load and its delivery (the CPU table's step). */
+  readonly serverCpuMs?: number;
   /** Set when the point did not complete; the figures above are then zero. */
   readonly error?: string;
 }
@@ -249,23 +279,47 @@ export interface FanoutOptions {
   readonly modes: readonly ("full" | "fixed")[];
 }
 
+/**
+ * A fixed-rate point of its own beside the 1,000 msg/s ones: `watchers` on each of `talks`
+ * talks, `rate` messages/s spread round robin over the talks for `durationMs`.
+ */
+export interface FanoutTarget {
+  readonly talks: number;
+  readonly watchers: number;
+  readonly rate: number;
+  readonly durationMs: number;
+}
+
+/** A point's load as measure() runs it. */
+interface Shape {
+  readonly watchers: number;
+  readonly talks: number;
+  readonly mode: "full" | "fixed";
+  readonly rate: number;
+  readonly durationMs: number;
+}
+
+const shapeOf = (watchers: number, mode: "full" | "fixed", options: FanoutOptions): Shape => ({ watchers, talks: 1, mode, rate: options.fixedRate, durationMs: options.durationMs });
+
 /** A bench message's text, as the watchers (bench/watchers.ts) parse it. */
 export const textOf = (run: string, n: number, scheduledAt: number) => `b:${run}:${n}:${scheduledAt}`;
 
 const empty: Summary = { n: 0, p50: NaN, p90: NaN, p99: NaN, max: NaN, mean: NaN };
 
 /** A point that threw: it stays in the results (and the report) as not completed. */
-export function failedPoint(system: "talkhub" | "nats", watchers: number, mode: "full" | "fixed", options: FanoutOptions, error: unknown): FanoutPoint {
+export function failedPoint(system: "talkhub" | "nats", shape: Shape, error: unknown): FanoutPoint {
   return {
     system,
-    watchers,
-    mode,
-    targetRate: mode === "fixed" ? options.fixedRate : null,
+    watchers: shape.watchers,
+    talks: shape.talks,
+    mode: shape.mode,
+    targetRate: shape.mode === "fixed" ? shape.rate : null,
     scheduled: 0,
     sent: 0,
     sendRate: 0,
     delivery: empty,
     deliveriesPerSec: 0,
+    delivered: 0,
     expected: 0,
     lost: 0,
     duplicated: 0,
@@ -283,36 +337,43 @@ async function measure(
   cpu: CpuMeter | undefined,
   label: string,
   system: "talkhub" | "nats",
-  watchers: number,
-  mode: "full" | "fixed",
+  shape: Shape,
   options: FanoutOptions,
   open: () => Promise<{ streamErrors: number }>,
   send: (run: string) => SendOne,
   probe: () => Promise<void>,
 ): Promise<FanoutPoint> {
+  const { watchers, talks, mode, rate } = shape;
+  const subscriptions = watchers * talks;
   const notes: string[] = [];
   const run = randomBytes(4).toString("hex");
+  // A message is delivered to the watchers of its one talk.
   const budgetN = Math.max(200, Math.floor(options.deliveryBudget / watchers));
-  const total = mode === "fixed" ? Math.min(Math.round((options.fixedRate * options.durationMs) / 1000), budgetN) : budgetN;
+  const total = mode === "fixed" ? Math.min(Math.round((rate * shape.durationMs) / 1000), budgetN) : budgetN;
   await pool.reset(run, total);
   try {
+    const openAt = nowAbs();
     await open();
     await probe();
     const ready = await pool.ready(30_000);
-    if (ready.opened < watchers) notes.push(`only ${ready.opened} of ${watchers} subscriptions opened before the load (${ready.refused} refused)`);
+    // What a thousand streams and more cost the run before their load starts.
+    if (subscriptions >= 1_000) notes.push(`${ready.opened.toLocaleString("en-US")} subscriptions opened (and probed) in ${((nowAbs() - openAt) / 1000).toFixed(1)} s`);
+    if (ready.opened < subscriptions) notes.push(`only ${ready.opened} of ${subscriptions} subscriptions opened before the load (${ready.refused} refused)`);
     await sleep(100);
     const loadAndCollect = async () => {
       const load =
         mode === "fixed"
-          ? await fixedRate(options.fixedRate, total, send(run))
+          ? await fixedRate(rate, total, send(run))
           : await fullSpeed(options.fullConcurrency, options.durationMs, total, send(run));
       const got = await pool.collect(load.acked, 3_000, 30_000);
       return { load, got };
     };
+    const where = talks === 1 ? `R=${watchers}` : `${talks} talks x R=${watchers}`;
     const { load, got } =
       cpu === undefined
         ? await loadAndCollect()
-        : await cpu.measure(`fan-out ${label} ${system === "nats" ? "NATS core" : "Talkhub"} R=${watchers} ${mode === "fixed" ? `${options.fixedRate}/s` : "full speed"}`, "deliveries", loadAndCollect, (r) => r.got.delivered);
+        : await cpu.measure(`fan-out ${label} ${system === "nats" ? "NATS core" : "Talkhub"} ${where} ${mode === "fixed" ? `${rate}/s` : "full speed"}`, "deliveries", loadAndCollect, (r) => r.got.delivered);
+    const serverCpuMs = cpu?.steps.at(-1)?.cpuMs["server"];
     if (load.failed > 0) notes.push(`${load.failed} sends failed: ${load.errors[0] ?? ""}`);
     if (load.unsent > 0) notes.push(`${load.unsent} of ${load.scheduled} scheduled messages never sent: the window ran out`);
     if (got.streamErrors > 0) notes.push(`${got.streamErrors} subscriptions ended with an error: ${got.errorSamples[0] ?? ""}`);
@@ -321,14 +382,16 @@ async function measure(
     return {
       system,
       watchers,
+      talks,
       mode,
-      targetRate: mode === "fixed" ? options.fixedRate : null,
+      targetRate: mode === "fixed" ? rate : null,
       scheduled: load.scheduled,
       sent: load.ackedCount,
       sendRate: Math.round(load.ackedCount / sendSeconds),
       delivery: summarize(got.latencies),
       deliveriesPerSec: got.delivered === 0 ? 0 : Math.round(got.delivered / ((got.lastAt - load.startAt) / 1000)),
-      expected: load.ackedCount * (watchers - got.refused),
+      delivered: got.delivered,
+      expected: got.expected,
       lost: got.lost,
       duplicated: got.duplicated,
       refused: got.refused,
@@ -336,6 +399,7 @@ async function measure(
       failedSends: load.failed,
       ack: load.ack,
       notes,
+      ...(serverCpuMs === undefined ? {} : { serverCpuMs }),
     };
   } finally {
     await pool.closeAll();
@@ -359,39 +423,39 @@ export async function runFanout(
     try {
       point = await run();
     } catch (error) {
-      point = failedPoint(system, watchers, mode, options, error);
+      point = failedPoint(system, shapeOf(watchers, mode, options), error);
     }
     points.push(point);
     log(describe(system === "nats" ? "nats" : server.backend, point));
   };
+  // Talkhub: a fresh talk per point.
+  const talkhubPoint = async (watchers: number, mode: "full" | "fixed", meter: CpuMeter | undefined) => {
+    const talk = (await senders[0]!.talks.createTalk({ type: "group", name: `fanout ${watchers} ${mode}` })).talk!;
+    const chatId = talk.id;
+    return measure(
+      pool,
+      meter,
+      server.backend,
+      "talkhub",
+      shapeOf(watchers, mode, options),
+      options,
+      () =>
+        pool.open(
+          { kind: "grpc", url: server.url, token: agent.token, agentId: agent.id, chatId, afterSeq: Number(talk.lastSeq), subject: "", perConnection: 100 },
+          watchers,
+        ),
+      (run) => async (n, scheduledAt) => {
+        await senders[n % senders.length]!.messages.sendMessage({ chatId, text: textOf(run, n, scheduledAt) });
+      },
+      async () => {
+        await senders[0]!.messages.sendMessage({ chatId, text: "probe" });
+      },
+    );
+  };
   try {
     for (const watchers of options.watchers) {
       for (const mode of options.modes) {
-        await attempt("talkhub", watchers, mode, async () => {
-          // Talkhub: a fresh talk per point.
-          const talk = (await senders[0]!.talks.createTalk({ type: "group", name: `fanout ${watchers} ${mode}` })).talk!;
-          const chatId = talk.id;
-          return measure(
-            pool,
-            cpu,
-            server.backend,
-            "talkhub",
-            watchers,
-            mode,
-            options,
-            () =>
-              pool.open(
-                { kind: "grpc", url: server.url, token: agent.token, agentId: agent.id, chatId, afterSeq: Number(talk.lastSeq), subject: "", perConnection: 100 },
-                watchers,
-              ),
-            (run) => async (n, scheduledAt) => {
-              await senders[n % senders.length]!.messages.sendMessage({ chatId, text: textOf(run, n, scheduledAt) });
-            },
-            async () => {
-              await senders[0]!.messages.sendMessage({ chatId, text: "probe" });
-            },
-          );
-        });
+        await attempt("talkhub", watchers, mode, () => talkhubPoint(watchers, mode, cpu));
         // Baseline: NATS core, same R, same load shape (once; it does not depend on the backend).
         if (server.backend === "postgres") {
           await attempt("nats", watchers, mode, () => {
@@ -401,8 +465,7 @@ export async function runFanout(
               cpu,
               server.backend,
               "nats",
-              watchers,
-              mode,
+              shapeOf(watchers, mode, options),
               options,
               () => pool.open({ kind: "nats", url: natsUrl, token: "", agentId: "", chatId: "", afterSeq: 0, subject, perConnection: 100 }, watchers),
               (run) =>
@@ -426,11 +489,89 @@ export async function runFanout(
   }
 }
 
+/**
+ * A setup call (a talk made, a probe sent) tried again when it fails: a thousand of them on a
+ * busy machine may meet a pool wait that times out, which is not what the point measures.
+ */
+async function setUp<T>(call: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await call();
+    } catch (error) {
+      if (i >= attempts) throw error;
+      await sleep(200 * i);
+    }
+  }
+}
+
+/**
+ * The fixed-rate points of their own (FanoutTarget): Talkhub only, each on fresh talks (made
+ * here, C=32) with its watchers spread over the watcher processes by whole talks.
+ */
+export async function runFanoutTargets(
+  server: Server,
+  agent: BenchAgent,
+  pool: WatcherPool,
+  targets: readonly FanoutTarget[],
+  options: FanoutOptions,
+  log: (line: string) => void,
+  cpu?: CpuMeter,
+): Promise<FanoutPoint[]> {
+  const points: FanoutPoint[] = [];
+  const senders: Clients[] = Array.from({ length: 2 }, () => grpcClients(server.url, agent.token));
+  try {
+    for (const target of targets) {
+      const shape: Shape = { ...target, mode: "fixed" };
+      let point: FanoutPoint;
+      try {
+        const madeAt = nowAbs();
+        const made = await inParallel(target.talks, 16, (i) => setUp(async () => (await senders[i % senders.length]!.talks.createTalk({ type: "group", name: `fanout target ${i}` })).talk!));
+        const talks = made.map((t) => ({ chatId: t.id, afterSeq: Number(t.lastSeq) }));
+        const madeS = (nowAbs() - madeAt) / 1000;
+        point = await measure(
+          pool,
+          cpu,
+          server.backend,
+          "talkhub",
+          shape,
+          options,
+          // In waves of about 1,000 streams, each open (its talk's probe event arrived) before the
+          // next: clients that come and stay, not ten thousand opening in one instant.
+          async () => {
+            const wave = Math.max(1, Math.floor(1_000 / target.watchers));
+            let streamErrors = 0;
+            for (let from = 0; from < talks.length; from += wave) {
+              const to = Math.min(talks.length, from + wave);
+              streamErrors += (await pool.openSpread({ kind: "grpc", url: server.url, token: agent.token, agentId: agent.id, subject: "", perConnection: 100 }, talks, target.watchers, from, to)).streamErrors;
+              await inParallel(to - from, 16, (i) => setUp(() => senders[i % senders.length]!.messages.sendMessage({ chatId: talks[from + i]!.chatId, text: "probe" })));
+              await pool.ready(30_000);
+            }
+            return { streamErrors };
+          },
+          (run) => async (n, scheduledAt) => {
+            await senders[n % senders.length]!.messages.sendMessage({ chatId: talks[n % talks.length]!.chatId, text: textOf(run, n, scheduledAt) });
+          },
+          // Probed wave by wave as they opened.
+          async () => undefined,
+        );
+        if (target.talks > 1) point.notes.unshift(`${target.talks.toLocaleString("en-US")} talks made in ${madeS.toFixed(1)} s`);
+      } catch (error) {
+        point = failedPoint("talkhub", shape, error);
+      }
+      points.push(point);
+      log(describe(server.backend, point));
+    }
+    return points;
+  } finally {
+    for (const s of senders) s.close();
+  }
+}
+
 /** A fixed-rate point keeps its rate when it achieves at least this share of it. */
 export const rateTolerance = 0.95;
 
 export function describe(label: string, p: FanoutPoint): string {
-  const head = `  fanout ${label} ${p.system} R=${p.watchers} ${p.mode}${p.targetRate ? `@${p.targetRate}/s` : ""}`;
+  const head = `  fanout ${label} ${p.system}${p.talks > 1 ? ` ${p.talks} talks x` : ""} R=${p.watchers} ${p.mode}${p.targetRate ? `@${p.targetRate}/s` : ""}`;
   if (p.error !== undefined) return `${head}: DID NOT COMPLETE: ${p.error}`;
   return (
     `${head}: sent ${p.sent} of ${p.scheduled} (${p.sendRate}/s) ` +

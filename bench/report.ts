@@ -77,9 +77,9 @@ function latencySvg(results: Results): string {
       if (p.talks !== 100) continue;
       send.push({ label: `${b} ${p.system === "raw" ? "raw insert" : "Talkhub"} C=${p.concurrency}`, p50: p.ack.p50, p99: p.ack.p99, group: `${b}-${p.system}` });
     }
-    for (const p of r.fanout ?? []) {
+    for (const p of [...(r.fanout ?? []), ...(r.fanoutTargets ?? [])]) {
       fan.push({
-        label: `${p.system === "nats" ? "NATS core" : b} R=${p.watchers} ${p.mode === "fixed" ? `${fmt(p.targetRate ?? NaN, 0)}/s` : "full speed"}`,
+        label: `${p.system === "nats" ? "NATS core" : b}${p.talks > 1 ? ` ${p.talks} talks x` : ""} R=${p.watchers} ${p.mode === "fixed" ? `${fmt(p.targetRate ?? NaN, 0)}/s` : "full speed"}`,
         p50: p.delivery.p50,
         p99: p.delivery.p99,
         group: p.system === "nats" ? "nats" : b,
@@ -337,6 +337,26 @@ function markdown(results: Results): string {
       }
       lines.push(table(["system", "R", "load", "sent of scheduled (achieved msg/s)", "delivery p50 / p99 / max ms", "deliveries/s", "lost / dup / refused", "point", "notes"], rows));
       lines.push("");
+      if (r.fanoutTargets?.length) {
+        lines.push("Talkhub at the targets' own rates (WatchTalk streams; with many talks the messages go round robin over them, each to its talk's watchers):");
+        lines.push("");
+        lines.push(
+          table(
+            ["talks x watchers", "load", "sent of scheduled (achieved msg/s)", "delivery p50 / p99 / max ms", "deliveries/s", "lost / dup / refused", "point", "notes"],
+            r.fanoutTargets.map((p) => [
+              `${p.talks.toLocaleString("en-US")} x ${p.watchers.toLocaleString("en-US")}`,
+              `${fmt(p.targetRate, 0)}/s`,
+              p.error === undefined ? `${p.sent} of ${p.scheduled} (${p.sendRate}/s)` : "n/a",
+              p.error === undefined ? `${fmt(p.delivery.p50, 2)} / ${fmt(p.delivery.p99, 2)} / ${fmt(p.delivery.max, 1)}` : "n/a",
+              p.error === undefined ? fmt(p.deliveriesPerSec, 0) : "n/a",
+              `${p.lost.toLocaleString("en-US")} / ${p.duplicated} / ${p.refused}`,
+              verdictCell(fanoutProblems(p, true)),
+              (p.error !== undefined ? [p.error] : p.notes).join("; ").slice(0, 200),
+            ]),
+          ),
+        );
+        lines.push("");
+      }
       for (const R of settings.fanout.watchers) {
         const t = fixedPoint(r.fanout, "talkhub", R);
         const n = fixedPoint(r.fanout, "nats", R) ?? fixedPoint(results.backends.postgres?.fanout, "nats", R);
@@ -454,7 +474,7 @@ async function freeName(dir: string, date: string): Promise<string> {
 export async function writeReport(dir: string, results: Results, rewrite = false): Promise<string[]> {
   if (!rewrite) results.date = await freeName(dir, results.date);
   const base = join(dir, results.date);
-  await writeFile(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
+  await writeFile(`${base}.json`, `${JSON.stringify({ ...results, verdicts: verdicts(results) }, null, 2)}\n`);
   await writeFile(`${base}.svg`, latencySvg(results));
   await writeFile(`${base}-scale.svg`, scaleSvg(results));
   await writeFile(`${base}.md`, markdown(results));

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--only=send,outside,fanout,history,capacity,scale,start] [--backends=postgres,pglite] [--no-profile]`
+ * `npm run bench [-- --quick] [--only=send,outside,fanout,history,capacity,scale,start,round-trips] [--backends=postgres,pglite] [--no-profile]`
  *
  * Runs every workload against Talkhub (Postgres+NATS, then embedded PGlite) and its raw
  * baseline in one run, with the server under test in a child process, and writes
@@ -14,18 +14,19 @@ import pg from "pg";
 import { connect as natsConnect } from "@nats-io/transport-node";
 import { runCapacity, type CapacityPoint } from "./capacity.js";
 import { CpuMeter, pidsByName, ticksPerSecond, type CpuRole, type CpuStep } from "./cpu.js";
-import { runFanout, WatcherPool, type FanoutOptions, type FanoutPoint } from "./fanout.js";
+import { runFanout, runFanoutTargets, WatcherPool, type FanoutOptions, type FanoutPoint, type FanoutTarget } from "./fanout.js";
 import { runHistory, seed, talkId, type HistoryResult, type SeedPlan } from "./history.js";
 import { runOutside, type OutsideResult } from "./outside.js";
 import { summarizeProfile, type ProfileSummary } from "./profile.js";
 import { writeReport } from "./report.js";
+import { runRoundTrips, type ChangeRoundTrips } from "./round-trips.js";
 import { runScale, type ScaleResult } from "./scale.js";
 import { runStartTime, type StartTimeResult } from "./start-time.js";
 import { rawInserter, runSend, talkhubSends, type SendPoint } from "./send.js";
 import { createDatabase, natsUrl, newAgent, postgresAdminUrl, repoRoot, serverDbPool, startServer, type Backend, type BenchDatabase } from "./server.js";
 import { nowAbs, round } from "./stats.js";
 
-const workloads = ["send", "outside", "fanout", "history", "capacity", "scale", "start"] as const;
+const workloads = ["send", "outside", "fanout", "history", "capacity", "scale", "start", "round-trips"] as const;
 export type Workload = (typeof workloads)[number];
 const watcherProcesses = 2;
 
@@ -38,6 +39,10 @@ export interface BackendResults {
   /** Start time of node dist/main.js, cold and warm (the embedded default: pglite only). */
   start?: StartTimeResult;
   fanout?: FanoutPoint[];
+  /** The fixed-rate fan-out points of their own rate and talk count (settings.fanoutTargets). */
+  fanoutTargets?: FanoutPoint[];
+  /** Statements per change (edit, reaction, participant, delete), counted at the driver. */
+  roundTrips?: ChangeRoundTrips[];
   history?: HistoryResult;
   capacity?: CapacityPoint[];
   scale?: ScaleResult;
@@ -108,6 +113,14 @@ const settings = {
     // --quick measures the targets' fixed rate only.
     modes: quick ? ["fixed"] : ["full", "fixed"],
   } satisfies FanoutOptions,
+  // Fan-out targets at their own rate, in --quick too (over 1 s instead of 3): one talk with
+  // 500 watchers at 200 msg/s, and 2,000 msg/s spread over 1,000 talks of 10 watchers each.
+  fanoutTargets: [
+    { talks: 1, watchers: 500, rate: 200, durationMs: quick ? 1_000 : 3_000 },
+    { talks: 1_000, watchers: 10, rate: 2_000, durationMs: quick ? 1_000 : 3_000 },
+  ] satisfies FanoutTarget[],
+  // Each change counted this many times (its most statements is its figure).
+  roundTrips: { runs: quick ? 3 : 10 },
   history: {
     // An agent in 10,000 talks in --quick too: the talks seed in a second, and ListTalks' cost
     // grows with them (the messages are what take long to seed).
@@ -236,7 +249,10 @@ async function runBackend(backend: Backend): Promise<void> {
         out.send = await runSend(server, raw, agent, talkIds, settings.send, log, cpu);
       }
       if (only.has("outside") && raw !== undefined) out.outside = await runOutside(server, raw, agent, pool, settings.outside, log, cpu);
-      if (only.has("fanout")) out.fanout = await runFanout(server, agent, pool, settings.fanout, log, cpu);
+      if (only.has("fanout")) {
+        out.fanout = await runFanout(server, agent, pool, settings.fanout, log, cpu);
+        out.fanoutTargets = await runFanoutTargets(server, agent, pool, settings.fanoutTargets, settings.fanout, log, cpu);
+      }
       if (only.has("history")) out.history = await runHistory(server, database, plan, out.seedMs, quick, log, cpu);
       if (only.has("scale")) out.scale = await runScale(server, agent, talkIds, pool, { ...settings.scale, fanout: settings.fanout }, log);
       // --quick measures capacity on the same server (no fresh process per kind).
@@ -247,6 +263,8 @@ async function runBackend(backend: Backend): Promise<void> {
       await server.stop();
     }
     if (only.has("capacity") && !quick) out.capacity = await runCapacity(database, secret, agent, pool, settings.capacity[backend], log);
+    // In the bench process, once the server under test has let go of the database.
+    if (only.has("round-trips")) out.roundTrips = await runRoundTrips(database, settings.roundTrips.runs, log);
     if (only.has("send") && args.profile && backend === "postgres" && !quick) {
       const dir = join(resultsDir, `profile-${results.date}`);
       await rm(dir, { recursive: true, force: true });

@@ -40,6 +40,8 @@ export interface SendPoint {
   readonly errors: string[];
   /** Mean messages per write statement (Talkhub: its batch histogram; raw batched: its own). */
   readonly meanBatch?: number;
+  /** Talkhub: CPU ms of the server process per acknowledged send over the measured window. */
+  readonly serverCpuPerSendMs?: number;
 }
 
 export interface SendOptions {
@@ -346,7 +348,8 @@ export async function runSend(
       for (const c of options.concurrencies) {
         const label = `send ${server.backend} C=${c} ${talks === 1 ? "one talk" : `${talks} talks`}`;
         let batches = { sum: NaN, count: NaN };
-        const t = await talkhubSends(
+        let serverCpuPerSendMs: number | undefined;
+        const measuredTalkhub = await talkhubSends(
           connections,
           ids,
           c,
@@ -355,12 +358,14 @@ export async function runSend(
           async (work) => {
             const before = await server.sendBatches();
             const load = await measured(`${label}: Talkhub`)(work);
+            serverCpuPerSendMs = cpu.steps.at(-1)?.perOperationMs["server"];
             const after = await server.sendBatches();
             batches = { sum: after.sum - before.sum, count: after.count - before.count };
             return load;
           },
           () => (batches.count > 0 ? batches.sum / batches.count : NaN),
         );
+        const t: SendPoint = serverCpuPerSendMs === undefined ? measuredTalkhub : { ...measuredTalkhub, serverCpuPerSendMs };
         const r = await rawSends(raw, agent, ids, c, options.durationMs, options.warmupMs, measured(`${label}: raw per row`));
         // The batch size Talkhub reached at this point (1 when it is unknown).
         const size = Number.isFinite(t.meanBatch) ? (t.meanBatch as number) : 1;

@@ -8,6 +8,7 @@
 import { rateTolerance, type FanoutPoint } from "./fanout.js";
 import { historyCases } from "./history.js";
 import { outsideMedians } from "./outside.js";
+import { changes } from "./round-trips.js";
 import type { BackendResults, Results } from "./run.js";
 import type { SendPoint } from "./send.js";
 import type { Backend } from "./server.js";
@@ -16,17 +17,38 @@ import { round } from "./stats.js";
 
 export const backendName: Record<Backend, string> = { postgres: "Postgres+NATS", pglite: "PGlite (embedded)" };
 
-/** Sends, C=32 over 100 talks: at least this share of the raw baseline's throughput. */
-export const sendRatioTarget = { concurrency: 32, talks: 100, ratio: 0.8 } as const;
+/** Sends, C=32 over 100 talks: at least this share of the raw baselines' throughput. */
+export const sendRatioTarget = { concurrency: 32, talks: 100, ratio: { postgres: 0.8, pglite: 1.0 } satisfies Record<Backend, number> } as const;
+/** Sends, C=32 over 100 talks: CPU of the server process per acknowledged send (ms). */
+export const sendCpuTarget = { concurrency: 32, talks: 100, serverMsPerSend: 0.25 } as const;
+/** Statements a change sends to the database (BEGIN and COMMIT included). */
+export const roundTripsLimit = 2;
 /** Sends from outside (grpc-js, one talk, C=8, 10 watchers): share of the raw insert per row, medians. */
 export const outsideRatioTargets: Record<Backend, number> = { postgres: 0.5, pglite: 1.0 };
-/** Fixed-rate fan-out: delivery p99 limits by watcher count (ms). */
+/** Fixed-rate fan-out on one talk at settings.fanout.fixedRate: delivery p99 limits by watcher count (ms). */
 export const fanoutP99Limits: ReadonlyMap<number, number> = new Map([
   [10, 10],
   [50, 25],
 ]);
+/** The fan-out points of their own rate and talk count (settings.fanoutTargets): delivery p99 limits (ms). */
+export const fanoutTargetLimits: readonly { talks: number; watchers: number; rate: number; p99Ms: number }[] = [
+  { talks: 1, watchers: 500, rate: 200, p99Ms: 100 },
+  { talks: 1_000, watchers: 10, rate: 2_000, p99Ms: 25 },
+];
+/**
+ * Server CPU per delivered event: the slope of the server's CPU over deliveries from 10 to 50
+ * watchers at the same fixed rate (the sends, the same at both, cancel out), in µs.
+ */
+export const deliveryCpuTarget = { from: 10, to: 50, serverUsPerDelivery: 3 } as const;
+
+/** The delivery p99 limit of a fixed-rate point (ms), if it has one. */
+export function p99Limit(talks: number, watchers: number, rate: number | null): number | undefined {
+  const own = fanoutTargetLimits.find((t) => t.talks === talks && t.watchers === watchers && t.rate === rate);
+  if (own !== undefined) return own.p99Ms;
+  return talks === 1 ? fanoutP99Limits.get(watchers) : undefined;
+}
 export const historyP99LimitMs = 5;
-export const idleStreamLimitBytes = 10 * 1024;
+export const idleStreamLimitBytes = 8 * 1024;
 
 export const fmt = (x: number | undefined | null, digits = 1): string =>
   x === undefined || x === null || Number.isNaN(x) ? "n/a" : round(x, digits).toLocaleString("en-US");
@@ -69,15 +91,15 @@ export function fanoutProblems(p: FanoutPoint | undefined, checkLatency: boolean
   if (p.refused > 0) problems.push(`${p.refused} subscriptions refused`);
   if (p.failedSends > 0) problems.push(`${p.failedSends} sends failed`);
   if (p.sent === 0) problems.push("nothing sent");
-  const limit = fanoutP99Limits.get(p.watchers);
+  const limit = p99Limit(p.talks, p.watchers, p.targetRate);
   if (checkLatency && p.mode === "fixed" && limit !== undefined && !(p.delivery.p99 <= limit)) {
     problems.push(`p99 ${fmt(p.delivery.p99, 1)} ms is +${fmt(p.delivery.p99 - limit, 1)} ms (${fmt(p.delivery.p99 / limit, 1)}x ${limit} ms)`);
   }
   return problems;
 }
 
-function fanoutTarget(mode: "full" | "fixed", watchers: number, rate: number): string {
-  const limit = fanoutP99Limits.get(watchers);
+function fanoutTarget(mode: "full" | "fixed", watchers: number, rate: number, talks = 1): string {
+  const limit = mode === "fixed" ? p99Limit(talks, watchers, rate) : undefined;
   const parts = mode === "fixed" ? [`>= ${fmt(rateTolerance * rate, 0)} msg/s achieved`] : [];
   if (mode === "fixed" && limit !== undefined) parts.push(`p99 <= ${limit} ms`);
   parts.push("0 lost, dup, refused, failed");
@@ -101,7 +123,8 @@ export function verdicts(results: Results): Verdict[] {
     const name = backendName[b];
     const r: BackendResults = results.backends[b] ?? {};
     if (has("send")) {
-      const { concurrency: c, talks, ratio: want } = sendRatioTarget;
+      const { concurrency: c, talks } = sendRatioTarget;
+      const want = sendRatioTarget.ratio[b];
       const t = sendPoint(r.send, "talkhub", c, talks);
       for (const [system, label] of [
         ["raw", "raw insert, one transaction per row"],
@@ -119,6 +142,7 @@ export function verdicts(results: Results): Verdict[] {
           miss: met ? "" : Number.isNaN(ratio) ? "did not complete" : `${fmt(want - ratio, 2)}x short`,
         });
       }
+      out.push(sendCpuVerdict(r, name));
       const all = settings.send.spreads.flatMap((s) => settings.send.concurrencies.map((cc) => ({ s, cc, problems: sendProblems(r.send, cc, s) })));
       const bad = all.filter((x) => x.problems.length > 0);
       out.push({
@@ -146,6 +170,38 @@ export function verdicts(results: Results): Verdict[] {
             miss: problems.join("; "),
           });
         }
+      }
+    }
+    if (has("fanout")) {
+      for (const target of settings.fanoutTargets) {
+        const p = r.fanoutTargets?.find((f) => f.talks === target.talks && f.watchers === target.watchers && f.targetRate === target.rate);
+        const problems = fanoutProblems(p, true);
+        out.push({
+          backend: name,
+          what:
+            target.talks === 1
+              ? `fan-out: one talk, ${fmt(target.watchers, 0)} watchers, fixed ${fmt(target.rate, 0)} msg/s`
+              : `fan-out: ${fmt(target.talks, 0)} talks x ${fmt(target.watchers, 0)} watchers, fixed ${fmt(target.rate, 0)} msg/s spread over the talks`,
+          target: fanoutTarget("fixed", target.watchers, target.rate, target.talks),
+          measured: fanoutMeasured(p),
+          met: problems.length === 0,
+          miss: problems.join("; "),
+        });
+      }
+      out.push(deliveryCpuVerdict(r, name, settings.fanout.fixedRate));
+    }
+    if (has("round-trips")) {
+      for (const change of changes) {
+        const c = r.roundTrips?.find((x) => x.change === change);
+        const met = c !== undefined && c.statements <= roundTripsLimit;
+        out.push({
+          backend: name,
+          what: `round trips per ${change}`,
+          target: `<= ${roundTripsLimit} statements (BEGIN and COMMIT count)`,
+          measured: c === undefined ? "did not run" : `${c.statements} (the most of ${c.runs} runs)`,
+          met,
+          miss: met ? "" : c === undefined ? "did not run" : `+${c.statements - roundTripsLimit}: ${c.sample.map((q) => q.slice(0, 60)).join(" | ")}`,
+        });
       }
     }
     if (has("history")) {
@@ -176,8 +232,8 @@ export function verdicts(results: Results): Verdict[] {
             // Both after GC. RSS that fell while streams were added (pages handed back after the
             // collection) measures the allocator, not the streams: it cannot meet the target.
             if (!(c.rssPerSubscription >= 0)) problems.push(`RSS fell by ${fmt(-c.rssPerSubscription / 1024, 2)} KiB per stream: not a measurement`);
-            else if (!(c.rssPerSubscription < idleStreamLimitBytes)) problems.push(`RSS +${fmt((c.rssPerSubscription - idleStreamLimitBytes) / 1024, 2)} KiB (${fmt(c.rssPerSubscription / idleStreamLimitBytes, 1)}x)`);
-            if (!(c.heapPerSubscription < idleStreamLimitBytes)) problems.push(`heap +${fmt((c.heapPerSubscription - idleStreamLimitBytes) / 1024, 2)} KiB (${fmt(c.heapPerSubscription / idleStreamLimitBytes, 1)}x)`);
+            else if (!(c.rssPerSubscription <= idleStreamLimitBytes)) problems.push(`RSS +${fmt((c.rssPerSubscription - idleStreamLimitBytes) / 1024, 2)} KiB (${fmt(c.rssPerSubscription / idleStreamLimitBytes, 1)}x)`);
+            if (!(c.heapPerSubscription <= idleStreamLimitBytes)) problems.push(`heap +${fmt((c.heapPerSubscription - idleStreamLimitBytes) / 1024, 2)} KiB (${fmt(c.heapPerSubscription / idleStreamLimitBytes, 1)}x)`);
           }
           if (c.refused > 0) problems.push(`${c.refused} of ${c.subscriptions} refused`);
           if (c.pending > 0) problems.push(`${c.pending} neither opened nor refused`);
@@ -186,7 +242,7 @@ export function verdicts(results: Results): Verdict[] {
         out.push({
           backend: name,
           what: `${asked.toLocaleString("en-US")} idle ${kind === "grpc" ? "WatchTalk streams" : "WebSocket subscribers"}`,
-          target: `${kind === "grpc" ? `< ${idleStreamLimitBytes / 1024} KiB RSS and heap per opened stream (after GC); ` : ""}all open, 0 lost`,
+          target: `${kind === "grpc" ? `<= ${idleStreamLimitBytes / 1024} KiB RSS and heap per opened stream (after GC); ` : ""}all open, 0 lost`,
           measured:
             c === undefined
               ? "did not complete"
@@ -247,5 +303,48 @@ function outsideVerdict(results: Results, b: Backend): Verdict {
     measured: t && raw ? `${fmt(t.sendsPerSec, 0)} vs ${fmt(raw.sendsPerSec, 0)} sends/s = ${fmt(ratio, 2)}x; CPU ms/send ${cpuText}; lost ${t.lost}` : "did not complete",
     met: problems.length === 0,
     miss: problems.join("; "),
+  };
+}
+
+/** Server CPU per acknowledged send at the send target's point (the CPU table's step). */
+function sendCpuVerdict(r: BackendResults, name: string): Verdict {
+  const { concurrency: c, talks, serverMsPerSend: want } = sendCpuTarget;
+  const per = sendPoint(r.send, "talkhub", c, talks)?.serverCpuPerSendMs;
+  const met = per !== undefined && per <= want;
+  return {
+    backend: name,
+    what: `server CPU per acknowledged send, ${talks} talks, C=${c}`,
+    target: `<= ${want} ms`,
+    measured: per === undefined || Number.isNaN(per) ? "not measured" : `${fmt(per, 3)} ms`,
+    met,
+    miss: met ? "" : per === undefined || Number.isNaN(per) ? "not measured" : `+${fmt(per - want, 3)} ms (${fmt(per / want, 1)}x)`,
+  };
+}
+
+/**
+ * Server CPU per delivered event: (CPU at 50 watchers - CPU at 10) / (deliveries at 50 -
+ * deliveries at 10), both fixed-rate points on one talk.
+ */
+function deliveryCpuVerdict(r: BackendResults, name: string, rate: number): Verdict {
+  const { from, to, serverUsPerDelivery: want } = deliveryCpuTarget;
+  const at = (watchers: number) => r.fanout?.find((f) => f.system === "talkhub" && f.talks === 1 && f.watchers === watchers && f.mode === "fixed" && f.error === undefined);
+  const low = at(from);
+  const high = at(to);
+  const what = `server CPU per delivered event: slope from ${from} to ${to} watchers at ${fmt(rate, 0)} msg/s`;
+  const target = `<= ${want} µs`;
+  if (low?.serverCpuMs === undefined || high?.serverCpuMs === undefined || high.delivered <= low.delivered) {
+    return { backend: name, what, target, measured: "not measured", met: false, miss: "not measured" };
+  }
+  const us = ((high.serverCpuMs - low.serverCpuMs) * 1000) / (high.delivered - low.delivered);
+  // Less CPU for five times the deliveries measures the machine's other work, not the server:
+  // it cannot meet the target.
+  const met = us >= 0 && us <= want;
+  return {
+    backend: name,
+    what,
+    target,
+    measured: `(${fmt(high.serverCpuMs, 0)} - ${fmt(low.serverCpuMs, 0)}) ms / (${high.delivered.toLocaleString("en-US")} - ${low.delivered.toLocaleString("en-US")}) deliveries = ${fmt(us, 2)} µs`,
+    met,
+    miss: met ? "" : us < 0 ? "CPU fell as deliveries grew: not a measurement" : `+${fmt(us - want, 2)} µs (${fmt(us / want, 1)}x)`,
   };
 }

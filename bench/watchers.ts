@@ -28,6 +28,11 @@ export type OpenCommand = {
   readonly count: number;
   /** Subscriptions per connection. */
   readonly perConnection: number;
+  /**
+   * gRPC over many talks: subscription s watches talk s mod index.length (instead of chatId),
+   * whose message n are those with n mod `of` equal to its index.
+   */
+  readonly spread?: { readonly of: number; readonly index: readonly number[]; readonly chatIds: readonly string[]; readonly afterSeqs: readonly number[] };
 };
 export type Command =
   | OpenCommand
@@ -44,6 +49,8 @@ export interface CollectReply {
   readonly refused: number;
   readonly duplicated: number;
   readonly delivered: number;
+  /** Acknowledged messages owed to the subscriptions that opened. */
+  readonly expected: number;
   readonly firstAt: number;
   readonly lastAt: number;
   readonly streamErrors: number;
@@ -57,6 +64,9 @@ let maxN = 0;
 let latencies = new Samples();
 let seen: Uint8Array[] = [];
 let counts: number[] = [];
+/** Per subscription: the index of its talk; it is owed message n when n mod talkCount is that. */
+let talkOf: number[] = [];
+let talkCount = 1;
 let duplicated = 0;
 let delivered = 0;
 let firstAt = Infinity;
@@ -122,16 +132,18 @@ async function openGrpc(command: OpenCommand, base: number): Promise<void> {
     });
     for (let s = c * command.perConnection; s < Math.min(command.count, (c + 1) * command.perConnection); s++) {
       const index = base + s;
+      const k = command.spread === undefined ? -1 : s % command.spread.index.length;
+      const chatId = k < 0 ? command.chatId : command.spread!.chatIds[k]!;
       // The server sends headers with the first response, so a stream counts as ready when it
       // gets its first event: the parent sends a probe message after opening (see "ready").
       // WatchTalk replays from after_seq, so a stream that subscribes late still misses nothing.
       void (async () => {
         // Like a client: a stream cut off for lagging (RESOURCE_EXHAUSTED) resumes after the
         // last seq it received; "lost" then counts what never arrived at all.
-        let afterSeq = BigInt(command.afterSeq);
+        let afterSeq = BigInt(k < 0 ? command.afterSeq : command.spread!.afterSeqs[k]!);
         for (;;) {
           try {
-            const stream = client.watchTalk({ chatId: command.chatId, afterSeq }, { signal: abort.signal });
+            const stream = client.watchTalk({ chatId, afterSeq }, { signal: abort.signal });
             for await (const response of stream) {
               markReady(index);
               if (response.kind.case !== "event") continue;
@@ -247,9 +259,11 @@ process.on("message", (command: Command) => {
     switch (command.op) {
       case "open": {
         const base = seen.length;
+        talkCount = command.spread?.of ?? 1;
         for (let i = 0; i < command.count; i++) {
           seen.push(new Uint8Array(maxN));
           counts.push(0);
+          talkOf.push(command.spread === undefined ? 0 : command.spread.index[i % command.spread.index.length]!);
         }
         const grown = new Uint8Array(seen.length);
         grown.set(state);
@@ -283,9 +297,11 @@ process.on("message", (command: Command) => {
         break;
       }
       case "collect": {
-        let expected = 0;
-        for (const bit of command.acked) expected += bit;
-        const want = expected * seen.length;
+        // Acknowledged messages by talk index: what each subscription of that talk is owed.
+        const owed = new Array<number>(talkCount).fill(0);
+        for (let n = 0; n < command.acked.length; n++) if (command.acked[n] === 1) owed[n % talkCount]!++;
+        let want = 0;
+        for (const t of talkOf) want += owed[t]!;
         const start = nowAbs();
         let last = delivered;
         let lastChange = start;
@@ -299,9 +315,11 @@ process.on("message", (command: Command) => {
           } else if (nowAbs() - lastChange > command.idleMs) break;
         }
         let lost = 0;
+        let expected = 0;
         for (const [index, bits] of seen.entries()) {
           if (state[index] === 2) continue;
-          for (let n = 0; n < command.acked.length; n++) if (command.acked[n] === 1 && bits[n] !== 1) lost++;
+          expected += owed[talkOf[index]!]!;
+          for (let n = talkOf[index]!; n < command.acked.length; n += talkCount) if (command.acked[n] === 1 && bits[n] !== 1) lost++;
         }
         const reply: CollectReply = {
           latencies: Float64Array.from(latencies.values()),
@@ -309,6 +327,7 @@ process.on("message", (command: Command) => {
           refused: refusedCount,
           duplicated,
           delivered,
+          expected,
           firstAt,
           lastAt,
           streamErrors,
@@ -322,6 +341,8 @@ process.on("message", (command: Command) => {
         for (const close of closers.splice(0)) await close();
         seen = [];
         counts = [];
+        talkOf = [];
+        talkCount = 1;
         state = new Uint8Array(0);
         openedCount = 0;
         refusedCount = 0;
