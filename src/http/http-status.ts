@@ -36,8 +36,3 @@ export function httpStatusOf(code: Code): number {
     }
   }
 }
-
-/** The Connect protocol's name of a code, e.g. "not_found". */
-export function codeName(code: Code): string {
-  return Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
-}

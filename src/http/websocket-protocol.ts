@@ -8,8 +8,7 @@ import { EventSchema, HeartbeatSchema, type Event, type Heartbeat } from "../../
 import { InvalidArgument, PermissionDenied } from "../domain/errors.js";
 import { isUuid } from "../domain/ids.js";
 import type { Identity } from "../domain/identity.js";
-import { toConnectError } from "../rpc/errors.js";
-import { codeName } from "./http-status.js";
+import { codeName, toConnectError } from "../rpc/errors.js";
 import { toSpecJson } from "./rest/spec-dialect.js";
 
 export type Topic = { readonly kind: "talk"; readonly talkId: string } | { readonly kind: "all" };

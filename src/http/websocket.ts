@@ -25,9 +25,9 @@ import type { TokenVerifier } from "../auth/verifier.js";
 import type { Callers } from "../domain/agents.js";
 import { ResourceExhausted, Unauthenticated } from "../domain/errors.js";
 import type { Identity } from "../domain/identity.js";
-import { toConnectError } from "../rpc/errors.js";
+import { codeName, toConnectError } from "../rpc/errors.js";
 import { bearerToken } from "./bearer-token.js";
-import { codeName, httpStatusOf } from "./http-status.js";
+import { httpStatusOf } from "./http-status.js";
 import type { LocalCalls } from "./local-calls.js";
 import {
   ackFrame,

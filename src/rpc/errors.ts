@@ -32,6 +32,11 @@ function codeOf(kind: ErrorKind): Code {
   }
 }
 
+/** The Connect protocol's name of a code, e.g. "not_found". */
+export function codeName(code: Code): string {
+  return Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
+}
+
 /** Whether an error only says that the client went away (an aborted signal). */
 export function isCancellation(error: unknown): boolean {
   return error instanceof Error && error.name === "AbortError";

@@ -1,9 +1,9 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { randomUUID } from "node:crypto";
-import { codeName } from "../http/http-status.js";
 import { LiveBody } from "../live/live-body.js";
 import type { Logger } from "../operator/logger.js";
 import type { Metrics } from "../operator/metrics.js";
+import { codeName } from "./errors.js";
 
 /** The trace id of a W3C traceparent header ("00-<trace id>-<parent id>-<flags>"), if it is one. */
 export function traceIdOf(traceparent: string | null): string | undefined {
