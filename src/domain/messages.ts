@@ -1,6 +1,5 @@
 /** Messages: send (optionally in a thread, idempotently), read, list, edit, delete (tombstone). */
 import type { Executor } from "../store/database.js";
-import { guarded } from "../store/errors.js";
 import { findMessageByClientId, insertMessage, listVisibleMessages, messageInTalk } from "../store/message-store.js";
 import { readTalkTarget, type TalkTarget } from "../store/talk-change-store.js";
 import { changeAtHead } from "./change-at-head.js";
@@ -90,9 +89,7 @@ function visibleIn(target: TalkTarget, id: MessageId): Message {
 /** One message of a talk the caller takes part in. */
 export async function getMessage(deps: DomainDeps, caller: Identity, rawId: string): Promise<Message> {
   const id = validate.requireId<MessageId>("id", rawId);
-  const target = await guarded(() =>
-    readTalkTarget(deps.db, { customerId: caller.customerId, agentId: caller.agentId, of: { messageId: id } }),
-  );
+  const target = await readTalkTarget(deps.db, { customerId: caller.customerId, agentId: caller.agentId, of: { messageId: id } });
   if (target === null) throw new NotFound("message", id);
   return visibleIn(target, id);
 }
@@ -125,17 +122,15 @@ export async function listMessages(
   // A talk's main list and each of its threads are separate lists, as are other talks'.
   const list = ["messages", caller.customerId, talkId, parentId ?? ""] as const;
   const after = decodePageToken("page_token", input.pageToken, list, ["number"] as const);
-  return guarded(async () => {
-    const rows = await listVisibleMessages(deps.db, caller.customerId, caller.agentId, talkId, {
-      parentId,
-      beforeSeq: after === null ? null : after[0],
-      limit: size + 1,
-    });
-    if (rows === null) throw new NotFound("talk", talkId);
-    const items = rows.slice(0, size);
-    const last = items.at(-1);
-    return { items, nextPageToken: rows.length > size && last !== undefined ? encodePageToken(list, [last.seq]) : "" };
+  const rows = await listVisibleMessages(deps.db, caller.customerId, caller.agentId, talkId, {
+    parentId,
+    beforeSeq: after === null ? null : after[0],
+    limit: size + 1,
   });
+  if (rows === null) throw new NotFound("talk", talkId);
+  const items = rows.slice(0, size);
+  const last = items.at(-1);
+  return { items, nextPageToken: rows.length > size && last !== undefined ? encodePageToken(list, [last.seq]) : "" };
 }
 
 function requireAuthor(caller: Identity, message: Message): void {

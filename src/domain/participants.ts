@@ -1,5 +1,4 @@
 /** Participants: who takes part in a talk. Joins and leaves write system messages. */
-import { guarded } from "../store/errors.js";
 import { listParticipants as listRows } from "../store/participant-store.js";
 import { findTalkView } from "../store/talk-store.js";
 import { displayName } from "./agents.js";
@@ -126,9 +125,7 @@ export async function removeParticipant(
 /** A talk's participants, earliest joined first. */
 export async function listParticipants(deps: DomainDeps, caller: Identity, rawChatId: string): Promise<Participant[]> {
   const talkId = validate.requireId<TalkId>("chat_id", rawChatId);
-  return guarded(async () => {
-    const view = await findTalkView(deps.db, caller.customerId, talkId, caller.agentId);
-    if (view === null || view.participantId === null) throw new NotFound("talk", talkId);
-    return listRows(deps.db, talkId);
-  });
+  const view = await findTalkView(deps.db, caller.customerId, talkId, caller.agentId);
+  if (view === null || view.participantId === null) throw new NotFound("talk", talkId);
+  return listRows(deps.db, talkId);
 }
