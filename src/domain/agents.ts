@@ -1,13 +1,13 @@
 /** The agent directory: admins manage their customer's agents; callers are entered from tokens. */
 import { findAgent, insertAgent, listAgents as listAgentRows, saveAgent, upsertAgentFromToken } from "../store/agent-store.js";
 import type { DomainDeps } from "./deps.js";
-import { AlreadyExists, InvalidArgument, NotFound, PermissionDenied } from "./errors.js";
-import { newId, type AgentId } from "./ids.js";
-import type { Identity, Role } from "./identity.js";
-import { limits } from "./limits.js";
-import type { Agent, Page } from "./model.js";
-import { decodePageToken, encodePageToken } from "./page-token.js";
-import * as validate from "./validate.js";
+import { AlreadyExists, InvalidArgument, NotFound, PermissionDenied } from "./model/errors.js";
+import { newId, type AgentId } from "./model/ids.js";
+import type { Identity, Role } from "./model/identity.js";
+import { limits } from "./model/limits.js";
+import type { Agent, Page } from "./model/model.js";
+import { decodePageToken, encodePageToken } from "./model/page-token.js";
+import * as validate from "./model/validate.js";
 
 const roles = ["agent", "admin"] as const satisfies readonly Role[];
 

@@ -6,8 +6,8 @@
  */
 import { findLiveAgents } from "../store/agent-store.js";
 import type { DomainDeps } from "./deps.js";
-import { Unauthenticated } from "./errors.js";
-import type { AgentId } from "./ids.js";
+import { Unauthenticated } from "./model/errors.js";
+import type { AgentId } from "./model/ids.js";
 import type { StreamQuota } from "./stream-quota.js";
 
 /** Agent ids per query, far below any bind-parameter limit. */

@@ -2,21 +2,21 @@
 import type { Executor } from "../store/database.js";
 import { findMessageByClientId, insertMessage, listVisibleMessages, messageInTalk } from "../store/message-store.js";
 import { readTalkTarget, type TalkTarget } from "../store/talk-change-store.js";
-import { changeAtHead } from "./change-at-head.js";
+import { changeAtHead } from "./write/change-at-head.js";
 import type { DomainDeps } from "./deps.js";
-import { AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied } from "./errors.js";
-import type { MessageId, TalkId } from "./ids.js";
-import type { Identity } from "./identity.js";
-import { limits } from "./limits.js";
-import type { Media, Message, Page } from "./model.js";
-import { decodePageToken, encodePageToken } from "./page-token.js";
-import { draftMessage, type NewMessage } from "./draft-message.js";
+import { AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied } from "./model/errors.js";
+import type { MessageId, TalkId } from "./model/ids.js";
+import type { Identity } from "./model/identity.js";
+import { limits } from "./model/limits.js";
+import type { Media, Message, Page } from "./model/model.js";
+import { decodePageToken, encodePageToken } from "./model/page-token.js";
+import { draftMessage, type NewMessage } from "./write/draft-message.js";
 import { judgeSend } from "../sends/judge-send.js";
 import type { SendRequest } from "../sends/send-request.js";
-import type { TalkChange } from "./talk-change.js";
-import { changeTalk } from "./transaction.js";
-import * as validate from "./validate.js";
-import { historyStartSeq } from "./visible-history.js";
+import type { TalkChange } from "./write/talk-change.js";
+import { changeTalk } from "./write/transaction.js";
+import * as validate from "./model/validate.js";
+import { historyStartSeq } from "./model/visible-history.js";
 
 /** Writes a message within a talk change and records its message_created event. */
 export async function postMessage(trx: Executor, change: TalkChange, fields: NewMessage): Promise<Message> {

@@ -2,16 +2,16 @@
 import { listParticipants as listRows } from "../store/participant-store.js";
 import { findTalkView } from "../store/talk-store.js";
 import { displayName } from "./agents.js";
-import { changeAtHead } from "./change-at-head.js";
+import { changeAtHead } from "./write/change-at-head.js";
 import type { DomainDeps } from "./deps.js";
-import { draftMessage } from "./draft-message.js";
-import { AlreadyExists, FailedPrecondition, InvalidArgument, NotFound } from "./errors.js";
-import { newId, type AgentId, type ParticipantId, type TalkId } from "./ids.js";
-import type { Identity } from "./identity.js";
-import type { Participant } from "./model.js";
-import { pairKey } from "./pair-key.js";
-import type { TalkChange } from "./talk-change.js";
-import * as validate from "./validate.js";
+import { draftMessage } from "./write/draft-message.js";
+import { AlreadyExists, FailedPrecondition, InvalidArgument, NotFound } from "./model/errors.js";
+import { newId, type AgentId, type ParticipantId, type TalkId } from "./model/ids.js";
+import type { Identity } from "./model/identity.js";
+import type { Participant } from "./model/model.js";
+import { pairKey } from "./model/pair-key.js";
+import type { TalkChange } from "./write/talk-change.js";
+import * as validate from "./model/validate.js";
 
 /** The text of the system message written when an agent joins. */
 export function joinedText(name: string): string {

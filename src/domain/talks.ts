@@ -2,20 +2,20 @@
 import { findLiveAgents } from "../store/agent-store.js";
 import { commitTalkChange } from "../store/talk-change-store.js";
 import { findTalkByPair, findTalkView, insertTalk, listTalksOfAgent } from "../store/talk-store.js";
-import { changeAtHead, commitOf } from "./change-at-head.js";
+import { changeAtHead, commitOf } from "./write/change-at-head.js";
 import type { DomainDeps } from "./deps.js";
-import { FailedPrecondition, InvalidArgument, NotFound } from "./errors.js";
+import { FailedPrecondition, InvalidArgument, NotFound } from "./model/errors.js";
 import { encodeEvent } from "../bus/event-codec.js";
-import { newId, type AgentId, type TalkId } from "./ids.js";
-import type { Identity } from "./identity.js";
-import { limits } from "./limits.js";
-import type { Agent, Page, Talk, TalkType } from "./model.js";
-import { decodePageToken, encodePageToken } from "./page-token.js";
-import { pairKey } from "./pair-key.js";
+import { newId, type AgentId, type TalkId } from "./model/ids.js";
+import type { Identity } from "./model/identity.js";
+import { limits } from "./model/limits.js";
+import type { Agent, Page, Talk, TalkType } from "./model/model.js";
+import { decodePageToken, encodePageToken } from "./model/page-token.js";
+import { pairKey } from "./model/pair-key.js";
 import { joinTalk } from "./participants.js";
-import { TalkChange } from "./talk-change.js";
-import { actorOf, transact } from "./transaction.js";
-import * as validate from "./validate.js";
+import { TalkChange } from "./write/talk-change.js";
+import { actorOf, transact } from "./write/transaction.js";
+import * as validate from "./model/validate.js";
 
 const talkTypes = ["normal", "group"] as const satisfies readonly TalkType[];
 

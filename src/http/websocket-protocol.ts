@@ -5,9 +5,9 @@
  */
 import { ConnectError } from "@connectrpc/connect";
 import { EventSchema, HeartbeatSchema, type Event, type Heartbeat } from "../../gen/talk/v1/events_pb.js";
-import { InvalidArgument, PermissionDenied } from "../domain/errors.js";
-import { isUuid } from "../domain/ids.js";
-import type { Identity } from "../domain/identity.js";
+import { InvalidArgument, PermissionDenied } from "../domain/model/errors.js";
+import { isUuid } from "../domain/model/ids.js";
+import type { Identity } from "../domain/model/identity.js";
 import { codeName, toConnectError } from "../rpc/errors.js";
 import { toSpecJson } from "./rest/spec-dialect.js";
 

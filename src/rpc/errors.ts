@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { DomainError, type ErrorKind } from "../domain/errors.js";
+import { DomainError, type ErrorKind } from "../domain/model/errors.js";
 import { translateStoreError } from "../store/errors.js";
 
 /** The one place where domain error kinds become gRPC codes. */

@@ -2,7 +2,7 @@ import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { bearerOf } from "../auth/bearer.js";
 import type { TokenVerifier } from "../auth/verifier.js";
 import type { Callers } from "../domain/agents.js";
-import { DomainError, Unauthenticated } from "../domain/errors.js";
+import { DomainError, Unauthenticated } from "../domain/model/errors.js";
 import { LiveBody } from "../live/live-body.js";
 import { callerKey } from "./caller.js";
 import { endOfCall, isCancellation, recognized, toConnectError } from "./errors.js";

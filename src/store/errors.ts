@@ -1,4 +1,4 @@
-import { Unavailable } from "../domain/errors.js";
+import { Unavailable } from "../domain/model/errors.js";
 
 /** Postgres SQLSTATE classes and Node socket errors that mean "the database cannot be reached". */
 const unavailableStates = new Set(["57P01", "57P02", "57P03", "53300"]);

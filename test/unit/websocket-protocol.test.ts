@@ -3,7 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import { ConnectError, Code } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { EventSchema, HeartbeatSchema } from "../../gen/talk/v1/events_pb.js";
-import { InvalidArgument, NotFound } from "../../src/domain/errors.js";
+import { InvalidArgument, NotFound } from "../../src/domain/model/errors.js";
 import { checkPosition, errorFrame, eventFrame, heartbeatFrame, parseFrame } from "../../src/http/websocket-protocol.js";
 
 const subscribe = (extra: Record<string, unknown>): string => JSON.stringify({ type: "subscribe", topics: ["t"], ...extra });
