@@ -9,7 +9,14 @@ import { LiveBody } from "../live/live-body.js";
 import { eventsWatch, talkWatch } from "../live/watch.js";
 import { callerOf } from "./caller.js";
 import type { RpcContext } from "./context.js";
-import { feedEventFrame, feedHeartbeatFrame, talkEventFrame, talkEventMessage, talkHeartbeatFrame, talkHeartbeatMessage } from "./talks/live-frames.js";
+import {
+  feedEventFrame,
+  feedHeartbeatFrame,
+  talkEventFrame,
+  talkEventMessage,
+  talkHeartbeatFrame,
+  talkHeartbeatMessage,
+} from "./talks/live-frames.js";
 import { eventToProto, participantToProto, talkToProto } from "./to-proto.js";
 
 /**

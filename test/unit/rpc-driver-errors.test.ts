@@ -91,7 +91,11 @@ function clientsOver(db: Kysely<Schema>, internal: unknown[]) {
   const transport = createRouterTransport(routesOf(services), {
     router: { interceptors: [errorInterceptor((error) => internal.push(error)), asCaller] },
   });
-  return { talks: createClient(TalkService, transport), messages: createClient(MessageService, transport), agents: createClient(AgentService, transport) };
+  return {
+    talks: createClient(TalkService, transport),
+    messages: createClient(MessageService, transport),
+    agents: createClient(AgentService, transport),
+  };
 }
 
 type Clients = ReturnType<typeof clientsOver>;
