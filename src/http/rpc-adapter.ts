@@ -15,9 +15,9 @@ import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, un
 import { createAsyncIterable, readAllBytes, type UniversalServerRequest, type UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { DescMethod } from "@bufbuild/protobuf";
 import http2 from "node:http2";
+import { routesOf } from "../rpc/index.js";
 import { createGrpcDirect, type HeaderAuthentication } from "./grpc-direct.js";
 import { respecGrpcMessage } from "./grpc-message.js";
-import { routesOf } from "../rpc/index.js";
 import { authenticated, type RequestHandler } from "./listener.js";
 
 const parseFailure = /^(\[internal\] )?parse binary:/;

@@ -73,10 +73,9 @@ export function toConnectError(thrown: unknown): ConnectError {
   if (error instanceof ConnectError) return error;
   if (isCancellation(error)) return new ConnectError("the call was cancelled", Code.Canceled, undefined, undefined, error);
   if (error instanceof DomainError) {
-    const domainError = error;
-    const connectError = new ConnectError(domainError.message, codeOf(domainError.kind), undefined, undefined, domainError);
-    if (domainError.kind === "resource_exhausted" && "retryAfterMs" in domainError && typeof domainError.retryAfterMs === "number") {
-      connectError.metadata.set("retry-after", String(Math.ceil(domainError.retryAfterMs / 1000)));
+    const connectError = new ConnectError(error.message, codeOf(error.kind), undefined, undefined, error);
+    if (error.kind === "resource_exhausted" && "retryAfterMs" in error && typeof error.retryAfterMs === "number") {
+      connectError.metadata.set("retry-after", String(Math.ceil(error.retryAfterMs / 1000)));
     }
     return connectError;
   }
