@@ -10,7 +10,7 @@ import type { CpuMeter } from "./cpu.js";
 import type { BenchAgent, BenchDatabase, Server } from "./server.js";
 import { grpcClients } from "./server.js";
 import { nowAbs, Samples, summarize, type Summary } from "./stats.js";
-import { encodePageToken } from "../src/domain/page-token.js";
+import { encodePageToken } from "../src/domain/model/page-token.js";
 
 export interface SeedPlan {
   readonly key: string;

@@ -2,7 +2,7 @@
  * The service's configuration, read from the environment in this one place. Every variable is
  * documented in docs/configuration.md.
  */
-import type { Rate, WriteClass } from "./domain/write-limits.js";
+import type { Rate, WriteClass } from "./domain/write/write-limits.js";
 
 /** Where the data lives: Postgres when DATABASE_URL is set, embedded PGlite otherwise. */
 export type DatabaseConfig =
@@ -114,7 +114,7 @@ export const defaultHttpConfig: HttpConfig = {
 
 /** Per-agent abuse limits; a rate of 0 turns one off. */
 export interface AbuseLimits {
-  /** Writes per class, shared by every process on the database (see domain/write-limits.ts). */
+  /** Writes per class, shared by every process on the database (see domain/write/write-limits.ts). */
   readonly writes: Readonly<Record<WriteClass, Rate>>;
   /** Open streams (WatchTalk, WatchEvents, WebSocket subscriptions) per agent and process. */
   readonly streamsPerAgent: number;

@@ -9,8 +9,8 @@ import { mintToken } from "./auth/tokens.js";
 import { makePrivateDir, writePrivateFile } from "./data-dir.js";
 import { createAgent } from "./domain/agents.js";
 import type { DomainDeps } from "./domain/deps.js";
-import { AlreadyExists } from "./domain/errors.js";
-import type { AgentId, CustomerId } from "./domain/ids.js";
+import { AlreadyExists } from "./domain/model/errors.js";
+import type { AgentId, CustomerId } from "./domain/model/ids.js";
 
 interface DemoPeople {
   readonly customerId: string;

@@ -2,7 +2,6 @@
  * The service's wiring: storage, bus, domain, RPC and the listener, started and stopped as one.
  */
 import { setMaxListeners } from "node:events";
-import type { ConnectRouter } from "@connectrpc/connect";
 import { fileURLToPath } from "node:url";
 import { loadOrCreateSecret } from "./auth/secret.js";
 import { createVerifier } from "./auth/verifier.js";
@@ -12,10 +11,10 @@ import { readTlsCredentials } from "./tls-credentials.js";
 import { ConfigError, defaultHttpConfig, defaultLiveConfig, noAbuseLimits, type Config } from "./config.js";
 import { StreamQuota } from "./domain/stream-quota.js";
 import { startCallerCheck } from "./domain/caller-check.js";
-import { WriteLimits } from "./domain/write-limits.js";
+import { WriteLimits } from "./domain/write/write-limits.js";
 import { Callers } from "./domain/agents.js";
 import type { DomainDeps } from "./domain/deps.js";
-import { Unauthenticated, Unavailable } from "./domain/errors.js";
+import { Unauthenticated, Unavailable } from "./domain/model/errors.js";
 import { sendAlone } from "./domain/messages.js";
 import type { WatchDeps } from "./live/watch.js";
 import type { EventBus } from "./bus/bus.js";
@@ -34,7 +33,7 @@ import { createLocalCalls } from "./http/local-calls.js";
 import { createUpgradeHandler } from "./http/websocket.js";
 import { headerAuthentication } from "./rpc/header-authentication.js";
 import { authInterceptor, callerAuthenticator, errorInterceptor } from "./rpc/interceptors.js";
-import { routes } from "./rpc/index.js";
+import { apiServices } from "./rpc/index.js";
 import { observeInterceptor } from "./rpc/observe-interceptor.js";
 import { AgentService } from "../gen/talk/v1/agent_service_pb.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
@@ -44,10 +43,10 @@ import { MessageService } from "../gen/talk/v1/message_service_pb.js";
 import { TalkService } from "../gen/talk/v1/talk_service_pb.js";
 import { createHealthEndpoints, createOperatorEndpoints, listenOperator } from "./http/operator-endpoints.js";
 import { loadDescriptors } from "./operator/descriptors.js";
-import { healthRoutes } from "./operator/health.js";
+import { healthService } from "./operator/health.js";
 import { createLogger } from "./operator/logger.js";
 import { Metrics } from "./operator/metrics.js";
-import { reflectionRoutes } from "./operator/reflection.js";
+import { reflectionServices } from "./operator/reflection.js";
 import type { ReadinessChecks } from "./operator/readiness.js";
 import type { EventSink } from "./events/event-sink.js";
 import { openDatabase, type Database } from "./store/database.js";
@@ -212,10 +211,10 @@ export async function startService(config: Config, options: ServiceOptions = {})
     const callers = new Callers(deps, live.callerRecheckMs);
     const talkServices = [TalkService, MessageService, AgentService];
     const readiness: ReadinessChecks = { database: () => database.ping(), busConnected: () => bus.connected };
-    const apiRoutes = routes({ deps, callers, watch });
-    const operatorRoutes = [
-      healthRoutes(readiness, talkServices.map((s) => s.typeName)),
-      reflectionRoutes(loadDescriptors(), [...talkServices, Health].map((s) => s.typeName)),
+    const services = [
+      ...apiServices({ deps, callers, watch }),
+      healthService(readiness, talkServices.map((s) => s.typeName)),
+      ...reflectionServices(loadDescriptors(), [...talkServices, Health].map((s) => s.typeName)),
     ];
     const openServices = new Set([Health.typeName, ReflectionV1.typeName, ReflectionV1alpha.typeName]);
     // A call refused from its headers never reaches the interceptors: it is counted and logged
@@ -230,10 +229,6 @@ export async function startService(config: Config, options: ServiceOptions = {})
     });
     // Every protobuf answer's ids and short texts are copied as ASCII, not through TextEncoder.
     useFastProtobufUtf8();
-    const allRoutes = (router: ConnectRouter) => {
-      apiRoutes(router);
-      for (const register of operatorRoutes) register(router);
-    };
     // One chain for every call, whichever edge it comes in by (gRPC, Connect, REST, WebSocket).
     const interceptors = [
       observeInterceptor(metrics, logger),
@@ -242,7 +237,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     ];
     const handler = createHandler({
       restServices: talkServices,
-      routes: allRoutes,
+      services,
       interceptors,
       readMaxBytes: httpConfig.maxRequestBytes,
       authenticate,
@@ -252,7 +247,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
       openApiFile: new URL("../gen/openapi.json", import.meta.url),
     });
     const onUpgrade = createUpgradeHandler({
-      calls: createLocalCalls(allRoutes, interceptors),
+      calls: createLocalCalls(services, interceptors),
       authenticate: callerAuthenticator(verify, callers),
       shutdown: shutdown.signal,
       heartbeatMs: live.heartbeatMs,

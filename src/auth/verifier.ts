@@ -1,8 +1,8 @@
 import { createSecretKey } from "node:crypto";
 import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
-import { Unauthenticated } from "../domain/errors.js";
-import { isUuid, type AgentId, type CustomerId } from "../domain/ids.js";
-import type { Identity } from "../domain/identity.js";
+import { Unauthenticated } from "../domain/model/errors.js";
+import { isUuid, type AgentId, type CustomerId } from "../domain/model/ids.js";
+import type { Identity } from "../domain/model/identity.js";
 
 /** Turns a bearer token into the caller's identity, or throws Unauthenticated. */
 export type TokenVerifier = (token: string) => Promise<Identity>;

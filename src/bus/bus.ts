@@ -1,5 +1,5 @@
-import type { TalkEvent } from "../domain/events.js";
-import type { AgentId, CustomerId, TalkId } from "../domain/ids.js";
+import type { TalkEvent } from "../domain/model/events.js";
+import type { AgentId, CustomerId, TalkId } from "../domain/model/ids.js";
 import type { EventSink } from "../events/event-sink.js";
 
 export type Unsubscribe = () => void;

@@ -7,7 +7,7 @@
  * envelope's few fields followed by the same text. Encode where both the row and the publish
  * need the event, and hand the EncodedEvent to both.
  */
-import type { EventPayload, TalkEvent } from "../domain/events.js";
+import type { EventPayload, TalkEvent } from "../domain/model/events.js";
 
 /** The part of an event beyond its envelope (type, seq, talk, customer, time, actor). */
 export type EventBody = Omit<EventPayload, "type">;

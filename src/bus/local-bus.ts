@@ -1,6 +1,6 @@
 import { eventOf, type EncodedEvent } from "./event-codec.js";
-import type { TalkEvent } from "../domain/events.js";
-import type { AgentId, CustomerId, TalkId } from "../domain/ids.js";
+import type { TalkEvent } from "../domain/model/events.js";
+import type { AgentId, CustomerId, TalkId } from "../domain/model/ids.js";
 import { joinedAgent, type EventBus, type EventListener, type Unsubscribe } from "./bus.js";
 
 /** Listener sets by key, removing a key with its last listener. */

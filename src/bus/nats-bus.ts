@@ -2,8 +2,8 @@ import { connect, type NatsConnection, type Subscription } from "@nats-io/transp
 import { errorLine } from "../error-line.js";
 import { GaveUp, retryUntil, type FailedAttempt } from "../retry-until.js";
 import { decodeEvent, encoded, type EncodedEvent } from "./event-codec.js";
-import type { TalkEvent } from "../domain/events.js";
-import type { AgentId, CustomerId, TalkId } from "../domain/ids.js";
+import type { TalkEvent } from "../domain/model/events.js";
+import type { AgentId, CustomerId, TalkId } from "../domain/model/ids.js";
 import { joinedAgent, type EventBus, type EventListener, type Unsubscribe } from "./bus.js";
 
 /** Subject names, under a prefix so that deployments (and test runs) sharing a NATS never mix. */

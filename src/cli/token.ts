@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { loadOrCreateSecret } from "../auth/secret.js";
 import { mintToken } from "../auth/tokens.js";
 import { readConfig } from "../config.js";
-import { isUuid } from "../domain/ids.js";
+import { isUuid } from "../domain/model/ids.js";
 
 const usage = "usage: npm run token -- --customer <uuid> --agent <uuid> [--name N] [--admin] [--days D]";
 

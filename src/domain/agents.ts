@@ -1,14 +1,13 @@
 /** The agent directory: admins manage their customer's agents; callers are entered from tokens. */
-import { guarded } from "../store/errors.js";
 import { findAgent, insertAgent, listAgents as listAgentRows, saveAgent, upsertAgentFromToken } from "../store/agent-store.js";
 import type { DomainDeps } from "./deps.js";
-import { AlreadyExists, InvalidArgument, NotFound, PermissionDenied } from "./errors.js";
-import { newId, type AgentId } from "./ids.js";
-import type { Identity, Role } from "./identity.js";
-import { limits } from "./limits.js";
-import type { Agent, Page } from "./model.js";
-import { decodePageToken, encodePageToken } from "./page-token.js";
-import * as validate from "./validate.js";
+import { AlreadyExists, InvalidArgument, NotFound, PermissionDenied } from "./model/errors.js";
+import { newId, type AgentId } from "./model/ids.js";
+import type { Identity, Role } from "./model/identity.js";
+import { limits } from "./model/limits.js";
+import type { Agent, Page } from "./model/model.js";
+import { decodePageToken, encodePageToken } from "./model/page-token.js";
+import * as validate from "./model/validate.js";
 
 const roles = ["agent", "admin"] as const satisfies readonly Role[];
 
@@ -39,14 +38,14 @@ export async function createAgent(
   await deps.writeLimits.take(caller, "agentAdmin");
   const now = deps.now();
   const agent: Agent = { id, customerId: caller.customerId, name: agentName, role, tmCreate: now, tmUpdate: now, tmDelete: null };
-  const created = await guarded(() => insertAgent(deps.db, agent));
+  const created = await insertAgent(deps.db, agent);
   if (created === null) throw new AlreadyExists(`agent ${id} already exists`);
   return created;
 }
 
 export async function getAgent(deps: DomainDeps, caller: Identity, rawId: string): Promise<Agent> {
   const id = validate.requireId<AgentId>("id", rawId);
-  const agent = await guarded(() => findAgent(deps.db, caller.customerId, id));
+  const agent = await findAgent(deps.db, caller.customerId, id);
   if (agent === null || agent.tmDelete !== null) throw new NotFound("agent", id);
   return agent;
 }
@@ -60,7 +59,7 @@ export async function listAgents(
   const list = ["agents", caller.customerId] as const;
   const after = decodePageToken("page_token", input.pageToken, list, ["string", "string"] as const);
   const cursor = after === null ? null : { name: after[0], id: validate.requireId<AgentId>("page_token", after[1]) };
-  const rows = await guarded(() => listAgentRows(deps.db, caller.customerId, cursor, size + 1));
+  const rows = await listAgentRows(deps.db, caller.customerId, cursor, size + 1);
   const items = rows.slice(0, size);
   const last = items.at(-1);
   return { items, nextPageToken: rows.length > size && last !== undefined ? encodePageToken(list, [last.name, last.id]) : "" };
@@ -78,7 +77,7 @@ export async function updateAgent(
   await deps.writeLimits.take(caller, "agentAdmin");
   const agent = await getAgent(deps, caller, input.id);
   const updated: Agent = { ...agent, name: newName ?? agent.name, role: role ?? agent.role, tmUpdate: deps.now() };
-  await guarded(() => saveAgent(deps.db, updated));
+  await saveAgent(deps.db, updated);
   return updated;
 }
 
@@ -90,7 +89,7 @@ export async function deleteAgent(deps: DomainDeps, callers: Callers, caller: Id
   const agent = await getAgent(deps, caller, rawId);
   const now = deps.now();
   const deleted: Agent = { ...agent, tmUpdate: now, tmDelete: now };
-  await guarded(() => saveAgent(deps.db, deleted));
+  await saveAgent(deps.db, deleted);
   callers.forget(deleted.id);
   return deleted;
 }
@@ -115,15 +114,13 @@ export class Callers {
     const now = Date.now();
     const until = this.#seen.get(key);
     if (until !== undefined && until > now) return;
-    const agent = await guarded(() =>
-      upsertAgentFromToken(this.deps.db, {
-        id: caller.agentId,
-        customerId: caller.customerId,
-        name: caller.name,
-        role: caller.role,
-        now: this.deps.now(),
-      }),
-    );
+    const agent = await upsertAgentFromToken(this.deps.db, {
+      id: caller.agentId,
+      customerId: caller.customerId,
+      name: caller.name,
+      role: caller.role,
+      now: this.deps.now(),
+    });
     if (agent === null) throw new PermissionDenied("this agent id belongs to another customer");
     if (agent.tmDelete !== null) throw new PermissionDenied("this agent was removed from the directory");
     if (this.#seen.size >= this.maxRemembered) this.#seen.clear();

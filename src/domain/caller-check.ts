@@ -4,11 +4,10 @@
  * are still in the directory, and the streams of the others end with UNAUTHENTICATED. The cost
  * does not grow with the number of streams, only with the customers watching in this process.
  */
-import { guarded } from "../store/errors.js";
 import { findLiveAgents } from "../store/agent-store.js";
 import type { DomainDeps } from "./deps.js";
-import { Unauthenticated } from "./errors.js";
-import type { AgentId } from "./ids.js";
+import { Unauthenticated } from "./model/errors.js";
+import type { AgentId } from "./model/ids.js";
 import type { StreamQuota } from "./stream-quota.js";
 
 /** Agent ids per query, far below any bind-parameter limit. */
@@ -19,7 +18,7 @@ export async function checkCallers(deps: DomainDeps, streams: StreamQuota): Prom
   for (const [customerId, agentIds] of streams.agentsByCustomer()) {
     for (let i = 0; i < agentIds.length; i += batch) {
       const ids = agentIds.slice(i, i + batch);
-      const live = new Set<AgentId>((await guarded(() => findLiveAgents(deps.db, customerId, ids))).map((agent) => agent.id));
+      const live = new Set<AgentId>((await findLiveAgents(deps.db, customerId, ids)).map((agent) => agent.id));
       for (const id of ids) {
         if (!live.has(id)) streams.endAgent(id, new Unauthenticated("this agent was removed from the directory; its token no longer opens streams"));
       }

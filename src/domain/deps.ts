@@ -1,7 +1,7 @@
 import type { EventSink } from "../events/event-sink.js";
 import type { Executor } from "../store/database.js";
 import type { Sends } from "../sends/send-request.js";
-import type { WriteLimits } from "./write-limits.js";
+import type { WriteLimits } from "./write/write-limits.js";
 
 /** What the domain needs from the layers below it, and its per-process limits. */
 export interface DomainDeps {

@@ -1,23 +1,22 @@
 /** Messages: send (optionally in a thread, idempotently), read, list, edit, delete (tombstone). */
 import type { Executor } from "../store/database.js";
-import { guarded } from "../store/errors.js";
 import { findMessageByClientId, insertMessage, listVisibleMessages, messageInTalk } from "../store/message-store.js";
 import { readTalkTarget, type TalkTarget } from "../store/talk-change-store.js";
-import { changeAtHead } from "./change-at-head.js";
+import { changeAtHead } from "./write/change-at-head.js";
 import type { DomainDeps } from "./deps.js";
-import { AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied } from "./errors.js";
-import type { MessageId, TalkId } from "./ids.js";
-import type { Identity } from "./identity.js";
-import { limits } from "./limits.js";
-import type { Media, Message, Page } from "./model.js";
-import { decodePageToken, encodePageToken } from "./page-token.js";
-import { draftMessage, type NewMessage } from "./draft-message.js";
+import { AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied } from "./model/errors.js";
+import type { MessageId, TalkId } from "./model/ids.js";
+import type { Identity } from "./model/identity.js";
+import { limits } from "./model/limits.js";
+import type { Media, Message, Page } from "./model/model.js";
+import { decodePageToken, encodePageToken } from "./model/page-token.js";
+import { draftMessage, type NewMessage } from "./write/draft-message.js";
 import { judgeSend } from "../sends/judge-send.js";
 import type { SendRequest } from "../sends/send-request.js";
-import type { TalkChange } from "./talk-change.js";
-import { changeTalk } from "./transaction.js";
-import * as validate from "./validate.js";
-import { historyStartSeq } from "./visible-history.js";
+import type { TalkChange } from "./write/talk-change.js";
+import { changeTalk } from "./write/transaction.js";
+import * as validate from "./model/validate.js";
+import { historyStartSeq } from "./model/visible-history.js";
 
 /** Writes a message within a talk change and records its message_created event. */
 export async function postMessage(trx: Executor, change: TalkChange, fields: NewMessage): Promise<Message> {
@@ -90,9 +89,7 @@ function visibleIn(target: TalkTarget, id: MessageId): Message {
 /** One message of a talk the caller takes part in. */
 export async function getMessage(deps: DomainDeps, caller: Identity, rawId: string): Promise<Message> {
   const id = validate.requireId<MessageId>("id", rawId);
-  const target = await guarded(() =>
-    readTalkTarget(deps.db, { customerId: caller.customerId, agentId: caller.agentId, of: { messageId: id } }),
-  );
+  const target = await readTalkTarget(deps.db, { customerId: caller.customerId, agentId: caller.agentId, of: { messageId: id } });
   if (target === null) throw new NotFound("message", id);
   return visibleIn(target, id);
 }
@@ -125,17 +122,15 @@ export async function listMessages(
   // A talk's main list and each of its threads are separate lists, as are other talks'.
   const list = ["messages", caller.customerId, talkId, parentId ?? ""] as const;
   const after = decodePageToken("page_token", input.pageToken, list, ["number"] as const);
-  return guarded(async () => {
-    const rows = await listVisibleMessages(deps.db, caller.customerId, caller.agentId, talkId, {
-      parentId,
-      beforeSeq: after === null ? null : after[0],
-      limit: size + 1,
-    });
-    if (rows === null) throw new NotFound("talk", talkId);
-    const items = rows.slice(0, size);
-    const last = items.at(-1);
-    return { items, nextPageToken: rows.length > size && last !== undefined ? encodePageToken(list, [last.seq]) : "" };
+  const rows = await listVisibleMessages(deps.db, caller.customerId, caller.agentId, talkId, {
+    parentId,
+    beforeSeq: after === null ? null : after[0],
+    limit: size + 1,
   });
+  if (rows === null) throw new NotFound("talk", talkId);
+  const items = rows.slice(0, size);
+  const last = items.at(-1);
+  return { items, nextPageToken: rows.length > size && last !== undefined ? encodePageToken(list, [last.seq]) : "" };
 }
 
 function requireAuthor(caller: Identity, message: Message): void {

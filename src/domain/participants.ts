@@ -1,18 +1,17 @@
 /** Participants: who takes part in a talk. Joins and leaves write system messages. */
-import { guarded } from "../store/errors.js";
 import { listParticipants as listRows } from "../store/participant-store.js";
 import { findTalkView } from "../store/talk-store.js";
 import { displayName } from "./agents.js";
-import { changeAtHead } from "./change-at-head.js";
+import { changeAtHead } from "./write/change-at-head.js";
 import type { DomainDeps } from "./deps.js";
-import { draftMessage } from "./draft-message.js";
-import { AlreadyExists, FailedPrecondition, InvalidArgument, NotFound } from "./errors.js";
-import { newId, type AgentId, type ParticipantId, type TalkId } from "./ids.js";
-import type { Identity } from "./identity.js";
-import type { Participant } from "./model.js";
-import { pairKey } from "./pair-key.js";
-import type { TalkChange } from "./talk-change.js";
-import * as validate from "./validate.js";
+import { draftMessage } from "./write/draft-message.js";
+import { AlreadyExists, FailedPrecondition, InvalidArgument, NotFound } from "./model/errors.js";
+import { newId, type AgentId, type ParticipantId, type TalkId } from "./model/ids.js";
+import type { Identity } from "./model/identity.js";
+import type { Participant } from "./model/model.js";
+import { pairKey } from "./model/pair-key.js";
+import type { TalkChange } from "./write/talk-change.js";
+import * as validate from "./model/validate.js";
 
 /** The text of the system message written when an agent joins. */
 export function joinedText(name: string): string {
@@ -126,9 +125,7 @@ export async function removeParticipant(
 /** A talk's participants, earliest joined first. */
 export async function listParticipants(deps: DomainDeps, caller: Identity, rawChatId: string): Promise<Participant[]> {
   const talkId = validate.requireId<TalkId>("chat_id", rawChatId);
-  return guarded(async () => {
-    const view = await findTalkView(deps.db, caller.customerId, talkId, caller.agentId);
-    if (view === null || view.participantId === null) throw new NotFound("talk", talkId);
-    return listRows(deps.db, talkId);
-  });
+  const view = await findTalkView(deps.db, caller.customerId, talkId, caller.agentId);
+  if (view === null || view.participantId === null) throw new NotFound("talk", talkId);
+  return listRows(deps.db, talkId);
 }

@@ -1,13 +1,13 @@
 /** Reactions: participants add and remove their own emoji on a talk's messages. */
 import type { DomainDeps } from "./deps.js";
-import { FailedPrecondition, ResourceExhausted } from "./errors.js";
-import { limits } from "./limits.js";
-import type { MessageId } from "./ids.js";
-import type { Identity } from "./identity.js";
+import { FailedPrecondition, ResourceExhausted } from "./model/errors.js";
+import { limits } from "./model/limits.js";
+import type { MessageId } from "./model/ids.js";
+import type { Identity } from "./model/identity.js";
 import { changeMessage } from "./messages.js";
-import type { Message, Reaction } from "./model.js";
-import type { TalkChange } from "./talk-change.js";
-import * as validate from "./validate.js";
+import type { Message, Reaction } from "./model/model.js";
+import type { TalkChange } from "./write/talk-change.js";
+import * as validate from "./model/validate.js";
 
 /**
  * Decides one reaction edit on the message as read: the message after it, or null for a no-op

@@ -3,8 +3,8 @@
  * with a way to end it, so that the process can end all streams of an agent whose credentials
  * were revoked (see caller-check.ts), and so that tests and metrics can see what is open.
  */
-import { ResourceExhausted, type DomainError } from "./errors.js";
-import type { AgentId, CustomerId } from "./ids.js";
+import { ResourceExhausted, type DomainError } from "./model/errors.js";
+import type { AgentId, CustomerId } from "./model/ids.js";
 
 /** One open stream: whose it is, and how to end it. */
 export interface StreamHolder {

@@ -1,22 +1,21 @@
 /** Talks: create (the caller joins), read, list, update, close, reopen, delete. */
 import { findLiveAgents } from "../store/agent-store.js";
-import { guarded } from "../store/errors.js";
 import { commitTalkChange } from "../store/talk-change-store.js";
 import { findTalkByPair, findTalkView, insertTalk, listTalksOfAgent } from "../store/talk-store.js";
-import { changeAtHead, commitOf } from "./change-at-head.js";
+import { changeAtHead, commitOf } from "./write/change-at-head.js";
 import type { DomainDeps } from "./deps.js";
-import { FailedPrecondition, InvalidArgument, NotFound } from "./errors.js";
+import { FailedPrecondition, InvalidArgument, NotFound } from "./model/errors.js";
 import { encodeEvent } from "../bus/event-codec.js";
-import { newId, type AgentId, type TalkId } from "./ids.js";
-import type { Identity } from "./identity.js";
-import { limits } from "./limits.js";
-import type { Agent, Page, Talk, TalkType } from "./model.js";
-import { decodePageToken, encodePageToken } from "./page-token.js";
-import { pairKey } from "./pair-key.js";
+import { newId, type AgentId, type TalkId } from "./model/ids.js";
+import type { Identity } from "./model/identity.js";
+import { limits } from "./model/limits.js";
+import type { Agent, Page, Talk, TalkType } from "./model/model.js";
+import { decodePageToken, encodePageToken } from "./model/page-token.js";
+import { pairKey } from "./model/pair-key.js";
 import { joinTalk } from "./participants.js";
-import { TalkChange } from "./talk-change.js";
-import { actorOf, transact } from "./transaction.js";
-import * as validate from "./validate.js";
+import { TalkChange } from "./write/talk-change.js";
+import { actorOf, transact } from "./write/transaction.js";
+import * as validate from "./model/validate.js";
 
 const talkTypes = ["normal", "group"] as const satisfies readonly TalkType[];
 
@@ -92,7 +91,7 @@ export async function createTalk(deps: DomainDeps, caller: Identity, input: Crea
 
 async function visibleTalk(deps: DomainDeps, caller: Identity, rawId: string, field = "id"): Promise<Talk> {
   const id = validate.requireId<TalkId>(field, rawId);
-  const view = await guarded(() => findTalkView(deps.db, caller.customerId, id, caller.agentId));
+  const view = await findTalkView(deps.db, caller.customerId, id, caller.agentId);
   if (view === null || view.participantId === null) throw new NotFound("talk", id);
   return view.talk;
 }
@@ -114,7 +113,7 @@ export async function listTalks(
   const after = decodePageToken("page_token", input.pageToken, list, ["number", "number", "string"] as const);
   if (after !== null && after[1] > 999) throw new InvalidArgument("page_token", "is not a page token of this list");
   const cursor = after === null ? null : { activityMs: after[0], activityUs: after[1], id: validate.requireId<TalkId>("page_token", after[2]) };
-  const rows = await guarded(() => listTalksOfAgent(deps.db, caller.customerId, caller.agentId, cursor, size + 1));
+  const rows = await listTalksOfAgent(deps.db, caller.customerId, caller.agentId, cursor, size + 1);
   const items = rows.slice(0, size);
   const last = items.at(-1)?.position;
   return {

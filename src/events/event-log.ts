@@ -1,5 +1,5 @@
-import type { TalkEvent } from "../domain/events.js";
-import type { TalkId } from "../domain/ids.js";
+import type { TalkEvent } from "../domain/model/events.js";
+import type { TalkId } from "../domain/model/ids.js";
 
 /** Read access to the talks' event logs, the truth that live delivery is checked against. */
 export interface EventLog {

@@ -1,5 +1,5 @@
 import type { EncodedEvent } from "../bus/event-codec.js";
-import type { TalkEvent } from "../domain/events.js";
+import type { TalkEvent } from "../domain/model/events.js";
 
 /**
  * Where committed events go: the domain hands every event here after its transaction commits.

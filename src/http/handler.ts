@@ -1,5 +1,6 @@
-import { createRouterTransport, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { createRouterTransport, type Interceptor, type ServiceImplSpec } from "@connectrpc/connect";
 import type { DescService } from "@bufbuild/protobuf";
+import { routesOf } from "../rpc/index.js";
 import { bearerToken } from "./bearer-token.js";
 import { createCors } from "./cors.js";
 import type { RequestHandler } from "./listener.js";
@@ -12,7 +13,8 @@ import { createStaticFiles } from "./static-files.js";
 export interface HandlerOptions {
   /** The services whose google.api.http annotations are served as REST. */
   readonly restServices: readonly DescService[];
-  readonly routes: (router: ConnectRouter) => void;
+  /** Every service served, with its handlers. */
+  readonly services: readonly ServiceImplSpec[];
   readonly interceptors: Interceptor[];
   /** The largest request message accepted, in bytes. */
   readonly readMaxBytes: number;
@@ -33,7 +35,7 @@ export interface HandlerOptions {
  * query parameter stands in for the Authorization header, as the spec's curl examples use it.
  */
 export function createHandler(options: HandlerOptions): RequestHandler {
-  const connect = createRpcAdapter(options.routes, {
+  const connect = createRpcAdapter(options.services, {
     interceptors: options.interceptors,
     readMaxBytes: options.readMaxBytes,
     authenticate: options.authenticate,
@@ -42,7 +44,7 @@ export function createHandler(options: HandlerOptions): RequestHandler {
   });
   const rest = createRestHandler({
     services: options.restServices,
-    transport: createRouterTransport(options.routes, {
+    transport: createRouterTransport(routesOf(options.services), {
       router: { interceptors: options.interceptors, readMaxBytes: options.readMaxBytes },
       transport: { readMaxBytes: options.readMaxBytes, writeMaxBytes: options.readMaxBytes },
     }),

@@ -20,10 +20,9 @@ import {
   ConnectError,
   createContextValues,
   createHandlerContext,
-  createServiceImplSpec,
-  type ConnectRouter,
   type Interceptor,
   type MethodImplSpec,
+  type ServiceImplSpec,
 } from "@connectrpc/connect";
 
 /** What an interceptor wraps: a call from request to response. */
@@ -51,23 +50,12 @@ export interface LocalCalls {
 /** The protocol name handlers and interceptors see for these calls. */
 const protocolName = "websocket";
 
-/** The unary and server-streaming implementations the routes register, by "<service>/<method>". */
-function implementations(routes: (router: ConnectRouter) => void): Map<string, MethodImplSpec> {
+/** The unary and server-streaming implementations of `services`, by "<service>/<method>". */
+function implementations(services: readonly ServiceImplSpec[]): Map<string, MethodImplSpec> {
   const found = new Map<string, MethodImplSpec>();
-  const recording: ConnectRouter = {
-    handlers: [],
-    service(service, implementation) {
-      for (const spec of Object.values(createServiceImplSpec(service, implementation).methods)) {
-        found.set(`${service.typeName}/${spec.method.name}`, spec);
-      }
-      return recording;
-    },
-    rpc() {
-      // Single-method registrations are not offered to in-process callers.
-      return recording;
-    },
-  };
-  routes(recording);
+  for (const { service, methods } of services) {
+    for (const spec of Object.values(methods)) found.set(`${service.typeName}/${spec.method.name}`, spec);
+  }
   return found;
 }
 
@@ -79,9 +67,9 @@ async function* single<T>(value: T): AsyncIterable<T> {
   yield value;
 }
 
-/** Calls of the methods `routes` registers, each through `interceptors` (the first outermost). */
-export function createLocalCalls(routes: (router: ConnectRouter) => void, interceptors: readonly Interceptor[]): LocalCalls {
-  const specs = implementations(routes);
+/** Calls of the methods of `services`, each through `interceptors` (the first outermost). */
+export function createLocalCalls(services: readonly ServiceImplSpec[], interceptors: readonly Interceptor[]): LocalCalls {
+  const specs = implementations(services);
 
   const start = (method: DescMethodUnary | DescMethodServerStreaming, input: unknown, init: LocalCallInit): ReturnType<Call> => {
     const spec = specs.get(`${method.parent.typeName}/${method.name}`);

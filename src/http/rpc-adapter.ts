@@ -11,11 +11,12 @@
  *  - gRPC's grpc-message is encoded as the gRPC spec says (see grpc-message.ts).
  *  - gRPC-Web's text mode (base64) is served as the binary one (see grpc-web-text.ts).
  */
-import { Code, createConnectRouter, createServiceImplSpec, type ConnectRouter, type ConnectRouterOptions, type ServiceImplSpec } from "@connectrpc/connect";
+import { Code, createConnectRouter, type ConnectRouterOptions, type ServiceImplSpec } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import { createAsyncIterable, readAllBytes, type UniversalServerRequest, type UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { DescMethod } from "@bufbuild/protobuf";
 import http2 from "node:http2";
+import { routesOf } from "../rpc/index.js";
 import { createGrpcDirect, type HeaderAuthentication } from "./grpc-direct.js";
 import { respecGrpcMessage } from "./grpc-message.js";
 import { withGrpcWebText } from "./grpc-web-text.js";
@@ -134,35 +135,16 @@ function bodyAfterAuthentication(
   return { ...uReq, body: checked() };
 }
 
-/** Routes registered on a connect router, and the service implementations they were given. */
-function recordingRouter(router: ConnectRouter): { router: ConnectRouter; services: ServiceImplSpec[] } {
-  const services: ServiceImplSpec[] = [];
-  const recording: ConnectRouter = {
-    get handlers() {
-      return router.handlers;
-    },
-    service(service, implementation, options) {
-      services.push(createServiceImplSpec(service, implementation));
-      router.service(service, implementation, options);
-      return recording;
-    },
-    rpc(method, implementation, options) {
-      router.rpc(method, implementation, options);
-      return recording;
-    },
-  };
-  return { router: recording, services };
-}
-
+/** Serves `services` on gRPC directly and on connect's router. */
 export function createRpcAdapter(
-  routes: (router: ConnectRouter) => void,
+  services: readonly ServiceImplSpec[],
   options: ConnectRouterOptions & { readonly authenticate: HeaderAuthentication },
 ): RequestHandler {
-  const recorded = recordingRouter(createConnectRouter({ acceptCompression: [compressionGzip, compressionBrotli], ...options }));
-  routes(recorded.router);
-  const handlers = new Map(recorded.router.handlers.map((handler) => [handler.requestPath, handler]));
+  const router = createConnectRouter({ acceptCompression: [compressionGzip, compressionBrotli], ...options });
+  routesOf(services)(router);
+  const handlers = new Map(router.handlers.map((handler) => [handler.requestPath, handler]));
   const grpcDirect = createGrpcDirect({
-    services: recorded.services,
+    services,
     interceptors: options.interceptors ?? [],
     readMaxBytes: options.readMaxBytes ?? 0xffffffff,
     authenticate: options.authenticate,

@@ -9,9 +9,9 @@
  * stream's queue while a replay reads the log or the outlet's buffer is full. Memory is
  * bounded: a stream more than `maxQueued` events behind is cut off with ResourceExhausted.
  */
-import { Canceled, DomainError, OutOfRange, ResourceExhausted } from "../domain/errors.js";
-import type { TalkEvent } from "../domain/events.js";
-import type { CustomerId, TalkId } from "../domain/ids.js";
+import { Canceled, DomainError, OutOfRange, ResourceExhausted } from "../domain/model/errors.js";
+import type { TalkEvent } from "../domain/model/events.js";
+import type { CustomerId, TalkId } from "../domain/model/ids.js";
 import type { EventLog } from "../events/event-log.js";
 import type { TalkFeeds } from "./talk-feeds.js";
 

@@ -4,8 +4,8 @@
  * Entries older than the watermark are folded into it, which keeps the token small; the
  * margin below the present covers transactions that commit after their events' time.
  */
-import { InvalidArgument } from "../domain/errors.js";
-import { isUuid, type TalkId } from "../domain/ids.js";
+import { InvalidArgument } from "../domain/model/errors.js";
+import { isUuid, type TalkId } from "../domain/model/ids.js";
 
 /** Longest time between an event's tm_create and its commit that resuming tolerates. */
 export const commitMarginMs = 60_000;

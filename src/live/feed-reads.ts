@@ -3,7 +3,7 @@
  * talks, the talks it left since a time), read for all the streams doing so in one turn of the
  * event loop with one query each.
  */
-import { isUuid, type AgentId, type CustomerId } from "../domain/ids.js";
+import { isUuid, type AgentId, type CustomerId } from "../domain/model/ids.js";
 import type { Executor } from "../store/database.js";
 import { listDepartures, listDeparturesOf, type Departure, type DepartureKey } from "../store/departure-store.js";
 import { guarded } from "../store/errors.js";

@@ -4,8 +4,8 @@
  * past a gap first pulls the missing ones from the log, and a periodic check of the talks'
  * heads pulls a last event whose publish was lost. Work for one talk runs strictly in turn.
  */
-import type { TalkEvent } from "../domain/events.js";
-import type { CustomerId, TalkId } from "../domain/ids.js";
+import type { TalkEvent } from "../domain/model/events.js";
+import type { CustomerId, TalkId } from "../domain/model/ids.js";
 import type { EventBus, Unsubscribe } from "../bus/bus.js";
 import type { EventLog } from "../events/event-log.js";
 import { TurnBatch } from "./turn-batch.js";

@@ -8,7 +8,7 @@
  * generator's `finally` runs only when its consumer resumes it or calls return(), and a
  * consumer blocked on a dead socket may never do either.
  */
-import { Canceled, DomainError } from "../domain/errors.js";
+import { Canceled, DomainError } from "../domain/model/errors.js";
 
 /** setTimeout's longest delay (2^31-1 ms, 24.8 days); longer ones fire at once. */
 const maxTimerMs = 0x7fffffff;

@@ -27,14 +27,14 @@ import type { Departure } from "../store/departure-store.js";
 import { lastSeqsBefore } from "../store/event-store.js";
 import type { Membership } from "../store/participant-store.js";
 import type { DomainDeps } from "../domain/deps.js";
-import { Canceled, DomainError, InvalidArgument, NotFound, OutOfRange, PermissionDenied, Unauthenticated } from "../domain/errors.js";
-import type { TalkEvent } from "../domain/events.js";
+import { Canceled, DomainError, InvalidArgument, NotFound, OutOfRange, PermissionDenied, Unauthenticated } from "../domain/model/errors.js";
+import type { TalkEvent } from "../domain/model/events.js";
 import { FeedCursor } from "./feed-cursor.js";
-import type { TalkId } from "../domain/ids.js";
-import type { Identity } from "../domain/identity.js";
+import type { TalkId } from "../domain/model/ids.js";
+import type { Identity } from "../domain/model/identity.js";
 import type { StreamQuota } from "../domain/stream-quota.js";
-import * as validate from "../domain/validate.js";
-import { eventVisible, historyStartSeq } from "../domain/visible-history.js";
+import * as validate from "../domain/model/validate.js";
+import { eventVisible, historyStartSeq } from "../domain/model/visible-history.js";
 import { WatchScope } from "./watch-scope.js";
 import type { WatchedViews } from "./watched-views.js";
 import type { FeedReads } from "./feed-reads.js";
@@ -143,7 +143,7 @@ export function talkWatch(
       if (input.afterSeq > talk.lastSeq) {
         throw new OutOfRange(`after_seq ${input.afterSeq} is ahead of the talk's last seq ${talk.lastSeq}`);
       }
-      // A normal talk's newcomer starts at its join whatever it asks (domain/visible-history.ts).
+      // A normal talk's newcomer starts at its join whatever it asks (domain/model/visible-history.ts).
       const from = Math.max(input.afterSeq, historyStart - 1);
       if (from < (first ?? talk.lastSeq + 1) - 1) {
         throw new OutOfRange(

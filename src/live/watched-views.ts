@@ -2,7 +2,7 @@
  * What a WatchTalk stream reads when it opens (the talk, the caller's membership, the first
  * retained seq), read for all the streams opening in one turn of the event loop with one query.
  */
-import { isUuid } from "../domain/ids.js";
+import { isUuid } from "../domain/model/ids.js";
 import type { Executor } from "../store/database.js";
 import { guarded } from "../store/errors.js";
 import { findWatchedTalkView, findWatchedTalkViews, type WatchedTalkKey, type WatchedTalkView } from "../store/talk-store.js";

@@ -4,7 +4,7 @@
  * format, so v1alpha is answered by the v1 code through a binary round trip.
  */
 import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
-import type { ConnectRouter } from "@connectrpc/connect";
+import { createServiceImplSpec, type ServiceImplSpec } from "@connectrpc/connect";
 import {
   ServerReflection as ServerReflectionV1,
   ServerReflectionRequestSchema as RequestV1,
@@ -51,22 +51,22 @@ function answer(index: DescriptorIndex, services: readonly string[], request: Se
   }
 }
 
-/** Registers reflection v1 and v1alpha for the named services (fully-qualified names). */
-export function reflectionRoutes(index: DescriptorIndex, services: readonly string[]): (router: ConnectRouter) => void {
+/** Reflection v1 and v1alpha, for the named services (fully-qualified names). */
+export function reflectionServices(index: DescriptorIndex, services: readonly string[]): ServiceImplSpec[] {
   const all = [...services, ServerReflectionV1.typeName, ServerReflectionV1alpha.typeName];
-  return (router) => {
-    router.service(ServerReflectionV1, {
+  return [
+    createServiceImplSpec<typeof ServerReflectionV1>(ServerReflectionV1, {
       async *serverReflectionInfo(requests) {
         for await (const request of requests) yield answer(index, all, request);
       },
-    });
-    router.service(ServerReflectionV1alpha, {
+    }),
+    createServiceImplSpec<typeof ServerReflectionV1alpha>(ServerReflectionV1alpha, {
       async *serverReflectionInfo(requests) {
         for await (const request of requests) {
           const v1 = fromBinary(RequestV1, toBinary(RequestV1alpha, request));
           yield fromBinary(ResponseV1alpha, toBinary(ResponseV1, create(ResponseV1, answer(index, all, v1))));
         }
       },
-    });
-  };
+    }),
+  ];
 }

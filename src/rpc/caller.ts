@@ -1,5 +1,5 @@
 import { Code, ConnectError, createContextKey, type HandlerContext } from "@connectrpc/connect";
-import type { Identity } from "../domain/identity.js";
+import type { Identity } from "../domain/model/identity.js";
 
 /** The verified caller, set by the auth interceptor. */
 export const callerKey = createContextKey<Identity | undefined>(undefined, { description: "the verified caller" });

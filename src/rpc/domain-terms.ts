@@ -4,6 +4,6 @@
  * are), and what an id looks like. They carry no rules; http/ takes them from here because
  * it never imports domain/ (the layering in .dependency-cruiser.cjs).
  */
-export { InvalidArgument, PermissionDenied, ResourceExhausted, Unauthenticated } from "../domain/errors.js";
-export { isUuid } from "../domain/ids.js";
-export type { Identity } from "../domain/identity.js";
+export { InvalidArgument, PermissionDenied, ResourceExhausted, Unauthenticated } from "../domain/model/errors.js";
+export { isUuid } from "../domain/model/ids.js";
+export type { Identity } from "../domain/model/identity.js";

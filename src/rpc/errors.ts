@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { DomainError, ErrorKind } from "../domain/errors.js";
-import { DomainError as DomainErrorClass } from "../domain/errors.js";
+import { DomainError, type ErrorKind } from "../domain/model/errors.js";
+import { translateStoreError } from "../store/errors.js";
 
 /** The one place where domain error kinds become gRPC codes. */
 function codeOf(kind: ErrorKind): Code {
@@ -55,17 +55,27 @@ export function endOfCall(signal: AbortSignal): ConnectError | undefined {
 }
 
 /**
- * Converts anything a handler throws into a ConnectError. Domain errors keep their message;
- * anything else is INTERNAL with a generic message (its details go to the log only).
+ * What a handler threw, as the service answers it: a driver error that says the database
+ * cannot be reached (refused, reset, terminated, shutting down) is Unavailable, whichever use
+ * case met it, so no use case has to catch it to keep an outage from answering INTERNAL.
  */
-export function toConnectError(error: unknown): ConnectError {
+export function recognized(error: unknown): unknown {
+  return error instanceof DomainError || error instanceof ConnectError ? error : translateStoreError(error);
+}
+
+/**
+ * Converts anything a handler throws into a ConnectError. Domain errors (and driver errors
+ * recognized as one) keep their message; anything else is INTERNAL with a generic message
+ * (its details go to the log only).
+ */
+export function toConnectError(thrown: unknown): ConnectError {
+  const error = recognized(thrown);
   if (error instanceof ConnectError) return error;
   if (isCancellation(error)) return new ConnectError("the call was cancelled", Code.Canceled, undefined, undefined, error);
-  if (error instanceof DomainErrorClass) {
-    const domainError: DomainError = error;
-    const connectError = new ConnectError(domainError.message, codeOf(domainError.kind), undefined, undefined, domainError);
-    if (domainError.kind === "resource_exhausted" && "retryAfterMs" in domainError && typeof domainError.retryAfterMs === "number") {
-      connectError.metadata.set("retry-after", String(Math.ceil(domainError.retryAfterMs / 1000)));
+  if (error instanceof DomainError) {
+    const connectError = new ConnectError(error.message, codeOf(error.kind), undefined, undefined, error);
+    if (error.kind === "resource_exhausted" && "retryAfterMs" in error && typeof error.retryAfterMs === "number") {
+      connectError.metadata.set("retry-after", String(Math.ceil(error.retryAfterMs / 1000)));
     }
     return connectError;
   }

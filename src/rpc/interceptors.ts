@@ -2,22 +2,24 @@ import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { bearerOf } from "../auth/bearer.js";
 import type { TokenVerifier } from "../auth/verifier.js";
 import type { Callers } from "../domain/agents.js";
-import { DomainError, Unauthenticated } from "../domain/errors.js";
-import type { Identity } from "../domain/identity.js";
+import { DomainError, Unauthenticated } from "../domain/model/errors.js";
+import type { Identity } from "../domain/model/identity.js";
 import { LiveBody } from "../live/live-body.js";
 import { callerKey } from "./caller.js";
-import { endOfCall, isCancellation, toConnectError } from "./errors.js";
+import { endOfCall, isCancellation, recognized, toConnectError } from "./errors.js";
 
 /**
  * Maps every error a handler throws, also midway through a response stream, to its gRPC code
  * (see errors.ts).
  */
 export function errorInterceptor(onInternal: (error: unknown, procedure: string) => void): Interceptor {
-  const convert = (error: unknown, procedure: string, signal: AbortSignal): ConnectError => {
+  const convert = (thrown: unknown, procedure: string, signal: AbortSignal): ConnectError => {
     // Once the client has gone (or the deadline passed), what fails next (a request stream
-    // closed early, a write to a reset stream) is that end, not a fault of the service.
-    const ended = decided(error) ? undefined : endOfCall(signal);
+    // closed early, a write to a reset stream) is that end, not a fault of the service. A
+    // socket error of that end looks like the database's, so this is decided first.
+    const ended = decided(thrown) ? undefined : endOfCall(signal);
     if (ended !== undefined) return ended;
+    const error = recognized(thrown);
     if (!(error instanceof ConnectError) && !(error instanceof DomainError) && !isCancellation(error)) onInternal(error, procedure);
     return toConnectError(error);
   };

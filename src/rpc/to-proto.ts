@@ -1,8 +1,8 @@
 /** Domain resources to their protobuf messages (and media back), in one place. */
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import type { Actor, TalkEvent } from "../domain/events.js";
-import type { Agent, Media, Message, Participant, Reaction, Talk } from "../domain/model.js";
+import type { Actor, TalkEvent } from "../domain/model/events.js";
+import type { Agent, Media, Message, Participant, Reaction, Talk } from "../domain/model/model.js";
 import {
   ActorSchema,
   EventSchema,

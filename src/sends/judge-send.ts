@@ -4,10 +4,10 @@
  * (sendAlone in domain/messages.ts) from a read under the talk's lock. The verdict is a value;
  * each path acts on it in its own way.
  */
-import { InvalidArgument, NotFound, type DomainError } from "../domain/errors.js";
-import type { TalkId } from "../domain/ids.js";
-import type { Message, Talk } from "../domain/model.js";
-import { talkClosed } from "../domain/talk-change.js";
+import { InvalidArgument, NotFound, type DomainError } from "../domain/model/errors.js";
+import type { TalkId } from "../domain/model/ids.js";
+import type { Message, Talk } from "../domain/model/model.js";
+import { talkClosed } from "../domain/write/talk-change.js";
 import type { KnownTalk } from "./known-talks.js";
 import type { SendRequest } from "./send-request.js";
 

@@ -5,8 +5,8 @@
  * costs one failed compare-and-set and a fresh read, never a wrong send. Least recently used
  * talks are forgotten beyond `capacity`.
  */
-import type { AgentId, MessageId, TalkId } from "../domain/ids.js";
-import type { Talk } from "../domain/model.js";
+import type { AgentId, MessageId, TalkId } from "../domain/model/ids.js";
+import type { Talk } from "../domain/model/model.js";
 
 export interface KnownTalk {
   readonly talk: Talk;

@@ -3,12 +3,12 @@
  * snapshot of the talks and parent messages the batch knew or read, and the messages, events
  * and head moves of those to write. Pure: no store, no cache, so nothing changes under it.
  */
-import type { DomainError } from "../domain/errors.js";
-import type { TalkEvent } from "../domain/events.js";
-import type { AgentId, MessageId, TalkId } from "../domain/ids.js";
-import type { Message } from "../domain/model.js";
-import { draftMessage } from "../domain/draft-message.js";
-import { TalkChange } from "../domain/talk-change.js";
+import type { DomainError } from "../domain/model/errors.js";
+import type { TalkEvent } from "../domain/model/events.js";
+import type { AgentId, MessageId, TalkId } from "../domain/model/ids.js";
+import type { Message } from "../domain/model/model.js";
+import { draftMessage } from "../domain/write/draft-message.js";
+import { TalkChange } from "../domain/write/talk-change.js";
 import { judgeSend } from "./judge-send.js";
 import type { KnownTalk } from "./known-talks.js";
 import type { SendRequest } from "./send-request.js";

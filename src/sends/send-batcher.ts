@@ -11,9 +11,9 @@
  * batching adds no waiting of its own. A talk is in at most one batch at a time, so the
  * process's own batches never collide.
  */
-import { Unavailable } from "../domain/errors.js";
-import type { AgentId, MessageId, TalkId } from "../domain/ids.js";
-import type { Message } from "../domain/model.js";
+import { Unavailable } from "../domain/model/errors.js";
+import type { AgentId, MessageId, TalkId } from "../domain/model/ids.js";
+import type { Message } from "../domain/model/model.js";
 import { encodeEvent, type EncodedEvent } from "../bus/event-codec.js";
 import type { EventSink } from "../events/event-sink.js";
 import { KnownTalks, type KnownTalk } from "./known-talks.js";

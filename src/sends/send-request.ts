@@ -1,7 +1,7 @@
 /** A validated send, and what takes it: the domain's view of the send path. */
-import type { Identity } from "../domain/identity.js";
-import type { MessageId, TalkId } from "../domain/ids.js";
-import type { Media, Message } from "../domain/model.js";
+import type { Identity } from "../domain/model/identity.js";
+import type { MessageId, TalkId } from "../domain/model/ids.js";
+import type { Media, Message } from "../domain/model/model.js";
 
 /** A send whose fields have been validated (domain/messages.ts); its rules are judged later. */
 export interface SendRequest {

@@ -7,9 +7,9 @@
  * held across round trips: two round trips per batch.
  */
 import { sql } from "kysely";
-import type { AgentId, MessageId, TalkId } from "../domain/ids.js";
+import type { AgentId, MessageId, TalkId } from "../domain/model/ids.js";
 import type { EncodedEvent } from "../bus/event-codec.js";
-import type { Message, Talk } from "../domain/model.js";
+import type { Message, Talk } from "../domain/model/model.js";
 import type { Executor } from "../store/database.js";
 import { eventRow } from "../store/event-store.js";
 import { messageRow } from "../store/message-store.js";

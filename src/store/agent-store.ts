@@ -1,8 +1,8 @@
 import type { Selectable } from "kysely";
 import { sql } from "kysely";
-import type { AgentId, CustomerId } from "../domain/ids.js";
-import type { Role } from "../domain/identity.js";
-import type { Agent } from "../domain/model.js";
+import type { AgentId, CustomerId } from "../domain/model/ids.js";
+import type { Role } from "../domain/model/identity.js";
+import type { Agent } from "../domain/model/model.js";
 import type { Executor } from "./database.js";
 import type { AgentsTable } from "./schema/agents.js";
 

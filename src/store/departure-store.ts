@@ -4,8 +4,8 @@
  * deleted while it took part (the membership row stays with the soft-deleted talk).
  */
 import { sql } from "kysely";
-import type { AgentId, CustomerId, TalkId } from "../domain/ids.js";
-import type { TalkType } from "../domain/model.js";
+import type { AgentId, CustomerId, TalkId } from "../domain/model/ids.js";
+import type { TalkType } from "../domain/model/model.js";
 import type { Executor } from "./database.js";
 
 /** Where an agent's view of a talk ended: the seq of its participant_left or of the talk_deleted. */

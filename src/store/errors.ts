@@ -1,4 +1,4 @@
-import { Unavailable } from "../domain/errors.js";
+import { Unavailable } from "../domain/model/errors.js";
 
 /** Postgres SQLSTATE classes and Node socket errors that mean "the database cannot be reached". */
 const unavailableStates = new Set(["57P01", "57P02", "57P03", "53300"]);
@@ -19,7 +19,8 @@ export function isUniqueViolation(error: unknown): boolean {
 
 /**
  * Turns a driver error that means the database is unreachable into Unavailable, so callers
- * get a retryable code; other errors pass through unchanged.
+ * get a retryable code; other errors pass through unchanged. The RPC edge applies it to
+ * whatever a handler throws (rpc/errors.ts), so use cases let driver errors pass.
  */
 export function translateStoreError(error: unknown): unknown {
   const code = codeOf(error);
@@ -33,7 +34,10 @@ export function translateStoreError(error: unknown): unknown {
   return error;
 }
 
-/** Runs a store operation, translating unreachable-database errors. */
+/**
+ * Runs a store operation, translating unreachable-database errors: for the code that decides on
+ * Unavailable itself (the send batch fails whole, a live stream ends), not for use cases.
+ */
 export async function guarded<T>(operation: () => Promise<T>): Promise<T> {
   try {
     return await operation();

@@ -1,6 +1,6 @@
 import { decodeEvent, encoded, type EncodedEvent } from "../bus/event-codec.js";
-import type { Actor, TalkEvent } from "../domain/events.js";
-import type { AgentId, TalkId } from "../domain/ids.js";
+import type { Actor, TalkEvent } from "../domain/model/events.js";
+import type { AgentId, TalkId } from "../domain/model/ids.js";
 import type { Executor } from "./database.js";
 
 /**

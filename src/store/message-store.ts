@@ -1,6 +1,6 @@
 import { sql, type Insertable, type Selectable } from "kysely";
-import type { AgentId, CustomerId, MessageId, TalkId } from "../domain/ids.js";
-import type { Message, MessageType, OwnerType, Reaction } from "../domain/model.js";
+import type { AgentId, CustomerId, MessageId, TalkId } from "../domain/model/ids.js";
+import type { Message, MessageType, OwnerType, Reaction } from "../domain/model/model.js";
 import type { Executor } from "./database.js";
 import type { MessagesTable } from "./schema/messages.js";
 
@@ -170,7 +170,7 @@ const epochMs = (column: string) => sql`floor(extract(epoch from ${sql.ref(colum
 /**
  * A page of a talk's messages (or one thread's direct replies), newest first, with their
  * reactions, if the agent takes part in the live talk; null otherwise. In a normal talk only
- * the messages from the agent's joined_seq on, past the talk's opening (domain/visible-history.ts:
+ * the messages from the agent's joined_seq on, past the talk's opening (domain/model/visible-history.ts:
  * historyStartSeq; the 3 below is its openingLastSeq + 1).
  * One statement: the access check (once, materialized), the page and the reactions. The page
  * comes back as one JSON value: parsing it is a fraction of the driver's per-column parsing

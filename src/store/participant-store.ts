@@ -1,5 +1,5 @@
-import type { AgentId, CustomerId, ParticipantId, TalkId } from "../domain/ids.js";
-import type { Participant, TalkType } from "../domain/model.js";
+import type { AgentId, CustomerId, ParticipantId, TalkId } from "../domain/model/ids.js";
+import type { Participant, TalkType } from "../domain/model/model.js";
 import { sql } from "kysely";
 import type { Executor } from "./database.js";
 

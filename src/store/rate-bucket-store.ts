@@ -1,6 +1,6 @@
 /** The shared token buckets of the write limits: one statement takes from many buckets. */
 import { sql } from "kysely";
-import type { TokenGrant, TokenRequest } from "../domain/write-limits.js";
+import type { TokenGrant, TokenRequest } from "../domain/write/write-limits.js";
 import type { Executor } from "./database.js";
 
 /**

@@ -8,11 +8,11 @@
  * trips; the locking fallback takes the talk's row lock (lockTalkOf) before it reads.
  */
 import { sql, type RawBuilder, type Selectable } from "kysely";
-import type { AgentId, CustomerId, MessageId, ParticipantId, TalkId } from "../domain/ids.js";
-import { AlreadyExists } from "../domain/errors.js";
+import type { AgentId, CustomerId, MessageId, ParticipantId, TalkId } from "../domain/model/ids.js";
+import { AlreadyExists } from "../domain/model/errors.js";
 import type { EncodedEvent } from "../bus/event-codec.js";
-import type { Message, Talk } from "../domain/model.js";
-import type { TalkWrites } from "../domain/talk-change.js";
+import type { Message, Talk } from "../domain/model/model.js";
+import type { TalkWrites } from "../domain/write/talk-change.js";
 import type { Executor } from "./database.js";
 import { isUniqueViolation } from "./errors.js";
 import { eventRow } from "./event-store.js";

@@ -1,7 +1,7 @@
 import { sql, type Selectable } from "kysely";
-import type { AgentId, CustomerId, ParticipantId, TalkId } from "../domain/ids.js";
-import type { Talk, TalkStatus, TalkType } from "../domain/model.js";
-import { AlreadyExists } from "../domain/errors.js";
+import type { AgentId, CustomerId, ParticipantId, TalkId } from "../domain/model/ids.js";
+import type { Talk, TalkStatus, TalkType } from "../domain/model/model.js";
+import { AlreadyExists } from "../domain/model/errors.js";
 import type { Executor } from "./database.js";
 import { isUniqueViolation } from "./errors.js";
 import type { TalksTable } from "./schema/talks.js";

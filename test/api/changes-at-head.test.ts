@@ -6,8 +6,8 @@
 import { describe, expect, it } from "vitest";
 import { ConnectError } from "@connectrpc/connect";
 import { Code, backends, createTalk, must, newCustomer, sendText, useService } from "../support/harness.js";
-import { limits } from "../../src/domain/limits.js";
-import type { TalkId } from "../../src/domain/ids.js";
+import { limits } from "../../src/domain/model/limits.js";
+import type { TalkId } from "../../src/domain/model/ids.js";
 
 /** Round trips of a change on the happy path. */
 const maxRoundTrips = 2;

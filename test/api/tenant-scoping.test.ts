@@ -8,7 +8,7 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { mintToken } from "../../src/auth/tokens.js";
-import type { AgentId, CustomerId, MessageId, ParticipantId, TalkId } from "../../src/domain/ids.js";
+import type { AgentId, CustomerId, MessageId, ParticipantId, TalkId } from "../../src/domain/model/ids.js";
 import { findAgent, saveAgent } from "../../src/store/agent-store.js";
 import { findMessage, saveMessage } from "../../src/store/message-store.js";
 import { deleteParticipant, listParticipants } from "../../src/store/participant-store.js";

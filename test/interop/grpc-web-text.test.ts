@@ -18,7 +18,7 @@ import { build } from "esbuild";
 import { RpcError, StatusCode, type Metadata } from "grpc-web";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { Event } from "../../gen/talk/v1/events_pb.js";
-import type { AgentId } from "../../src/domain/ids.js";
+import type { AgentId } from "../../src/domain/model/ids.js";
 import {
   CreateTalkRequestSchema,
   GetTalkRequestSchema,

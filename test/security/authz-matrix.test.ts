@@ -15,7 +15,7 @@ import { fromJson, type DescMethod, type DescService, type JsonObject, type Json
 import { ConnectError } from "@connectrpc/connect";
 import { Callers } from "../../src/domain/agents.js";
 import { restBindings, type RestBinding } from "../../src/http/rest/bindings.js";
-import { routes } from "../../src/rpc/index.js";
+import { apiServices, routesOf } from "../../src/rpc/index.js";
 import { backends, must, useService } from "../support/harness.js";
 import type { Clients, TestAgent, TestEnv, Via } from "../support/harness.js";
 import { WsClient } from "../support/live-helpers.js";
@@ -291,7 +291,7 @@ async function callRest(env: TestEnv, binding: RestBinding, json: JsonObject, to
 /** The services and methods the service's router serves: a router registered exactly as the service registers it. */
 function served(env: TestEnv): { services: DescService[]; methods: DescMethod[] } {
   const router = createConnectRouter();
-  routes({ deps: env.service.deps, callers: new Callers(env.service.deps), watch: env.service.watch })(router);
+  routesOf(apiServices({ deps: env.service.deps, callers: new Callers(env.service.deps), watch: env.service.watch }))(router);
   const services = new Map<string, DescService>();
   for (const handler of router.handlers) services.set(handler.service.typeName, handler.service);
   return { services: [...services.values()], methods: router.handlers.map((handler) => handler.method) };

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createVerifier } from "../../src/auth/verifier.js";
 import { ConfigError, readConfig } from "../../src/config.js";
 import { FeedCursor } from "../../src/live/feed-cursor.js";
-import { InvalidArgument } from "../../src/domain/errors.js";
+import { InvalidArgument } from "../../src/domain/model/errors.js";
 import { backends, Code, createTalk, expectCode, newCustomer, sendText, useService, type TestAgent } from "../support/harness.js";
 import { codeOf } from "../support/security-helpers.js";
 

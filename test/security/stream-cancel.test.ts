@@ -19,8 +19,8 @@ import {
   WatchTalkResponseSchema,
 } from "../../gen/talk/v1/talk_service_pb.js";
 import { noAbuseLimits } from "../../src/config.js";
-import { Canceled } from "../../src/domain/errors.js";
-import type { AgentId, CustomerId } from "../../src/domain/ids.js";
+import { Canceled } from "../../src/domain/model/errors.js";
+import type { AgentId, CustomerId } from "../../src/domain/model/ids.js";
 import { StreamQuota } from "../../src/domain/stream-quota.js";
 import { WatchScope } from "../../src/live/watch-scope.js";
 import { frame } from "../support/envelopes.js";

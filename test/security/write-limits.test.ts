@@ -7,10 +7,10 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError, noAbuseLimits, readConfig, type AbuseLimits } from "../../src/config.js";
-import { ResourceExhausted } from "../../src/domain/errors.js";
-import type { AgentId, CustomerId } from "../../src/domain/ids.js";
-import type { Identity } from "../../src/domain/identity.js";
-import { WriteLimits, writeClasses, type TakeTokens, type TokenRequest } from "../../src/domain/write-limits.js";
+import { ResourceExhausted } from "../../src/domain/model/errors.js";
+import type { AgentId, CustomerId } from "../../src/domain/model/ids.js";
+import type { Identity } from "../../src/domain/model/identity.js";
+import { WriteLimits, writeClasses, type TakeTokens, type TokenRequest } from "../../src/domain/write/write-limits.js";
 import { openDatabase, type Database } from "../../src/store/database.js";
 import { pruneFullBuckets, takeTokens } from "../../src/store/rate-bucket-store.js";
 import { backends, Code, createTalk, expectCode, must, newCustomer, sendText, sleep, useService, type TestAgent, type TestEnv } from "../support/harness.js";

@@ -11,7 +11,7 @@ import WebSocket from "ws";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Event, Heartbeat } from "../../gen/talk/v1/events_pb.js";
 import type { Message } from "../../gen/talk/v1/resources_pb.js";
-import { eventTypes } from "../../src/domain/events.js";
+import { eventTypes } from "../../src/domain/model/events.js";
 import { endStreamFlag, frame, FrameReader } from "./envelopes.js";
 import type { TestAgent } from "./harness.js";
 

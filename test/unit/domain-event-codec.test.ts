@@ -1,8 +1,8 @@
 /** The event codec: one encoding per event, shared by the log row and the bus message. */
 import { describe, expect, it } from "vitest";
 import { decodeEvent, encodeEvent, EncodedEvent } from "../../src/bus/event-codec.js";
-import type { TalkEvent } from "../../src/domain/events.js";
-import type { AgentId, CustomerId, MessageId, ParticipantId, TalkId } from "../../src/domain/ids.js";
+import type { TalkEvent } from "../../src/domain/model/events.js";
+import type { AgentId, CustomerId, MessageId, ParticipantId, TalkId } from "../../src/domain/model/ids.js";
 import { eventRow } from "../../src/store/event-store.js";
 
 const at = new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 678));

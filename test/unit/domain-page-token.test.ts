@@ -1,7 +1,7 @@
 /** Page tokens: positions round-trip on their own list; anything else is InvalidArgument. */
 import { describe, expect, it } from "vitest";
-import { InvalidArgument } from "../../src/domain/errors.js";
-import { decodePageToken, encodePageToken, type PageList } from "../../src/domain/page-token.js";
+import { InvalidArgument } from "../../src/domain/model/errors.js";
+import { decodePageToken, encodePageToken, type PageList } from "../../src/domain/model/page-token.js";
 
 const list: PageList = ["messages", "customer-1", "talk-a", ""];
 /** A token of `list` holding any position, even one the service would never write. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { AgentId } from "../../src/domain/ids.js";
-import { pairKey } from "../../src/domain/pair-key.js";
+import type { AgentId } from "../../src/domain/model/ids.js";
+import { pairKey } from "../../src/domain/model/pair-key.js";
 
 const a = "a0000000-0000-4000-8000-00000000000a" as AgentId;
 const b = "b0000000-0000-4000-8000-00000000000b" as AgentId;

@@ -1,7 +1,7 @@
 /** StreamQuota: open streams per agent, against a maximum, each with a way to end it. */
 import { describe, expect, it } from "vitest";
-import { PermissionDenied, ResourceExhausted, type DomainError } from "../../src/domain/errors.js";
-import type { AgentId, CustomerId } from "../../src/domain/ids.js";
+import { PermissionDenied, ResourceExhausted, type DomainError } from "../../src/domain/model/errors.js";
+import type { AgentId, CustomerId } from "../../src/domain/model/ids.js";
 import { StreamQuota, type StreamHolder } from "../../src/domain/stream-quota.js";
 
 const c1 = "c0000000-0000-4000-8000-000000000001" as CustomerId;

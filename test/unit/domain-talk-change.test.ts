@@ -1,9 +1,9 @@
 /** TalkChange: seq allocation, the talk's state after the change, and the events it collects. */
 import { describe, expect, it } from "vitest";
-import { FailedPrecondition } from "../../src/domain/errors.js";
-import type { AgentId, CustomerId, TalkId } from "../../src/domain/ids.js";
-import type { Talk } from "../../src/domain/model.js";
-import { TalkChange } from "../../src/domain/talk-change.js";
+import { FailedPrecondition } from "../../src/domain/model/errors.js";
+import type { AgentId, CustomerId, TalkId } from "../../src/domain/model/ids.js";
+import type { Talk } from "../../src/domain/model/model.js";
+import { TalkChange } from "../../src/domain/write/talk-change.js";
 
 const created = new Date(Date.UTC(2026, 0, 1, 0, 0, 0));
 const active = new Date(Date.UTC(2026, 0, 1, 0, 5, 0));

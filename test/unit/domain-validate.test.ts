@@ -1,8 +1,8 @@
 /** Edge validation: raw values in, checked values out, or InvalidArgument naming the field. */
 import { describe, expect, it } from "vitest";
-import { InvalidArgument } from "../../src/domain/errors.js";
-import { limits } from "../../src/domain/limits.js";
-import * as validate from "../../src/domain/validate.js";
+import { InvalidArgument } from "../../src/domain/model/errors.js";
+import { limits } from "../../src/domain/model/limits.js";
+import * as validate from "../../src/domain/model/validate.js";
 
 const uuid = "0190A1B2-C3D4-7E5F-8A9B-0C1D2E3F4A5B";
 

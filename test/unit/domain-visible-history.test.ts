@@ -1,9 +1,9 @@
 /** Which part of a talk's history a participant may read. */
 import { describe, expect, it } from "vitest";
-import type { TalkEvent } from "../../src/domain/events.js";
-import type { AgentId, CustomerId, MessageId, TalkId } from "../../src/domain/ids.js";
-import type { Message, Talk } from "../../src/domain/model.js";
-import { eventVisible, historyStartSeq, openingLastSeq } from "../../src/domain/visible-history.js";
+import type { TalkEvent } from "../../src/domain/model/events.js";
+import type { AgentId, CustomerId, MessageId, TalkId } from "../../src/domain/model/ids.js";
+import type { Message, Talk } from "../../src/domain/model/model.js";
+import { eventVisible, historyStartSeq, openingLastSeq } from "../../src/domain/model/visible-history.js";
 
 const at = new Date(Date.UTC(2026, 0, 1));
 const chatId = "70000000-0000-4000-8000-000000000001" as TalkId;

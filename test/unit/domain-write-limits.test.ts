@@ -1,9 +1,9 @@
 /** WriteLimits: per-agent token buckets taken in shared statements, refusals remembered locally. */
 import { describe, expect, it, vi } from "vitest";
-import { ResourceExhausted } from "../../src/domain/errors.js";
-import type { AgentId, CustomerId } from "../../src/domain/ids.js";
-import type { Identity } from "../../src/domain/identity.js";
-import { WriteLimits, writeClasses, type Rate, type TakeTokens, type TokenGrant, type TokenRequest, type WriteClass } from "../../src/domain/write-limits.js";
+import { ResourceExhausted } from "../../src/domain/model/errors.js";
+import type { AgentId, CustomerId } from "../../src/domain/model/ids.js";
+import type { Identity } from "../../src/domain/model/identity.js";
+import { WriteLimits, writeClasses, type Rate, type TakeTokens, type TokenGrant, type TokenRequest, type WriteClass } from "../../src/domain/write/write-limits.js";
 
 const customer = "c0000000-0000-4000-8000-000000000001" as CustomerId;
 const caller = (n: number): Identity => ({

@@ -3,9 +3,9 @@
  * least recently used forgotten first.
  */
 import { describe, expect, it } from "vitest";
-import type { AgentId, MessageId, TalkId } from "../../src/domain/ids.js";
+import type { AgentId, MessageId, TalkId } from "../../src/domain/model/ids.js";
 import { KnownTalks } from "../../src/sends/known-talks.js";
-import type { Talk } from "../../src/domain/model.js";
+import type { Talk } from "../../src/domain/model/model.js";
 
 const a = "agent-a" as AgentId;
 const b = "agent-b" as AgentId;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Canceled } from "../../src/domain/errors.js";
+import { Canceled } from "../../src/domain/model/errors.js";
 import { LiveBody, type Outlet } from "../../src/live/live-body.js";
 import { settle } from "./live-fakes.js";
 

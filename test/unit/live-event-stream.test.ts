@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { Canceled, OutOfRange, ResourceExhausted, Unavailable } from "../../src/domain/errors.js";
-import type { TalkId } from "../../src/domain/ids.js";
+import { Canceled, OutOfRange, ResourceExhausted, Unavailable } from "../../src/domain/model/errors.js";
+import type { TalkId } from "../../src/domain/model/ids.js";
 import { EventStream, type StreamItem, type StreamOutlet } from "../../src/live/event-stream.js";
 import { LocalBus } from "../../src/bus/local-bus.js";
 import { TalkFeeds } from "../../src/live/talk-feeds.js";

@@ -1,6 +1,6 @@
 /** Fakes for the live-delivery unit tests: events, and an in-memory event log that records its reads. */
-import type { TalkEvent } from "../../src/domain/events.js";
-import type { AgentId, CustomerId, TalkId } from "../../src/domain/ids.js";
+import type { TalkEvent } from "../../src/domain/model/events.js";
+import type { AgentId, CustomerId, TalkId } from "../../src/domain/model/ids.js";
 import type { EventLog } from "../../src/events/event-log.js";
 
 export const customerId = "0190a3b4-0000-7000-8000-000000000001" as CustomerId;

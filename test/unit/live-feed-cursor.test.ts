@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { InvalidArgument } from "../../src/domain/errors.js";
+import { InvalidArgument } from "../../src/domain/model/errors.js";
 import { FeedCursor, commitMarginMs, maxCursorLength } from "../../src/live/feed-cursor.js";
-import type { TalkId } from "../../src/domain/ids.js";
+import type { TalkId } from "../../src/domain/model/ids.js";
 import { talkA, talkB } from "./live-fakes.js";
 
 const now = new Date("2026-05-01T12:00:00Z");

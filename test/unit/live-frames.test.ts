@@ -2,8 +2,8 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { WatchEventsResponseSchema, WatchTalkResponseSchema } from "../../gen/talk/v1/talk_service_pb.js";
-import type { TalkEvent } from "../../src/domain/events.js";
-import type { AgentId, MessageId } from "../../src/domain/ids.js";
+import type { TalkEvent } from "../../src/domain/model/events.js";
+import type { AgentId, MessageId } from "../../src/domain/model/ids.js";
 import {
   feedEventFrame,
   feedHeartbeatFrame,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { TalkEvent } from "../../src/domain/events.js";
-import type { TalkId } from "../../src/domain/ids.js";
+import type { TalkEvent } from "../../src/domain/model/events.js";
+import type { TalkId } from "../../src/domain/model/ids.js";
 import type { EventLog } from "../../src/events/event-log.js";
 import { limitedLog } from "../../src/events/limited-log.js";
 import { event, settle, talkA } from "./live-fakes.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { TalkEvent } from "../../src/domain/events.js";
-import type { AgentId } from "../../src/domain/ids.js";
+import type { TalkEvent } from "../../src/domain/model/events.js";
+import type { AgentId } from "../../src/domain/model/ids.js";
 import { LocalBus } from "../../src/bus/local-bus.js";
 import { agentX, customerId, event, joined, talkA, talkB } from "./live-fakes.js";
 

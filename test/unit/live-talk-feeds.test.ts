@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { TalkEvent } from "../../src/domain/events.js";
-import type { CustomerId, TalkId } from "../../src/domain/ids.js";
+import type { TalkEvent } from "../../src/domain/model/events.js";
+import type { CustomerId, TalkId } from "../../src/domain/model/ids.js";
 import type { EventBus, EventListener } from "../../src/bus/bus.js";
 import { LocalBus } from "../../src/bus/local-bus.js";
 import { TalkFeeds } from "../../src/live/talk-feeds.js";

@@ -1,6 +1,6 @@
 import { getEventListeners } from "node:events";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { Canceled, NotFound, Unauthenticated, Unavailable } from "../../src/domain/errors.js";
+import { Canceled, NotFound, Unauthenticated, Unavailable } from "../../src/domain/model/errors.js";
 import { WatchScope } from "../../src/live/watch-scope.js";
 
 afterEach(() => vi.useRealTimers());

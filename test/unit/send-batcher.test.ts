@@ -6,12 +6,12 @@
  * can be told to move a talk's head before a commit (another process wins the race) or to fail.
  */
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { FailedPrecondition, InvalidArgument, NotFound, Unavailable } from "../../src/domain/errors.js";
+import { FailedPrecondition, InvalidArgument, NotFound, Unavailable } from "../../src/domain/model/errors.js";
 import { eventOf, type EncodedEvent } from "../../src/bus/event-codec.js";
-import type { TalkEvent } from "../../src/domain/events.js";
-import type { AgentId, MessageId, TalkId } from "../../src/domain/ids.js";
-import type { Identity } from "../../src/domain/identity.js";
-import type { Message, Talk } from "../../src/domain/model.js";
+import type { TalkEvent } from "../../src/domain/model/events.js";
+import type { AgentId, MessageId, TalkId } from "../../src/domain/model/ids.js";
+import type { Identity } from "../../src/domain/model/identity.js";
+import type { Message, Talk } from "../../src/domain/model/model.js";
 import { SendBatcher, type BatchStore, type SendBatcherOptions } from "../../src/sends/send-batcher.js";
 import type { SendRequest } from "../../src/sends/send-request.js";
 import type { HeadMove, SendTargets } from "../../src/sends/send-store.js";

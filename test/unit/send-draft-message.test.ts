@@ -1,10 +1,10 @@
 /** draftMessage: a new message as the next event of a talk change. */
 import { describe, expect, it } from "vitest";
-import { draftMessage } from "../../src/domain/draft-message.js";
-import type { AgentId, CustomerId, MessageId, TalkId } from "../../src/domain/ids.js";
-import { isUuid } from "../../src/domain/ids.js";
-import type { Talk } from "../../src/domain/model.js";
-import { TalkChange } from "../../src/domain/talk-change.js";
+import { draftMessage } from "../../src/domain/write/draft-message.js";
+import type { AgentId, CustomerId, MessageId, TalkId } from "../../src/domain/model/ids.js";
+import { isUuid } from "../../src/domain/model/ids.js";
+import type { Talk } from "../../src/domain/model/model.js";
+import { TalkChange } from "../../src/domain/write/talk-change.js";
 
 const at = new Date(Date.UTC(2026, 0, 1));
 const later = new Date(Date.UTC(2026, 0, 2));

@@ -1,7 +1,7 @@
 /** Ids, callers and talks shared by the send path's unit tests. */
-import type { AgentId, CustomerId, MessageId, TalkId } from "../../src/domain/ids.js";
-import type { Identity } from "../../src/domain/identity.js";
-import type { Talk } from "../../src/domain/model.js";
+import type { AgentId, CustomerId, MessageId, TalkId } from "../../src/domain/model/ids.js";
+import type { Identity } from "../../src/domain/model/identity.js";
+import type { Talk } from "../../src/domain/model/model.js";
 
 export const customer = "c0000000-0000-4000-8000-000000000001" as CustomerId;
 export const otherCustomer = "c0000000-0000-4000-8000-000000000002" as CustomerId;

@@ -3,8 +3,8 @@
  * and the order they apply in; the error values carry the code and text both paths answer.
  */
 import { describe, expect, it } from "vitest";
-import type { AgentId } from "../../src/domain/ids.js";
-import type { Message, Talk } from "../../src/domain/model.js";
+import type { AgentId } from "../../src/domain/model/ids.js";
+import type { Message, Talk } from "../../src/domain/model/model.js";
 import { judgeSend, type SendFacts, type SendVerdict } from "../../src/sends/judge-send.js";
 import type { KnownTalk } from "../../src/sends/known-talks.js";
 import type { SendRequest } from "../../src/sends/send-request.js";

@@ -3,10 +3,10 @@
  * events and head moves of those to write. No store: the snapshot is all it sees.
  */
 import { describe, expect, it } from "vitest";
-import { DomainError, FailedPrecondition, InvalidArgument, NotFound } from "../../src/domain/errors.js";
-import type { MessageId, TalkId } from "../../src/domain/ids.js";
-import type { Identity } from "../../src/domain/identity.js";
-import type { Talk } from "../../src/domain/model.js";
+import { DomainError, FailedPrecondition, InvalidArgument, NotFound } from "../../src/domain/model/errors.js";
+import type { MessageId, TalkId } from "../../src/domain/model/ids.js";
+import type { Identity } from "../../src/domain/model/identity.js";
+import type { Talk } from "../../src/domain/model/model.js";
 import type { KnownTalk } from "../../src/sends/known-talks.js";
 import { planBatch, type Planned, type Snapshot } from "../../src/sends/plan-batch.js";
 import type { SendRequest } from "../../src/sends/send-request.js";

@@ -5,8 +5,8 @@
 import * as jose from "jose";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createVerifier, remembering } from "../../src/auth/verifier.js";
-import type { Identity } from "../../src/domain/identity.js";
-import { Unauthenticated } from "../../src/domain/errors.js";
+import type { Identity } from "../../src/domain/model/identity.js";
+import { Unauthenticated } from "../../src/domain/model/errors.js";
 
 vi.mock("jose", async (importOriginal) => {
   const actual = await importOriginal<typeof import("jose")>();

@@ -1,7 +1,7 @@
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK, type JWTPayload } from "jose";
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
-import { Unauthenticated } from "../../src/domain/errors.js";
+import { Unauthenticated } from "../../src/domain/model/errors.js";
 import { createVerifier, type VerifierOptions } from "../../src/auth/verifier.js";
 
 const secret = "s3cret-for-unit-tests-at-least-32-bytes";

@@ -3,9 +3,9 @@ import { create } from "@bufbuild/protobuf";
 import { ConnectError, Code } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { EventSchema, HeartbeatSchema } from "../../gen/talk/v1/events_pb.js";
-import { InvalidArgument, NotFound, PermissionDenied } from "../../src/domain/errors.js";
-import type { Identity } from "../../src/domain/identity.js";
-import type { AgentId, CustomerId } from "../../src/domain/ids.js";
+import { InvalidArgument, NotFound, PermissionDenied } from "../../src/domain/model/errors.js";
+import type { Identity } from "../../src/domain/model/identity.js";
+import type { AgentId, CustomerId } from "../../src/domain/model/ids.js";
 import { toSpecJson } from "../../src/http/rest/spec-dialect.js";
 import {
   ackFrame,

@@ -8,7 +8,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { HeartbeatSchema } from "../../../gen/talk/v1/events_pb.js";
 import { WatchEventsResponseSchema, WatchTalkResponseSchema, type WatchTalkResponse } from "../../../gen/talk/v1/talk_service_pb.js";
-import type { TalkEvent } from "../../domain/events.js";
+import type { TalkEvent } from "../../domain/model/events.js";
 import { eventToProto } from "../to-proto.js";
 
 interface Encoded {

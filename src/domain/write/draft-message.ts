@@ -1,6 +1,6 @@
 /** A new message, drafted as the next event of a talk change. */
-import { newId, type AgentId, type MessageId } from "./ids.js";
-import type { Media, Message } from "./model.js";
+import { newId, type AgentId, type MessageId } from "../model/ids.js";
+import type { Media, Message } from "../model/model.js";
 import type { TalkChange } from "./talk-change.js";
 
 export type NewMessage =

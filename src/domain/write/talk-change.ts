@@ -3,10 +3,10 @@
  * the change, and collects the rows to write and the events to append and then publish. It
  * decides only; the store writes what it collected in one statement (store/talk-change-store.ts).
  */
-import { FailedPrecondition } from "./errors.js";
-import type { Actor, EventPayload, TalkEvent } from "./events.js";
-import type { MessageId } from "./ids.js";
-import type { Message, Participant, Reaction, Talk } from "./model.js";
+import { FailedPrecondition } from "../model/errors.js";
+import type { Actor, EventPayload, TalkEvent } from "../model/events.js";
+import type { MessageId } from "../model/ids.js";
+import type { Message, Participant, Reaction, Talk } from "../model/model.js";
 
 /** The rows a talk change writes besides the talk itself and its events. */
 export interface TalkWrites {

@@ -2,16 +2,15 @@
  * How the domain writes: one transaction per operation, events appended inside it and
  * published only after it commits.
  */
-import { guarded } from "../store/errors.js";
-import type { Executor } from "../store/database.js";
-import { appendEvents } from "../store/event-store.js";
-import { lockTalkView, saveTalk, type TalkView } from "../store/talk-store.js";
-import type { DomainDeps } from "./deps.js";
-import { NotFound } from "./errors.js";
-import { encodeEvent, type EncodedEvent } from "../bus/event-codec.js";
-import type { Actor } from "./events.js";
-import type { TalkId } from "./ids.js";
-import type { Identity } from "./identity.js";
+import type { Executor } from "../../store/database.js";
+import { appendEvents } from "../../store/event-store.js";
+import { lockTalkView, saveTalk, type TalkView } from "../../store/talk-store.js";
+import type { DomainDeps } from "../deps.js";
+import { NotFound } from "../model/errors.js";
+import { encodeEvent, type EncodedEvent } from "../../bus/event-codec.js";
+import type { Actor } from "../model/events.js";
+import type { TalkId } from "../model/ids.js";
+import type { Identity } from "../model/identity.js";
 import { TalkChange } from "./talk-change.js";
 
 /** The event actor for an agent's request. */
@@ -24,7 +23,7 @@ export async function transact<T>(
   deps: DomainDeps,
   work: (trx: Executor) => Promise<{ result: T; events: readonly EncodedEvent[] }>,
 ): Promise<T> {
-  const { result, events } = await guarded(() => deps.db.transaction().execute(work));
+  const { result, events } = await deps.db.transaction().execute(work);
   if (events.length > 0) deps.events.publish(events);
   return result;
 }

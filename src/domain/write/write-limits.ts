@@ -8,9 +8,9 @@
  * the bucket will have a token again and refuses until then without a round trip: other
  * processes can only take tokens, never add them, so that answer is never too strict.
  */
-import { ResourceExhausted } from "./errors.js";
-import type { AgentId, CustomerId } from "./ids.js";
-import type { Identity } from "./identity.js";
+import { ResourceExhausted } from "../model/errors.js";
+import type { AgentId, CustomerId } from "../model/ids.js";
+import type { Identity } from "../model/identity.js";
 
 /** The classes of write, each with its own budget. */
 export const writeClasses = [

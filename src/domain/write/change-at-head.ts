@@ -7,12 +7,11 @@
  * race (the head moved) reads and decides again; after a few, the change takes the talk's row
  * lock, so a change to a busy talk does not starve. Events are published after the write.
  */
-import { guarded } from "../store/errors.js";
-import { commitTalkChange, lockTalkOf, readTalkTarget, type TalkCommit, type TalkTarget, type TargetQuery } from "../store/talk-change-store.js";
-import type { DomainDeps } from "./deps.js";
-import type { DomainError } from "./errors.js";
-import { encodeEvent, type EncodedEvent } from "../bus/event-codec.js";
-import type { Identity } from "./identity.js";
+import { commitTalkChange, lockTalkOf, readTalkTarget, type TalkCommit, type TalkTarget, type TargetQuery } from "../../store/talk-change-store.js";
+import type { DomainDeps } from "../deps.js";
+import type { DomainError } from "../model/errors.js";
+import { encodeEvent, type EncodedEvent } from "../../bus/event-codec.js";
+import type { Identity } from "../model/identity.js";
 import { TalkChange } from "./talk-change.js";
 import { actorOf, transact } from "./transaction.js";
 
@@ -49,11 +48,11 @@ export async function changeAtHead<T>(
     return { change, result: decide(change, target), expectedSeq: target.view.talk.lastSeq };
   };
   for (let tries = 0; tries < optimisticTries; tries++) {
-    const { change, result, expectedSeq } = decideOn(await guarded(() => readTalkTarget(deps.db, query)));
+    const { change, result, expectedSeq } = decideOn(await readTalkTarget(deps.db, query));
     if (change.events.length === 0) return result;
     // Encoded once: the statement writes and the bus carries the same encoding.
     const events = change.events.map(encodeEvent);
-    if (await guarded(() => commitTalkChange(deps.db, commitOf(change, expectedSeq, events)))) {
+    if (await commitTalkChange(deps.db, commitOf(change, expectedSeq, events))) {
       deps.events.publish(events);
       return result;
     }
