@@ -63,7 +63,8 @@ module.exports = {
     },
     {
       name: "clients-not-to-server",
-      comment: "clients/, web/ and examples/ speak the contract from another process or a browser: gen/ and clients/ only, never the server's code.",
+      comment:
+        "clients/, web/ and examples/ speak the contract from another process or a browser: gen/ and clients/ only, never the server's code.",
       severity: "error",
       from: { path: "^(clients|web|examples)/" },
       to: { path: "^(src|test|bench|scripts)/" },
@@ -143,7 +144,8 @@ module.exports = {
     },
     {
       name: "sql-only-in-store",
-      comment: "store/ knows SQL and nothing else does, so a query is found in one folder; the send statement (docs/send-path.md) lives with the send path.",
+      comment:
+        "store/ knows SQL and nothing else does, so a query is found in one folder; the send statement (docs/send-path.md) lives with the send path.",
       severity: "error",
       from: { path: "^src/", pathNot: "^src/(store/|sends/send-store[.]ts$)" },
       to: { path: "(^|/)node_modules/(kysely|kysely-pglite-dialect|pg|@electric-sql/pglite)/" },

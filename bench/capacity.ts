@@ -60,7 +60,16 @@ export async function runCapacity(
       const talk = (await clients.talks.createTalk({ type: "group", name: `capacity ${kind}` })).talk!;
       const open = (count: number) =>
         pool.open(
-          { kind, url: server.url, token: agent.token, agentId: agent.id, chatId: talk.id, afterSeq: Number(talk.lastSeq), subject: "", perConnection: 500 },
+          {
+            kind,
+            url: server.url,
+            token: agent.token,
+            agentId: agent.id,
+            chatId: talk.id,
+            afterSeq: Number(talk.lastSeq),
+            subject: "",
+            perConnection: 500,
+          },
           count,
         );
       // Warm the server's code paths (and the connection setup) before the baseline reading.

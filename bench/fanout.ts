@@ -28,7 +28,11 @@ export class WatcherPool {
     const script = fileURLToPath(new URL("./watchers.ts", import.meta.url));
     const children = await Promise.all(
       Array.from({ length: count }, async () => {
-        const child = fork(script, [], { execArgv: ["--import", "tsx"], serialization: "advanced", stdio: ["ignore", "inherit", "inherit", "ipc"] });
+        const child = fork(script, [], {
+          execArgv: ["--import", "tsx"],
+          serialization: "advanced",
+          stdio: ["ignore", "inherit", "inherit", "ipc"],
+        });
         track(child);
         await new Promise<void>((resolve, reject) => {
           child.once("message", () => resolve());
@@ -62,7 +66,9 @@ export class WatcherPool {
     const start = nowAbs();
     const replies = await Promise.all(
       this.children.map((child, i) =>
-        share(i) === 0 ? { streamErrors: 0 } : this.request<{ streamErrors: number }>(child, { op: "open", ...command, count: share(i) }, "opened"),
+        share(i) === 0
+          ? { streamErrors: 0 }
+          : this.request<{ streamErrors: number }>(child, { op: "open", ...command, count: share(i) }, "opened"),
       ),
     );
     return { ms: nowAbs() - start, streamErrors: replies.reduce((a, r) => a + r.streamErrors, 0) };
@@ -84,8 +90,17 @@ export class WatcherPool {
       this.children.map((child, i) => {
         const index = Array.from({ length: to - from }, (_, k) => from + k).filter((j) => j % this.children.length === i);
         if (index.length === 0) return { streamErrors: 0 };
-        const spread = { of: talks.length, index, chatIds: index.map((j) => talks[j]!.chatId), afterSeqs: index.map((j) => talks[j]!.afterSeq) };
-        return this.request<{ streamErrors: number }>(child, { op: "open", ...command, chatId: "", afterSeq: 0, spread, count: index.length * perTalk }, "opened");
+        const spread = {
+          of: talks.length,
+          index,
+          chatIds: index.map((j) => talks[j]!.chatId),
+          afterSeqs: index.map((j) => talks[j]!.afterSeq),
+        };
+        return this.request<{ streamErrors: number }>(
+          child,
+          { op: "open", ...command, chatId: "", afterSeq: 0, spread, count: index.length * perTalk },
+          "opened",
+        );
       }),
     );
     return { streamErrors: replies.reduce((a, r) => a + r.streamErrors, 0) };
@@ -185,7 +200,17 @@ function tracker(maxN: number) {
       }
     },
     result(startAt: number, scheduled: number, sent: number): LoadResult {
-      return { acked, scheduled, unsent: scheduled - sent, ackedCount, failed, ack: summarize(ack.values()), startAt, endAt: nowAbs(), errors };
+      return {
+        acked,
+        scheduled,
+        unsent: scheduled - sent,
+        ackedCount,
+        failed,
+        ack: summarize(ack.values()),
+        startAt,
+        endAt: nowAbs(),
+        errors,
+      };
     },
   };
 }
@@ -299,7 +324,13 @@ interface Shape {
   readonly durationMs: number;
 }
 
-const shapeOf = (watchers: number, mode: "full" | "fixed", options: FanoutOptions): Shape => ({ watchers, talks: 1, mode, rate: options.fixedRate, durationMs: options.durationMs });
+const shapeOf = (watchers: number, mode: "full" | "fixed", options: FanoutOptions): Shape => ({
+  watchers,
+  talks: 1,
+  mode,
+  rate: options.fixedRate,
+  durationMs: options.durationMs,
+});
 
 /** A bench message's text, as the watchers (bench/watchers.ts) parse it. */
 export const textOf = (run: string, n: number, scheduledAt: number) => `b:${run}:${n}:${scheduledAt}`;
@@ -357,8 +388,12 @@ async function measure(
     await probe();
     const ready = await pool.ready(30_000);
     // What a thousand streams and more cost the run before their load starts.
-    if (subscriptions >= 1_000) notes.push(`${ready.opened.toLocaleString("en-US")} subscriptions opened (and probed) in ${((nowAbs() - openAt) / 1000).toFixed(1)} s`);
-    if (ready.opened < subscriptions) notes.push(`only ${ready.opened} of ${subscriptions} subscriptions opened before the load (${ready.refused} refused)`);
+    if (subscriptions >= 1_000)
+      notes.push(
+        `${ready.opened.toLocaleString("en-US")} subscriptions opened (and probed) in ${((nowAbs() - openAt) / 1000).toFixed(1)} s`,
+      );
+    if (ready.opened < subscriptions)
+      notes.push(`only ${ready.opened} of ${subscriptions} subscriptions opened before the load (${ready.refused} refused)`);
     await sleep(100);
     const loadAndCollect = async () => {
       const load =
@@ -372,12 +407,18 @@ async function measure(
     const { load, got } =
       cpu === undefined
         ? await loadAndCollect()
-        : await cpu.measure(`fan-out ${label} ${system === "nats" ? "NATS core" : "Talkhub"} ${where} ${mode === "fixed" ? `${rate}/s` : "full speed"}`, "deliveries", loadAndCollect, (r) => r.got.delivered);
+        : await cpu.measure(
+            `fan-out ${label} ${system === "nats" ? "NATS core" : "Talkhub"} ${where} ${mode === "fixed" ? `${rate}/s` : "full speed"}`,
+            "deliveries",
+            loadAndCollect,
+            (r) => r.got.delivered,
+          );
     const serverCpuMs = cpu?.steps.at(-1)?.cpuMs["server"];
     if (load.failed > 0) notes.push(`${load.failed} sends failed: ${load.errors[0] ?? ""}`);
     if (load.unsent > 0) notes.push(`${load.unsent} of ${load.scheduled} scheduled messages never sent: the window ran out`);
     if (got.streamErrors > 0) notes.push(`${got.streamErrors} subscriptions ended with an error: ${got.errorSamples[0] ?? ""}`);
-    if (got.resumes > 0) notes.push(`${got.resumes} times a stream fell 1,000 events behind, was cut off (RESOURCE_EXHAUSTED) and resumed from its last seq`);
+    if (got.resumes > 0)
+      notes.push(`${got.resumes} times a stream fell 1,000 events behind, was cut off (RESOURCE_EXHAUSTED) and resumed from its last seq`);
     const sendSeconds = (load.endAt - load.startAt) / 1000;
     return {
       system,
@@ -441,7 +482,16 @@ export async function runFanout(
       options,
       () =>
         pool.open(
-          { kind: "grpc", url: server.url, token: agent.token, agentId: agent.id, chatId, afterSeq: Number(talk.lastSeq), subject: "", perConnection: 100 },
+          {
+            kind: "grpc",
+            url: server.url,
+            token: agent.token,
+            agentId: agent.id,
+            chatId,
+            afterSeq: Number(talk.lastSeq),
+            subject: "",
+            perConnection: 100,
+          },
           watchers,
         ),
       (run) => async (n, scheduledAt) => {
@@ -467,7 +517,11 @@ export async function runFanout(
               "nats",
               shapeOf(watchers, mode, options),
               options,
-              () => pool.open({ kind: "nats", url: natsUrl, token: "", agentId: "", chatId: "", afterSeq: 0, subject, perConnection: 100 }, watchers),
+              () =>
+                pool.open(
+                  { kind: "nats", url: natsUrl, token: "", agentId: "", chatId: "", afterSeq: 0, subject, perConnection: 100 },
+                  watchers,
+                ),
               (run) =>
                 mode === "fixed"
                   ? async (n, scheduledAt) => nc.publish(subject, textOf(run, n, scheduledAt))
@@ -525,7 +579,9 @@ export async function runFanoutTargets(
       let point: FanoutPoint;
       try {
         const madeAt = nowAbs();
-        const made = await inParallel(target.talks, 16, (i) => setUp(async () => (await senders[i % senders.length]!.talks.createTalk({ type: "group", name: `fanout target ${i}` })).talk!));
+        const made = await inParallel(target.talks, 16, (i) =>
+          setUp(async () => (await senders[i % senders.length]!.talks.createTalk({ type: "group", name: `fanout target ${i}` })).talk!),
+        );
         const talks = made.map((t) => ({ chatId: t.id, afterSeq: Number(t.lastSeq) }));
         const madeS = (nowAbs() - madeAt) / 1000;
         point = await measure(
@@ -542,14 +598,27 @@ export async function runFanoutTargets(
             let streamErrors = 0;
             for (let from = 0; from < talks.length; from += wave) {
               const to = Math.min(talks.length, from + wave);
-              streamErrors += (await pool.openSpread({ kind: "grpc", url: server.url, token: agent.token, agentId: agent.id, subject: "", perConnection: 100 }, talks, target.watchers, from, to)).streamErrors;
-              await inParallel(to - from, 16, (i) => setUp(() => senders[i % senders.length]!.messages.sendMessage({ chatId: talks[from + i]!.chatId, text: "probe" })));
+              streamErrors += (
+                await pool.openSpread(
+                  { kind: "grpc", url: server.url, token: agent.token, agentId: agent.id, subject: "", perConnection: 100 },
+                  talks,
+                  target.watchers,
+                  from,
+                  to,
+                )
+              ).streamErrors;
+              await inParallel(to - from, 16, (i) =>
+                setUp(() => senders[i % senders.length]!.messages.sendMessage({ chatId: talks[from + i]!.chatId, text: "probe" })),
+              );
               await pool.ready(30_000);
             }
             return { streamErrors };
           },
           (run) => async (n, scheduledAt) => {
-            await senders[n % senders.length]!.messages.sendMessage({ chatId: talks[n % talks.length]!.chatId, text: textOf(run, n, scheduledAt) });
+            await senders[n % senders.length]!.messages.sendMessage({
+              chatId: talks[n % talks.length]!.chatId,
+              text: textOf(run, n, scheduledAt),
+            });
           },
           // Probed wave by wave as they opened.
           async () => undefined,

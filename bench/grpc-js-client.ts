@@ -80,6 +80,14 @@ export function unary<T>(client: grpc.Client, name: string, request: object, met
 }
 
 /** Opens a WatchTalk stream (the TalkService client) after `afterSeq`. */
-export function watchTalk(talks: grpc.Client, chatId: string, afterSeq: string, metadata: grpc.Metadata): grpc.ClientReadableStream<WatchTalkJson> {
-  return method<StreamMethod>(talks, "WatchTalk")({ chat_id: chatId, after_seq: afterSeq }, metadata) as grpc.ClientReadableStream<WatchTalkJson>;
+export function watchTalk(
+  talks: grpc.Client,
+  chatId: string,
+  afterSeq: string,
+  metadata: grpc.Metadata,
+): grpc.ClientReadableStream<WatchTalkJson> {
+  return method<StreamMethod>(talks, "WatchTalk")(
+    { chat_id: chatId, after_seq: afterSeq },
+    metadata,
+  ) as grpc.ClientReadableStream<WatchTalkJson>;
 }

@@ -110,7 +110,10 @@ export function historyCases(messages: number, talks: number): PlannedCase[] {
       depth,
     })),
     ...unique(talkDepths).map((depth) => ({
-      name: depth === 0 ? `ListTalks first page (${pageSize}) of ${n(talks)} talks` : `ListTalks page ${n(depth)} deep (${pageSize}) of ${n(talks)} talks`,
+      name:
+        depth === 0
+          ? `ListTalks first page (${pageSize}) of ${n(talks)} talks`
+          : `ListTalks page ${n(depth)} deep (${pageSize}) of ${n(talks)} talks`,
       list: "talks" as const,
       depth,
     })),
@@ -171,10 +174,18 @@ export async function runHistory(
   const lastSeq = plan.messages + 1;
   // Each page is warmed up, then timed; the server's and Postgres' CPU is sampled around the
   // timed calls only.
-  const measure = async (planned: PlannedCase, call: () => Promise<unknown>): Promise<{ talkhub: Summary; cpuPerCall?: Record<string, number> }> => {
+  const measure = async (
+    planned: PlannedCase,
+    call: () => Promise<unknown>,
+  ): Promise<{ talkhub: Summary; cpuPerCall?: Record<string, number> }> => {
     await warm(iterations, call);
     if (cpu === undefined) return { talkhub: await time(iterations, call) };
-    const talkhub = await cpu.measure(`history: ${planned.name}`, "calls", () => time(iterations, call), () => iterations);
+    const talkhub = await cpu.measure(
+      `history: ${planned.name}`,
+      "calls",
+      () => time(iterations, call),
+      () => iterations,
+    );
     return { talkhub, cpuPerCall: cpu.steps.at(-1)?.perOperationMs ?? {} };
   };
   try {
@@ -207,8 +218,15 @@ export async function runHistory(
       }
     }
     for (const c of cases) {
-      const perCall = c.cpuPerCall === undefined ? "" : `; CPU ms/call ${Object.entries(c.cpuPerCall).map(([role, ms]) => `${role} ${ms}`).join(", ")}`;
-      log(`  history ${server.backend}: ${c.name}: p50 ${c.talkhub.p50} ms p99 ${c.talkhub.p99} ms${c.raw ? ` (raw p50 ${c.raw.p50} p99 ${c.raw.p99})` : ""}${perCall}`);
+      const perCall =
+        c.cpuPerCall === undefined
+          ? ""
+          : `; CPU ms/call ${Object.entries(c.cpuPerCall)
+              .map(([role, ms]) => `${role} ${ms}`)
+              .join(", ")}`;
+      log(
+        `  history ${server.backend}: ${c.name}: p50 ${c.talkhub.p50} ms p99 ${c.talkhub.p99} ms${c.raw ? ` (raw p50 ${c.raw.p50} p99 ${c.raw.p99})` : ""}${perCall}`,
+      );
     }
     return { messages: plan.messages, talks: plan.talks, seedMs, cases };
   } finally {

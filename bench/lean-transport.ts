@@ -98,11 +98,22 @@ export function createLeanTransport(baseUrl: string, headers: Record<string, str
         const error = statusError(call.status, call.message);
         if (error !== undefined) return reject(error);
         const output = messages[0] === undefined ? create(method.output) : fromBinary(method.output, messages[0]);
-        resolve({ stream: false, service: method.parent, method, header: call.header, trailer: new Headers(), message: output as MessageShape<O> });
+        resolve({
+          stream: false,
+          service: method.parent,
+          method,
+          header: call.header,
+          trailer: new Headers(),
+          message: output as MessageShape<O>,
+        });
       });
     });
 
-  async function* receive<O extends DescMessage>(method: DescMethodServerStreaming<DescMessage, O>, call: ReturnType<typeof open>, signal: AbortSignal | undefined) {
+  async function* receive<O extends DescMessage>(
+    method: DescMethodServerStreaming<DescMessage, O>,
+    call: ReturnType<typeof open>,
+    signal: AbortSignal | undefined,
+  ) {
     const reader = new EnvelopeReader();
     const queue: Buffer[] = [];
     let ended = false;

@@ -114,10 +114,23 @@ export async function runOutside(
     await raw.setConcurrency(c);
 
     await pool.reset("warm-up", n);
-    await pool.open({ kind: "grpc-js", url: server.url, token: agent.token, agentId: agent.id, chatId, afterSeq: Number(talk.last_seq), subject: "", perConnection: options.watchers }, options.watchers);
+    await pool.open(
+      {
+        kind: "grpc-js",
+        url: server.url,
+        token: agent.token,
+        agentId: agent.id,
+        chatId,
+        afterSeq: Number(talk.last_seq),
+        subject: "",
+        perConnection: options.watchers,
+      },
+      options.watchers,
+    );
     await send("probe");
     const ready = await pool.ready(30_000);
-    if (ready.opened < options.watchers) notes.push(`only ${ready.opened} of ${options.watchers} watchers opened (${ready.refused} refused)`);
+    if (ready.opened < options.watchers)
+      notes.push(`only ${ready.opened} of ${options.watchers} watchers opened (${ready.refused} refused)`);
     // Warm-up texts are not bench messages: the watchers ignore them.
     await fullSpeed(c, Infinity, options.warmup, (i) => send(`warm-up ${i}`));
     await fullSpeed(c, Infinity, options.warmup, insert);
@@ -134,9 +147,21 @@ export async function runOutside(
         },
         (r) => r.load.ackedCount,
       );
-      const t: OutsideRun = { system: "talkhub", ...timing(load), cpuPerSend: lastCpu(), lost: got.lost, duplicated: got.duplicated, refused: got.refused };
+      const t: OutsideRun = {
+        system: "talkhub",
+        ...timing(load),
+        cpuPerSend: lastCpu(),
+        lost: got.lost,
+        duplicated: got.duplicated,
+        refused: got.refused,
+      };
       if (got.streamErrors > 0) notes.push(`run ${i}: ${got.streamErrors} watchers ended with an error: ${got.errorSamples[0] ?? ""}`);
-      const rawLoad = await cpu.measure(`${label} run ${i}: raw insert per row`, "sends", () => fullSpeed(c, Infinity, n, insert), (l) => l.ackedCount);
+      const rawLoad = await cpu.measure(
+        `${label} run ${i}: raw insert per row`,
+        "sends",
+        () => fullSpeed(c, Infinity, n, insert),
+        (l) => l.ackedCount,
+      );
       const r: OutsideRun = { system: "raw", ...timing(rawLoad), cpuPerSend: lastCpu() };
       runs.push(t, r);
       log(
@@ -146,7 +171,10 @@ export async function runOutside(
     }
     const t = outsideMedians({ rawLabel: raw.label, runs, notes }, "talkhub");
     const r = outsideMedians({ rawLabel: raw.label, runs, notes }, "raw");
-    if (t && r) log(`  ${label} medians of ${t.runs}: Talkhub ${t.sendsPerSec}/s vs raw ${r.sendsPerSec}/s = ${round(t.sendsPerSec / r.sendsPerSec, 2)}x; server CPU ${t.cpuPerSend["server"]} ms/send`);
+    if (t && r)
+      log(
+        `  ${label} medians of ${t.runs}: Talkhub ${t.sendsPerSec}/s vs raw ${r.sendsPerSec}/s = ${round(t.sendsPerSec / r.sendsPerSec, 2)}x; server CPU ${t.cpuPerSend["server"]} ms/send`,
+      );
     return { rawLabel: raw.label, runs, notes };
   } catch (error) {
     const text = String(error instanceof Error ? error.message : error).slice(0, 300);

@@ -38,7 +38,8 @@ function groupOf(url: string, name: string): string {
   if (url === "") return name.startsWith("(") ? name : "(native)";
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg?.[1] !== undefined) return pkg[1];
-  if (url.startsWith("node:")) return `${url.split("/").slice(0, 2).join("/").replace(/\/.*$/, "")} (${url.replace(/^node:internal\//, "").split("/")[0]})`;
+  if (url.startsWith("node:"))
+    return `${url.split("/").slice(0, 2).join("/").replace(/\/.*$/, "")} (${url.replace(/^node:internal\//, "").split("/")[0]})`;
   const path = url.replace("file://", "");
   return path.startsWith(root) ? path.slice(root.length) : url;
 }

@@ -52,17 +52,26 @@ function barPanel(title: string, rows: BarRow[], y0: number, width: number): { s
       const v = m * 10 ** d;
       if (v < lo || v > hi) continue;
       parts.push(`<line x1="${x(v)}" y1="${top}" x2="${x(v)}" y2="${top + rows.length * rowH}" stroke="#ddd"/>`);
-      parts.push(`<text x="${x(v)}" y="${top + rows.length * rowH + 12}" font-size="10" text-anchor="middle">${v >= 1 ? v : v.toFixed(1)}</text>`);
+      parts.push(
+        `<text x="${x(v)}" y="${top + rows.length * rowH + 12}" font-size="10" text-anchor="middle">${v >= 1 ? v : v.toFixed(1)}</text>`,
+      );
     }
   }
-  parts.push(`<text x="${left + plotW / 2}" y="${top + rows.length * rowH + 25}" font-size="10" text-anchor="middle">ms (log scale); dark = p50, light = p99</text>`);
+  parts.push(
+    `<text x="${left + plotW / 2}" y="${top + rows.length * rowH + 25}" font-size="10" text-anchor="middle">ms (log scale); dark = p50, light = p99</text>`,
+  );
   rows.forEach((row, i) => {
     const y = top + i * rowH;
     const color = palette[groups.indexOf(row.group) % palette.length];
     parts.push(`<text x="${left - 6}" y="${y + 11}" font-size="10" text-anchor="end">${esc(row.label)}</text>`);
-    if (Number.isFinite(row.p99)) parts.push(`<rect x="${left}" y="${y + 2}" width="${Math.max(1, x(row.p99) - left)}" height="${rowH - 4}" fill="${color}" fill-opacity="0.35"/>`);
-    if (Number.isFinite(row.p50)) parts.push(`<rect x="${left}" y="${y + 2}" width="${Math.max(1, x(row.p50) - left)}" height="${rowH - 4}" fill="${color}"/>`);
-    if (Number.isFinite(row.p99)) parts.push(`<text x="${x(row.p99) + 3}" y="${y + 11}" font-size="9">${fmt(row.p50, 2)} / ${fmt(row.p99, 2)}</text>`);
+    if (Number.isFinite(row.p99))
+      parts.push(
+        `<rect x="${left}" y="${y + 2}" width="${Math.max(1, x(row.p99) - left)}" height="${rowH - 4}" fill="${color}" fill-opacity="0.35"/>`,
+      );
+    if (Number.isFinite(row.p50))
+      parts.push(`<rect x="${left}" y="${y + 2}" width="${Math.max(1, x(row.p50) - left)}" height="${rowH - 4}" fill="${color}"/>`);
+    if (Number.isFinite(row.p99))
+      parts.push(`<text x="${x(row.p99) + 3}" y="${y + 11}" font-size="9">${fmt(row.p50, 2)} / ${fmt(row.p99, 2)}</text>`);
   });
   return { svg: parts.join("\n"), height };
 }
@@ -75,7 +84,12 @@ function latencySvg(results: Results): string {
   for (const [b, r] of entries(results)) {
     for (const p of r.send ?? []) {
       if (p.talks !== 100) continue;
-      send.push({ label: `${b} ${p.system === "raw" ? "raw insert" : "Talkhub"} C=${p.concurrency}`, p50: p.ack.p50, p99: p.ack.p99, group: `${b}-${p.system}` });
+      send.push({
+        label: `${b} ${p.system === "raw" ? "raw insert" : "Talkhub"} C=${p.concurrency}`,
+        p50: p.ack.p50,
+        p99: p.ack.p99,
+        group: `${b}-${p.system}`,
+      });
     }
     for (const p of [...(r.fanout ?? []), ...(r.fanoutTargets ?? [])]) {
       fan.push({
@@ -87,10 +101,16 @@ function latencySvg(results: Results): string {
     }
     for (const c of r.history?.cases ?? []) {
       hist.push({ label: `${b} ${c.name}`, p50: c.talkhub.p50, p99: c.talkhub.p99, group: b });
-      if (c.raw) hist.push({ label: `${b} raw SQL ${c.name.replace(/^ListMessages /, "")}`, p50: c.raw.p50, p99: c.raw.p99, group: `${b}-raw` });
+      if (c.raw)
+        hist.push({ label: `${b} raw SQL ${c.name.replace(/^ListMessages /, "")}`, p50: c.raw.p50, p99: c.raw.p99, group: `${b}-raw` });
     }
     for (const c of r.capacity ?? []) {
-      fan.push({ label: `${b} 1 msg to ${c.subscriptions} idle ${c.kind === "ws" ? "WebSockets" : "streams"}`, p50: c.delivery.p50, p99: c.delivery.p99, group: `${b}-capacity` });
+      fan.push({
+        label: `${b} 1 msg to ${c.subscriptions} idle ${c.kind === "ws" ? "WebSockets" : "streams"}`,
+        p50: c.delivery.p50,
+        p99: c.delivery.p99,
+        group: `${b}-capacity`,
+      });
     }
   }
   let y = 10;
@@ -108,7 +128,15 @@ function latencySvg(results: Results): string {
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${panels.join("\n")}\n</svg>\n`;
 }
 
-function linePanel(title: string, xLabel: string, yLabel: string, series: { name: string; points: [number, number][] }[], x0: number, w: number, h: number): string {
+function linePanel(
+  title: string,
+  xLabel: string,
+  yLabel: string,
+  series: { name: string; points: [number, number][] }[],
+  x0: number,
+  w: number,
+  h: number,
+): string {
   const left = x0 + 60;
   const top = 40;
   const plotW = w - 90;
@@ -122,20 +150,28 @@ function linePanel(title: string, xLabel: string, yLabel: string, series: { name
   const px = (v: number) => left + (plotW * Math.log10(v / xLo)) / Math.log10(xHi / xLo);
   const py = (v: number) => top + plotH - (plotH * v) / yHi;
   const parts = [`<text x="${x0 + 10}" y="22" font-size="14" font-weight="bold">${esc(title)}</text>`];
-  parts.push(`<line x1="${left}" y1="${top + plotH}" x2="${left + plotW}" y2="${top + plotH}" stroke="#333"/><line x1="${left}" y1="${top}" x2="${left}" y2="${top + plotH}" stroke="#333"/>`);
+  parts.push(
+    `<line x1="${left}" y1="${top + plotH}" x2="${left + plotW}" y2="${top + plotH}" stroke="#333"/><line x1="${left}" y1="${top}" x2="${left}" y2="${top + plotH}" stroke="#333"/>`,
+  );
   for (const v of [...new Set(xs)].sort((a, b) => a - b)) {
     parts.push(`<text x="${px(v)}" y="${top + plotH + 14}" font-size="10" text-anchor="middle">${v.toLocaleString("en-US")}</text>`);
   }
   for (let i = 0; i <= 4; i++) {
     const v = (yHi * i) / 4;
-    parts.push(`<line x1="${left}" y1="${py(v)}" x2="${left + plotW}" y2="${py(v)}" stroke="#eee"/><text x="${left - 4}" y="${py(v) + 3}" font-size="10" text-anchor="end">${fmt(v, v < 10 ? 1 : 0)}</text>`);
+    parts.push(
+      `<line x1="${left}" y1="${py(v)}" x2="${left + plotW}" y2="${py(v)}" stroke="#eee"/><text x="${left - 4}" y="${py(v) + 3}" font-size="10" text-anchor="end">${fmt(v, v < 10 ? 1 : 0)}</text>`,
+    );
   }
   parts.push(`<text x="${left + plotW / 2}" y="${top + plotH + 30}" font-size="11" text-anchor="middle">${esc(xLabel)}</text>`);
-  parts.push(`<text x="${x0 + 14}" y="${top + plotH / 2}" font-size="11" text-anchor="middle" transform="rotate(-90 ${x0 + 14} ${top + plotH / 2})">${esc(yLabel)}</text>`);
+  parts.push(
+    `<text x="${x0 + 14}" y="${top + plotH / 2}" font-size="11" text-anchor="middle" transform="rotate(-90 ${x0 + 14} ${top + plotH / 2})">${esc(yLabel)}</text>`,
+  );
   series.forEach((s, i) => {
     const color = palette[i % palette.length];
     const pts = s.points.filter((p) => Number.isFinite(p[1])).sort((a, b) => a[0] - b[0]);
-    parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.map((p) => `${px(p[0])},${py(p[1])}`).join(" ")}"/>`);
+    parts.push(
+      `<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.map((p) => `${px(p[0])},${py(p[1])}`).join(" ")}"/>`,
+    );
     for (const p of pts) parts.push(`<circle cx="${px(p[0])}" cy="${py(p[1])}" r="3" fill="${color}"/>`);
     parts.push(`<text x="${left + 10}" y="${top + 14 + i * 14}" font-size="11" fill="${color}">${esc(s.name)}</text>`);
   });
@@ -146,7 +182,11 @@ function scaleSvg(results: Results): string {
   const talkSeries: { name: string; points: [number, number][] }[] = [];
   const watcherSeries: { name: string; points: [number, number][] }[] = [];
   for (const [b, r] of entries(results)) {
-    if (r.scale?.talks.length) talkSeries.push({ name: `${backendName[b]} C=${r.scale.talks[0]?.concurrency ?? ""}`, points: r.scale.talks.map((p) => [p.talks, p.sendsPerSec]) });
+    if (r.scale?.talks.length)
+      talkSeries.push({
+        name: `${backendName[b]} C=${r.scale.talks[0]?.concurrency ?? ""}`,
+        points: r.scale.talks.map((p) => [p.talks, p.sendsPerSec]),
+      });
     const fixed = [...(r.fanout ?? []), ...(r.scale?.watchers ?? [])].filter((p) => p.system === "talkhub" && p.mode === "fixed");
     if (fixed.length) watcherSeries.push({ name: `${backendName[b]} p99`, points: fixed.map((p) => [p.watchers, p.delivery.p99]) });
   }
@@ -156,7 +196,15 @@ function scaleSvg(results: Results): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="1000" height="380" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n` +
     linePanel("Send throughput as talks grow", "talks the sends spread over (log)", "acknowledged sends/s", talkSeries, 0, 500, 380) +
     "\n" +
-    linePanel(`Delivery p99 at ${fmt(results.settings.fanout.fixedRate, 0)} msg/s as watchers grow`, "watchers on one talk (log)", "delivery p99, ms", watcherSeries, 500, 500, 380) +
+    linePanel(
+      `Delivery p99 at ${fmt(results.settings.fanout.fixedRate, 0)} msg/s as watchers grow`,
+      "watchers on one talk (log)",
+      "delivery p99, ms",
+      watcherSeries,
+      500,
+      500,
+      380,
+    ) +
     "\n</svg>\n"
   );
 }
@@ -173,7 +221,13 @@ function table(header: string[], rows: (string | number)[][]): string {
 function outsideLines(o: OutsideResult, results: Results): string[] {
   const s = results.settings.outside;
   const roles = ["server", "postgres", "nats", "bench", "watchers"].filter((role) => o.runs.some((r) => r.cpuPerSend[role] !== undefined));
-  const row = (what: string, sendsPerSec: number, ack: string, cpu: Record<string, number>, checks: string) => [what, fmt(sendsPerSec, 0), ack, ...roles.map((role) => fmt(cpu[role], 3)), checks];
+  const row = (what: string, sendsPerSec: number, ack: string, cpu: Record<string, number>, checks: string) => [
+    what,
+    fmt(sendsPerSec, 0),
+    ack,
+    ...roles.map((role) => fmt(cpu[role], 3)),
+    checks,
+  ];
   const rows = o.runs.map((r, i) =>
     row(
       `${r.system === "talkhub" ? "Talkhub" : "raw"} run ${Math.floor(i / 2) + 1}`,
@@ -185,7 +239,11 @@ function outsideLines(o: OutsideResult, results: Results): string[] {
   );
   const t = outsideMedians(o, "talkhub");
   const raw = outsideMedians(o, "raw");
-  for (const [name, m] of [["Talkhub", t], ["raw", raw]] as const) if (m) rows.push(row(`**${name} median of ${m.runs}**`, m.sendsPerSec, "", m.cpuPerSend, ""));
+  for (const [name, m] of [
+    ["Talkhub", t],
+    ["raw", raw],
+  ] as const)
+    if (m) rows.push(row(`**${name} median of ${m.runs}**`, m.sendsPerSec, "", m.cpuPerSend, ""));
   return [
     `### Sends from outside (plain @grpc/grpc-js client, one talk, C=${s.concurrency}, ${s.watchers} grpc-js WatchTalk watchers; vs raw insert per row: ${o.rawLabel})`,
     "",
@@ -194,7 +252,12 @@ function outsideLines(o: OutsideResult, results: Results): string[] {
     "",
     table(["run", "sends/s", "ack p50 / p99 ms", ...roles, "checks"], rows),
     "",
-    ...(t && raw ? [`Ratio of the medians: ${fmt(t.sendsPerSec, 0)} / ${fmt(raw.sendsPerSec, 0)} = **${fmt(t.sendsPerSec / raw.sendsPerSec, 2)}x**.`, ""] : []),
+    ...(t && raw
+      ? [
+          `Ratio of the medians: ${fmt(t.sendsPerSec, 0)} / ${fmt(raw.sendsPerSec, 0)} = **${fmt(t.sendsPerSec / raw.sendsPerSec, 2)}x**.`,
+          "",
+        ]
+      : []),
     ...(o.error !== undefined ? [`Did not complete: ${o.error}`, ""] : []),
     ...o.notes.map((n) => `- ${n}`),
     ...(o.notes.length > 0 ? [""] : []),
@@ -271,7 +334,12 @@ function markdown(results: Results): string {
       `**${vs.length - missed.length} met, ${missed.length} missed**. A point that did not complete, lost, duplicated or refused anything, or kept less than 95% of its fixed rate, is missed.`,
   );
   lines.push("");
-  lines.push(table(["backend", "what", "target", "measured", "met", "missed by"], vs.map((t) => [t.backend, t.what, t.target, t.measured, t.met ? "yes" : "**no**", t.miss])));
+  lines.push(
+    table(
+      ["backend", "what", "target", "measured", "met", "missed by"],
+      vs.map((t) => [t.backend, t.what, t.target, t.measured, t.met ? "yes" : "**no**", t.miss]),
+    ),
+  );
   lines.push("");
   lines.push(`![latency percentiles](${results.date}.svg)`);
   lines.push("");
@@ -307,7 +375,18 @@ function markdown(results: Results): string {
       }
       lines.push(
         table(
-          ["spread", "C", "Talkhub sends/s (ack p50 / p99 ms)", "Talkhub batch", "raw per row /s (p50 / p99)", "raw batched /s (p50 / p99)", "raw batch", "ratio vs per row", "ratio vs batched", "point"],
+          [
+            "spread",
+            "C",
+            "Talkhub sends/s (ack p50 / p99 ms)",
+            "Talkhub batch",
+            "raw per row /s (p50 / p99)",
+            "raw batched /s (p50 / p99)",
+            "raw batch",
+            "ratio vs per row",
+            "ratio vs batched",
+            "point",
+          ],
           rows,
         ),
       );
@@ -335,14 +414,40 @@ function markdown(results: Results): string {
           }
         }
       }
-      lines.push(table(["system", "R", "load", "sent of scheduled (achieved msg/s)", "delivery p50 / p99 / max ms", "deliveries/s", "lost / dup / refused", "point", "notes"], rows));
+      lines.push(
+        table(
+          [
+            "system",
+            "R",
+            "load",
+            "sent of scheduled (achieved msg/s)",
+            "delivery p50 / p99 / max ms",
+            "deliveries/s",
+            "lost / dup / refused",
+            "point",
+            "notes",
+          ],
+          rows,
+        ),
+      );
       lines.push("");
       if (r.fanoutTargets?.length) {
-        lines.push("Talkhub at the targets' own rates (WatchTalk streams; with many talks the messages go round robin over them, each to its talk's watchers):");
+        lines.push(
+          "Talkhub at the targets' own rates (WatchTalk streams; with many talks the messages go round robin over them, each to its talk's watchers):",
+        );
         lines.push("");
         lines.push(
           table(
-            ["talks x watchers", "load", "sent of scheduled (achieved msg/s)", "delivery p50 / p99 / max ms", "deliveries/s", "lost / dup / refused", "point", "notes"],
+            [
+              "talks x watchers",
+              "load",
+              "sent of scheduled (achieved msg/s)",
+              "delivery p50 / p99 / max ms",
+              "deliveries/s",
+              "lost / dup / refused",
+              "point",
+              "notes",
+            ],
             r.fanoutTargets.map((p) => [
               `${p.talks.toLocaleString("en-US")} x ${p.watchers.toLocaleString("en-US")}`,
               `${fmt(p.targetRate, 0)}/s`,
@@ -370,11 +475,21 @@ function markdown(results: Results): string {
     }
     if (r.history) {
       const h = r.history;
-      lines.push(`### 3. History (${h.messages.toLocaleString("en-US")} messages in one talk, agent in ${h.talks.toLocaleString("en-US")} talks)`);
+      lines.push(
+        `### 3. History (${h.messages.toLocaleString("en-US")} messages in one talk, agent in ${h.talks.toLocaleString("en-US")} talks)`,
+      );
       lines.push("");
       lines.push(
         table(
-          ["call", "depth", "Talkhub p50 / p99 / max ms", "server CPU ms/call", "Postgres CPU ms/call", "raw SQL p50 / p99 ms", "ratio p50"],
+          [
+            "call",
+            "depth",
+            "Talkhub p50 / p99 / max ms",
+            "server CPU ms/call",
+            "Postgres CPU ms/call",
+            "raw SQL p50 / p99 ms",
+            "ratio p50",
+          ],
           h.cases.map((c) => [
             c.name,
             c.depth.toLocaleString("en-US"),
@@ -391,18 +506,38 @@ function markdown(results: Results): string {
         const first = pages[0];
         const deepest = pages.at(-1);
         if (first === undefined || deepest === undefined || deepest === first) return;
-        lines.push(`\nDepth cost: ${list} p50 at depth ${deepest.depth.toLocaleString("en-US")} is ${fmt(deepest.talkhub.p50 / first.talkhub.p50, 2)}x the first page (keyset on ${keyset}; ${how}).`);
+        lines.push(
+          `\nDepth cost: ${list} p50 at depth ${deepest.depth.toLocaleString("en-US")} is ${fmt(deepest.talkhub.p50 / first.talkhub.p50, 2)}x the first page (keyset on ${keyset}; ${how}).`,
+        );
       };
-      depthCost("ListMessages", "(chat_id, seq)", "the pages past 10,000 deep start from a token the bench builds in the service's format, the others are reached by paging");
+      depthCost(
+        "ListMessages",
+        "(chat_id, seq)",
+        "the pages past 10,000 deep start from a token the bench builds in the service's format, the others are reached by paging",
+      );
       depthCost("ListTalks", "the agent's memberships by (tm_activity, chat_id)", "every page is reached by paging");
       lines.push("");
     }
     if (r.capacity) {
-      lines.push(`### 4. Capacity (idle subscriptions${results.quick ? " on the server the other workloads used" : " on one fresh server process"}; memory after a forced GC, per subscription that opened)`);
+      lines.push(
+        `### 4. Capacity (idle subscriptions${results.quick ? " on the server the other workloads used" : " on one fresh server process"}; memory after a forced GC, per subscription that opened)`,
+      );
       lines.push("");
       lines.push(
         table(
-          ["kind", "asked", "opened / refused / pending", "open time ms", "server RSS before -> after MiB", "RSS per opened KiB", "V8 heap before -> after MiB", "heap per opened KiB", "1 message to all opened: p50 / p99 / max ms", "lost", "notes"],
+          [
+            "kind",
+            "asked",
+            "opened / refused / pending",
+            "open time ms",
+            "server RSS before -> after MiB",
+            "RSS per opened KiB",
+            "V8 heap before -> after MiB",
+            "heap per opened KiB",
+            "1 message to all opened: p50 / p99 / max ms",
+            "lost",
+            "notes",
+          ],
           r.capacity.map((c) => [
             c.kind === "grpc" ? "WatchTalk (gRPC)" : "WebSocket /v1.0/ws",
             c.subscriptions,
@@ -423,10 +558,33 @@ function markdown(results: Results): string {
     if (r.scale) {
       lines.push("### 5. Scale curves");
       lines.push("");
-      lines.push(table(["talks", `sends/s (C=${r.scale.talks[0]?.concurrency ?? "n/a"})`, "ack p50 / p99 ms", "failed"], r.scale.talks.map((p) => [p.talks.toLocaleString("en-US"), fmt(p.sendsPerSec, 0), `${fmt(p.ack.p50, 2)} / ${fmt(p.ack.p99, 2)}`, p.failed])));
+      lines.push(
+        table(
+          ["talks", `sends/s (C=${r.scale.talks[0]?.concurrency ?? "n/a"})`, "ack p50 / p99 ms", "failed"],
+          r.scale.talks.map((p) => [
+            p.talks.toLocaleString("en-US"),
+            fmt(p.sendsPerSec, 0),
+            `${fmt(p.ack.p50, 2)} / ${fmt(p.ack.p99, 2)}`,
+            p.failed,
+          ]),
+        ),
+      );
       lines.push("");
-      const fixed = [...(r.fanout ?? []), ...r.scale.watchers].filter((p) => p.system === "talkhub" && p.mode === "fixed" && p.error === undefined).sort((a, b) => a.watchers - b.watchers);
-      lines.push(table(["watchers", `achieved msg/s (of ${rate})`, "delivery p50 / p99 / max ms", "lost", "dup"], fixed.map((p) => [p.watchers, p.sendRate, `${fmt(p.delivery.p50, 2)} / ${fmt(p.delivery.p99, 2)} / ${fmt(p.delivery.max, 1)}`, p.lost, p.duplicated])));
+      const fixed = [...(r.fanout ?? []), ...r.scale.watchers]
+        .filter((p) => p.system === "talkhub" && p.mode === "fixed" && p.error === undefined)
+        .sort((a, b) => a.watchers - b.watchers);
+      lines.push(
+        table(
+          ["watchers", `achieved msg/s (of ${rate})`, "delivery p50 / p99 / max ms", "lost", "dup"],
+          fixed.map((p) => [
+            p.watchers,
+            p.sendRate,
+            `${fmt(p.delivery.p50, 2)} / ${fmt(p.delivery.p99, 2)} / ${fmt(p.delivery.max, 1)}`,
+            p.lost,
+            p.duplicated,
+          ]),
+        ),
+      );
       lines.push("");
     }
     if (r.outside) lines.push(...outsideLines(r.outside, results));
@@ -439,21 +597,35 @@ function markdown(results: Results): string {
     }
     if (r.profile) {
       const p = r.profile;
-      lines.push(`### Send-path CPU profile (server child under \`--cpu-prof\`, C=${settings.profile.concurrency} over ${settings.profile.talks} talks; ${fmt(p.totalMs / 1000, 1)} s profiled, ${p.idlePercent}% idle)`);
+      lines.push(
+        `### Send-path CPU profile (server child under \`--cpu-prof\`, C=${settings.profile.concurrency} over ${settings.profile.talks} talks; ${fmt(p.totalMs / 1000, 1)} s profiled, ${p.idlePercent}% idle)`,
+      );
       lines.push("");
       lines.push("Top self time, % of non-idle samples:");
       lines.push("");
-      lines.push(table(["function", "where", "self ms", "%"], p.functions.slice(0, 15).map((f) => [`\`${f.name}\``, f.where, f.selfMs, f.percent])));
+      lines.push(
+        table(
+          ["function", "where", "self ms", "%"],
+          p.functions.slice(0, 15).map((f) => [`\`${f.name}\``, f.where, f.selfMs, f.percent]),
+        ),
+      );
       lines.push("");
       lines.push("By package / file:");
       lines.push("");
-      lines.push(table(["package or file", "self ms", "%"], p.groups.slice(0, 12).map((g) => [g.name, g.selfMs, g.percent])));
+      lines.push(
+        table(
+          ["package or file", "self ms", "%"],
+          p.groups.slice(0, 12).map((g) => [g.name, g.selfMs, g.percent]),
+        ),
+      );
       lines.push("");
     }
   }
   lines.push("## Charts");
   lines.push("");
-  lines.push(`- [${results.date}.svg](${results.date}.svg): latency percentiles (p50 dark, p99 light) of sends, fan-out deliveries, capacity deliveries and history pages.`);
+  lines.push(
+    `- [${results.date}.svg](${results.date}.svg): latency percentiles (p50 dark, p99 light) of sends, fan-out deliveries, capacity deliveries and history pages.`,
+  );
   lines.push(`- [${results.date}-scale.svg](${results.date}-scale.svg): the scale curves.`);
   lines.push("");
   lines.push(`![scale curves](${results.date}-scale.svg)`);

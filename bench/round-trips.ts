@@ -29,7 +29,8 @@ export async function runRoundTrips(database: BenchDatabase, runs: number, log: 
   const config: Config = {
     host: "127.0.0.1",
     port: 0,
-    database: database.url === undefined ? { kind: "pglite", dataDir: database.dataDir } : { kind: "postgres", url: database.url, poolSize: 10 },
+    database:
+      database.url === undefined ? { kind: "pglite", dataDir: database.dataDir } : { kind: "postgres", url: database.url, poolSize: 10 },
     auth: { secret, jwksUrl: undefined, issuer: undefined, audience: undefined },
     natsUrl: database.url === undefined ? undefined : natsUrl,
     dataDir: database.dataDir,
@@ -63,7 +64,10 @@ export async function runRoundTrips(database: BenchDatabase, runs: number, log: 
       await count("reaction add", () => b.messages.addReaction({ messageId: message.id, emoji: "👍" }));
       await count("reaction remove", () => b.messages.removeReaction({ messageId: message.id, emoji: "👍" }));
       let participantId = "";
-      await count("participant add", async () => (participantId = (await a.talks.addParticipant({ chatId: talk.id, agentId: cId })).participant!.id));
+      await count(
+        "participant add",
+        async () => (participantId = (await a.talks.addParticipant({ chatId: talk.id, agentId: cId })).participant!.id),
+      );
       await count("participant remove", () => a.talks.removeParticipant({ chatId: talk.id, participantId }));
       await count("message delete", () => a.messages.deleteMessage({ id: message.id }));
     }

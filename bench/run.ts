@@ -23,7 +23,17 @@ import { runRoundTrips, type ChangeRoundTrips } from "./round-trips.js";
 import { runScale, type ScaleResult } from "./scale.js";
 import { runStartTime, type StartTimeResult } from "./start-time.js";
 import { rawInserter, runSend, talkhubSends, type SendPoint } from "./send.js";
-import { createDatabase, natsUrl, newAgent, postgresAdminUrl, repoRoot, serverDbPool, startServer, type Backend, type BenchDatabase } from "./server.js";
+import {
+  createDatabase,
+  natsUrl,
+  newAgent,
+  postgresAdminUrl,
+  repoRoot,
+  serverDbPool,
+  startServer,
+  type Backend,
+  type BenchDatabase,
+} from "./server.js";
 import { nowAbs, round } from "./stats.js";
 
 const workloads = ["send", "outside", "fanout", "history", "capacity", "scale", "start", "round-trips"] as const;
@@ -70,9 +80,17 @@ export interface Results {
 
 function parseArgs(argv: readonly string[]) {
   const quick = argv.includes("--quick");
-  const only = argv.find((a) => a.startsWith("--only="))?.slice(7).split(",").filter(Boolean) ?? [...workloads];
-  for (const w of only) if (!(workloads as readonly string[]).includes(w)) throw new Error(`--only: unknown workload "${w}" (${workloads.join(", ")})`);
-  const backends = (argv.find((a) => a.startsWith("--backends="))?.slice(11).split(",") ?? ["postgres", "pglite"]) as Backend[];
+  const only = argv
+    .find((a) => a.startsWith("--only="))
+    ?.slice(7)
+    .split(",")
+    .filter(Boolean) ?? [...workloads];
+  for (const w of only)
+    if (!(workloads as readonly string[]).includes(w)) throw new Error(`--only: unknown workload "${w}" (${workloads.join(", ")})`);
+  const backends = (argv
+    .find((a) => a.startsWith("--backends="))
+    ?.slice(11)
+    .split(",") ?? ["postgres", "pglite"]) as Backend[];
   return { quick, only: new Set(only as Workload[]), backends, profile: !argv.includes("--no-profile") };
 }
 
@@ -102,7 +120,12 @@ export interface Environment {
 const settings = {
   // One talk from a plain grpc-js client with 10 grpc-js watchers, vs a raw insert per row: medians of 3 interleaved runs.
   outside: { concurrency: 8, watchers: 10, messages: quick ? 300 : 2_000, runs: 3, warmup: quick ? 50 : 200 },
-  send: { concurrencies: quick ? [1, 32, 128] : [1, 8, 32, 128], spreads: [1, 100], durationMs: quick ? 250 : 3_000, warmupMs: quick ? 50 : 300 },
+  send: {
+    concurrencies: quick ? [1, 32, 128] : [1, 8, 32, 128],
+    spreads: [1, 100],
+    durationMs: quick ? 250 : 3_000,
+    warmupMs: quick ? 50 : 300,
+  },
   fanout: {
     // R=500 is in --quick too: every target of the full run is in every report.
     watchers: [10, 50, 500],
@@ -224,12 +247,18 @@ async function runBackend(backend: Backend): Promise<void> {
     const monitor = database.url === undefined ? undefined : new pg.Client({ connectionString: database.url });
     await monitor?.connect();
     const roles: CpuRole[] = [{ name: "server", pids: async () => [server.pid] }];
-    const roleHelp: Record<string, string> = { server: backend === "pglite" ? "the Talkhub child process (PGlite runs inside it)" : "the Talkhub child process" };
+    const roleHelp: Record<string, string> = {
+      server: backend === "pglite" ? "the Talkhub child process (PGlite runs inside it)" : "the Talkhub child process",
+    };
     if (monitor !== undefined) {
       roles.push({
         name: "postgres",
         pids: async () =>
-          (await monitor.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")).rows.map((r) => r.pid),
+          (
+            await monitor.query<{ pid: number }>(
+              "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )
+          ).rows.map((r) => r.pid),
       });
       roleHelp["postgres"] = "the Postgres backends connected to the bench database";
       const nats = await pidsByName("nats-server");
@@ -256,7 +285,8 @@ async function runBackend(backend: Backend): Promise<void> {
       if (only.has("history")) out.history = await runHistory(server, database, plan, out.seedMs, quick, log, cpu);
       if (only.has("scale")) out.scale = await runScale(server, agent, talkIds, pool, { ...settings.scale, fanout: settings.fanout }, log);
       // --quick measures capacity on the same server (no fresh process per kind).
-      if (only.has("capacity") && quick) out.capacity = await runCapacity(database, secret, agent, pool, settings.capacity[backend], log, server);
+      if (only.has("capacity") && quick)
+        out.capacity = await runCapacity(database, secret, agent, pool, settings.capacity[backend], log, server);
     } finally {
       await monitor?.end().catch(() => undefined);
       await raw?.close();
@@ -283,7 +313,12 @@ async function runBackend(backend: Backend): Promise<void> {
       const file = (await readdir(dir)).find((f) => f.endsWith(".cpuprofile"));
       if (file !== undefined) {
         out.profile = await summarizeProfile(join(dir, file));
-        log(`  profile: ${out.profile.functions.slice(0, 5).map((f) => `${f.name} ${f.percent}%`).join(", ")}`);
+        log(
+          `  profile: ${out.profile.functions
+            .slice(0, 5)
+            .map((f) => `${f.name} ${f.percent}%`)
+            .join(", ")}`,
+        );
       }
     }
   } catch (error) {

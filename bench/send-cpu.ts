@@ -23,7 +23,9 @@ const sends = Number(flag("sends", "6000"));
 const concurrency = Number(flag("concurrency", "32"));
 const talks = Number(flag("talks", "100"));
 const backend = flag("backend", "postgres") as Backend;
-const profileDir = process.argv.includes("--profile") ? await mkdtemp(join(tmpdir(), "talkhub-send-prof-")) : flag("profile", "") || undefined;
+const profileDir = process.argv.includes("--profile")
+  ? await mkdtemp(join(tmpdir(), "talkhub-send-prof-"))
+  : flag("profile", "") || undefined;
 
 const secret = randomBytes(32).toString("hex");
 const database = await createDatabase(backend);
@@ -44,11 +46,20 @@ async function userSystem(pid: number): Promise<[number, number]> {
 }
 
 /** CPU ms by PID of the server, the bench database's Postgres backends and nats-server. */
-async function sample(): Promise<{ server: Map<number, number>; serverSystem: number; postgres: Map<number, number>; nats: Map<number, number> }> {
+async function sample(): Promise<{
+  server: Map<number, number>;
+  serverSystem: number;
+  postgres: Map<number, number>;
+  nats: Map<number, number>;
+}> {
   const backends =
     monitor === undefined
       ? []
-      : (await monitor.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")).rows.map((r) => r.pid);
+      : (
+          await monitor.query<{ pid: number }>(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+          )
+        ).rows.map((r) => r.pid);
   const times = async (pids: readonly number[]) => {
     const byPid = new Map<number, number>();
     for (const pid of pids) {
@@ -76,7 +87,10 @@ async function run(count: number): Promise<number> {
     Array.from({ length: concurrency }, async () => {
       while (next < count) {
         const n = next++;
-        await connections[n % connections.length]!.messages.sendMessage({ chatId: talkIds[n % talkIds.length]!, text: `bench send ${n}` }).catch(() => failed++);
+        await connections[n % connections.length]!.messages.sendMessage({
+          chatId: talkIds[n % talkIds.length]!,
+          text: `bench send ${n}`,
+        }).catch(() => failed++);
       }
     }),
   );
@@ -94,7 +108,10 @@ try {
   // On-CPU samples of the server (perf), when asked: a V8 profile samples wall time, so a
   // syscall that wakes Postgres is charged the time the server then waits for a core.
   const perfOut = process.env["SEND_CPU_PERF"];
-  const perf = perfOut === undefined ? undefined : spawn("perf", ["record", "-F", "997", "-g", "-p", String(server.pid), "-o", perfOut], { stdio: "ignore" });
+  const perf =
+    perfOut === undefined
+      ? undefined
+      : spawn("perf", ["record", "-F", "997", "-g", "-p", String(server.pid), "-o", perfOut], { stdio: "ignore" });
   const failed = await run(sends);
   if (perf !== undefined) {
     const exited = new Promise((resolve) => perf.once("exit", resolve));
@@ -124,7 +141,9 @@ if (profileDir !== undefined) {
   if (file === undefined) console.log(`no profile in ${profileDir}`);
   else {
     const summary = await summarizeProfile(join(profileDir, file), 40, window);
-    console.log(`profile of the measured sends ${join(profileDir, file)} ${window.fromUs} ${window.toUs}: ${summary.totalMs} ms, idle ${summary.idlePercent}%`);
+    console.log(
+      `profile of the measured sends ${join(profileDir, file)} ${window.fromUs} ${window.toUs}: ${summary.totalMs} ms, idle ${summary.idlePercent}%`,
+    );
     for (const f of summary.functions) console.log(`  ${String(f.percent).padStart(5)}%  ${f.name}  ${f.where}`);
     console.log("by package/file:");
     for (const g of summary.groups) console.log(`  ${String(g.percent).padStart(5)}%  ${g.name}`);

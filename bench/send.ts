@@ -79,7 +79,9 @@ const createCopies = [
 
 /** bench_talks rows for the talks the sends go to (their heads are what the batches move). */
 function talkCopies(talkIds: readonly string[], customerId: string): { text: string; values: unknown[] } {
-  const rows = talkIds.map((_, i) => `($${i + 2}::uuid, $1::uuid, 'group', 'bench', '', 'active', 1, 1000000000, NULL, now(), now(), NULL, now())`);
+  const rows = talkIds.map(
+    (_, i) => `($${i + 2}::uuid, $1::uuid, 'group', 'bench', '', 'active', 1, 1000000000, NULL, now(), now(), NULL, now())`,
+  );
   return {
     text: `INSERT INTO bench_talks (id, customer_id, type, name, detail, status, member_count, last_seq, pair_key, tm_create, tm_update, tm_delete, tm_activity) VALUES ${rows.join(", ")} ON CONFLICT DO NOTHING`,
     values: [customerId, ...talkIds],
@@ -105,7 +107,15 @@ export function batchStatement(messages: readonly Message[]): { text: string; va
     return `(${p(r.id)}::uuid, ${p(r.customer_id)}::uuid, ${p(r.chat_id)}::uuid, ${p(r.seq)}::bigint, ${p(r.parent_id)}::uuid, ${p(r.owner_type)}, ${p(r.owner_id)}::uuid, ${p(r.type)}, ${p(r.text)}, ${p(r.medias)}::jsonb, ${p(r.client_message_id)}, ${p(r.tm_create)}::timestamptz, ${p(r.tm_update)}::timestamptz, ${p(r.tm_delete)}::timestamptz)`;
   });
   const eventRows = messages.map((m) => {
-    const e = eventRow({ type: "message_created", message: m, seq: m.seq, chatId: m.chatId, customerId: m.customerId, tmCreate: m.tmCreate, actor: { ownerType: "agent", ownerId: m.ownerId as AgentId } });
+    const e = eventRow({
+      type: "message_created",
+      message: m,
+      seq: m.seq,
+      chatId: m.chatId,
+      customerId: m.customerId,
+      tmCreate: m.tmCreate,
+      actor: { ownerType: "agent", ownerId: m.ownerId as AgentId },
+    });
     return `(${p(e.chat_id)}::uuid, ${p(e.seq)}::bigint, ${p(e.customer_id)}::uuid, ${p(e.type)}, ${p(e.actor_type)}, ${p(e.actor_id)}::uuid, ${p(e.tm_create)}::timestamptz, ${p(e.payload)}::jsonb)`;
   });
   // Concurrent raw batches share talks (Talkhub keeps a talk in one batch at a time), so the
@@ -217,7 +227,9 @@ export async function talkhubSends(
   meanBatch?: () => number,
 ): Promise<SendPoint> {
   const send = (n: number) =>
-    connections[n % connections.length]!.messages.sendMessage({ chatId: talkIds[n % talkIds.length]!, text: `bench send ${n}` }).then(() => undefined);
+    connections[n % connections.length]!.messages.sendMessage({ chatId: talkIds[n % talkIds.length]!, text: `bench send ${n}` }).then(
+      () => undefined,
+    );
   if (warmupMs > 0) await fullSpeed(concurrency, warmupMs, 10_000_000, send);
   const load = await around(() => fullSpeed(concurrency, durationMs, 10_000_000, send));
   return summarizeLoad("talkhub", concurrency, talkIds.length, load, meanBatch?.());
@@ -249,7 +261,12 @@ function rawMessage(agent: BenchAgent, chatId: string, n: number): Message {
 }
 
 /** Inserts bench message n as one row in its own transaction (raw per row), round robin over the talks. */
-export function rawInsertOne(raw: RawInserter, agent: BenchAgent, talkIds: readonly string[], concurrency: number): (n: number) => Promise<void> {
+export function rawInsertOne(
+  raw: RawInserter,
+  agent: BenchAgent,
+  talkIds: readonly string[],
+  concurrency: number,
+): (n: number) => Promise<void> {
   return (n) => {
     const m = rawMessage(agent, talkIds[n % talkIds.length]!, n);
     return raw.insert([m.id, m.customerId, m.chatId, m.seq, m.ownerId, m.text, m.tmCreate], concurrency);
@@ -326,8 +343,16 @@ export async function rawBatchedSends(
   const warm = new RawBatcher(raw, size);
   if (warmupMs > 0) await fullSpeed(concurrency, warmupMs, 10_000_000, (n) => warm.add(rawMessage(agent, talkIds[n % talkIds.length]!, n)));
   const batcher = new RawBatcher(raw, size);
-  const load = await around(() => fullSpeed(concurrency, durationMs, 10_000_000, (n) => batcher.add(rawMessage(agent, talkIds[n % talkIds.length]!, n))));
-  return summarizeLoad("raw-batched", concurrency, talkIds.length, load, batcher.statements === 0 ? NaN : batcher.rows / batcher.statements);
+  const load = await around(() =>
+    fullSpeed(concurrency, durationMs, 10_000_000, (n) => batcher.add(rawMessage(agent, talkIds[n % talkIds.length]!, n))),
+  );
+  return summarizeLoad(
+    "raw-batched",
+    concurrency,
+    talkIds.length,
+    load,
+    batcher.statements === 0 ? NaN : batcher.rows / batcher.statements,
+  );
 }
 
 export async function runSend(
@@ -341,7 +366,10 @@ export async function runSend(
 ): Promise<SendPoint[]> {
   const connections = Array.from({ length: 4 }, () => grpcClients(server.url, agent.token));
   const points: SendPoint[] = [];
-  const measured = (step: string): Around => (work) => cpu.measure(step, "sends", work, (load) => load.ackedCount);
+  const measured =
+    (step: string): Around =>
+    (work) =>
+      cpu.measure(step, "sends", work, (load) => load.ackedCount);
   try {
     for (const talks of options.spreads) {
       const ids = talkIds.slice(0, talks);

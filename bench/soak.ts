@@ -183,7 +183,12 @@ class TalkWatcher extends ResumingStream {
   lastSeq = 0;
   protected readonly method = "WatchTalk";
 
-  constructor(name: string, readonly chatId: string, clients: readonly Clients[], startOn: number) {
+  constructor(
+    name: string,
+    readonly chatId: string,
+    clients: readonly Clients[],
+    startOn: number,
+  ) {
     super(name, clients, startOn);
   }
 
@@ -314,7 +319,9 @@ async function main(): Promise<number> {
       TALKHUB_STREAMS_PER_AGENT: "0",
     };
     for (let i = 0; i < processCount; i++) servers.push(await startServer(`P${i}`, env));
-    console.log(`soak: ${minutes} min at ${rate} ops/s on ${servers.map((s) => `${s.name} pid ${s.pid} ${s.url}`).join(", ")}; database ${dbName}`);
+    console.log(
+      `soak: ${minutes} min at ${rate} ops/s on ${servers.map((s) => `${s.name} pid ${s.pid} ${s.url}`).join(", ")}; database ${dbName}`,
+    );
 
     // Agents 0..3 stay in every talk; 4 and 5 join and leave.
     const customer = randomUUID();
@@ -496,7 +503,9 @@ async function main(): Promise<number> {
         line.push(`${server.name} rss ${sample.rssMb} MB heap ${sample.heapMb} MB`);
       }
       const done = [...requests.entries()].filter(([k]) => !k.includes("opened") && !k.includes("churn")).reduce((s, [, n]) => s + n, 0);
-      console.log(`[${round((Date.now() - startedAt) / 60_000, 2)} min] ${line.join("; ")}; requests ${done}, errors ${[...errorsByCode.values()].reduce((s, n) => s + n, 0)}, in flight ${inFlight}`);
+      console.log(
+        `[${round((Date.now() - startedAt) / 60_000, 2)} min] ${line.join("; ")}; requests ${done}, errors ${[...errorsByCode.values()].reduce((s, n) => s + n, 0)}, in flight ${inFlight}`,
+      );
     };
     await takeSamples();
     const sampler = setInterval(() => void takeSamples(), sampleEveryMs);
@@ -552,7 +561,8 @@ async function main(): Promise<number> {
       const log = await db.query<{ seq: string }>("SELECT seq FROM events WHERE chat_id = $1 ORDER BY seq", [chatId]);
       const seqs = log.rows.map((r) => Number(r.seq));
       const contiguous = seqs.every((s, i) => s === i + 1);
-      if (!contiguous || seqs.length !== heads.get(chatId)) problems.push(`talk ${chatId}: log not 1..${heads.get(chatId)} (${seqs.length} rows)`);
+      if (!contiguous || seqs.length !== heads.get(chatId))
+        problems.push(`talk ${chatId}: log not 1..${heads.get(chatId)} (${seqs.length} rows)`);
     }
     const rows = await db.query<{ client_message_id: string; n: string; ids: string[] }>(
       "SELECT client_message_id, count(*) AS n, array_agg(id::text) AS ids FROM messages WHERE client_message_id IS NOT NULL GROUP BY client_message_id",
@@ -611,15 +621,24 @@ async function main(): Promise<number> {
     // Memory growth: bounded slopes, judged on enough samples.
     const memoryProblems: string[] = [];
     for (const m of memory) {
-      if (m.judgedSamples < 4) memoryProblems.push(`${m.process}: only ${m.judgedSamples} memory samples after the warm-up, growth not judged`);
-      if (!(m.slopeMbPerMin.rss <= maxRssGrowth)) memoryProblems.push(`${m.process}: RSS after GC grows ${m.slopeMbPerMin.rss} MB/min (bound ${maxRssGrowth})`);
-      if (!(m.slopeMbPerMin.heap <= maxHeapGrowth)) memoryProblems.push(`${m.process}: heap after GC grows ${m.slopeMbPerMin.heap} MB/min (bound ${maxHeapGrowth})`);
+      if (m.judgedSamples < 4)
+        memoryProblems.push(`${m.process}: only ${m.judgedSamples} memory samples after the warm-up, growth not judged`);
+      if (!(m.slopeMbPerMin.rss <= maxRssGrowth))
+        memoryProblems.push(`${m.process}: RSS after GC grows ${m.slopeMbPerMin.rss} MB/min (bound ${maxRssGrowth})`);
+      if (!(m.slopeMbPerMin.heap <= maxHeapGrowth))
+        memoryProblems.push(`${m.process}: heap after GC grows ${m.slopeMbPerMin.heap} MB/min (bound ${maxHeapGrowth})`);
     }
     // Throughput: the operations completed against the rate asked for.
     const achievedRate = completedOps / ((loadEndedAt - startedAt) / 1000);
     const throughputProblems =
-      achievedRate >= rateTolerance * rate ? [] : [`completed ${round(achievedRate, 1)} ops/s, ${round((100 * achievedRate) / rate, 0)}% of the ${rate} ops/s target (needs ${rateTolerance * 100}%)`];
-    const requestTotal = [...requests.entries()].filter(([k]) => !k.includes("opened") && !k.includes("churn")).reduce((s, [, n]) => s + n, 0);
+      achievedRate >= rateTolerance * rate
+        ? []
+        : [
+            `completed ${round(achievedRate, 1)} ops/s, ${round((100 * achievedRate) / rate, 0)}% of the ${rate} ops/s target (needs ${rateTolerance * 100}%)`,
+          ];
+    const requestTotal = [...requests.entries()]
+      .filter(([k]) => !k.includes("opened") && !k.includes("churn"))
+      .reduce((s, [, n]) => s + n, 0);
     const result = {
       startedAt: startedIso,
       minutes: round(elapsedMin, 2),
@@ -647,7 +666,13 @@ async function main(): Promise<number> {
         resumes: w.resumes,
         streamErrors: w.streamErrors,
       })),
-      eventsFeed: { received: feed.received, gaps: feed.gaps, duplicates: feed.duplicates, resumes: feed.resumes, streamErrors: feed.streamErrors },
+      eventsFeed: {
+        received: feed.received,
+        gaps: feed.gaps,
+        duplicates: feed.duplicates,
+        resumes: feed.resumes,
+        streamErrors: feed.streamErrors,
+      },
       memory,
       bounds: { maxRssGrowthMbPerMin: maxRssGrowth, maxHeapGrowthMbPerMin: maxHeapGrowth, rateTolerance },
       problems,
@@ -701,7 +726,9 @@ async function main(): Promise<number> {
     for (const c of opened) c.close();
     await Promise.all(servers.map((s) => stopChild(s.child)));
     await db.end().catch(() => undefined);
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch((e: unknown) => console.error(`drop ${dbName}: ${String(e)}`));
+    await admin
+      .query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`)
+      .catch((e: unknown) => console.error(`drop ${dbName}: ${String(e)}`));
     await admin.end().catch(() => undefined);
   }
 }

@@ -101,7 +101,10 @@ export async function runStartTime(options: StartTimeOptions, log: (line: string
 }
 
 /** Medians of one kind of start, or undefined when none completed. */
-export function startMedians(result: StartTimeResult | undefined, kind: StartSample["kind"]): { readyMs: number; cpuMs: number; runs: number } | undefined {
+export function startMedians(
+  result: StartTimeResult | undefined,
+  kind: StartSample["kind"],
+): { readyMs: number; cpuMs: number; runs: number } | undefined {
   const of = result?.samples.filter((s) => s.kind === kind) ?? [];
   if (of.length === 0) return undefined;
   return { readyMs: median(of.map((s) => s.readyMs)), cpuMs: median(of.map((s) => s.cpuMs)), runs: of.length };

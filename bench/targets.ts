@@ -18,7 +18,11 @@ import { round } from "./stats.js";
 export const backendName: Record<Backend, string> = { postgres: "Postgres+NATS", pglite: "PGlite (embedded)" };
 
 /** Sends, C=32 over 100 talks: at least this share of the raw baselines' throughput. */
-export const sendRatioTarget = { concurrency: 32, talks: 100, ratio: { postgres: 0.8, pglite: 1.0 } satisfies Record<Backend, number> } as const;
+export const sendRatioTarget = {
+  concurrency: 32,
+  talks: 100,
+  ratio: { postgres: 0.8, pglite: 1.0 } satisfies Record<Backend, number>,
+} as const;
 /** Sends, C=32 over 100 talks: CPU of the server process per acknowledged send (ms). */
 export const sendCpuTarget = { concurrency: 32, talks: 100, serverMsPerSend: 0.25 } as const;
 /** Statements a change sends to the database (BEGIN and COMMIT included). */
@@ -93,7 +97,9 @@ export function fanoutProblems(p: FanoutPoint | undefined, checkLatency: boolean
   if (p.sent === 0) problems.push("nothing sent");
   const limit = p99Limit(p.talks, p.watchers, p.targetRate);
   if (checkLatency && p.mode === "fixed" && limit !== undefined && !(p.delivery.p99 <= limit)) {
-    problems.push(`p99 ${fmt(p.delivery.p99, 1)} ms is +${fmt(p.delivery.p99 - limit, 1)} ms (${fmt(p.delivery.p99 / limit, 1)}x ${limit} ms)`);
+    problems.push(
+      `p99 ${fmt(p.delivery.p99, 1)} ms is +${fmt(p.delivery.p99 - limit, 1)} ms (${fmt(p.delivery.p99 / limit, 1)}x ${limit} ms)`,
+    );
   }
   return problems;
 }
@@ -137,13 +143,18 @@ export function verdicts(results: Results): Verdict[] {
           backend: name,
           what: `send throughput, ${talks} talks, C=${c}, vs ${label}`,
           target: `>= ${want.toFixed(2)}x`,
-          measured: t && base ? `${fmt(t.sendsPerSec, 0)} vs ${fmt(base.sendsPerSec, 0)} sends/s = ${fmt(ratio, 2)}x${base.meanBatch !== undefined ? ` (batches: Talkhub ${fmt(t.meanBatch, 1)}, raw ${fmt(base.meanBatch, 1)})` : ""}` : "did not complete",
+          measured:
+            t && base
+              ? `${fmt(t.sendsPerSec, 0)} vs ${fmt(base.sendsPerSec, 0)} sends/s = ${fmt(ratio, 2)}x${base.meanBatch !== undefined ? ` (batches: Talkhub ${fmt(t.meanBatch, 1)}, raw ${fmt(base.meanBatch, 1)})` : ""}`
+              : "did not complete",
           met,
           miss: met ? "" : Number.isNaN(ratio) ? "did not complete" : `${fmt(want - ratio, 2)}x short`,
         });
       }
       out.push(sendCpuVerdict(r, name));
-      const all = settings.send.spreads.flatMap((s) => settings.send.concurrencies.map((cc) => ({ s, cc, problems: sendProblems(r.send, cc, s) })));
+      const all = settings.send.spreads.flatMap((s) =>
+        settings.send.concurrencies.map((cc) => ({ s, cc, problems: sendProblems(r.send, cc, s) })),
+      );
       const bad = all.filter((x) => x.problems.length > 0);
       out.push({
         backend: name,
@@ -200,7 +211,11 @@ export function verdicts(results: Results): Verdict[] {
           target: `<= ${roundTripsLimit} statements (BEGIN and COMMIT count)`,
           measured: c === undefined ? "did not run" : `${c.statements} (the most of ${c.runs} runs)`,
           met,
-          miss: met ? "" : c === undefined ? "did not run" : `+${c.statements - roundTripsLimit}: ${c.sample.map((q) => q.slice(0, 60)).join(" | ")}`,
+          miss: met
+            ? ""
+            : c === undefined
+              ? "did not run"
+              : `+${c.statements - roundTripsLimit}: ${c.sample.map((q) => q.slice(0, 60)).join(" | ")}`,
         });
       }
     }
@@ -217,7 +232,11 @@ export function verdicts(results: Results): Verdict[] {
           target: `p99 < ${historyP99LimitMs} ms`,
           measured: c === undefined ? "did not complete" : `p99 ${fmt(c.talkhub.p99, 2)} ms (p50 ${fmt(c.talkhub.p50, 2)})${cpu}`,
           met,
-          miss: met ? "" : c === undefined ? "did not complete" : `+${fmt(c.talkhub.p99 - historyP99LimitMs, 2)} ms (${fmt(c.talkhub.p99 / historyP99LimitMs, 1)}x)`,
+          miss: met
+            ? ""
+            : c === undefined
+              ? "did not complete"
+              : `+${fmt(c.talkhub.p99 - historyP99LimitMs, 2)} ms (${fmt(c.talkhub.p99 / historyP99LimitMs, 1)}x)`,
         });
       }
     }
@@ -231,9 +250,16 @@ export function verdicts(results: Results): Verdict[] {
           if (kind === "grpc") {
             // Both after GC. RSS that fell while streams were added (pages handed back after the
             // collection) measures the allocator, not the streams: it cannot meet the target.
-            if (!(c.rssPerSubscription >= 0)) problems.push(`RSS fell by ${fmt(-c.rssPerSubscription / 1024, 2)} KiB per stream: not a measurement`);
-            else if (!(c.rssPerSubscription <= idleStreamLimitBytes)) problems.push(`RSS +${fmt((c.rssPerSubscription - idleStreamLimitBytes) / 1024, 2)} KiB (${fmt(c.rssPerSubscription / idleStreamLimitBytes, 1)}x)`);
-            if (!(c.heapPerSubscription <= idleStreamLimitBytes)) problems.push(`heap +${fmt((c.heapPerSubscription - idleStreamLimitBytes) / 1024, 2)} KiB (${fmt(c.heapPerSubscription / idleStreamLimitBytes, 1)}x)`);
+            if (!(c.rssPerSubscription >= 0))
+              problems.push(`RSS fell by ${fmt(-c.rssPerSubscription / 1024, 2)} KiB per stream: not a measurement`);
+            else if (!(c.rssPerSubscription <= idleStreamLimitBytes))
+              problems.push(
+                `RSS +${fmt((c.rssPerSubscription - idleStreamLimitBytes) / 1024, 2)} KiB (${fmt(c.rssPerSubscription / idleStreamLimitBytes, 1)}x)`,
+              );
+            if (!(c.heapPerSubscription <= idleStreamLimitBytes))
+              problems.push(
+                `heap +${fmt((c.heapPerSubscription - idleStreamLimitBytes) / 1024, 2)} KiB (${fmt(c.heapPerSubscription / idleStreamLimitBytes, 1)}x)`,
+              );
           }
           if (c.refused > 0) problems.push(`${c.refused} of ${c.subscriptions} refused`);
           if (c.pending > 0) problems.push(`${c.pending} neither opened nor refused`);
@@ -262,7 +288,10 @@ export function verdicts(results: Results): Verdict[] {
         else if (p.failed > 0 || p.sends === 0) bad.push(`${talks} talks: ${p.failed} failed`);
       }
       for (const watchers of settings.scale.watcherCounts) {
-        const problems = fanoutProblems(r.scale?.watchers.find((x) => x.watchers === watchers), false);
+        const problems = fanoutProblems(
+          r.scale?.watchers.find((x) => x.watchers === watchers),
+          false,
+        );
         if (problems.length > 0) bad.push(`${watchers} watchers: ${problems.join(", ")}`);
       }
       const count = talkCounts.length + settings.scale.watcherCounts.length;
@@ -289,18 +318,25 @@ function outsideVerdict(results: Results, b: Backend): Verdict {
   const ratio = t && raw ? t.sendsPerSec / raw.sendsPerSec : NaN;
   const problems: string[] = [];
   if (result?.error !== undefined) problems.push(`did not complete: ${result.error}`);
-  if (!t || !raw || t.runs < o.runs || raw.runs < o.runs) problems.push(`${t?.runs ?? 0} + ${raw?.runs ?? 0} of ${o.runs} + ${o.runs} runs`);
+  if (!t || !raw || t.runs < o.runs || raw.runs < o.runs)
+    problems.push(`${t?.runs ?? 0} + ${raw?.runs ?? 0} of ${o.runs} + ${o.runs} runs`);
   if (t && t.failed + (raw?.failed ?? 0) > 0) problems.push(`${t.failed + (raw?.failed ?? 0)} sends failed`);
   if (t && t.lost > 0) problems.push(`${t.lost.toLocaleString("en-US")} deliveries lost`);
   if (t && t.duplicated > 0) problems.push(`${t.duplicated} duplicated`);
   if (!(ratio >= want) && !Number.isNaN(ratio)) problems.push(`${fmt(want - ratio, 2)}x short`);
   const cpu = t?.cpuPerSend ?? {};
-  const cpuText = b === "postgres" ? `server ${fmt(cpu["server"], 2)}, Postgres ${fmt(cpu["postgres"], 2)}, NATS ${fmt(cpu["nats"], 2)}` : `server ${fmt(cpu["server"], 2)}`;
+  const cpuText =
+    b === "postgres"
+      ? `server ${fmt(cpu["server"], 2)}, Postgres ${fmt(cpu["postgres"], 2)}, NATS ${fmt(cpu["nats"], 2)}`
+      : `server ${fmt(cpu["server"], 2)}`;
   return {
     backend: backendName[b],
     what: `sends from outside (grpc-js), one talk, C=${o.concurrency}, ${o.watchers} watchers, vs raw insert per row (medians of ${o.runs} runs of ${fmt(o.messages, 0)})`,
     target: `>= ${want.toFixed(2)}x; 0 failed, lost, dup`,
-    measured: t && raw ? `${fmt(t.sendsPerSec, 0)} vs ${fmt(raw.sendsPerSec, 0)} sends/s = ${fmt(ratio, 2)}x; CPU ms/send ${cpuText}; lost ${t.lost}` : "did not complete",
+    measured:
+      t && raw
+        ? `${fmt(t.sendsPerSec, 0)} vs ${fmt(raw.sendsPerSec, 0)} sends/s = ${fmt(ratio, 2)}x; CPU ms/send ${cpuText}; lost ${t.lost}`
+        : "did not complete",
     met: problems.length === 0,
     miss: problems.join("; "),
   };
@@ -327,7 +363,10 @@ function sendCpuVerdict(r: BackendResults, name: string): Verdict {
  */
 function deliveryCpuVerdict(r: BackendResults, name: string, rate: number): Verdict {
   const { from, to, serverUsPerDelivery: want } = deliveryCpuTarget;
-  const at = (watchers: number) => r.fanout?.find((f) => f.system === "talkhub" && f.talks === 1 && f.watchers === watchers && f.mode === "fixed" && f.error === undefined);
+  const at = (watchers: number) =>
+    r.fanout?.find(
+      (f) => f.system === "talkhub" && f.talks === 1 && f.watchers === watchers && f.mode === "fixed" && f.error === undefined,
+    );
   const low = at(from);
   const high = at(to);
   const what = `server CPU per delivered event: slope from ${from} to ${to} watchers at ${fmt(rate, 0)} msg/s`;

@@ -32,7 +32,12 @@ export type OpenCommand = {
    * gRPC over many talks: subscription s watches talk s mod index.length (instead of chatId),
    * whose message n are those with n mod `of` equal to its index.
    */
-  readonly spread?: { readonly of: number; readonly index: readonly number[]; readonly chatIds: readonly string[]; readonly afterSeqs: readonly number[] };
+  readonly spread?: {
+    readonly of: number;
+    readonly index: readonly number[];
+    readonly chatIds: readonly string[];
+    readonly afterSeqs: readonly number[];
+  };
 };
 export type Command =
   | OpenCommand

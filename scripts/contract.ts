@@ -10,9 +10,7 @@ import { openApiDocument } from "../src/contract/openapi.js";
 
 const root = new URL("..", import.meta.url);
 const services = loadContractServices(new URL("gen/descriptors.binpb", root));
-const outputs: [URL, string][] = [
-  [new URL("gen/openapi.json", root), `${JSON.stringify(openApiDocument(services), null, 2)}\n`],
-];
+const outputs: [URL, string][] = [[new URL("gen/openapi.json", root), `${JSON.stringify(openApiDocument(services), null, 2)}\n`]];
 const docPath = new URL("docs/api.md", root);
 outputs.push([docPath, withReference(readFileSync(docPath, "utf8"), renderReference(services))]);
 

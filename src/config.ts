@@ -311,7 +311,10 @@ function natsServers(env: Env): string | undefined {
       parsed = undefined;
     }
     if (parsed === undefined || parsed.hostname === "" || !["nats:", "tls:"].includes(parsed.protocol)) {
-      throw new ConfigError("NATS_URL", `"${server}" is not a NATS server: expected nats://host:port (or tls://, or host:port), comma-separated`);
+      throw new ConfigError(
+        "NATS_URL",
+        `"${server}" is not a NATS server: expected nats://host:port (or tls://, or host:port), comma-separated`,
+      );
     }
   }
   return raw;
@@ -390,7 +393,10 @@ function readConfigOnce(env: Env): Config {
       callerRecheckMs: integer(env, "TALKHUB_CALLER_RECHECK_MS", defaultLiveConfig.callerRecheckMs, 100, 3_600_000),
     },
     http: {
-      corsOrigins: (optional(env, "TALKHUB_CORS_ORIGINS") ?? "*").split(",").map((o) => o.trim()).filter((o) => o !== ""),
+      corsOrigins: (optional(env, "TALKHUB_CORS_ORIGINS") ?? "*")
+        .split(",")
+        .map((o) => o.trim())
+        .filter((o) => o !== ""),
       maxRequestBytes: integer(env, "TALKHUB_MAX_REQUEST_BYTES", defaultHttpConfig.maxRequestBytes, 1024, 1024 * 1024 * 1024),
       maxStreamsPerConnection: integer(env, "TALKHUB_MAX_STREAMS_PER_CONNECTION", defaultHttpConfig.maxStreamsPerConnection, 1, 1_000_000),
       idleTimeoutMs: integer(env, "TALKHUB_IDLE_TIMEOUT_MS", defaultHttpConfig.idleTimeoutMs, 1_000, 3_600_000),

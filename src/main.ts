@@ -16,7 +16,9 @@ function notStarted(lines: readonly string[]): never {
 
 // A misspelt variable would otherwise be ignored without a word.
 for (const { name, suggestion } of unknownVariables(process.env)) {
-  console.warn(`Talkhub: ${name} is not a Talkhub variable and is ignored${suggestion === undefined ? "" : `; did you mean ${suggestion}?`}`);
+  console.warn(
+    `Talkhub: ${name} is not a Talkhub variable and is ignored${suggestion === undefined ? "" : `; did you mean ${suggestion}?`}`,
+  );
 }
 
 let config: Config;
@@ -46,7 +48,9 @@ const demo =
     ? await demoIntroduction(service.deps, config.dataDir, service.secret, service.port, config.tls !== undefined)
     : undefined;
 const transport = config.tls === undefined ? "" : " over TLS (h2 and HTTP/1.1 by ALPN; https://, wss://)";
-console.log(`Talkhub listening on :${service.port}${transport} (gRPC, Connect, gRPC-Web, REST /v1.0, WebSocket /v1.0/ws), ${operator}, data: ${where}`);
+console.log(
+  `Talkhub listening on :${service.port}${transport} (gRPC, Connect, gRPC-Web, REST /v1.0, WebSocket /v1.0/ws), ${operator}, data: ${where}`,
+);
 if (demo !== undefined) console.log(`\n${demo}\n`);
 
 let stopping = false;

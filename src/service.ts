@@ -105,7 +105,8 @@ export async function startService(config: Config, options: ServiceOptions = {})
   const tls = config.tls === undefined ? undefined : readTlsCredentials(config.tls);
   const onError = options.onError ?? ((error: unknown, where: string) => logger.error({ err: error, where }, "unexpected error"));
   // One process per data dir: a second one on the same database files would lose writes.
-  const dataDirLock = config.database.kind === "pglite" && config.database.dataDir !== null ? await lockDataDir(config.database.dataDir) : undefined;
+  const dataDirLock =
+    config.database.kind === "pglite" && config.database.dataDir !== null ? await lockDataDir(config.database.dataDir) : undefined;
   const closers: (() => Promise<void> | void)[] = dataDirLock === undefined ? [] : [() => dataDirLock.release()];
   try {
     const secret = resolveSecret(config);
@@ -123,7 +124,9 @@ export async function startService(config: Config, options: ServiceOptions = {})
               logger.warn({ servers, attempt, error: errorLine(error), retry_in_ms: retryInMs }, "NATS not reachable yet; retrying"),
             // Live events wait for the return; watchers fill what they missed from the event log.
             onConnectionChange: ({ kind, server }) =>
-              kind === "disconnected" ? logger.warn({ server }, "NATS disconnected; reconnecting") : logger.info({ server }, "NATS reconnected"),
+              kind === "disconnected"
+                ? logger.warn({ server }, "NATS disconnected; reconnecting")
+                : logger.info({ server }, "NATS reconnected"),
           });
     closers.unshift(() => bus.close());
     const database = await openDatabase(config.database, {
@@ -166,7 +169,10 @@ export async function startService(config: Config, options: ServiceOptions = {})
     const writeLimits = new WriteLimits(abuse.writes, (requests) => guarded(() => takeTokens(db, requests)));
     if (writeLimits.enabled) {
       // A full bucket says nothing: drop those now and then, so the table holds busy agents only.
-      const pruning = setInterval(() => void guarded(() => pruneFullBuckets(db, 10_000)).catch((e: unknown) => onError(e, "rate buckets")), 60_000);
+      const pruning = setInterval(
+        () => void guarded(() => pruneFullBuckets(db, 10_000)).catch((e: unknown) => onError(e, "rate buckets")),
+        60_000,
+      );
       pruning.unref();
       closers.unshift(() => clearInterval(pruning));
     }
@@ -213,8 +219,14 @@ export async function startService(config: Config, options: ServiceOptions = {})
     const readiness: ReadinessChecks = { database: () => database.ping(), busConnected: () => bus.connected };
     const services = [
       ...apiServices({ deps, callers, watch }),
-      healthService(readiness, talkServices.map((s) => s.typeName)),
-      ...reflectionServices(loadDescriptors(), [...talkServices, Health].map((s) => s.typeName)),
+      healthService(
+        readiness,
+        talkServices.map((s) => s.typeName),
+      ),
+      ...reflectionServices(
+        loadDescriptors(),
+        [...talkServices, Health].map((s) => s.typeName),
+      ),
     ];
     const openServices = new Set([Health.typeName, ReflectionV1.typeName, ReflectionV1alpha.typeName]);
     // A call refused from its headers never reaches the interceptors: it is counted and logged
@@ -272,7 +284,8 @@ export async function startService(config: Config, options: ServiceOptions = {})
     });
     closers.unshift(() => listener.close());
     const operatorConfig = config.operator === undefined ? { host: "127.0.0.1", port: 0 } : config.operator;
-    const operator = operatorConfig === null ? undefined : await listenOperator(createOperatorEndpoints(readiness, metrics), operatorConfig);
+    const operator =
+      operatorConfig === null ? undefined : await listenOperator(createOperatorEndpoints(readiness, metrics), operatorConfig);
     if (operator !== undefined) closers.unshift(() => operator.close());
     return {
       port: listener.port,

@@ -32,7 +32,10 @@ export function readTlsCredentials(config: TlsConfig): TlsCredentials {
     createSecureContext({ cert, key });
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error);
-    throw new ConfigError("TALKHUB_TLS_CERT, TALKHUB_TLS_KEY", `${config.certFile} and ${config.keyFile} are not a usable certificate and key (${why})`);
+    throw new ConfigError(
+      "TALKHUB_TLS_CERT, TALKHUB_TLS_KEY",
+      `${config.certFile} and ${config.keyFile} are not a usable certificate and key (${why})`,
+    );
   }
   return { cert, key };
 }

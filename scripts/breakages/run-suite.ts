@@ -49,7 +49,12 @@ export async function runSuite(dir: string, suite: SuiteCheck, logPath: string):
   const log = createWriteStream(logPath);
   const startedAt = Date.now();
   // Its own process group, so that a run past its bound is ended with everything it started.
-  const child = spawn(process.execPath, args, { cwd: dir, env: { ...process.env, CI: "true" }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, args, {
+    cwd: dir,
+    env: { ...process.env, CI: "true" },
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   child.stdout.pipe(log, { end: false });
   child.stderr.pipe(log, { end: false });
   running.add(child.pid ?? 0);
@@ -77,7 +82,13 @@ export async function runSuite(dir: string, suite: SuiteCheck, logPath: string):
     if (file.status === "failed" && failures.length === 0) fileErrors.push(`${file.name}: ${(file.message ?? "").split("\n")[0]}`);
   }
   const passed = report.numPassedTests ?? 0;
-  const verdict: Verdict = timedOut ? "timeout" : failed.length > 0 ? "caught" : passed > 0 && fileErrors.length === 0 ? "missed" : "no tests ran";
+  const verdict: Verdict = timedOut
+    ? "timeout"
+    : failed.length > 0
+      ? "caught"
+      : passed > 0 && fileErrors.length === 0
+        ? "missed"
+        : "no tests ran";
   return { verdict, seconds, passed, failed, fileErrors };
 }
 

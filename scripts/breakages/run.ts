@@ -90,7 +90,15 @@ async function runBreakage(name: string, b: Breakage, options: Options): Promise
       try {
         await applyEdits(dir, b.edits);
       } catch (error) {
-        return [{ breakage: name, suite: "-", outcome: `DOES NOT APPLY: ${error instanceof Error ? error.message : String(error)}`, ok: false, seconds: undefined }];
+        return [
+          {
+            breakage: name,
+            suite: "-",
+            outcome: `DOES NOT APPLY: ${error instanceof Error ? error.message : String(error)}`,
+            ok: false,
+            seconds: undefined,
+          },
+        ];
       }
     }
     if (options.applyOnly) return [{ breakage: name, suite: "-", outcome: "applies", ok: true, seconds: undefined }];
@@ -123,10 +131,14 @@ async function main(): Promise<number> {
   const args = process.argv.slice(2);
   const flags = new Set(args.filter((a) => a.startsWith("--")));
   const names = args.filter((a) => !a.startsWith("--"));
-  for (const flag of flags) if (!["--list", "--keep", "--baseline", "--apply-only"].includes(flag)) throw new Error(`unknown option ${flag}`);
+  for (const flag of flags)
+    if (!["--list", "--keep", "--baseline", "--apply-only"].includes(flag)) throw new Error(`unknown option ${flag}`);
   const cases = await loadCases();
   if (flags.has("--list")) {
-    for (const [name, b] of cases) console.log(`${name}\n  behaviour: ${b.behaviour}\n  breakage:  ${b.breakage}\n  suites:    ${b.suites.map((s) => suiteLabel(s.file, s.filter)).join(", ")}`);
+    for (const [name, b] of cases)
+      console.log(
+        `${name}\n  behaviour: ${b.behaviour}\n  breakage:  ${b.breakage}\n  suites:    ${b.suites.map((s) => suiteLabel(s.file, s.filter)).join(", ")}`,
+      );
     return 0;
   }
   const unknown = names.filter((n) => !cases.has(n));

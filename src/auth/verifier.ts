@@ -58,13 +58,18 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
       if (error instanceof Unauthenticated) throw error;
       const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : "";
       throw new Unauthenticated(
-        code === "ERR_JWT_EXPIRED" ? "the token has expired" : code === "ERR_JWT_CLAIM_VALIDATION_FAILED" ? "a token claim is not valid" : "the token is not valid",
+        code === "ERR_JWT_EXPIRED"
+          ? "the token has expired"
+          : code === "ERR_JWT_CLAIM_VALIDATION_FAILED"
+            ? "a token claim is not valid"
+            : "the token is not valid",
         // The library's check (never the token's content), logged at debug level only.
         { cause: error },
       );
     }
     // A token that never expires cannot be taken back short of changing the key.
-    if (claim(payload, "exp") === undefined && options.allowTokensWithoutExp !== true) throw new Unauthenticated("the token has no exp claim");
+    if (claim(payload, "exp") === undefined && options.allowTokensWithoutExp !== true)
+      throw new Unauthenticated("the token has no exp claim");
     return identityOf(payload);
   };
   return remembering(verify);
@@ -119,7 +124,8 @@ function identityOf(payload: JWTPayload): Identity {
   }
   if (name !== undefined && typeof name !== "string") throw new Unauthenticated('the token\'s "name" must be a string');
   // The name is written to the directory and into system messages: text columns refuse NUL.
-  if (typeof name === "string" && /\p{Cc}/u.test(name)) throw new Unauthenticated('the token\'s "name" must not contain control characters');
+  if (typeof name === "string" && /\p{Cc}/u.test(name))
+    throw new Unauthenticated('the token\'s "name" must not contain control characters');
   if (role !== "agent" && role !== "admin") throw new Unauthenticated('the token\'s "role" must be "agent" or "admin"');
   return {
     agentId: sub.toLowerCase() as AgentId,

@@ -8,7 +8,8 @@ import type { DescField, DescMessage, DescService } from "@bufbuild/protobuf";
 import { restBindings } from "../http/rest/bindings.js";
 import { commentOf } from "./proto-comments.js";
 
-export const referenceBegin = "<!-- reference:begin (npm run generate writes this part from proto/ comments; edit the protos, not this) -->";
+export const referenceBegin =
+  "<!-- reference:begin (npm run generate writes this part from proto/ comments; edit the protos, not this) -->";
 export const referenceEnd = "<!-- reference:end -->";
 
 /** A table cell: one line, pipes escaped. */
@@ -31,7 +32,23 @@ function typeOf(field: DescField): string {
 
 /** The proto keyword of a scalar field (int32, int64, bool...). */
 function scalarName(field: DescField): string {
-  const names: Record<number, string> = { 1: "double", 2: "float", 3: "int64", 4: "uint64", 5: "int32", 6: "fixed64", 7: "fixed32", 8: "bool", 9: "string", 12: "bytes", 13: "uint32", 15: "sfixed32", 16: "sfixed64", 17: "sint32", 18: "sint64" };
+  const names: Record<number, string> = {
+    1: "double",
+    2: "float",
+    3: "int64",
+    4: "uint64",
+    5: "int32",
+    6: "fixed64",
+    7: "fixed32",
+    8: "bool",
+    9: "string",
+    12: "bytes",
+    13: "uint32",
+    15: "sfixed32",
+    16: "sfixed64",
+    17: "sint32",
+    18: "sint64",
+  };
   return names[field.proto.type] ?? "scalar";
 }
 
@@ -53,8 +70,14 @@ function sharedMessages(services: readonly DescService[]): DescMessage[] {
   const found: DescMessage[] = [];
   const visit = (message: DescMessage): void => {
     for (const field of message.fields) {
-      const child = field.fieldKind === "message" ? field.message : field.fieldKind === "list" && field.listKind === "message" ? field.message : undefined;
-      if (child === undefined || child.typeName.startsWith("google.protobuf.") || own.has(child.typeName) || found.includes(child)) continue;
+      const child =
+        field.fieldKind === "message"
+          ? field.message
+          : field.fieldKind === "list" && field.listKind === "message"
+            ? field.message
+            : undefined;
+      if (child === undefined || child.typeName.startsWith("google.protobuf.") || own.has(child.typeName) || found.includes(child))
+        continue;
       found.push(child);
       visit(child);
     }

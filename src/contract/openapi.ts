@@ -43,7 +43,9 @@ function scalarSchema(scalar: ScalarType, mode: Mode): JsonSchema {
     case ScalarType.INT64:
     case ScalarType.SINT64:
     case ScalarType.SFIXED64:
-      return mode === "response" ? { type: "integer", format: "int64" } : { type: ["integer", "string"], pattern: int64Pattern, format: "int64" };
+      return mode === "response"
+        ? { type: "integer", format: "int64" }
+        : { type: ["integer", "string"], pattern: int64Pattern, format: "int64" };
     case ScalarType.UINT64:
     case ScalarType.FIXED64:
       return mode === "response"
@@ -111,12 +113,22 @@ class Schemas {
       case "list":
         return {
           type: "array",
-          items: field.listKind === "scalar" ? scalarSchema(field.scalar, mode) : field.listKind === "enum" ? enumSchema(field.enum) : message(field.message),
+          items:
+            field.listKind === "scalar"
+              ? scalarSchema(field.scalar, mode)
+              : field.listKind === "enum"
+                ? enumSchema(field.enum)
+                : message(field.message),
         };
       case "map":
         return {
           type: "object",
-          additionalProperties: field.mapKind === "scalar" ? scalarSchema(field.scalar, mode) : field.mapKind === "enum" ? enumSchema(field.enum) : message(field.message),
+          additionalProperties:
+            field.mapKind === "scalar"
+              ? scalarSchema(field.scalar, mode)
+              : field.mapKind === "enum"
+                ? enumSchema(field.enum)
+                : message(field.message),
         };
     }
   }
@@ -132,7 +144,8 @@ function wellKnownSchema(message: DescMessage, mode: Mode): JsonSchema | undefin
       ? { type: "string", pattern: `${spec}|^$`, description: 'UTC, "2024-01-17 10:30:00.000000"; "" when unset' }
       : { type: "string", pattern: `${spec}|^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?Z$|^$` };
   }
-  if (message.typeName.startsWith("google.protobuf.")) throw new Error(`no JSON schema for ${message.typeName}: add it to src/contract/openapi.ts`);
+  if (message.typeName.startsWith("google.protobuf."))
+    throw new Error(`no JSON schema for ${message.typeName}: add it to src/contract/openapi.ts`);
   return undefined;
 }
 
@@ -160,9 +173,11 @@ function queryParameters(message: DescMessage, skip: ReadonlySet<string>, prefix
     }
     if (field.fieldKind === "map" || (field.fieldKind === "list" && field.listKind === "message")) continue;
     const schema =
-      field.fieldKind === "scalar" ? scalarSchema(field.scalar, "request")
-      : field.fieldKind === "enum" ? enumSchema(field.enum)
-      : { type: "array", items: field.listKind === "scalar" ? scalarSchema(field.scalar, "request") : enumSchema(field.enum) };
+      field.fieldKind === "scalar"
+        ? scalarSchema(field.scalar, "request")
+        : field.fieldKind === "enum"
+          ? enumSchema(field.enum)
+          : { type: "array", items: field.listKind === "scalar" ? scalarSchema(field.scalar, "request") : enumSchema(field.enum) };
     parameters.push(parameter(name, schema, field));
   }
   return parameters;
@@ -186,7 +201,8 @@ function operation(binding: RestBinding, operationId: string, schemas: Schemas):
   };
   const parameters: JsonSchema[] = pathFields.map((path) => {
     const field = method.input.fields.find((f) => f.name === path);
-    if (field === undefined || field.fieldKind !== "scalar") throw new Error(`${operationId}: path field ${path} is not a scalar field of ${method.input.typeName}`);
+    if (field === undefined || field.fieldKind !== "scalar")
+      throw new Error(`${operationId}: path field ${path} is not a scalar field of ${method.input.typeName}`);
     return described({ name: path, in: "path", required: true, schema: scalarSchema(field.scalar, "request") }, commentOf(field));
   });
   const skip = new Set(pathFields);
@@ -196,18 +212,26 @@ function operation(binding: RestBinding, operationId: string, schemas: Schemas):
   if (parameters.length > 0) op["parameters"] = parameters;
   if (body !== "") {
     const field = body === "*" ? undefined : method.input.fields.find((f) => f.name === body);
-    const schema = field === undefined ? schemas.request(method.input, skip) : field.fieldKind === "message" ? schemas.request(field.message) : { type: "object" };
+    const schema =
+      field === undefined
+        ? schemas.request(method.input, skip)
+        : field.fieldKind === "message"
+          ? schemas.request(field.message)
+          : { type: "object" };
     op["requestBody"] = { required: binding.body !== "", content: { "application/json": { schema } } };
   }
   const output = binding.responseBody === "" ? undefined : method.output.fields.find((f) => f.name === binding.responseBody);
-  if (binding.responseBody !== "" && output?.fieldKind !== "message") throw new Error(`${operationId}: response_body ${binding.responseBody} is not a message field`);
+  if (binding.responseBody !== "" && output?.fieldKind !== "message")
+    throw new Error(`${operationId}: response_body ${binding.responseBody} is not a message field`);
   const answer = output?.fieldKind === "message" ? schemas.response(output.message) : schemas.response(method.output);
   const content =
     method.methodKind === "server_streaming"
       ? {
           // One JSON object per line; a stream that fails ends with an {"error": ...} line.
           "application/x-ndjson": {
-            schema: { oneOf: [answer, { type: "object", properties: { error: errorRef }, required: ["error"], additionalProperties: false }] },
+            schema: {
+              oneOf: [answer, { type: "object", properties: { error: errorRef }, required: ["error"], additionalProperties: false }],
+            },
           },
         }
       : { "application/json": { schema: answer } };
@@ -240,7 +264,10 @@ export function openApiDocument(services: readonly DescService[]): JsonSchema {
   components["Error"] = {
     type: "object",
     description: "An error answer; the HTTP status is that of the gRPC code.",
-    properties: { code: { type: "string", description: "The gRPC code's name in lower case, e.g. not_found." }, message: { type: "string" } },
+    properties: {
+      code: { type: "string", description: "The gRPC code's name in lower case, e.g. not_found." },
+      message: { type: "string" },
+    },
     required: ["code", "message"],
     additionalProperties: false,
   };
@@ -259,7 +286,12 @@ export function openApiDocument(services: readonly DescService[]): JsonSchema {
       schemas: components,
       securitySchemes: {
         bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" },
-        token: { type: "apiKey", in: "query", name: "token", description: "The same JWT in the query, as the spec's curl examples send it; ignored when an Authorization header is present." },
+        token: {
+          type: "apiKey",
+          in: "query",
+          name: "token",
+          description: "The same JWT in the query, as the spec's curl examples send it; ignored when an Authorization header is present.",
+        },
       },
     },
   };

@@ -26,11 +26,7 @@ function name(field: string, value: string): string {
   return validate.text(field, trimmed, limits.maxAgentNameLength);
 }
 
-export async function createAgent(
-  deps: DomainDeps,
-  caller: Identity,
-  input: { id: string; name: string; role: string },
-): Promise<Agent> {
+export async function createAgent(deps: DomainDeps, caller: Identity, input: { id: string; name: string; role: string }): Promise<Agent> {
   requireAdmin(caller);
   const id = input.id === "" ? newId<AgentId>() : validate.requireId<AgentId>("id", input.id);
   const agentName = name("name", input.name);
@@ -50,11 +46,7 @@ export async function getAgent(deps: DomainDeps, caller: Identity, rawId: string
   return agent;
 }
 
-export async function listAgents(
-  deps: DomainDeps,
-  caller: Identity,
-  input: { pageSize: number; pageToken: string },
-): Promise<Page<Agent>> {
+export async function listAgents(deps: DomainDeps, caller: Identity, input: { pageSize: number; pageToken: string }): Promise<Page<Agent>> {
   const size = validate.pageSize("page_size", input.pageSize);
   const list = ["agents", caller.customerId] as const;
   const after = decodePageToken("page_token", input.pageToken, list, ["string", "string"] as const);

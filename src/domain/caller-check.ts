@@ -20,7 +20,8 @@ export async function checkCallers(deps: DomainDeps, streams: StreamQuota): Prom
       const ids = agentIds.slice(i, i + batch);
       const live = new Set<AgentId>((await findLiveAgents(deps.db, customerId, ids)).map((agent) => agent.id));
       for (const id of ids) {
-        if (!live.has(id)) streams.endAgent(id, new Unauthenticated("this agent was removed from the directory; its token no longer opens streams"));
+        if (!live.has(id))
+          streams.endAgent(id, new Unauthenticated("this agent was removed from the directory; its token no longer opens streams"));
       }
     }
   }

@@ -45,9 +45,7 @@ export async function sendMessage(deps: DomainDeps, caller: Identity, input: Sen
   if (text.trim() === "" && medias.length === 0) throw new InvalidArgument("text", "a message needs text or medias");
   const parentId = validate.optionalId<MessageId>("parent_id", input.parentId);
   const clientMessageId =
-    input.clientMessageId === ""
-      ? null
-      : validate.text("client_message_id", input.clientMessageId, limits.maxClientMessageIdLength);
+    input.clientMessageId === "" ? null : validate.text("client_message_id", input.clientMessageId, limits.maxClientMessageIdLength);
   await deps.writeLimits.take(caller, "sends");
   return deps.sends.submit({ caller, talkId, text, medias, parentId, clientMessageId });
 }
@@ -105,8 +103,12 @@ export async function changeMessage<T>(
   id: MessageId,
   work: (change: TalkChange, message: Message) => T,
 ): Promise<T> {
-  return changeAtHead(deps, caller, { of: { messageId: id } }, () => new NotFound("message", id), (change, target) =>
-    work(change, visibleIn(target, id)),
+  return changeAtHead(
+    deps,
+    caller,
+    { of: { messageId: id } },
+    () => new NotFound("message", id),
+    (change, target) => work(change, visibleIn(target, id)),
   );
 }
 
@@ -140,11 +142,7 @@ function requireAuthor(caller: Identity, message: Message): void {
 }
 
 /** Changes the text of the caller's own message in an active talk. */
-export async function updateMessage(
-  deps: DomainDeps,
-  caller: Identity,
-  input: { id: string; text: string },
-): Promise<Message> {
+export async function updateMessage(deps: DomainDeps, caller: Identity, input: { id: string; text: string }): Promise<Message> {
   const id = validate.requireId<MessageId>("id", input.id);
   const text = validate.text("text", input.text, limits.maxTextLength);
   await deps.writeLimits.take(caller, "edits");

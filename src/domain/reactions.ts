@@ -62,11 +62,7 @@ export async function addReaction(deps: DomainDeps, caller: Identity, input: { m
 }
 
 /** Removes the caller's own emoji from a message; one that is not there is a no-op. */
-export async function removeReaction(
-  deps: DomainDeps,
-  caller: Identity,
-  input: { messageId: string; emoji: string },
-): Promise<Message> {
+export async function removeReaction(deps: DomainDeps, caller: Identity, input: { messageId: string; emoji: string }): Promise<Message> {
   return editReaction(deps, caller, input, (change, message, mine) => {
     if (mine === undefined) return null;
     const after: Message = { ...message, reactions: message.reactions.filter((r) => r !== mine), tmUpdate: change.now };

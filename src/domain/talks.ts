@@ -37,8 +37,7 @@ export async function createTalk(deps: DomainDeps, caller: Identity, input: Crea
   }
   const ids = input.participantIds.map((id, i) => validate.requireId<AgentId>(`participant_ids[${i}]`, id));
   const others = [...new Set(ids)].filter((id) => id !== caller.agentId);
-  const type: TalkType =
-    input.type === "" ? (others.length === 1 ? "normal" : "group") : validate.oneOf("type", input.type, talkTypes);
+  const type: TalkType = input.type === "" ? (others.length === 1 ? "normal" : "group") : validate.oneOf("type", input.type, talkTypes);
   if (type === "normal" && others.length > 1) {
     throw new InvalidArgument("participant_ids", "a normal talk has at most two participants");
   }
@@ -102,17 +101,14 @@ export async function getTalk(deps: DomainDeps, caller: Identity, rawId: string)
 }
 
 /** The caller's talks, most recent activity first. */
-export async function listTalks(
-  deps: DomainDeps,
-  caller: Identity,
-  input: { pageSize: number; pageToken: string },
-): Promise<Page<Talk>> {
+export async function listTalks(deps: DomainDeps, caller: Identity, input: { pageSize: number; pageToken: string }): Promise<Page<Talk>> {
   const size = validate.pageSize("page_size", input.pageSize);
   // Each agent's list of talks is its own: another agent's token is refused.
   const list = ["talks", caller.customerId, caller.agentId] as const;
   const after = decodePageToken("page_token", input.pageToken, list, ["number", "number", "string"] as const);
   if (after !== null && after[1] > 999) throw new InvalidArgument("page_token", "is not a page token of this list");
-  const cursor = after === null ? null : { activityMs: after[0], activityUs: after[1], id: validate.requireId<TalkId>("page_token", after[2]) };
+  const cursor =
+    after === null ? null : { activityMs: after[0], activityUs: after[1], id: validate.requireId<TalkId>("page_token", after[2]) };
   const rows = await listTalksOfAgent(deps.db, caller.customerId, caller.agentId, cursor, size + 1);
   const items = rows.slice(0, size);
   const last = items.at(-1)?.position;

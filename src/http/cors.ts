@@ -36,7 +36,8 @@ export function createCors(origins: readonly string[]): (req: Req, res: Res) => 
     const requested = req.headers["access-control-request-headers"];
     const reflected = typeof requested === "string" && headerList.test(requested) ? requested : undefined;
     res.setHeader("access-control-allow-headers", reflected ?? allowHeaders);
-    if (!any || reflected !== undefined) res.setHeader("vary", any ? "Access-Control-Request-Headers" : "Origin, Access-Control-Request-Headers");
+    if (!any || reflected !== undefined)
+      res.setHeader("vary", any ? "Access-Control-Request-Headers" : "Origin, Access-Control-Request-Headers");
     res.setHeader("access-control-max-age", "7200");
     res.writeHead(204);
     res.end("");

@@ -10,7 +10,17 @@
  * Compression, gRPC-Web, Connect, JSON and client streams go through connect-node.
  */
 import http2 from "node:http2";
-import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescMethod, type DescService, type Message, type MessageInitShape } from "@bufbuild/protobuf";
+import {
+  create,
+  fromBinary,
+  isMessage,
+  toBinary,
+  type DescMessage,
+  type DescMethod,
+  type DescService,
+  type Message,
+  type MessageInitShape,
+} from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
@@ -127,10 +137,12 @@ function readMessage(req: http2.Http2ServerRequest, max: number): Promise<Uint8A
       length += chunk.length;
       if (declared === undefined && length >= 5) {
         declared = Buffer.concat(chunks, 5).readUInt32BE(1);
-        if (declared > max) refuse(new ConnectError(`message size ${declared} is larger than configured readMaxBytes ${max}`, Code.ResourceExhausted));
+        if (declared > max)
+          refuse(new ConnectError(`message size ${declared} is larger than configured readMaxBytes ${max}`, Code.ResourceExhausted));
       }
       // One message and at most the start of another: more is not a unary request.
-      if (declared !== undefined && length > 5 + declared + 5) refuse(new ConnectError("protocol error: received extra input message", Code.Unimplemented));
+      if (declared !== undefined && length > 5 + declared + 5)
+        refuse(new ConnectError("protocol error: received extra input message", Code.Unimplemented));
     };
     req.on("data", onData);
     req.once("error", reject);
@@ -142,7 +154,8 @@ function readMessage(req: http2.Http2ServerRequest, max: number): Promise<Uint8A
       const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
       if (body.length === 0) return reject(new ConnectError("protocol error: missing input message", Code.Unimplemented));
       if (body.length < 5) return reject(new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument));
-      if ((body[0] ?? 0) & 0b1) return reject(new ConnectError("protocol error: received compressed message without grpc-encoding", Code.Internal));
+      if ((body[0] ?? 0) & 0b1)
+        return reject(new ConnectError("protocol error: received compressed message without grpc-encoding", Code.Internal));
       const size = body.readUInt32BE(1);
       const rest = body.length - 5 - size;
       if (rest < 0) return reject(new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument));
@@ -201,7 +214,13 @@ class LazyAbort {
  * cancels or the deadline passes (not when the call completes), so the common path creates no
  * abort reasons, timers or linked signals.
  */
-function handlerContext(target: DirectMethod, req: http2.Http2ServerRequest, requestHeader: Headers, abort: LazyAbort, deadline: number | undefined): HandlerContext {
+function handlerContext(
+  target: DirectMethod,
+  req: http2.Http2ServerRequest,
+  requestHeader: Headers,
+  abort: LazyAbort,
+  deadline: number | undefined,
+): HandlerContext {
   return {
     service: target.service,
     method: target.spec.method,
@@ -232,7 +251,12 @@ function drained(res: http2.Http2ServerResponse): Promise<void> {
   });
 }
 
-async function serve(target: DirectMethod, req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, options: GrpcDirectOptions): Promise<void> {
+async function serve(
+  target: DirectMethod,
+  req: http2.Http2ServerRequest,
+  res: http2.Http2ServerResponse,
+  options: GrpcDirectOptions,
+): Promise<void> {
   const { service, spec } = target;
   const method = spec.method;
   const abort = new LazyAbort();

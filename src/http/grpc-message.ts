@@ -7,7 +7,8 @@
 export function encodeGrpcMessage(message: string): string {
   let result = "";
   for (const byte of Buffer.from(message, "utf8")) {
-    result += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+    result +=
+      byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
   }
   return result;
 }

@@ -35,7 +35,11 @@ export interface LocalCallInit {
 }
 
 export interface LocalCalls {
-  unary<I extends DescMessage, O extends DescMessage>(method: DescMethodUnary<I, O>, input: MessageInitShape<I>, init: LocalCallInit): Promise<MessageShape<O>>;
+  unary<I extends DescMessage, O extends DescMessage>(
+    method: DescMethodUnary<I, O>,
+    input: MessageInitShape<I>,
+    init: LocalCallInit,
+  ): Promise<MessageShape<O>>;
   /**
    * The call's responses. Nothing happens before the first pull: interceptors, the handler and
    * its checks run then, and a refusal is thrown from the first `next()`.
@@ -96,7 +100,8 @@ export function createLocalCalls(services: readonly ServiceImplSpec[], intercept
         const result = await spec.impl(request.message, context);
         return { ...common, method: spec.method, stream: false, message: asMessage(spec.method.output, result) };
       }
-      if (spec.kind !== "server_streaming" || !request.stream) throw new ConnectError("a streaming method was called as unary", Code.Internal);
+      if (spec.kind !== "server_streaming" || !request.stream)
+        throw new ConnectError("a streaming method was called as unary", Code.Internal);
       let first: unknown;
       for await (const received of request.message) first = received;
       const output = spec.method.output;

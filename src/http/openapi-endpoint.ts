@@ -12,7 +12,9 @@ interface Res {
   end(chunk: string): unknown;
 }
 
-export function createOpenApiEndpoint(file: URL | string): (req: { method?: string | undefined; url?: string | undefined }, res: Res) => boolean {
+export function createOpenApiEndpoint(
+  file: URL | string,
+): (req: { method?: string | undefined; url?: string | undefined }, res: Res) => boolean {
   let text: string | undefined;
   return (req, res) => {
     if ((req.method !== "GET" && req.method !== "HEAD") || (req.url ?? "/").split("?")[0] !== openApiPath) return false;

@@ -12,7 +12,12 @@
  *  - gRPC-Web's text mode (base64) is served as the binary one (see grpc-web-text.ts).
  */
 import { Code, createConnectRouter, type ConnectRouterOptions, type ServiceImplSpec } from "@connectrpc/connect";
-import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import {
+  compressionBrotli,
+  compressionGzip,
+  universalRequestFromNodeRequest,
+  universalResponseToNodeResponse,
+} from "@connectrpc/connect-node";
 import { createAsyncIterable, readAllBytes, type UniversalServerRequest, type UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { DescMethod } from "@bufbuild/protobuf";
 import http2 from "node:http2";

@@ -48,7 +48,9 @@ interface Res {
 }
 
 /** Serves GET/HEAD requests for files under `root`; false for other requests or when the root is missing. */
-export function createStaticFiles(root: string): (req: { method?: string | undefined; url?: string | undefined }, res: Res & NodeJS.WritableStream) => boolean {
+export function createStaticFiles(
+  root: string,
+): (req: { method?: string | undefined; url?: string | undefined }, res: Res & NodeJS.WritableStream) => boolean {
   const base = resolve(root);
   return (req, res) => {
     if ((req.method !== "GET" && req.method !== "HEAD") || !existsSync(join(base, "index.html"))) return false;

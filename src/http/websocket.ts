@@ -78,7 +78,10 @@ function closeReason(reason: string): string {
   const bytes = Buffer.from(reason, "utf8");
   if (bytes.length <= 123) return reason;
   // Cut on a character boundary: drop a trailing partial character.
-  return bytes.subarray(0, 123).toString("utf8").replace(/\uFFFD$/, "");
+  return bytes
+    .subarray(0, 123)
+    .toString("utf8")
+    .replace(/\uFFFD$/, "");
 }
 
 /** Per-connection limits (docs/api.md, WebSocket). */
@@ -285,7 +288,8 @@ class Connection {
       let responses: AsyncIterator<Response>;
       if (parsed.kind === "talk") {
         // Without a position a talk topic starts at the present: the talk's last seq.
-        const afterSeq = request.afterSeq ?? (await calls.unary(TalkService.method.getTalk, { id: parsed.talkId }, init)).talk?.lastSeq ?? 0n;
+        const afterSeq =
+          request.afterSeq ?? (await calls.unary(TalkService.method.getTalk, { id: parsed.talkId }, init)).talk?.lastSeq ?? 0n;
         responses = calls.serverStream(TalkService.method.watchTalk, { chatId: parsed.talkId, afterSeq }, init)[Symbol.asyncIterator]();
       } else {
         responses = calls.serverStream(TalkService.method.watchEvents, { cursor: request.cursor ?? "" }, init)[Symbol.asyncIterator]();
@@ -369,9 +373,10 @@ export function createUpgradeHandler(options: WebSocketOptions): (req: IncomingM
   // wait out its grace period for sockets nobody will use.
   options.shutdown.addEventListener(
     "abort",
-    () => setImmediate(() => {
-      for (const client of server.clients) client.close(closeCodes.restart, "the server is shutting down; reconnect");
-    }),
+    () =>
+      setImmediate(() => {
+        for (const client of server.clients) client.close(closeCodes.restart, "the server is shutting down; reconnect");
+      }),
     { once: true },
   );
   return (req, socket, head) => {

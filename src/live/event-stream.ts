@@ -17,7 +17,9 @@ import type { TalkFeeds } from "./talk-feeds.js";
 
 export type StreamItem = { readonly kind: "event"; readonly event: TalkEvent } | { readonly kind: "heartbeat" };
 
-type Queued = { readonly kind: "event"; readonly event: TalkEvent } | { readonly kind: "replay"; readonly talkId: TalkId; readonly upTo: number };
+type Queued =
+  | { readonly kind: "event"; readonly event: TalkEvent }
+  | { readonly kind: "replay"; readonly talkId: TalkId; readonly upTo: number };
 
 /** Where a stream's events go; each answers false when it can take no more until `resume()`. */
 export interface StreamOutlet {
@@ -168,7 +170,9 @@ export class EventStream {
       }
     }
     if (this.#queuedEvents >= this.options.maxQueued) {
-      this.#fail(new ResourceExhausted(`the stream fell more than ${this.options.maxQueued} events behind; resume from the last seq received`));
+      this.#fail(
+        new ResourceExhausted(`the stream fell more than ${this.options.maxQueued} events behind; resume from the last seq received`),
+      );
       return;
     }
     this.#queue.push({ kind: "event", event });

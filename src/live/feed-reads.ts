@@ -24,6 +24,8 @@ export function feedReads(db: Executor): FeedReads {
     memberships: (customerId, agentId) =>
       batchable(customerId, agentId) ? memberships.get({ customerId, agentId }) : guarded(() => listMemberships(db, customerId, agentId)),
     departures: (customerId, agentId, since) =>
-      batchable(customerId, agentId) ? departures.get({ customerId, agentId, since }) : guarded(() => listDepartures(db, customerId, agentId, since)),
+      batchable(customerId, agentId)
+        ? departures.get({ customerId, agentId, since })
+        : guarded(() => listDepartures(db, customerId, agentId, since)),
   };
 }

@@ -110,12 +110,12 @@ export class LiveBody<R> implements AsyncIterable<R> {
     const settled = this.#settle(() =>
       this.runItems(
         {
-        send: (item) => {
-          buffered.push(item);
-          wake?.();
-          full = buffered.length > 1;
-          return !full;
-        },
+          send: (item) => {
+            buffered.push(item);
+            wake?.();
+            full = buffered.length > 1;
+            return !full;
+          },
           onWritable: (listener) => (writable = listener),
         },
         stop.signal,

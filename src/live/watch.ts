@@ -61,7 +61,9 @@ export interface WatchDeps {
   readonly streams: StreamQuota;
 }
 
-export type TalkWatchItem = { readonly kind: "event"; readonly event: TalkEvent } | { readonly kind: "heartbeat"; readonly lastSeq: number };
+export type TalkWatchItem =
+  | { readonly kind: "event"; readonly event: TalkEvent }
+  | { readonly kind: "heartbeat"; readonly lastSeq: number };
 
 /**
  * A stream's scope: it ends with the call's signal, the process's shutdown, or the caller's
@@ -162,16 +164,16 @@ export function talkWatch(
       const writable = outlet.send({ kind: "heartbeat", lastSeq: position() });
       await stream.start(
         {
-        heartbeat: () => outlet.send({ kind: "heartbeat", lastSeq: position() }),
-        event: (event) => {
-          if (!eventVisible(event, historyStart)) return true;
-          watch.onDelivered?.(event);
-          const more = outlet.send({ kind: "event", event });
-          const end = endsView(caller, event, membership);
-          if (end === "left") scope.end(new PermissionDenied("you no longer take part in this talk"));
-          if (end === "deleted") scope.end(new NotFound("talk", talkId));
-          return more;
-        },
+          heartbeat: () => outlet.send({ kind: "heartbeat", lastSeq: position() }),
+          event: (event) => {
+            if (!eventVisible(event, historyStart)) return true;
+            watch.onDelivered?.(event);
+            const more = outlet.send({ kind: "event", event });
+            const end = endsView(caller, event, membership);
+            if (end === "left") scope.end(new PermissionDenied("you no longer take part in this talk"));
+            if (end === "deleted") scope.end(new NotFound("talk", talkId));
+            return more;
+          },
         },
         !writable,
       );
@@ -224,7 +226,10 @@ async function startSeqs(
   const current = new Set(memberships.map((m) => m.talkId));
   const gone = cursor === null ? [] : departures.filter((d) => !current.has(d.talkId));
   for (const d of gone) if (cursor?.seqOf(d.talkId) === undefined) sinceWatermark.add(d.talkId);
-  const before = cursor !== null && sinceWatermark.size > 0 ? await lastSeqsBefore(deps.db, [...sinceWatermark], cursor.watermarkTime) : new Map<TalkId, number>();
+  const before =
+    cursor !== null && sinceWatermark.size > 0
+      ? await lastSeqsBefore(deps.db, [...sinceWatermark], cursor.watermarkTime)
+      : new Map<TalkId, number>();
   for (const talkId of sinceWatermark) if (current.has(talkId)) starts.set(talkId, before.get(talkId) ?? 0);
   // Never before the agent's own join.
   for (const m of memberships) starts.set(m.talkId, Math.max(starts.get(m.talkId) ?? m.lastSeq, m.joinedSeq - 1));
@@ -288,9 +293,7 @@ export function eventsWatch(
       const cursor = given ?? FeedCursor.startingAt(deps.now(), [...departures.map(endedHead), ...memberships]);
       // Where each talk's readable history starts; a join seen on the stream comes before any
       // other event of its talk, so it sets the start for talks joined while watching.
-      const historyStarts = new Map(
-        [...departed.values(), ...memberships].map((m) => [m.talkId, historyStartSeq(m.type, m.joinedSeq)]),
-      );
+      const historyStarts = new Map([...departed.values(), ...memberships].map((m) => [m.talkId, historyStartSeq(m.type, m.joinedSeq)]));
       for (const [talkId, start] of starts) await scope.race(stream.follow(caller.customerId, talkId, start));
       outlet.onWritable(() => stream.resume());
       const writable = outlet.send({ kind: "heartbeat", cursor: cursor.encode() });

@@ -20,7 +20,11 @@ import type { DescriptorIndex } from "./descriptors.js";
 
 const notFound = 5;
 
-function answer(index: DescriptorIndex, services: readonly string[], request: ServerReflectionRequest): MessageInitShape<typeof ResponseV1> {
+function answer(
+  index: DescriptorIndex,
+  services: readonly string[],
+  request: ServerReflectionRequest,
+): MessageInitShape<typeof ResponseV1> {
   const base = { validHost: request.host, originalRequest: request };
   const files = (name: string | undefined, what: string): MessageInitShape<typeof ResponseV1> => {
     const found = name === undefined ? undefined : index.fileWithImports(name);

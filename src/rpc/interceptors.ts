@@ -55,7 +55,7 @@ const decided = (error: unknown): boolean =>
 export function bearerToken(authorization: string | null): string {
   if (authorization === null) throw new Unauthenticated("missing Authorization: Bearer token");
   const token = bearerOf(authorization);
-  if (token === undefined) throw new Unauthenticated("the Authorization header must be \"Bearer <token>\"");
+  if (token === undefined) throw new Unauthenticated('the Authorization header must be "Bearer <token>"');
   return token;
 }
 

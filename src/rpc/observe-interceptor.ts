@@ -38,7 +38,13 @@ export function observeInterceptor(metrics: Metrics, logger: Logger): Intercepto
       const code = error === undefined ? "ok" : codeName(ConnectError.from(error).code);
       const seconds = (performance.now() - started) / 1000;
       metrics.requests.inc({ method, code });
-      const line = { method, code, duration_ms: Math.round(seconds * 10_000) / 10, request_id: requestId, ...(traceId === undefined ? {} : { trace_id: traceId }) };
+      const line = {
+        method,
+        code,
+        duration_ms: Math.round(seconds * 10_000) / 10,
+        request_id: requestId,
+        ...(traceId === undefined ? {} : { trace_id: traceId }),
+      };
       if (error !== undefined && ConnectError.from(error).code === Code.Internal) logger.error(line, "rpc");
       else logger.info(line, "rpc");
       return seconds;

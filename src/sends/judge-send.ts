@@ -41,7 +41,12 @@ export type LockedSendVerdict = Exclude<SendVerdict, { decision: "read again" | 
  * `fresh` says it was read for this decision, not remembered, and only a fresh read may refuse
  * a send for a closed talk.
  */
-export function judgeSend(talk: KnownTalk, request: SendRequest, fresh: true, facts: SendFacts & { readonly first: Message | null }): LockedSendVerdict;
+export function judgeSend(
+  talk: KnownTalk,
+  request: SendRequest,
+  fresh: true,
+  facts: SendFacts & { readonly first: Message | null },
+): LockedSendVerdict;
 export function judgeSend(talk: KnownTalk | undefined, request: SendRequest, fresh: boolean, facts: SendFacts): SendVerdict;
 export function judgeSend(talk: KnownTalk | undefined, request: SendRequest, fresh: boolean, facts: SendFacts): SendVerdict {
   const { caller, talkId } = request;

@@ -35,16 +35,19 @@ export async function readSendTargets(
   parentIds: readonly MessageId[],
 ): Promise<SendTargets> {
   const talks = new Map<TalkId, { talk: Talk; members: Set<AgentId> }>();
-  const rows = talkIds.length === 0 ? [] : await db
-    .selectFrom("talks as t")
-    .leftJoin("participants as p", (join) =>
-      join.onRef("p.chat_id", "=", "t.id").onRef("p.customer_id", "=", "t.customer_id").on("p.owner_id", "in", agentIds),
-    )
-    .selectAll("t")
-    .select("p.owner_id as member")
-    .where("t.id", "in", talkIds)
-    .where("t.tm_delete", "is", null)
-    .execute();
+  const rows =
+    talkIds.length === 0
+      ? []
+      : await db
+          .selectFrom("talks as t")
+          .leftJoin("participants as p", (join) =>
+            join.onRef("p.chat_id", "=", "t.id").onRef("p.customer_id", "=", "t.customer_id").on("p.owner_id", "in", agentIds),
+          )
+          .selectAll("t")
+          .select("p.owner_id as member")
+          .where("t.id", "in", talkIds)
+          .where("t.tm_delete", "is", null)
+          .execute();
   for (const row of rows) {
     const id = row.id as TalkId;
     const entry = talks.get(id) ?? { talk: toTalk(row), members: new Set<AgentId>() };
@@ -112,4 +115,3 @@ export async function commitSends(
     SELECT id FROM advanced`.execute(db);
   return new Set(result.rows.map((row) => row.id as TalkId));
 }
-

@@ -88,12 +88,7 @@ export async function insertAgent(db: Executor, agent: Agent): Promise<Agent | n
 
 /** One agent of a customer, deleted ones included. */
 export async function findAgent(db: Executor, customerId: CustomerId, id: AgentId): Promise<Agent | null> {
-  const row = await db
-    .selectFrom("agents")
-    .selectAll()
-    .where("id", "=", id)
-    .where("customer_id", "=", customerId)
-    .executeTakeFirst();
+  const row = await db.selectFrom("agents").selectAll().where("id", "=", id).where("customer_id", "=", customerId).executeTakeFirst();
   return row === undefined ? null : toAgent(row);
 }
 

@@ -20,7 +20,13 @@ export interface Departure {
 
 /** Every departure of an agent at or after `since`, in (talk, seq) order; one statement. */
 export async function listDepartures(db: Executor, customerId: CustomerId, agentId: AgentId, since: Date): Promise<Departure[]> {
-  const { rows } = await sql<{ chat_id: string; type: string; joined_seq: string | number; end_seq: string | number; tm_end: Date | string }>`
+  const { rows } = await sql<{
+    chat_id: string;
+    type: string;
+    joined_seq: string | number;
+    end_seq: string | number;
+    tm_end: Date | string;
+  }>`
     SELECT e.chat_id, t.type, (e.payload->'participant'->>'joinedSeq')::bigint AS joined_seq, e.seq AS end_seq, e.tm_create AS tm_end
       FROM events e JOIN talks t ON t.id = e.chat_id
      WHERE e.type = 'participant_left' AND e.customer_id = ${customerId}
@@ -57,7 +63,14 @@ export async function listDeparturesOf(db: Executor, keys: readonly DepartureKey
   const customers = keys.map((k) => k.customerId);
   const agents = keys.map((k) => k.agentId);
   const since = keys.map((k) => k.since.toISOString());
-  const { rows } = await sql<{ i: string | number; chat_id: string; type: string; joined_seq: string | number; end_seq: string | number; tm_end: Date | string }>`
+  const { rows } = await sql<{
+    i: string | number;
+    chat_id: string;
+    type: string;
+    joined_seq: string | number;
+    end_seq: string | number;
+    tm_end: Date | string;
+  }>`
     WITH k AS (SELECT * FROM unnest(${customers}::uuid[], ${agents}::uuid[], ${since}::timestamptz[]) WITH ORDINALITY AS k(customer_id, agent_id, since, i))
     SELECT k.i, e.chat_id, t.type, (e.payload->'participant'->>'joinedSeq')::bigint AS joined_seq, e.seq AS end_seq, e.tm_create AS tm_end
       FROM k JOIN events e ON e.type = 'participant_left' AND e.customer_id = k.customer_id

@@ -38,8 +38,7 @@ export async function readEvents(db: Executor, talkId: TalkId, afterSeq: number,
     .limit(limit)
     .execute();
   return rows.map((row) => {
-    const actor: Actor =
-      row.actor_type === "agent" ? { ownerType: "agent", ownerId: row.actor_id as AgentId } : { ownerType: "system" };
+    const actor: Actor = row.actor_type === "agent" ? { ownerType: "agent", ownerId: row.actor_id as AgentId } : { ownerType: "system" };
     // Drivers hand jsonb back parsed; going through the codec revives the Dates.
     return decodeEvent(
       JSON.stringify({

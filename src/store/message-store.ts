@@ -92,9 +92,7 @@ export async function insertMessage(db: Executor, message: Message): Promise<Mes
   const row = await db
     .insertInto("messages")
     .values(messageRow(message))
-    .onConflict((oc) =>
-      oc.columns(["chat_id", "owner_id", "client_message_id"]).where("client_message_id", "is not", null).doNothing(),
-    )
+    .onConflict((oc) => oc.columns(["chat_id", "owner_id", "client_message_id"]).where("client_message_id", "is not", null).doNothing())
     .returningAll()
     .executeTakeFirst();
   return row === undefined ? null : toMessage(row, []);
@@ -102,12 +100,7 @@ export async function insertMessage(db: Executor, message: Message): Promise<Mes
 
 /** One message of a customer by id, with its reactions. */
 export async function findMessage(db: Executor, customerId: CustomerId, id: MessageId): Promise<Message | null> {
-  const row = await db
-    .selectFrom("messages")
-    .selectAll()
-    .where("id", "=", id)
-    .where("customer_id", "=", customerId)
-    .executeTakeFirst();
+  const row = await db.selectFrom("messages").selectAll().where("id", "=", id).where("customer_id", "=", customerId).executeTakeFirst();
   if (row === undefined) return null;
   const [message] = await withReactions(db, [row]);
   return message ?? null;
@@ -218,7 +211,12 @@ export async function listVisibleMessages(
     type: m.type as MessageType,
     text: m.text,
     medias: m.medias,
-    reactions: (m.reactions ?? []).map((r) => ({ emoji: r.emoji, ownerType: "agent", ownerId: r.owner_id as AgentId, tmCreate: new Date(r.tm_create) })),
+    reactions: (m.reactions ?? []).map((r) => ({
+      emoji: r.emoji,
+      ownerType: "agent",
+      ownerId: r.owner_id as AgentId,
+      tmCreate: new Date(r.tm_create),
+    })),
     clientMessageId: m.client_message_id,
     seq: Number(m.seq),
     tmCreate: new Date(m.tm_create),

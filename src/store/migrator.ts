@@ -25,7 +25,9 @@ export class SchemaBehind extends Error {
   readonly code = "schema_behind";
   constructor(readonly pending: readonly string[]) {
     const count = pending.length === 1 ? "1 migration is" : `${pending.length} migrations are`;
-    super(`the database schema is behind: ${count} pending (${pending.join(", ")}); run npm run migrate first (node dist/migrate.js in a production install), or unset TALKHUB_MIGRATE_AT_START`);
+    super(
+      `the database schema is behind: ${count} pending (${pending.join(", ")}); run npm run migrate first (node dist/migrate.js in a production install), or unset TALKHUB_MIGRATE_AT_START`,
+    );
     this.name = "SchemaBehind";
   }
 }

@@ -108,7 +108,14 @@ export interface AgentKey {
 export async function listMembershipsOf(db: Executor, keys: readonly AgentKey[]): Promise<Membership[][]> {
   const result: Membership[][] = keys.map(() => []);
   if (keys.length === 0) return result;
-  const { rows } = await sql<{ i: string | number; chat_id: string; joined_seq: string | number; type: string; last_seq: string | number; tm_activity: Date | string }>`
+  const { rows } = await sql<{
+    i: string | number;
+    chat_id: string;
+    joined_seq: string | number;
+    type: string;
+    last_seq: string | number;
+    tm_activity: Date | string;
+  }>`
     SELECT k.i, p.chat_id, p.joined_seq, t.type, t.last_seq, t.tm_activity
       FROM unnest(${keys.map((k) => k.customerId)}::uuid[], ${keys.map((k) => k.agentId)}::uuid[]) WITH ORDINALITY AS k(customer_id, agent_id, i)
       JOIN participants p ON p.owner_id = k.agent_id AND p.customer_id = k.customer_id

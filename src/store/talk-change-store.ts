@@ -104,24 +104,34 @@ export async function readTalkTarget(db: Executor, query: TargetQuery): Promise<
                          ORDER BY r.tm_create, r.owner_id, r.emoji)
            FROM reactions r WHERE r.message_id = m.id) AS m_reactions`
     : none;
-  const from = byMessage
-    ? sql`messages m JOIN talks t ON t.id = m.chat_id AND t.customer_id = m.customer_id`
-    : sql`talks t`;
+  const from = byMessage ? sql`messages m JOIN talks t ON t.id = m.chat_id AND t.customer_id = m.customer_id` : sql`talks t`;
   const where = byMessage ? sql`m.id = ${of.messageId} AND m.customer_id = ${customerId}` : sql`t.id = ${of.talkId}`;
   const newMember = query.newMember === undefined ? null : query.newMember;
   const leaving = query.leaving === undefined ? null : query.leaving;
   const result = await sql<TargetRow>`
     SELECT t.*, p.id AS participant_id, p.joined_seq ${message}
-      ${newMember === null ? none : sql`, ag.id AS new_member_id, ag.name AS new_member_name,
-        EXISTS (SELECT 1 FROM participants np WHERE np.chat_id = t.id AND np.owner_id = ${newMember}) AS new_member_in_talk`}
-      ${leaving === null ? none : sql`, lp.id AS leaving_id, lp.owner_id AS leaving_owner_id, lp.joined_seq AS leaving_joined_seq,
-                                        lp.tm_joined AS leaving_tm_joined, la.name AS leaving_name`}
+      ${
+        newMember === null
+          ? none
+          : sql`, ag.id AS new_member_id, ag.name AS new_member_name,
+        EXISTS (SELECT 1 FROM participants np WHERE np.chat_id = t.id AND np.owner_id = ${newMember}) AS new_member_in_talk`
+      }
+      ${
+        leaving === null
+          ? none
+          : sql`, lp.id AS leaving_id, lp.owner_id AS leaving_owner_id, lp.joined_seq AS leaving_joined_seq,
+                                        lp.tm_joined AS leaving_tm_joined, la.name AS leaving_name`
+      }
       ${query.members === true ? sql`, CASE WHEN t.type = 'normal' THEN (SELECT json_agg(a.owner_id) FROM participants a WHERE a.chat_id = t.id) END AS members` : none}
     FROM ${from}
     LEFT JOIN participants p ON p.chat_id = t.id AND p.owner_id = ${agentId} AND p.customer_id = ${customerId}
     ${newMember === null ? none : sql`LEFT JOIN agents ag ON ag.id = ${newMember} AND ag.customer_id = ${customerId} AND ag.tm_delete IS NULL`}
-    ${leaving === null ? none : sql`LEFT JOIN participants lp ON lp.id = ${leaving} AND lp.chat_id = t.id AND lp.customer_id = ${customerId}
-                                    LEFT JOIN agents la ON la.id = lp.owner_id AND la.customer_id = ${customerId}`}
+    ${
+      leaving === null
+        ? none
+        : sql`LEFT JOIN participants lp ON lp.id = ${leaving} AND lp.chat_id = t.id AND lp.customer_id = ${customerId}
+                                    LEFT JOIN agents la ON la.id = lp.owner_id AND la.customer_id = ${customerId}`
+    }
     WHERE ${where} AND t.customer_id = ${customerId} AND t.tm_delete IS NULL`.execute(db);
   const row = result.rows[0];
   if (row === undefined) return null;
@@ -157,7 +167,8 @@ export async function readTalkTarget(db: Executor, query: TargetQuery): Promise<
  */
 export async function lockTalkOf(db: Executor, query: TargetQuery): Promise<void> {
   const { of, customerId } = query;
-  const talkId = "talkId" in of ? sql`${of.talkId}` : sql`(SELECT chat_id FROM messages WHERE id = ${of.messageId} AND customer_id = ${customerId})`;
+  const talkId =
+    "talkId" in of ? sql`${of.talkId}` : sql`(SELECT chat_id FROM messages WHERE id = ${of.messageId} AND customer_id = ${customerId})`;
   await sql`SELECT id FROM talks WHERE id = ${talkId} AND customer_id = ${customerId} FOR UPDATE`.execute(db);
 }
 
@@ -197,9 +208,38 @@ export async function commitTalkChange(db: Executor, commit: TalkCommit): Promis
       sql`INSERT INTO messages (id, customer_id, chat_id, seq, parent_id, owner_type, owner_id, type, text, medias,
                                 client_message_id, tm_create, tm_update, tm_delete)
           SELECT v.* FROM head, ${values(
-            rows.map((r) => [r.id, r.customer_id, r.chat_id, r.seq, r.parent_id, r.owner_type, r.owner_id, r.type, r.text, r.medias,
-                             r.client_message_id, r.tm_create, r.tm_update, r.tm_delete]),
-            ["uuid", "uuid", "uuid", "bigint", "uuid", "text", "uuid", "text", "text", "jsonb", "text", "timestamptz", "timestamptz", "timestamptz"],
+            rows.map((r) => [
+              r.id,
+              r.customer_id,
+              r.chat_id,
+              r.seq,
+              r.parent_id,
+              r.owner_type,
+              r.owner_id,
+              r.type,
+              r.text,
+              r.medias,
+              r.client_message_id,
+              r.tm_create,
+              r.tm_update,
+              r.tm_delete,
+            ]),
+            [
+              "uuid",
+              "uuid",
+              "uuid",
+              "bigint",
+              "uuid",
+              "text",
+              "uuid",
+              "text",
+              "text",
+              "jsonb",
+              "text",
+              "timestamptz",
+              "timestamptz",
+              "timestamptz",
+            ],
           )} AS v(id, customer_id, chat_id, seq, parent_id, owner_type, owner_id, type, text, medias, client_message_id,
                   tm_create, tm_update, tm_delete)`,
     );
@@ -248,7 +288,10 @@ export async function commitTalkChange(db: Executor, commit: TalkCommit): Promis
   if (writes.left.length > 0) {
     part(
       "left_talk",
-      sql`DELETE FROM participants p USING head, ${values(writes.left.map((p) => [p.id]), ["uuid"])} AS v(id)
+      sql`DELETE FROM participants p USING head, ${values(
+        writes.left.map((p) => [p.id]),
+        ["uuid"],
+      )} AS v(id)
           WHERE p.id = v.id AND p.chat_id = head.id`,
     );
   }

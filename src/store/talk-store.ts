@@ -57,12 +57,7 @@ function toView(row: (TalkRow & { participant_id: string | null; joined_seq: num
 }
 
 /** Reads a live (not deleted) talk of a customer, with the agent's membership. */
-export async function findTalkView(
-  db: Executor,
-  customerId: CustomerId,
-  talkId: TalkId,
-  agentId: AgentId,
-): Promise<TalkView | null> {
+export async function findTalkView(db: Executor, customerId: CustomerId, talkId: TalkId, agentId: AgentId): Promise<TalkView | null> {
   return toView(await viewQuery(db, customerId, talkId, agentId).executeTakeFirst());
 }
 
@@ -79,7 +74,13 @@ export async function findWatchedTalkView(
   agentId: AgentId,
 ): Promise<WatchedTalkView | null> {
   const row = await viewQuery(db, customerId, talkId, agentId)
-    .select((eb) => eb.selectFrom("events as e").select((e) => e.fn.min("e.seq").as("first")).whereRef("e.chat_id", "=", "t.id").as("first_seq"))
+    .select((eb) =>
+      eb
+        .selectFrom("events as e")
+        .select((e) => e.fn.min("e.seq").as("first"))
+        .whereRef("e.chat_id", "=", "t.id")
+        .as("first_seq"),
+    )
     .executeTakeFirst();
   const view = toView(row);
   if (row === undefined || view === null) return null;
@@ -99,7 +100,9 @@ export interface WatchedTalkKey {
  */
 export async function findWatchedTalkViews(db: Executor, keys: readonly WatchedTalkKey[]): Promise<(WatchedTalkView | null)[]> {
   if (keys.length === 0) return [];
-  const { rows } = await sql<TalkRow & { i: string | number; participant_id: string | null; joined_seq: number | null; first_seq: string | number | null }>`
+  const { rows } = await sql<
+    TalkRow & { i: string | number; participant_id: string | null; joined_seq: number | null; first_seq: string | number | null }
+  >`
     SELECT k.i, t.*, p.id AS participant_id, p.joined_seq,
            (SELECT min(e.seq) FROM events e WHERE e.chat_id = t.id) AS first_seq
       FROM unnest(${keys.map((k) => k.customerId)}::uuid[], ${keys.map((k) => k.talkId)}::uuid[], ${keys.map((k) => k.agentId)}::uuid[])
@@ -118,12 +121,7 @@ export async function findWatchedTalkViews(db: Executor, keys: readonly WatchedT
  * Like findTalkView, and locks the talk row until the transaction ends: every write to a talk
  * goes through this lock, which is what makes its event seq gap-free and ordered.
  */
-export async function lockTalkView(
-  db: Executor,
-  customerId: CustomerId,
-  talkId: TalkId,
-  agentId: AgentId,
-): Promise<TalkView | null> {
+export async function lockTalkView(db: Executor, customerId: CustomerId, talkId: TalkId, agentId: AgentId): Promise<TalkView | null> {
   return toView(await viewQuery(db, customerId, talkId, agentId).forUpdate("t").executeTakeFirst());
 }
 

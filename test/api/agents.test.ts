@@ -56,7 +56,10 @@ describe.each(backends)("agent directory on %s", (backend) => {
   });
 
   it("refuses another customer's directory page token", async () => {
-    const [admin, stranger] = await Promise.all([env.agent(newCustomer(), "Admin", { role: "admin" }), env.agent(newCustomer(), "Sam", { role: "admin" })]);
+    const [admin, stranger] = await Promise.all([
+      env.agent(newCustomer(), "Admin", { role: "admin" }),
+      env.agent(newCustomer(), "Sam", { role: "admin" }),
+    ]);
     for (const name of ["B", "C"]) await admin.agents.createAgent({ name });
     const token = (await admin.agents.listAgents({ pageSize: 1 })).nextPageToken;
     expect(token).not.toBe("");
@@ -135,10 +138,15 @@ describe.each(backends)("agent directory on %s", (backend) => {
     expect((await goneThere.talks.listTalks({})).result).toEqual([]);
     const deletedAt = Date.now();
     await admin2.agents.deleteAgent({ id: gone2.id });
-    await vi.waitFor(() => expectCode(goneThere.talks.listTalks({}), Code.PermissionDenied), { timeout: recheckMs + 10_000, interval: 100 });
+    await vi.waitFor(() => expectCode(goneThere.talks.listTalks({}), Code.PermissionDenied), {
+      timeout: recheckMs + 10_000,
+      interval: 100,
+    });
     const refusedAfter = Date.now() - deletedAt;
     // A process that kept trusting its memory (the 30 s default, or no expiry) would not get here.
-    expect(refusedAfter, "refused on the other process within the recheck interval (plus slack for a loaded machine)").toBeLessThan(recheckMs + 10_000);
+    expect(refusedAfter, "refused on the other process within the recheck interval (plus slack for a loaded machine)").toBeLessThan(
+      recheckMs + 10_000,
+    );
   }, 60_000);
 
   it("names agents in system messages as the directory has them now", async () => {

@@ -113,7 +113,12 @@ describe.each(backends)("changes at the talk's head on %s", (backend) => {
     }
     const db = env.service.database.db;
     const head = await db.selectFrom("talks").select("last_seq").where("id", "=", talk.id).executeTakeFirstOrThrow();
-    const events = await db.selectFrom("events").select(["seq", "type"]).where("chat_id", "=", talk.id as TalkId).orderBy("seq").execute();
+    const events = await db
+      .selectFrom("events")
+      .select(["seq", "type"])
+      .where("chat_id", "=", talk.id as TalkId)
+      .orderBy("seq")
+      .execute();
     expect(events.map((e) => Number(e.seq))).toEqual(Array.from({ length: Number(head.last_seq) }, (_, i) => i + 1));
     expect(events.filter((e) => e.type === "reaction_added")).toHaveLength(everyone.length);
     expect(events.filter((e) => e.type === "message_updated")).toHaveLength(everyone.length);
@@ -126,22 +131,30 @@ describe.each(backends)("changes at the talk's head on %s", (backend) => {
     const start = new Date();
     await db
       .insertInto("reactions")
-      .values(Array.from({ length: limits.maxReactionsPerMessage - 5 }, (_, i) => ({
-        message_id: message.id,
-        owner_id: a.id,
-        emoji: `e${i}`,
-        owner_type: "agent",
-        tm_create: start,
-      })))
+      .values(
+        Array.from({ length: limits.maxReactionsPerMessage - 5 }, (_, i) => ({
+          message_id: message.id,
+          owner_id: a.id,
+          emoji: `e${i}`,
+          owner_type: "agent",
+          tm_create: start,
+        })),
+      )
       .execute();
     const results = await Promise.allSettled(
-      [a, b].flatMap((agent) => Array.from({ length: 6 }, (_, i) => agent.messages.addReaction({ messageId: message.id, emoji: `late${i}` }))),
+      [a, b].flatMap((agent) =>
+        Array.from({ length: 6 }, (_, i) => agent.messages.addReaction({ messageId: message.id, emoji: `late${i}` })),
+      ),
     );
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(5);
     for (const refused of results.filter((r) => r.status === "rejected")) {
       expect(ConnectError.from(refused.reason).code).toBe(Code.ResourceExhausted);
     }
-    const stored = await db.selectFrom("reactions").select((eb) => eb.fn.countAll<string>().as("n")).where("message_id", "=", message.id).executeTakeFirstOrThrow();
+    const stored = await db
+      .selectFrom("reactions")
+      .select((eb) => eb.fn.countAll<string>().as("n"))
+      .where("message_id", "=", message.id)
+      .executeTakeFirstOrThrow();
     expect(Number(stored.n)).toBe(limits.maxReactionsPerMessage);
   });
 });

@@ -59,7 +59,12 @@ describe("README tour", () => {
     expect(tour.blocks).toBe(3);
     const script = tour.script.replaceAll("localhost:8080", `127.0.0.1:${service.port}`);
     const { stdout } = await run("bash", ["-euo", "pipefail", "-c", script], {
-      env: { ...process.env, TALKHUB_DATA_DIR: dataDir, TALKHUB_JWT_SECRET: "", PATH: `${join(process.cwd(), "node_modules", ".bin")}:${process.env["PATH"] ?? ""}` },
+      env: {
+        ...process.env,
+        TALKHUB_DATA_DIR: dataDir,
+        TALKHUB_JWT_SECRET: "",
+        PATH: `${join(process.cwd(), "node_modules", ".bin")}:${process.env["PATH"] ?? ""}`,
+      },
       timeout: 120_000,
     });
     const [connect = [], rest = [], tools = []] = outputs(stdout, tour.blocks);

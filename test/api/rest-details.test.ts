@@ -15,29 +15,51 @@ describe.each(backends)("REST details on %s", (backend) => {
   async function talkWithMessage(): Promise<{ token: string; talkId: string; messageId: string }> {
     const ann = await env.agent(newCustomer(), "Ann");
     const talk = expectStatus(await call(url(), "POST", "/v1.0/talks", ann.token, { name: "details" }), 200);
-    const message = expectStatus(await curl(url(), "POST", `/v1.0/talks/${talk.id}/messages`, ann.token, JSON.stringify({ text: "original" })), 200);
+    const message = expectStatus(
+      await curl(url(), "POST", `/v1.0/talks/${talk.id}/messages`, ann.token, JSON.stringify({ text: "original" })),
+      200,
+    );
     return { token: ann.token, talkId: talk.id, messageId: message.id };
   }
 
-  it("DELETE of a reaction with {\"emoji\": ...} in a JSON body removes it", async () => {
+  it('DELETE of a reaction with {"emoji": ...} in a JSON body removes it', async () => {
     const { token, messageId } = await talkWithMessage();
-    const reacted = expectStatus(await curl(url(), "POST", `/v1.0/messages/${messageId}/reactions`, token, JSON.stringify({ emoji: "👍" })), 200);
+    const reacted = expectStatus(
+      await curl(url(), "POST", `/v1.0/messages/${messageId}/reactions`, token, JSON.stringify({ emoji: "👍" })),
+      200,
+    );
     expect(reacted.metadata.reactions).toHaveLength(1);
-    const removed = expectStatus(await curl(url(), "DELETE", `/v1.0/messages/${messageId}/reactions`, token, JSON.stringify({ emoji: "👍" })), 200);
+    const removed = expectStatus(
+      await curl(url(), "DELETE", `/v1.0/messages/${messageId}/reactions`, token, JSON.stringify({ emoji: "👍" })),
+      200,
+    );
     expect(removed.metadata.reactions).toEqual([]);
     // A field the call does not have is refused there too.
-    expectRestError(await curl(url(), "DELETE", `/v1.0/messages/${messageId}/reactions`, token, JSON.stringify({ emoji: "👍", kind: "x" })), 400, "invalid_argument", "kind");
+    expectRestError(
+      await curl(url(), "DELETE", `/v1.0/messages/${messageId}/reactions`, token, JSON.stringify({ emoji: "👍", kind: "x" })),
+      400,
+      "invalid_argument",
+      "kind",
+    );
   });
 
   it("a message PUT with medias is INVALID_ARGUMENT naming them, and changes nothing", async () => {
     const { token, messageId } = await talkWithMessage();
-    const refused = await curl(url(), "PUT", `/v1.0/messages/${messageId}`, token, JSON.stringify({ text: "edited", medias: [{ url: "https://x.example/a.png" }], colour: "red" }));
+    const refused = await curl(
+      url(),
+      "PUT",
+      `/v1.0/messages/${messageId}`,
+      token,
+      JSON.stringify({ text: "edited", medias: [{ url: "https://x.example/a.png" }], colour: "red" }),
+    );
     expectRestError(refused, 400, "invalid_argument", "medias");
     expect(refused.json.message).toContain("colour");
     const fetched = expectStatus(await curl(url(), "GET", `/v1.0/messages/${messageId}`, token), 200);
     expect(fetched.text).toBe("original");
     // Known fields alone still work.
-    expect(expectStatus(await curl(url(), "PUT", `/v1.0/messages/${messageId}`, token, JSON.stringify({ text: "edited" })), 200).text).toBe("edited");
+    expect(expectStatus(await curl(url(), "PUT", `/v1.0/messages/${messageId}`, token, JSON.stringify({ text: "edited" })), 200).text).toBe(
+      "edited",
+    );
   });
 
   it("?page_size= (empty) is the same as no page_size", async () => {

@@ -88,9 +88,15 @@ describe.each(backends)("spec REST examples on %s", (backend) => {
       const talk = await groupTalk(a, [b]);
 
       const added = expectStatus(
-        await curl(url(), "POST", `/v1.0/talks/${talk.id}/participants`, a.token, `{
+        await curl(
+          url(),
+          "POST",
+          `/v1.0/talks/${talk.id}/participants`,
+          a.token,
+          `{
 "agent_id": "${e.id}"
-}`),
+}`,
+        ),
         200,
       );
       expectParticipantShape(added, customer, talk.id, e.id);
@@ -124,7 +130,10 @@ describe.each(backends)("spec REST examples on %s", (backend) => {
         200,
       );
       expect(put).toMatchObject({ id: talk.id, name: "Q1 Project", detail: "plans" });
-      const patched = expectStatus(await curl(url(), "PATCH", `/v1.0/talks/${talk.id}`, a.token, JSON.stringify({ detail: "new plans" })), 200);
+      const patched = expectStatus(
+        await curl(url(), "PATCH", `/v1.0/talks/${talk.id}`, a.token, JSON.stringify({ detail: "new plans" })),
+        200,
+      );
       // PATCH without name keeps the name.
       expect(patched).toMatchObject({ name: "Q1 Project", detail: "new plans" });
 
@@ -152,9 +161,15 @@ describe.each(backends)("spec REST examples on %s", (backend) => {
 
       // The shell quoting 'let'\''s' in the spec sends "let's".
       const basic = expectStatus(
-        await curl(url(), "POST", path, a.token, `{
+        await curl(
+          url(),
+          "POST",
+          path,
+          a.token,
+          `{
 "text": "Hello team, let's discuss the project status."
-}`),
+}`,
+        ),
         200,
       );
       expectMessageShape(basic, customer, talk.id, a.id);
@@ -163,17 +178,28 @@ describe.each(backends)("spec REST examples on %s", (backend) => {
       expect(basic.message).toBeUndefined();
 
       const reply = expectStatus(
-        await curl(url(), "POST", path, b.token, `{
+        await curl(
+          url(),
+          "POST",
+          path,
+          b.token,
+          `{
 "text": "I agree, we should prioritize the API work.",
 "parent_id": "${basic.id}"
-}`),
+}`,
+        ),
         200,
       );
       expectMessageShape(reply, customer, talk.id, b.id);
       expect(reply).toMatchObject({ text: "I agree, we should prioritize the API work.", parent_id: basic.id });
 
       const media = expectStatus(
-        await curl(url(), "POST", path, a.token, `{
+        await curl(
+          url(),
+          "POST",
+          path,
+          a.token,
+          `{
 "text": "Here is the design document.",
 "medias": [
 {
@@ -182,7 +208,8 @@ describe.each(backends)("spec REST examples on %s", (backend) => {
 "name": "design-document.pdf"
 }
 ]
-}`),
+}`,
+        ),
         200,
       );
       expectMessageShape(media, customer, talk.id, a.id);
@@ -211,9 +238,15 @@ describe.each(backends)("spec REST examples on %s", (backend) => {
       );
 
       const reacted = expectStatus(
-        await curl(url(), "POST", `/v1.0/messages/${message.id}/reactions`, b.token, `{
+        await curl(
+          url(),
+          "POST",
+          `/v1.0/messages/${message.id}/reactions`,
+          b.token,
+          `{
 "emoji": "thumbsup"
-}`),
+}`,
+        ),
         200,
       );
       expectMessageShape(reacted, customer, talk.id, a.id);
@@ -240,7 +273,13 @@ describe.each(backends)("spec REST examples on %s", (backend) => {
       expect(removedToo.metadata.reactions.map((r: Json) => r.emoji)).toEqual(["thumbsup"]);
 
       const patched = expectStatus(
-        await curl(url(), "PATCH", `/v1.0/messages/${message.id}`, a.token, JSON.stringify({ text: "The deployment was successful (v2)!" })),
+        await curl(
+          url(),
+          "PATCH",
+          `/v1.0/messages/${message.id}`,
+          a.token,
+          JSON.stringify({ text: "The deployment was successful (v2)!" }),
+        ),
         200,
       );
       expect(patched).toMatchObject({ id: message.id, text: "The deployment was successful (v2)!" });
@@ -264,30 +303,51 @@ describe.each(backends)("spec REST examples on %s", (backend) => {
       const base = url();
 
       // Create a Talk
-      const talk = expectStatus(await curl(base, "POST", "/v1.0/service_agents/talk_chats", owner.token, `{
+      const talk = expectStatus(
+        await curl(
+          base,
+          "POST",
+          "/v1.0/service_agents/talk_chats",
+          owner.token,
+          `{
 "type": "normal"
-}`), 200);
+}`,
+        ),
+        200,
+      );
       expectTalkShape(talk, customer);
       expectActive(talk);
       expect(talk).toMatchObject({ type: "normal", member_count: 1 });
 
       // Add Participants
       const participant = expectStatus(
-        await curl(base, "POST", `/v1.0/service_agents/talk_chats/${talk.id}/participants`, owner.token, `{
+        await curl(
+          base,
+          "POST",
+          `/v1.0/service_agents/talk_chats/${talk.id}/participants`,
+          owner.token,
+          `{
 "owner_type": "agent",
 "owner_id": "${other.id}"
-}`),
+}`,
+        ),
         200,
       );
       expectParticipantShape(participant, customer, talk.id, other.id);
 
       // Send a Message
       const hello = expectStatus(
-        await curl(base, "POST", "/v1.0/service_agents/talk_messages", owner.token, `{
+        await curl(
+          base,
+          "POST",
+          "/v1.0/service_agents/talk_messages",
+          owner.token,
+          `{
 "chat_id": "${talk.id}",
 "type": "normal",
 "text": "Hello team! Let's discuss the new feature."
-}`),
+}`,
+        ),
         200,
       );
       expectMessageShape(hello, customer, talk.id, owner.id);
@@ -295,12 +355,18 @@ describe.each(backends)("spec REST examples on %s", (backend) => {
 
       // The reply the tutorial reacts to.
       const reply = expectStatus(
-        await curl(base, "POST", "/v1.0/service_agents/talk_messages", other.token, JSON.stringify({
-          chat_id: talk.id,
-          type: "normal",
-          text: "Great idea! I'll start working on the requirements.",
-          parent_id: hello.id,
-        })),
+        await curl(
+          base,
+          "POST",
+          "/v1.0/service_agents/talk_messages",
+          other.token,
+          JSON.stringify({
+            chat_id: talk.id,
+            type: "normal",
+            text: "Great idea! I'll start working on the requirements.",
+            parent_id: hello.id,
+          }),
+        ),
         200,
       );
       expectMessageShape(reply, customer, talk.id, other.id);
@@ -308,9 +374,15 @@ describe.each(backends)("spec REST examples on %s", (backend) => {
 
       // Add a Reaction
       const reacted = expectStatus(
-        await curl(base, "POST", `/v1.0/service_agents/talk_messages/${reply.id}/reactions`, owner.token, `{
+        await curl(
+          base,
+          "POST",
+          `/v1.0/service_agents/talk_messages/${reply.id}/reactions`,
+          owner.token,
+          `{
 "emoji": "👍"
-}`),
+}`,
+        ),
         200,
       );
       expectMessageShape(reacted, customer, talk.id, other.id);
@@ -320,7 +392,12 @@ describe.each(backends)("spec REST examples on %s", (backend) => {
       expectTimestamp(reacted.metadata.reactions[0].tm_create);
 
       // List Messages: chat_id is required.
-      expectRestError(await curl(base, "GET", "/v1.0/service_agents/talk_messages?page_size=50", owner.token), 400, "invalid_argument", "chat_id");
+      expectRestError(
+        await curl(base, "GET", "/v1.0/service_agents/talk_messages?page_size=50", owner.token),
+        400,
+        "invalid_argument",
+        "chat_id",
+      );
       const list = expectStatus(
         await curl(base, "GET", `/v1.0/service_agents/talk_messages?page_size=50&chat_id=${talk.id}`, owner.token),
         200,
@@ -362,15 +439,30 @@ describe.each(backends)("spec REST examples on %s", (backend) => {
       // agent it added (owner_id 47fe0b7c...). docs/api.md allows this only in group talks.
       const { customer, agents } = await people(2);
       const [owner, other] = agents as [TestAgent, TestAgent];
-      const talk = expectStatus(await curl(url(), "POST", "/v1.0/service_agents/talk_chats", owner.token, `{
+      const talk = expectStatus(
+        await curl(
+          url(),
+          "POST",
+          "/v1.0/service_agents/talk_chats",
+          owner.token,
+          `{
 "type": "normal"
-}`), 200);
+}`,
+        ),
+        200,
+      );
       const path = `/v1.0/service_agents/talk_chats/${talk.id}/participants`;
       const participant = expectStatus(
-        await curl(url(), "POST", path, owner.token, `{
+        await curl(
+          url(),
+          "POST",
+          path,
+          owner.token,
+          `{
 "owner_type": "agent",
 "owner_id": "${other.id}"
-}`),
+}`,
+        ),
         200,
       );
       const removed = expectStatus(await curl(url(), "DELETE", `${path}/${participant.id}`, owner.token), 200);
@@ -397,7 +489,10 @@ describe.each(backends)("spec REST examples on %s", (backend) => {
       const admin = await env.agent(customer, "Admin", { role: "admin" });
       const id = randomUUID();
 
-      const created = expectStatus(await curl(url(), "POST", "/v1.0/agents", admin.token, JSON.stringify({ id, name: "Zed", role: "agent" })), 200);
+      const created = expectStatus(
+        await curl(url(), "POST", "/v1.0/agents", admin.token, JSON.stringify({ id, name: "Zed", role: "agent" })),
+        200,
+      );
       expect(created).toMatchObject({ id, customer_id: customer, name: "Zed", role: "agent" });
       expectTimestamp(created.tm_create);
       expectTimestamp(created.tm_update);

@@ -24,7 +24,10 @@ describe.each(backends)("REST transcoding on %s", (backend) => {
   }
 
   async function groupTalk(owner: TestAgent, others: TestAgent[]): Promise<Json> {
-    return expectStatus(await call(url(), "POST", "/v1.0/talks", owner.token, { type: "group", participant_ids: others.map((a) => a.id) }), 200);
+    return expectStatus(
+      await call(url(), "POST", "/v1.0/talks", owner.token, { type: "group", participant_ids: others.map((a) => a.id) }),
+      200,
+    );
   }
 
   describe("errors", () => {
@@ -97,7 +100,12 @@ describe.each(backends)("REST transcoding on %s", (backend) => {
       expect(first.result).toHaveLength(2);
       expect(first.next_page_token).not.toBe("");
       const second = expectStatus(
-        await call(url(), "GET", `/v1.0/service_agents/talk_chats?page_size=2&page_token=${encodeURIComponent(first.next_page_token)}`, a.token),
+        await call(
+          url(),
+          "GET",
+          `/v1.0/service_agents/talk_chats?page_size=2&page_token=${encodeURIComponent(first.next_page_token)}`,
+          a.token,
+        ),
         200,
       );
       expect(second.result).toHaveLength(1);
@@ -111,13 +119,21 @@ describe.each(backends)("REST transcoding on %s", (backend) => {
       const [a, b] = await pair();
       const talk = await groupTalk(a, [b]);
       const other = await groupTalk(a, [b]);
-      const sent = expectStatus(await call(url(), "POST", `/v1.0/talks/${talk.id}/messages`, a.token, { chat_id: other.id, text: "where?" }), 200);
+      const sent = expectStatus(
+        await call(url(), "POST", `/v1.0/talks/${talk.id}/messages`, a.token, { chat_id: other.id, text: "where?" }),
+        200,
+      );
       expect(sent.chat_id).toBe(talk.id);
     });
 
     it("refuses unknown body fields by name and accepts camelCase JSON names", async () => {
       const [a, b] = await pair();
-      expectRestError(await call(url(), "POST", "/v1.0/talks", a.token, { name: "N", participantIds: [b.id], extra: 1 }), 400, "invalid_argument", "extra");
+      expectRestError(
+        await call(url(), "POST", "/v1.0/talks", a.token, { name: "N", participantIds: [b.id], extra: 1 }),
+        400,
+        "invalid_argument",
+        "extra",
+      );
       const talk = expectStatus(await call(url(), "POST", "/v1.0/talks", a.token, { name: "N", participantIds: [b.id] }), 200);
       expect(talk).toMatchObject({ name: "N", member_count: 2 });
     });
@@ -163,7 +179,9 @@ describe.each(backends)("REST transcoding on %s", (backend) => {
           expect(event[event.type]).toBeTypeOf("object");
           expect(event[event.type]).not.toBeNull();
         }
-        const texts = events.filter((e: Json) => e.type === "message_created" && e.message_created.type === "normal").map((e: Json) => e.message_created.text);
+        const texts = events
+          .filter((e: Json) => e.type === "message_created" && e.message_created.type === "normal")
+          .map((e: Json) => e.message_created.text);
         expect(texts).toEqual(["one", "two"]);
 
         // A live event follows on the same stream.

@@ -33,7 +33,10 @@ describe.each(backends)("send batching on %s", (backend) => {
           calls.push({ expect: Code.NotFound, outcome: settle(outsider.messages.sendMessage({ chatId, text: `x${i}` })) });
           break;
         case 5:
-          calls.push({ expect: Code.FailedPrecondition, outcome: settle(sender.messages.sendMessage({ chatId: closed.id, text: `c${i}` })) });
+          calls.push({
+            expect: Code.FailedPrecondition,
+            outcome: settle(sender.messages.sendMessage({ chatId: closed.id, text: `c${i}` })),
+          });
           break;
         case 7:
           calls.push({
@@ -42,7 +45,10 @@ describe.each(backends)("send batching on %s", (backend) => {
           });
           break;
         default:
-          calls.push({ expect: "ok", outcome: settle(sender.messages.sendMessage({ chatId, text: `m${i}`, clientMessageId: `k${i % 40}` })) });
+          calls.push({
+            expect: "ok",
+            outcome: settle(sender.messages.sendMessage({ chatId, text: `m${i}`, clientMessageId: `k${i % 40}` })),
+          });
       }
     }
     const outcomes = await Promise.all(calls.map((c) => c.outcome));
@@ -92,10 +98,14 @@ describe.each(backends)("send batching on %s", (backend) => {
     const answers = await Promise.all(
       sends.map(async (send) => ({
         send,
-        message: must((await send.sender.messages.sendMessage({ chatId: send.chatId, text: send.text, clientMessageId: send.clientMessageId })).message),
+        message: must(
+          (await send.sender.messages.sendMessage({ chatId: send.chatId, text: send.text, clientMessageId: send.clientMessageId })).message,
+        ),
       })),
     );
-    const stored = await Promise.all(answers.map(async ({ send, message }) => must((await send.sender.messages.getMessage({ id: message.id })).message)));
+    const stored = await Promise.all(
+      answers.map(async ({ send, message }) => must((await send.sender.messages.getMessage({ id: message.id })).message)),
+    );
     answers.forEach(({ send, message }, i) => {
       const mine = { text: send.text, ownerId: send.sender.id, chatId: send.chatId, clientMessageId: send.clientMessageId };
       expect(message, send.text).toMatchObject(mine);
@@ -108,7 +118,9 @@ describe.each(backends)("send batching on %s", (backend) => {
     const customer = newCustomer();
     const [a, b] = await Promise.all([env.agent(customer, "Ann"), env.agent(customer, "Bob")]);
     const talk = await createTalk(a, [b], "group");
-    const sends = Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).messages.sendMessage({ chatId: talk.id, text: "once", clientMessageId: "same" }));
+    const sends = Array.from({ length: 40 }, (_, i) =>
+      (i % 2 === 0 ? a : b).messages.sendMessage({ chatId: talk.id, text: "once", clientMessageId: "same" }),
+    );
     const ids = (await Promise.all(sends)).map((r) => must(r.message).id);
     expect(new Set(ids).size).toBe(2);
     const list = await a.messages.listMessages({ chatId: talk.id, pageSize: 200 });

@@ -68,7 +68,10 @@ describe.skipIf(!backends.includes("postgres"))("remembered talks across two pro
     expect(new Set(sent.map((m) => m.seq)).size).toBe(sent.length);
     expect(await headOf(ann, talk.id)).toBe(second.seq);
     const messages = await expectConsistent(ann, talk.id);
-    const agentTexts = messages.filter((m) => m.ownerType === "agent").map((m) => m.text).reverse();
+    const agentTexts = messages
+      .filter((m) => m.ownerType === "agent")
+      .map((m) => m.text)
+      .reverse();
     expect(agentTexts).toEqual(["A1", "B0", "B1", "B2", "B3", "B4", "A2"]);
   });
 
@@ -95,7 +98,10 @@ describe.skipIf(!backends.includes("postgres"))("remembered talks across two pro
     const talk = await createTalk(ann, [xena]);
     await sendText(xena, talk.id, "x1");
     const participants = (await b.as(ann).talks.listParticipants({ chatId: talk.id })).result;
-    const xenaParticipant = must(participants.find((p) => p.ownerId === xena.id), "Xena's participant");
+    const xenaParticipant = must(
+      participants.find((p) => p.ownerId === xena.id),
+      "Xena's participant",
+    );
     await b.as(ann).talks.removeParticipant({ chatId: talk.id, participantId: xenaParticipant.id });
     const head = await headOf(ann, talk.id);
     await expectCode(sendText(xena, talk.id, "x2"), Code.NotFound);
@@ -114,7 +120,10 @@ describe.skipIf(!backends.includes("postgres"))("remembered talks across two pro
     const head = Number((await query("SELECT last_seq FROM talks WHERE id = $1", [talk.id]))[0]?.["last_seq"]);
     await expectCode(sendText(ann, talk.id, "after"), Code.NotFound);
     await expectCode(ann.messages.sendMessage({ chatId: talk.id, text: "after", clientMessageId: "k" }), Code.NotFound);
-    const rows = await query("SELECT last_seq, (SELECT count(*) FROM messages WHERE chat_id = $1 AND text = 'after') AS n FROM talks WHERE id = $1", [talk.id]);
+    const rows = await query(
+      "SELECT last_seq, (SELECT count(*) FROM messages WHERE chat_id = $1 AND text = 'after') AS n FROM talks WHERE id = $1",
+      [talk.id],
+    );
     expect(Number(rows[0]?.["last_seq"])).toBe(head);
     expect(Number(rows[0]?.["n"])).toBe(0);
   });
@@ -143,7 +152,10 @@ describe.skipIf(!backends.includes("postgres"))("remembered talks across two pro
     expect(sent).toHaveLength(400);
     expect(new Set(sent.map((m) => m.id))).toEqual(new Set(acked.flat().map((m) => m.id)));
     for (const { tag } of senders) {
-      const listed = sent.filter((m) => m.text.startsWith(`${tag}-`)).reverse().map((m) => m.text);
+      const listed = sent
+        .filter((m) => m.text.startsWith(`${tag}-`))
+        .reverse()
+        .map((m) => m.text);
       expect(listed).toEqual(Array.from({ length: 50 }, (_, k) => `${tag}-${k}`));
     }
   }, 20_000);
@@ -191,7 +203,10 @@ describe.skipIf(!backends.includes("postgres"))("remembered talks across two pro
     const query = must(a.query, "postgres query");
     await vi.waitFor(
       async () => {
-        const waiting = await query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'", []);
+        const waiting = await query(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+          [],
+        );
         expect(waiting[0]?.n, "statements waiting for a lock").toBeGreaterThan(0);
       },
       { timeout: 20_000, interval: 50 },

@@ -155,7 +155,12 @@ describe.each(backends)("talks on %s", (backend) => {
       const a = await env.agent(newCustomer(), "Ann");
       const ids: string[] = [];
       for (let i = 0; i < 4; i++) ids.push((await createTalk(a, [])).id);
-      const times = ["2026-01-01 00:00:00.123900+00", "2026-01-01 00:00:00.123500+00", "2026-01-01 00:00:00.123100+00", "2026-01-01 00:00:00.122999+00"];
+      const times = [
+        "2026-01-01 00:00:00.123900+00",
+        "2026-01-01 00:00:00.123500+00",
+        "2026-01-01 00:00:00.123100+00",
+        "2026-01-01 00:00:00.122999+00",
+      ];
       for (const [i, id] of ids.entries()) {
         await sql`UPDATE talks SET tm_activity = ${times[i]}::timestamptz WHERE id = ${id}::uuid`.execute(env.service.database.db);
       }

@@ -38,7 +38,9 @@ if (!haveChromium) {
   if (process.env["CI"] === "true") {
     throw new Error(`Chromium not found at ${chromiumPath} (CI=true makes this fatal): apt-get install -y chromium`);
   }
-  console.warn(`!!! CHROMIUM NOT FOUND at ${chromiumPath}: web console e2e suite SKIPPED (apt-get install -y chromium; CI=true makes this fail)`);
+  console.warn(
+    `!!! CHROMIUM NOT FOUND at ${chromiumPath}: web console e2e suite SKIPPED (apt-get install -y chromium; CI=true makes this fail)`,
+  );
 }
 
 interface Agent {
@@ -133,10 +135,14 @@ describe.skipIf(!haveChromium).each(backends)("web console (Chromium, two agents
 
   beforeAll(async () => {
     // Build the console with the project's own vite config (what `npm run build:web` runs).
-    await promisify(execFile)(process.execPath, [join(repo, "node_modules/vite/bin/vite.js"), "build", "--config", "web/vite.config.ts", "--logLevel", "warn"], {
-      cwd: repo,
-      timeout: 120_000,
-    });
+    await promisify(execFile)(
+      process.execPath,
+      [join(repo, "node_modules/vite/bin/vite.js"), "build", "--config", "web/vite.config.ts", "--logLevel", "warn"],
+      {
+        cwd: repo,
+        timeout: 120_000,
+      },
+    );
     expect(existsSync(join(repo, "web/dist/index.html"))).toBe(true);
     await mkdir(artifacts, { recursive: true });
 
@@ -172,7 +178,8 @@ describe.skipIf(!haveChromium).each(backends)("web console (Chromium, two agents
       const policyErrors: string[] = [];
       page.on("pageerror", (error) => console.error(`[${name} page error]`, error));
       page.on("console", (message) => {
-        if (message.type() === "error" && /content.security.policy|CSP violation|refused to/i.test(message.text())) policyErrors.push(message.text());
+        if (message.type() === "error" && /content.security.policy|CSP violation|refused to/i.test(message.text()))
+          policyErrors.push(message.text());
       });
       const agent = { id, name, token, context, page, policyErrors };
       everyone.push(agent);
@@ -189,7 +196,8 @@ describe.skipIf(!haveChromium).each(backends)("web console (Chromium, two agents
     if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
   });
 
-  const shot = (agent: Agent, name: string): Promise<Buffer> => agent.page.screenshot({ path: join(artifacts, `${backend}-${name}-${agent.name.toLowerCase()}.png`) });
+  const shot = (agent: Agent, name: string): Promise<Buffer> =>
+    agent.page.screenshot({ path: join(artifacts, `${backend}-${name}-${agent.name.toLowerCase()}.png`) });
 
   /** Signs in through the UI; the console's first call also enters the agent into the directory. */
   async function signIn(agent: Agent, remember = false): Promise<void> {
@@ -202,7 +210,8 @@ describe.skipIf(!haveChromium).each(backends)("web console (Chromium, two agents
   }
 
   /** The text paragraph of a message, by exact text. */
-  const messageText = (page: Page, text: string): Locator => page.locator("article.msg > p.msg-text").filter({ hasText: new RegExp(`^${text}$`) });
+  const messageText = (page: Page, text: string): Locator =>
+    page.locator("article.msg > p.msg-text").filter({ hasText: new RegExp(`^${text}$`) });
 
   const liveStatus = (page: Page): Locator => page.locator(".talk-header [data-live]");
 
@@ -266,7 +275,9 @@ describe.skipIf(!haveChromium).each(backends)("web console (Chromium, two agents
 
     // Alice sees the reply nested under her message and the reaction counted once.
     const alicesHello = alice.page.locator(`article.msg[data-id="${helloId}"]`);
-    await alicesHello.locator(":scope > .replies > article.msg > p.msg-text", { hasText: "Yes, replying in a thread" }).waitFor({ timeout: 5_000 });
+    await alicesHello
+      .locator(":scope > .replies > article.msg > p.msg-text", { hasText: "Yes, replying in a thread" })
+      .waitFor({ timeout: 5_000 });
     const count = alicesHello.locator(':scope > .reactions > button.reaction[data-emoji="👍"] .count');
     await count.filter({ hasText: /^1$/ }).waitFor({ timeout: 5_000 });
     expect(await count.textContent()).toBe("1");
@@ -383,7 +394,12 @@ describe.skipIf(!haveChromium).each(backends)("web console (Chromium, two agents
     expect(scripts.length).toBeGreaterThan(0);
     for (const script of scripts) {
       expect(script).toMatch(/\ssrc="\/assets\/[^"]+\.js"/);
-      expect(script.replace(/<script\b[^>]*>/i, "").replace(/<\/script>$/i, "").trim()).toBe("");
+      expect(
+        script
+          .replace(/<script\b[^>]*>/i, "")
+          .replace(/<\/script>$/i, "")
+          .trim(),
+      ).toBe("");
     }
     expect(html).not.toMatch(/<style\b|\son[a-z]+\s*=|javascript:/i);
 
@@ -394,7 +410,9 @@ describe.skipIf(!haveChromium).each(backends)("web console (Chromium, two agents
     // The policy holds in the browser: an injected inline script is refused, and reported
     // where the last test looks for violations (then forgotten: it was on purpose).
     await dave.page.locator('textarea[name="token"]').waitFor();
-    await dave.page.evaluate(`(() => { const s = document.createElement("script"); s.textContent = "window.injected = true"; document.body.append(s); })()`);
+    await dave.page.evaluate(
+      `(() => { const s = document.createElement("script"); s.textContent = "window.injected = true"; document.body.append(s); })()`,
+    );
     // Both reports: the browser's own console error and the page's violation event.
     await expect
       .poll(() => dave.policyErrors.length >= 2 && dave.policyErrors.some((e) => e.startsWith("CSP violation")), { timeout: 10_000 })

@@ -68,7 +68,12 @@ describe("buf breaking in npm test", () => {
     await git(["read-tree", "origin/main"], index);
     await git(["update-index", "--cacheinfo", `100644,${blob},${path}`], index);
     const tree = await git(["write-tree"], index);
-    const author = { GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.com", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.com" };
+    const author = {
+      GIT_AUTHOR_NAME: "t",
+      GIT_AUTHOR_EMAIL: "t@example.com",
+      GIT_COMMITTER_NAME: "t",
+      GIT_COMMITTER_EMAIL: "t@example.com",
+    };
     const commit = await git(["commit-tree", tree, "-p", "origin/main", "-m", "main adds Talk.topic"], author);
     await git(["branch", "main", commit]);
     const { code, output } = await breaking(clone);

@@ -23,9 +23,11 @@ import { call, expectStatus, readLines, rest, type Json, type RestReply } from "
 type Doc = { paths: Record<string, Record<string, Json>>; [key: string]: Json };
 
 /** The spec beside the repository (../shared/spec, as for the main checkout), or TALKHUB_SPEC_FILE. */
-const specFile = [process.env["TALKHUB_SPEC_FILE"], resolve("../shared/spec/talk-api-reference.txt"), "/work/shared/spec/talk-api-reference.txt"].find(
-  (file): file is string => file !== undefined && file !== "" && existsSync(file),
-);
+const specFile = [
+  process.env["TALKHUB_SPEC_FILE"],
+  resolve("../shared/spec/talk-api-reference.txt"),
+  "/work/shared/spec/talk-api-reference.txt",
+].find((file): file is string => file !== undefined && file !== "" && existsSync(file));
 
 /** The REST calls of the spec's examples and tutorial: both path families, every method it shows. */
 const specRestCalls = new Set([
@@ -56,7 +58,9 @@ function shape(path: string): string {
 
 /** The document's operations as "METHOD /shape" lines. */
 function operations(doc: Doc): Set<string> {
-  return new Set(Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item).map((verb) => `${verb.toUpperCase()} ${shape(path)}`)));
+  return new Set(
+    Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item).map((verb) => `${verb.toUpperCase()} ${shape(path)}`)),
+  );
 }
 
 /**
@@ -103,7 +107,9 @@ describe("OpenAPI document", () => {
 
   it("lists the spec's REST calls as the spec's text names them", async () => {
     if (specFile === undefined) {
-      console.warn("!!! talk-api-reference.txt not found beside the repository (../shared/spec) nor in TALKHUB_SPEC_FILE: the list of the spec's calls is not rechecked");
+      console.warn(
+        "!!! talk-api-reference.txt not found beside the repository (../shared/spec) nor in TALKHUB_SPEC_FILE: the list of the spec's calls is not rechecked",
+      );
       recordNotRun("OpenAPI: the spec's calls not rechecked against talk-api-reference.txt (not found)");
       return;
     }
@@ -152,17 +158,41 @@ describe("OpenAPI document against the running service", () => {
 
     const send = { text: "with a file", medias: [{ type: "application/pdf", url: "https://files.example.com/a.pdf", name: "a.pdf" }] };
     expect(requestSchemaProblems("post", "/v1.0/talks/{chat_id}/messages", send)).toEqual([]);
-    const message = expectValid(await call(env.url, "POST", `/v1.0/talks/${talk.id}/messages`, ann.token, send), "post", "/v1.0/talks/{chat_id}/messages");
-    expectValid(await call(env.url, "POST", `/v1.0/messages/${message.id}/reactions`, bob.token, { emoji: "👍" }), "post", "/v1.0/messages/{message_id}/reactions");
-    const list = expectValid(await call(env.url, "GET", `/v1.0/service_agents/talk_messages?chat_id=${talk.id}&page_size=50`, bob.token), "get", "/v1.0/service_agents/talk_messages");
+    const message = expectValid(
+      await call(env.url, "POST", `/v1.0/talks/${talk.id}/messages`, ann.token, send),
+      "post",
+      "/v1.0/talks/{chat_id}/messages",
+    );
+    expectValid(
+      await call(env.url, "POST", `/v1.0/messages/${message.id}/reactions`, bob.token, { emoji: "👍" }),
+      "post",
+      "/v1.0/messages/{message_id}/reactions",
+    );
+    const list = expectValid(
+      await call(env.url, "GET", `/v1.0/service_agents/talk_messages?chat_id=${talk.id}&page_size=50`, bob.token),
+      "get",
+      "/v1.0/service_agents/talk_messages",
+    );
     expect(list.result[0].metadata.reactions).toHaveLength(1);
     expectValid(await call(env.url, "GET", "/v1.0/talks", ann.token), "get", "/v1.0/talks");
-    const members = expectValid(await call(env.url, "GET", `/v1.0/talks/${talk.id}/participants`, ann.token), "get", "/v1.0/talks/{chat_id}/participants");
+    const members = expectValid(
+      await call(env.url, "GET", `/v1.0/talks/${talk.id}/participants`, ann.token),
+      "get",
+      "/v1.0/talks/{chat_id}/participants",
+    );
     const bobs = members.result.find((p: Json) => p.owner_id === bob.id);
-    expectValid(await call(env.url, "DELETE", `/v1.0/talks/${talk.id}/participants/${bobs.id}`, ann.token), "delete", "/v1.0/talks/{chat_id}/participants/{participant_id}");
+    expectValid(
+      await call(env.url, "DELETE", `/v1.0/talks/${talk.id}/participants/${bobs.id}`, ann.token),
+      "delete",
+      "/v1.0/talks/{chat_id}/participants/{participant_id}",
+    );
     expectValid(await call(env.url, "GET", "/v1.0/agents", ann.token), "get", "/v1.0/agents");
     // A deleted talk carries tm_delete, which the document has as an optional date-time.
-    const deleted = expectValid(await call(env.url, "DELETE", `/v1.0/service_agents/talk_chats/${talk.id}`, ann.token), "delete", "/v1.0/service_agents/talk_chats/{id}");
+    const deleted = expectValid(
+      await call(env.url, "DELETE", `/v1.0/service_agents/talk_chats/${talk.id}`, ann.token),
+      "delete",
+      "/v1.0/service_agents/talk_chats/{id}",
+    );
     expect(typeof deleted.tm_delete).toBe("string");
     // An error answer has the document's Error shape.
     const missing = await call(env.url, "GET", `/v1.0/talks/${talk.id}`, ann.token);
@@ -176,7 +206,10 @@ describe("OpenAPI document against the running service", () => {
     const talk = expectStatus(await call(env.url, "POST", "/v1.0/talks", ann.token, { type: "group" }), 200);
     expectStatus(await call(env.url, "POST", `/v1.0/talks/${talk.id}/messages`, ann.token, { text: "hello" }), 200);
     const abort = new AbortController();
-    const response = await fetch(`${env.url}/v1.0/talks/${talk.id}/events?after_seq=0`, { headers: { authorization: `Bearer ${ann.token}` }, signal: abort.signal });
+    const response = await fetch(`${env.url}/v1.0/talks/${talk.id}/events?after_seq=0`, {
+      headers: { authorization: `Bearer ${ann.token}` },
+      signal: abort.signal,
+    });
     expect(response.headers.get("content-type")).toContain("application/x-ndjson");
     const body = response.body;
     if (body === null) throw new Error("no body");

@@ -39,7 +39,11 @@ interface Seen {
 
 /** Consumes a resumable stream in the background, recording its events and the errors it resumed from. */
 function consume(
-  stream: AsyncIterable<{ kind: { case: "event"; value: { chatId: string; seq: bigint; type: string; payload: { case: string | undefined; value?: unknown } } } | { case: string | undefined } }> & {
+  stream: AsyncIterable<{
+    kind:
+      | { case: "event"; value: { chatId: string; seq: bigint; type: string; payload: { case: string | undefined; value?: unknown } } }
+      | { case: string | undefined };
+  }> & {
     readonly stats: StreamStats;
   },
   controller: AbortController,
@@ -52,7 +56,12 @@ function consume(
       for await (const response of stream) {
         responses += 1;
         if (response.kind.case !== "event" || !("value" in response.kind)) continue;
-        const { chatId, seq, type, payload } = response.kind.value as { chatId: string; seq: bigint; type: string; payload: { case: string | undefined; value?: unknown } };
+        const { chatId, seq, type, payload } = response.kind.value as {
+          chatId: string;
+          seq: bigint;
+          type: string;
+          payload: { case: string | undefined; value?: unknown };
+        };
         const text = payload.case === "messageCreated" ? (payload.value as { text: string }).text : "";
         events.push({ chatId, seq: Number(seq), type, text });
       }
@@ -113,7 +122,13 @@ describe.skipIf(!ready)("client resume across a Talkhub restart", () => {
     const resumedFrom: Code[] = [];
     const talkWatch = new AbortController();
     const eventsWatch = new AbortController();
-    const talkStream = consume(a.watchTalk({ chatId }, { signal: talkWatch.signal, onStatus: (s, e) => s === "reconnecting" && e !== undefined && resumedFrom.push(e.code) }), talkWatch);
+    const talkStream = consume(
+      a.watchTalk(
+        { chatId },
+        { signal: talkWatch.signal, onStatus: (s, e) => s === "reconnecting" && e !== undefined && resumedFrom.push(e.code) },
+      ),
+      talkWatch,
+    );
     const feed = consume(b.watchEvents({}, { signal: eventsWatch.signal }), eventsWatch);
     try {
       const texts: string[] = [];

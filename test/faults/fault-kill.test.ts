@@ -193,7 +193,19 @@ describe.skipIf(!ready)("SIGKILL of a process under load", () => {
         const stalledAt = Date.now();
         link?.stall();
         const sentAfterStall = (talkId: string) => [...acked.values()].some((s) => s.talkId === talkId && s.startedAt > stalledAt);
-        if (!(await vi.waitFor(async () => { if (!(sentAfterStall(chatId) && sentAfterStall(quietId))) throw new Error("not yet"); }, { timeout: 10_000, interval: 50 }).then(() => true, () => false))) {
+        if (
+          !(await vi
+            .waitFor(
+              async () => {
+                if (!(sentAfterStall(chatId) && sentAfterStall(quietId))) throw new Error("not yet");
+              },
+              { timeout: 10_000, interval: 50 },
+            )
+            .then(
+              () => true,
+              () => false,
+            ))
+        ) {
           throw new Error("no send to each talk was acknowledged after the link stalled");
         }
         const ackedBeforeKill = acked.size;
@@ -210,7 +222,12 @@ describe.skipIf(!ready)("SIGKILL of a process under load", () => {
         generation = 1;
         for (const clients of stale) clients.close();
         const restartedAt = Date.now();
-        await reachCount("sends acknowledged by the new B", () => [...acked.values()].filter((sent) => sent.generation === 1).length, ackedByNewB, 20_000);
+        await reachCount(
+          "sends acknowledged by the new B",
+          () => [...acked.values()].filter((sent) => sent.generation === 1).length,
+          ackedByNewB,
+          20_000,
+        );
         return { ackedBeforeKill, killedAt, restartedAt };
       } catch (error) {
         aborted = true;
@@ -229,7 +246,18 @@ describe.skipIf(!ready)("SIGKILL of a process under load", () => {
       Number((await database().query<{ last_seq: string }>("SELECT last_seq FROM talks WHERE id = $1", [talkId]))[0]?.last_seq);
     const head = await headOf(chatId);
     const quietHead = await headOf(quietId);
-    const caughtUp = await vi.waitFor(async () => { if (!(watchersReached(all, chatId, () => head) && watchersReached([...quietWatchers, feedPavel], quietId, () => quietHead))) throw new Error("not yet"); }, { timeout: Math.max(0, loadStoppedAt + 5000 - Date.now()), interval: 50 }).then(() => true, () => false);
+    const caughtUp = await vi
+      .waitFor(
+        async () => {
+          if (!(watchersReached(all, chatId, () => head) && watchersReached([...quietWatchers, feedPavel], quietId, () => quietHead)))
+            throw new Error("not yet");
+        },
+        { timeout: Math.max(0, loadStoppedAt + 5000 - Date.now()), interval: 50 },
+      )
+      .then(
+        () => true,
+        () => false,
+      );
     const caughtUpMs = Date.now() - loadStoppedAt;
     await tap.flush();
     await tap.close();

@@ -272,7 +272,20 @@ describe.skipIf(!ready)("a Postgres outage under load", () => {
 
     watcher = resumingWatch(clients[0] as Clients, chatId);
     const watching = watcher;
-    expect(await vi.waitFor(async () => { if (!(watching.events.length >= createdSeq)) throw new Error("not yet"); }, { timeout: 10_000, interval: 50 }).then(() => true, () => false), "the watcher replayed the talk's creation").toBe(true);
+    expect(
+      await vi
+        .waitFor(
+          async () => {
+            if (!(watching.events.length >= createdSeq)) throw new Error("not yet");
+          },
+          { timeout: 10_000, interval: 50 },
+        )
+        .then(
+          () => true,
+          () => false,
+        ),
+      "the watcher replayed the talk's creation",
+    ).toBe(true);
 
     // The load: each sender sends one message after another. A send that fails is retried
     // with the SAME client_message_id (every 100 ms, within 40 s); every 4th acknowledged send
@@ -307,7 +320,14 @@ describe.skipIf(!ready)("a Postgres outage under load", () => {
         } catch (reason) {
           const error = ConnectError.from(reason);
           const at = Date.now();
-          failures.push({ clientMessageId, code: Code[error.code] ?? String(error.code), message: error.rawMessage, startedAt, at, ms: at - startedAt });
+          failures.push({
+            clientMessageId,
+            code: Code[error.code] ?? String(error.code),
+            message: error.rawMessage,
+            startedAt,
+            at,
+            ms: at - startedAt,
+          });
           await sleep(100);
         }
       }
@@ -338,7 +358,22 @@ describe.skipIf(!ready)("a Postgres outage under load", () => {
         await server.start();
         const upAt = Date.now();
         // Every sender succeeds again (a call started after Postgres is up), within the bound.
-        const recovered = await vi.waitFor(async () => { if (!(Array.from({ length: senders }, (_, s) => s).every((s) => [...acked].some(([key, v]) => key.startsWith(`fp-${s}-`) && v.startedAt >= upAt)))) throw new Error("not yet"); }, { timeout: recoveryBoundMs, interval: 50 }).then(() => true, () => false);
+        const recovered = await vi
+          .waitFor(
+            async () => {
+              if (
+                !Array.from({ length: senders }, (_, s) => s).every((s) =>
+                  [...acked].some(([key, v]) => key.startsWith(`fp-${s}-`) && v.startedAt >= upAt),
+                )
+              )
+                throw new Error("not yet");
+            },
+            { timeout: recoveryBoundMs, interval: 50 },
+          )
+          .then(
+            () => true,
+            () => false,
+          );
         const recoveredAt = Date.now();
         const ackedAtRecovery = acked.size;
         await reachCount("sends acknowledged after every sender recovered", () => acked.size - ackedAtRecovery, ackedAfterRecovery, 20_000);
@@ -355,21 +390,42 @@ describe.skipIf(!ready)("a Postgres outage under load", () => {
     const loadStoppedAt = Date.now();
     const { ackedBefore: _count, recovered: _recovered, ...moments } = outage;
     const timeline = Object.fromEntries(Object.entries(moments).map(([k, v]) => [k, v - t0]));
-    console.log(`fault-postgres timeline (ms from the load's start): ${JSON.stringify({ ...timeline, loadStoppedAt: loadStoppedAt - t0, readyDuring })}`);
+    console.log(
+      `fault-postgres timeline (ms from the load's start): ${JSON.stringify({ ...timeline, loadStoppedAt: loadStoppedAt - t0, readyDuring })}`,
+    );
 
     // Talkhub survived the outage (a crash shows its last stderr here).
     expect(process_.exited, `Talkhub exited during the outage; its stderr:\n${process_.stderr().slice(-2000)}`).toBe(false);
 
     // /readyz: 503 while down, 200 again after (no restart of Talkhub).
     expect(readyDuring, "/readyz while Postgres was down").toEqual([503]);
-    expect(await vi.waitFor(async () => { if (!((await readyz(process_.url)) === 200)) throw new Error("not yet"); }, { timeout: 10_000, interval: 50 }).then(() => true, () => false), "/readyz after the restart").toBe(true);
+    expect(
+      await vi
+        .waitFor(
+          async () => {
+            if (!((await readyz(process_.url)) === 200)) throw new Error("not yet");
+          },
+          { timeout: 10_000, interval: 50 },
+        )
+        .then(
+          () => true,
+          () => false,
+        ),
+      "/readyz after the restart",
+    ).toBe(true);
 
     // Failures: all UNAVAILABLE, all fast, and the outage did hit the load.
     const codes = [...new Set(failures.map((f) => f.code))];
-    const sample = failures.filter((f) => f.code !== "Unavailable").slice(0, 5).map((f) => `${f.clientMessageId}: ${f.code} ${f.message}`);
+    const sample = failures
+      .filter((f) => f.code !== "Unavailable")
+      .slice(0, 5)
+      .map((f) => `${f.clientMessageId}: ${f.code} ${f.message}`);
     expect(codes, `codes of failed sends (${sample.join("; ")})`).toEqual(failures.length === 0 ? [] : ["Unavailable"]);
     const maxFailureMs = Math.max(0, ...failures.map((f) => f.ms));
-    const slowest = failures.reduce((a, f) => (f.ms > a.ms ? f : a), failures[0] ?? { ms: 0, clientMessageId: "", code: "", message: "", startedAt: 0, at: 0 });
+    const slowest = failures.reduce(
+      (a, f) => (f.ms > a.ms ? f : a),
+      failures[0] ?? { ms: 0, clientMessageId: "", code: "", message: "", startedAt: 0, at: 0 },
+    );
     expect(maxFailureMs, `slowest failing send: ${JSON.stringify(slowest)}`).toBeLessThanOrEqual(failFastMs);
     const duringOutage = failures.filter((f) => f.at >= outage.stopIssuedAt && f.startedAt <= outage.upAt);
     expect(duringOutage.length, "sends that failed while Postgres was down").toBeGreaterThan(senders);
@@ -422,10 +478,23 @@ describe.skipIf(!ready)("a Postgres outage under load", () => {
     expect(n - createdSeq, "events after the talk's creation").toBe(acked.size);
 
     // The watcher, resuming with after_seq after stream errors: every event 1..N, in order, once.
-    const caughtUp = await vi.waitFor(async () => { if (!((watching.events.at(-1)?.seq ?? 0) >= n)) throw new Error("not yet"); }, { timeout: 10_000, interval: 50 }).then(() => true, () => false);
+    const caughtUp = await vi
+      .waitFor(
+        async () => {
+          if (!((watching.events.at(-1)?.seq ?? 0) >= n)) throw new Error("not yet");
+        },
+        { timeout: 10_000, interval: 50 },
+      )
+      .then(
+        () => true,
+        () => false,
+      );
     const caughtUpMs = Date.now() - loadStoppedAt;
     const seqs = watching.events.map((e) => e.seq);
-    expect(caughtUp, `the watcher reached seq ${n}: ${describeSeqs(seqs, 1, n)}; errors ${JSON.stringify(watching.errors.slice(0, 5))}`).toBe(true);
+    expect(
+      caughtUp,
+      `the watcher reached seq ${n}: ${describeSeqs(seqs, 1, n)}; errors ${JSON.stringify(watching.errors.slice(0, 5))}`,
+    ).toBe(true);
     expect(seqs, describeSeqs(seqs, 1, n)).toEqual(range(1, n));
     expect(watching.events, "event types as in the log").toEqual(log);
     const streamCodes = [...new Set(watching.errors.map((e) => e.code))];

@@ -70,7 +70,10 @@ describe.skipIf(!ready)("SIGKILL of the process watchers are connected to", () =
       return watcher;
     };
     // On B: two WatchTalk streams from 0 and Pavel's feed (which starts at the talk's head).
-    const talkOnB = [track(new TalkWatcher(agentOn(olga, onB[0] as Clients), chatId, 0)), track(new TalkWatcher(agentOn(quinn, onB[2] as Clients), chatId, 0))];
+    const talkOnB = [
+      track(new TalkWatcher(agentOn(olga, onB[0] as Clients), chatId, 0)),
+      track(new TalkWatcher(agentOn(quinn, onB[2] as Clients), chatId, 0)),
+    ];
     const feedOnB = track(new FeedWatcher(agentOn(pavel, onB[1] as Clients)));
     await Promise.all([...talkOnB.map((watcher) => watcher.waitSeq(createdSeq)), feedOnB.ready()]);
 
@@ -129,7 +132,10 @@ describe.skipIf(!ready)("SIGKILL of the process watchers are connected to", () =
       await vi.waitFor(
         () => {
           const open = onBWatchers.filter((watcher) => !watcher.ended);
-          if (open.length > 0) throw new Error(`streams on B still open ${Date.now() - killedAt} ms after the kill: ${open.map((w) => w.describe()).join("; ")}`);
+          if (open.length > 0)
+            throw new Error(
+              `streams on B still open ${Date.now() - killedAt} ms after the kill: ${open.map((w) => w.describe()).join("; ")}`,
+            );
         },
         { timeout: endBound, interval: 20 },
       );
@@ -140,15 +146,16 @@ describe.skipIf(!ready)("SIGKILL of the process watchers are connected to", () =
         // ABORTED when the socket read fails with ECONNRESET; which one depends on the phase
         // the kill lands in.
         expect(watcher.aborted, `stream on B was not cancelled by the test: ${watcher.describe()}`).toBe(false);
-        expect(watcher.error === undefined ? "ended without error" : Code[watcher.error.code], `stream on B: ${watcher.describe()}`).toBeOneOf([
-          Code[Code.Unavailable],
-          Code[Code.Canceled],
-          Code[Code.Aborted],
-        ]);
+        expect(
+          watcher.error === undefined ? "ended without error" : Code[watcher.error.code],
+          `stream on B: ${watcher.describe()}`,
+        ).toBeOneOf([Code[Code.Unavailable], Code[Code.Canceled], Code[Code.Aborted]]);
       }
 
       // Resume on A from what each received.
-      const talkOnA = talkOnB.map((watcher, i) => track(new TalkWatcher(agentOn(watcher.agent, onA[i === 0 ? 0 : 2] as Clients), chatId, watcher.lastSeq)));
+      const talkOnA = talkOnB.map((watcher, i) =>
+        track(new TalkWatcher(agentOn(watcher.agent, onA[i === 0 ? 0 : 2] as Clients), chatId, watcher.lastSeq)),
+      );
       const feedOnA = track(new FeedWatcher(agentOn(pavel, onA[1] as Clients), feedOnB.cursor));
       expect(feedOnB.cursor, "the feed on B had a cursor to resume from").not.toBe("");
       const resumedAt = Date.now();
@@ -166,12 +173,15 @@ describe.skipIf(!ready)("SIGKILL of the process watchers are connected to", () =
       stopping = true;
       await Promise.all(load);
 
-      const head = Number((await database().query<{ last_seq: string }>("SELECT last_seq FROM talks WHERE id = $1", [chatId]))[0]?.last_seq);
+      const head = Number(
+        (await database().query<{ last_seq: string }>("SELECT last_seq FROM talks WHERE id = $1", [chatId]))[0]?.last_seq,
+      );
       await vi.waitFor(
         () => {
           const behind = talkOnA.filter((watcher) => watcher.lastSeq < head || watcher.ended);
           const feedBehind = (feedOnA.of(chatId).at(-1)?.seq ?? 0n) < BigInt(head) || feedOnA.ended;
-          if (behind.length > 0 || feedBehind) throw new Error(`not at seq ${head}: ${[...talkOnA, feedOnA].map((w) => w.describe()).join("; ")}`);
+          if (behind.length > 0 || feedBehind)
+            throw new Error(`not at seq ${head}: ${[...talkOnA, feedOnA].map((w) => w.describe()).join("; ")}`);
         },
         { timeout: catchUpBound, interval: 50 },
       );
@@ -187,7 +197,10 @@ describe.skipIf(!ready)("SIGKILL of the process watchers are connected to", () =
         expect(resumed.events.length, `${onBWatcher.agent.name}'s WatchTalk received on A`).toBeGreaterThanOrEqual(liveAfterResume);
       });
       expectLog("Pavel's WatchEvents, B then A", [...feedOnB.of(chatId), ...feedOnA.of(chatId)], log, createdSeq + 1, n);
-      expect(feedOnA.events.filter((event) => event.chatId !== chatId), "feed events of other talks").toEqual([]);
+      expect(
+        feedOnA.events.filter((event) => event.chatId !== chatId),
+        "feed events of other talks",
+      ).toEqual([]);
       expect(feedOnB.of(chatId).length, "feed events received on B before the kill").toBeGreaterThan(0);
 
       // The kill hit the load: sends acknowledged before it, failed at it, and after it.
@@ -208,7 +221,9 @@ describe.skipIf(!ready)("SIGKILL of the process watchers are connected to", () =
         stored.set(row.client_message_id, list);
       }
       for (const [clientMessageId, sent] of acked) {
-        expect(stored.get(clientMessageId), `acknowledged send ${clientMessageId}`).toEqual([{ id: sent.id, seq: sent.seq, text: sent.text, ownerId: sent.ownerId }]);
+        expect(stored.get(clientMessageId), `acknowledged send ${clientMessageId}`).toEqual([
+          { id: sent.id, seq: sent.seq, text: sent.text, ownerId: sent.ownerId },
+        ]);
       }
       expect(rows.length, "stored messages with a client_message_id").toBe(acked.size);
       expect(n, "the log: creation plus one event per send").toBe(createdSeq + acked.size);

@@ -80,7 +80,9 @@ async function talkhubConnections(member: Member): Promise<number> {
 
 /** Three nats-servers in one cluster, each routing to the two others. */
 async function startCluster(): Promise<Member[]> {
-  const ports = await Promise.all(Array.from({ length: 3 }, async () => ({ client: await freePort(), cluster: await freePort(), monitor: await freePort() })));
+  const ports = await Promise.all(
+    Array.from({ length: 3 }, async () => ({ client: await freePort(), cluster: await freePort(), monitor: await freePort() })),
+  );
   return Promise.all(
     ports.map(async (port, i) => {
       const name = `member${i + 1}`;
@@ -105,7 +107,9 @@ async function startCluster(): Promise<Member[]> {
 /** When each event arrived, by seq (a watcher sees each seq of its talk once). */
 type Arrivals = Map<number, number>;
 /** A WatchTalk response as the live-helpers watchers receive it; WatchEvents adds the cursor. */
-type TalkResponse = { kind: { case: "event"; value: Event } | { case: "heartbeat"; value: Heartbeat } | { case: undefined; value?: undefined } };
+type TalkResponse = {
+  kind: { case: "event"; value: Event } | { case: "heartbeat"; value: Heartbeat } | { case: undefined; value?: undefined };
+};
 
 class TimedTalkWatcher extends TalkWatcher {
   readonly arrivals: Arrivals = new Map();
@@ -142,7 +146,9 @@ describe.skipIf(!ready)("a three-member NATS cluster: a member and a Talkhub pro
     // The routes are up once every member sees the two others.
     await vi.waitFor(
       async () => {
-        const counts = await Promise.all(members.map(async (member) => (await monitor<{ num_routes?: number }>(member, "/routez"))?.num_routes ?? 0));
+        const counts = await Promise.all(
+          members.map(async (member) => (await monitor<{ num_routes?: number }>(member, "/routez"))?.num_routes ?? 0),
+        );
         if (counts.some((count) => count < 2)) throw new Error(`routes per member: ${counts.join(", ")}`);
       },
       { timeout: 20_000, interval: 100 },
@@ -164,8 +170,14 @@ describe.skipIf(!ready)("a three-member NATS cluster: a member and a Talkhub pro
     suite.processes.push(b);
     const afterB = await Promise.all(members.map(talkhubConnections));
     memberOfB = members[afterB.findIndex((count, i) => count > (afterA[i] ?? 0))];
-    expect(afterA.reduce((sum, n) => sum + n, 0), `talkhub connections after A started: ${afterA.join(", ")}`).toBe(1);
-    expect(afterB.reduce((sum, n) => sum + n, 0), `talkhub connections after B started: ${afterB.join(", ")}`).toBe(2);
+    expect(
+      afterA.reduce((sum, n) => sum + n, 0),
+      `talkhub connections after A started: ${afterA.join(", ")}`,
+    ).toBe(1);
+    expect(
+      afterB.reduce((sum, n) => sum + n, 0),
+      `talkhub connections after B started: ${afterB.join(", ")}`,
+    ).toBe(2);
   }, 120_000);
 
   afterAll(async () => {
@@ -179,7 +191,8 @@ describe.skipIf(!ready)("a three-member NATS cluster: a member and a Talkhub pro
     const talkhubA = a;
     const killed = b;
     const natsVictim = memberOfA;
-    if (talkhubA === undefined || killed === undefined || natsVictim === undefined || memberOfB === undefined) throw new Error("not started");
+    if (talkhubA === undefined || killed === undefined || natsVictim === undefined || memberOfB === undefined)
+      throw new Error("not started");
     const survivors = members.filter((member) => member !== natsVictim);
     // The bus is observed on a surviving member, preferably one neither process started on, so
     // what it sees crossed a route.
@@ -196,7 +209,12 @@ describe.skipIf(!ready)("a three-member NATS cluster: a member and a Talkhub pro
     const feedOnA = track(new TimedFeedWatcher(agentOn(pavel, onA[1] as Clients)));
     const talkOnB = track(new TimedTalkWatcher(agentOn(quinn, onB[2] as Clients), chatId, 0));
     const feedOnB = track(new TimedFeedWatcher(agentOn(quinn, onB[2] as Clients)));
-    await Promise.all([talkOnA.waitSeq(createdSeq, 20_000), talkOnB.waitSeq(createdSeq, 20_000), feedOnA.ready(20_000), feedOnB.ready(20_000)]);
+    await Promise.all([
+      talkOnA.waitSeq(createdSeq, 20_000),
+      talkOnB.waitSeq(createdSeq, 20_000),
+      feedOnA.ready(20_000),
+      feedOnB.ready(20_000),
+    ]);
 
     // Talk events as the surviving cluster carries them: seq -> when seen.
     const carried = new Map<number, number>();
@@ -285,9 +303,12 @@ describe.skipIf(!ready)("a three-member NATS cluster: a member and a Talkhub pro
       const sendMs = Date.now() - t0;
 
       // Every watcher on A reaches the head.
-      const head = Number((await database().query<{ last_seq: string }>("SELECT last_seq FROM talks WHERE id = $1", [chatId]))[0]?.last_seq);
+      const head = Number(
+        (await database().query<{ last_seq: string }>("SELECT last_seq FROM talks WHERE id = $1", [chatId]))[0]?.last_seq,
+      );
       const onAWatchers = [talkOnA, feedOnA, resumedTalk, resumedFeed];
-      const lastOf = (watcher: TalkWatcher | FeedWatcher) => Number(watcher.events.filter((event) => event.chatId === chatId).at(-1)?.seq ?? 0n);
+      const lastOf = (watcher: TalkWatcher | FeedWatcher) =>
+        Number(watcher.events.filter((event) => event.chatId === chatId).at(-1)?.seq ?? 0n);
       await vi.waitFor(
         () => {
           const behind = onAWatchers.filter((watcher) => lastOf(watcher) < head || watcher.ended);
@@ -310,7 +331,8 @@ describe.skipIf(!ready)("a three-member NATS cluster: a member and a Talkhub pro
       expect(rows.length, "stored messages with a client_message_id").toBe(total);
       const stored = new Map(rows.map((row) => [row.client_message_id, { id: row.id, seq: Number(row.seq) }]));
       expect(stored.size, "distinct client_message_ids").toBe(total);
-      for (const [clientMessageId, sent] of acked) expect(stored.get(clientMessageId), clientMessageId).toEqual({ id: sent.id, seq: sent.seq });
+      for (const [clientMessageId, sent] of acked)
+        expect(stored.get(clientMessageId), clientMessageId).toEqual({ id: sent.id, seq: sent.seq });
       expect(n, "the log: creation plus one event per send").toBe(createdSeq + total);
 
       // Every watcher has exactly the log, in order; B's watchers together with their resumed part.
@@ -354,7 +376,8 @@ describe.skipIf(!ready)("a three-member NATS cluster: a member and a Talkhub pro
       await vi.waitFor(
         () => {
           const missing = mustBeCarried.filter((seq) => !carried.has(seq));
-          if (missing.length > 0) throw new Error(`not carried by ${tapMember.name}: ${missing.slice(0, 10).join(", ")} (${missing.length})`);
+          if (missing.length > 0)
+            throw new Error(`not carried by ${tapMember.name}: ${missing.slice(0, 10).join(", ")} (${missing.length})`);
         },
         { timeout: 5_000, interval: 50 },
       );

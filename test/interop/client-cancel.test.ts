@@ -50,7 +50,9 @@ describe("client cancels and trace ids in the real log", () => {
   /** The rpc log line of a request id, once it is written. */
   async function loggedCall(requestId: string): Promise<Json> {
     const service = must(proc, "service");
-    await expect.poll(() => logLines(service.output()).some((line) => line.request_id === requestId), { timeout: 15_000, interval: 100 }).toBe(true);
+    await expect
+      .poll(() => logLines(service.output()).some((line) => line.request_id === requestId), { timeout: 15_000, interval: 100 })
+      .toBe(true);
     return logLines(service.output()).find((line) => line.request_id === requestId);
   }
 
@@ -66,12 +68,16 @@ describe("client cancels and trace ids in the real log", () => {
   it("grpc-js call.cancel(): a gzip-compressed watch is CANCELED at info, the reflection stream no error", async () => {
     const address = new URL(must(proc, "service").url).host;
     const reflection = clientOf(address, ["grpc/reflection/v1/reflection.proto"], ["grpc", "reflection", "v1"], "ServerReflection");
-    const talks = clientOf(address, ["talk/v1/talk_service.proto"], ["talk", "v1"], "TalkService", { "grpc.default_compression_algorithm": 2 });
+    const talks = clientOf(address, ["talk/v1/talk_service.proto"], ["talk", "v1"], "TalkService", {
+      "grpc.default_compression_algorithm": 2,
+    });
     try {
       const reflectionId = `reflect-${randomUUID()}`;
       const metadata = new grpc.Metadata();
       metadata.set("x-request-id", reflectionId);
-      const stream = (reflection as unknown as Record<string, (m: grpc.Metadata) => grpc.ClientDuplexStream<object, Json>>)["ServerReflectionInfo"]?.call(reflection, metadata);
+      const stream = (reflection as unknown as Record<string, (m: grpc.Metadata) => grpc.ClientDuplexStream<object, Json>>)[
+        "ServerReflectionInfo"
+      ]?.call(reflection, metadata);
       const listed = new Promise<Json>((resolve) => must(stream, "reflection stream").once("data", resolve));
       stream?.on("error", () => undefined);
       stream?.write({ list_services: "" });
@@ -83,7 +89,9 @@ describe("client cancels and trace ids in the real log", () => {
       const watchMetadata = new grpc.Metadata();
       watchMetadata.set("authorization", `Bearer ${token}`);
       watchMetadata.set("x-request-id", watchId);
-      const watch = (talks as unknown as Record<string, (r: object, m: grpc.Metadata) => grpc.ClientReadableStream<Json>>)["WatchEvents"]?.call(talks, {}, watchMetadata);
+      const watch = (talks as unknown as Record<string, (r: object, m: grpc.Metadata) => grpc.ClientReadableStream<Json>>)[
+        "WatchEvents"
+      ]?.call(talks, {}, watchMetadata);
       watch?.on("error", () => undefined);
       await new Promise((resolve) => must(watch, "watch").once("data", resolve));
       watch?.cancel();
@@ -96,7 +104,9 @@ describe("client cancels and trace ids in the real log", () => {
       expect(await loggedCall(watchId)).toMatchObject({ level: 30, code: "canceled", method: "talk.v1.TalkService/WatchEvents" });
       expectNoErrorLines();
       const text = await metrics();
-      expect(metricValue(text, "talkhub_rpc_requests_total", { method: "talk.v1.TalkService/WatchEvents", code: "canceled" })).toBeGreaterThanOrEqual(1);
+      expect(
+        metricValue(text, "talkhub_rpc_requests_total", { method: "talk.v1.TalkService/WatchEvents", code: "canceled" }),
+      ).toBeGreaterThanOrEqual(1);
       expect(metricValue(text, "talkhub_rpc_requests_total", { code: "internal" })).toBe(0);
     } finally {
       reflection.close();
@@ -104,28 +114,53 @@ describe("client cancels and trace ids in the real log", () => {
     }
   }, 60_000);
 
-  it.each(["grpc", "connect"])("buf curl (%s, schema from reflection) killed by its PID mid-stream: CANCELED at info", async (protocol) => {
-    const service = must(proc, "service");
-    const requestId = `buf-${protocol}-${randomUUID()}`;
-    const args = ["curl", "--protocol", protocol, ...(protocol === "grpc" ? ["--http2-prior-knowledge"] : []), "-H", `Authorization: Bearer ${token}`, "-H", `x-request-id: ${requestId}`, "-d", "{}", `${service.url}/talk.v1.TalkService/WatchEvents`];
-    const child = spawn(bufBinary, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (out += chunk.toString()));
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    try {
-      // The first message (a heartbeat) is out: the call is on.
-      await expect.poll(() => out, { timeout: 45_000, interval: 100 }).toContain("heartbeat");
-    } finally {
-      process.kill(must(child.pid, "buf pid"), "SIGKILL");
-      await exited;
-    }
-    expect(await loggedCall(requestId)).toMatchObject({ level: 30, code: "canceled", method: "talk.v1.TalkService/WatchEvents" });
-    // buf's reflection stream died with it.
-    await expect.poll(async () => metricValue(await metrics(), "talkhub_rpc_requests_total", { method: "grpc.reflection.v1.ServerReflection/ServerReflectionInfo", code: "canceled" }), { timeout: 15_000 }).toBeGreaterThanOrEqual(1);
-    expectNoErrorLines();
-    expect(metricValue(await metrics(), "talkhub_rpc_requests_total", { code: "internal" })).toBe(0);
-  }, 90_000);
+  it.each(["grpc", "connect"])(
+    "buf curl (%s, schema from reflection) killed by its PID mid-stream: CANCELED at info",
+    async (protocol) => {
+      const service = must(proc, "service");
+      const requestId = `buf-${protocol}-${randomUUID()}`;
+      const args = [
+        "curl",
+        "--protocol",
+        protocol,
+        ...(protocol === "grpc" ? ["--http2-prior-knowledge"] : []),
+        "-H",
+        `Authorization: Bearer ${token}`,
+        "-H",
+        `x-request-id: ${requestId}`,
+        "-d",
+        "{}",
+        `${service.url}/talk.v1.TalkService/WatchEvents`,
+      ];
+      const child = spawn(bufBinary, args, { stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+      child.stderr.on("data", (chunk: Buffer) => (out += chunk.toString()));
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      try {
+        // The first message (a heartbeat) is out: the call is on.
+        await expect.poll(() => out, { timeout: 45_000, interval: 100 }).toContain("heartbeat");
+      } finally {
+        process.kill(must(child.pid, "buf pid"), "SIGKILL");
+        await exited;
+      }
+      expect(await loggedCall(requestId)).toMatchObject({ level: 30, code: "canceled", method: "talk.v1.TalkService/WatchEvents" });
+      // buf's reflection stream died with it.
+      await expect
+        .poll(
+          async () =>
+            metricValue(await metrics(), "talkhub_rpc_requests_total", {
+              method: "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+              code: "canceled",
+            }),
+          { timeout: 15_000 },
+        )
+        .toBeGreaterThanOrEqual(1);
+      expectNoErrorLines();
+      expect(metricValue(await metrics(), "talkhub_rpc_requests_total", { code: "internal" })).toBe(0);
+    },
+    90_000,
+  );
 
   it("logs the trace id of a W3C traceparent (grpc-js metadata, Connect header)", async () => {
     const service = must(proc, "service");
@@ -133,7 +168,11 @@ describe("client cancels and trace ids in the real log", () => {
     const requestId = `trace-${randomUUID()}`;
     const reply = await rest(service.url, "POST", "/talk.v1.TalkService/ListTalks", {
       bearer: token,
-      headers: { "Content-Type": "application/json", "X-Request-Id": requestId, traceparent: `00-${traceId}-${randomBytes(8).toString("hex")}-01` },
+      headers: {
+        "Content-Type": "application/json",
+        "X-Request-Id": requestId,
+        traceparent: `00-${traceId}-${randomBytes(8).toString("hex")}-01`,
+      },
       body: "{}",
     });
     expect(reply.status).toBe(200);
@@ -148,7 +187,12 @@ describe("client cancels and trace ids in the real log", () => {
     metadata.set("traceparent", `00-${grpcTrace}-${randomBytes(8).toString("hex")}-00`);
     try {
       await new Promise((resolve, reject) =>
-        (talks as unknown as Record<string, (r: object, m: grpc.Metadata, cb: (e: Error | null) => void) => void>)["ListTalks"]?.call(talks, {}, metadata, (e) => (e === null ? resolve(undefined) : reject(e))),
+        (talks as unknown as Record<string, (r: object, m: grpc.Metadata, cb: (e: Error | null) => void) => void>)["ListTalks"]?.call(
+          talks,
+          {},
+          metadata,
+          (e) => (e === null ? resolve(undefined) : reject(e)),
+        ),
       );
     } finally {
       talks.close();

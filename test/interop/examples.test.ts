@@ -93,12 +93,19 @@ describe("examples against a Talkhub service", () => {
 
   it("connect-node: the bot on the client package welcomes an agent added to its group talk, once", async () => {
     const customer = newCustomer();
-    const [alice, bot, carol] = await Promise.all([env.agent(customer, "Alice"), env.agent(customer, "Welcomebot"), env.agent(customer, "Carol")]);
+    const [alice, bot, carol] = await Promise.all([
+      env.agent(customer, "Alice"),
+      env.agent(customer, "Welcomebot"),
+      env.agent(customer, "Carol"),
+    ]);
     const talk = await createTalk(alice, [bot], "group");
     await runExample(["--import", "tsx", "examples/connect-node/main.ts"], { TALKHUB_URL: env.url, TALKHUB_TOKEN: bot.token });
 
     await alice.talks.addParticipant({ chatId: talk.id, agentId: carol.id });
-    await vi.waitFor(async () => expect(await textsBy(carol, talk.id, bot)).toContain("Welcome, Carol!"), { timeout: 15_000, interval: 100 });
+    await vi.waitFor(async () => expect(await textsBy(carol, talk.id, bot)).toContain("Welcome, Carol!"), {
+      timeout: 15_000,
+      interval: 100,
+    });
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect((await textsBy(carol, talk.id, bot)).filter((t) => t === "Welcome, Carol!")).toHaveLength(1);
   });
@@ -113,9 +120,19 @@ describe("examples against a Talkhub service", () => {
 
     it("browser: the Connect-Web page, served from another origin, shows a talk's events live and sends", async () => {
       // The page typechecks with the DOM library, and bundles.
-      await promisify(execFile)(process.execPath, [join(repo, "node_modules/typescript/bin/tsc"), "--noEmit", "-p", "examples/browser"], { cwd: repo, timeout: 120_000 });
+      await promisify(execFile)(process.execPath, [join(repo, "node_modules/typescript/bin/tsc"), "--noEmit", "-p", "examples/browser"], {
+        cwd: repo,
+        timeout: 120_000,
+      });
       dir = await mkdtemp(join(tmpdir(), "talkhub-browser-example-"));
-      await build({ entryPoints: [join(repo, "examples/browser/main.ts")], bundle: true, format: "esm", target: "es2022", outfile: join(dir, "main.js"), logLevel: "warning" });
+      await build({
+        entryPoints: [join(repo, "examples/browser/main.ts")],
+        bundle: true,
+        format: "esm",
+        target: "es2022",
+        outfile: join(dir, "main.js"),
+        logLevel: "warning",
+      });
       await copyFile(join(repo, "examples/browser/index.html"), join(dir, "index.html"));
       const files = new Map([
         ["/", { file: "index.html", type: "text/html" }],
@@ -150,10 +167,15 @@ describe("examples against a Talkhub service", () => {
 
         await page.locator("#send input").fill("from the page");
         await page.locator("#send button").click();
-        await vi.waitFor(async () => expect(await textsBy(alice, talk.id, bob)).toEqual(["from the page"]), { timeout: 10_000, interval: 100 });
+        await vi.waitFor(async () => expect(await textsBy(alice, talk.id, bob)).toEqual(["from the page"]), {
+          timeout: 10_000,
+          interval: 100,
+        });
         await page.locator("#events li", { hasText: "message_created: from the page" }).waitFor({ timeout: 10_000 });
 
-        const seqs = await Promise.all((await page.locator("#events li").all()).map(async (item) => Number(await item.getAttribute("data-seq"))));
+        const seqs = await Promise.all(
+          (await page.locator("#events li").all()).map(async (item) => Number(await item.getAttribute("data-seq"))),
+        );
         expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
         expect(await page.locator("#error").textContent()).toBe("");
         expect(pageErrors).toEqual([]);

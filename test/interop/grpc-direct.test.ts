@@ -9,7 +9,15 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import http2 from "node:http2";
 import { gunzipSync, gzipSync } from "node:zlib";
-import { create, fromBinary, toBinary, type DescMessage, type DescMethodUnary, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import {
+  create,
+  fromBinary,
+  toBinary,
+  type DescMessage,
+  type DescMethodUnary,
+  type MessageInitShape,
+  type MessageShape,
+} from "@bufbuild/protobuf";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { MessageService } from "../../gen/talk/v1/message_service_pb.js";
 import type { Talk } from "../../gen/talk/v1/resources_pb.js";
@@ -273,7 +281,11 @@ describe.each(backends)("unary gRPC over raw HTTP/2 on %s", (backend) => {
   });
 
   const malformed: [string, (request: Uint8Array) => Buffer, Code][] = [
-    ["an envelope announcing 10 more bytes than it carries", (request) => envelope(request, { declared: request.length + 10 }), Code.InvalidArgument],
+    [
+      "an envelope announcing 10 more bytes than it carries",
+      (request) => envelope(request, { declared: request.length + 10 }),
+      Code.InvalidArgument,
+    ],
     ["an envelope announcing 100 bytes with none sent", () => envelope(new Uint8Array(0), { declared: 100 }), Code.InvalidArgument],
     ["garbage protobuf bytes", () => envelope(Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff])), Code.InvalidArgument],
     ["a field cut short (5 bytes announced, 1 sent)", () => envelope(Buffer.from([0x0a, 0x05, 0x61])), Code.InvalidArgument],
@@ -301,9 +313,14 @@ describe.each(backends)("unary gRPC over raw HTTP/2 on %s", (backend) => {
     // parseTimeout accepts 1 to 8 digits and one unit of H M S m u n; anything else is INVALID_ARGUMENT.
     for (const timeout of ["abc", "5", "S", "-1S", "1.5S", "123456789S", "5s"]) {
       const text = `timeout ${timeout} ${randomUUID()}`;
-      const reply = await h2.call(pathOf(sendMessageMethod), envelope(encode(sendMessageMethod.input, { chatId: talk.id, text })), ann.token, {
-        "grpc-timeout": timeout,
-      });
+      const reply = await h2.call(
+        pathOf(sendMessageMethod),
+        envelope(encode(sendMessageMethod.input, { chatId: talk.id, text })),
+        ann.token,
+        {
+          "grpc-timeout": timeout,
+        },
+      );
       expectStatus(reply, Code.InvalidArgument, /timeout/);
       expect(reply.grpcMessage, timeout).toContain(timeout);
       expect(await textsOf(bob, talk.id)).not.toContain(text);
@@ -333,7 +350,10 @@ describe.each(backends)("unary gRPC over raw HTTP/2 on %s", (backend) => {
     await expectUsable(ann, talk);
 
     // The largest length field: the same.
-    expectStatus(await h2.call(pathOf(getTalkMethod), envelope(Buffer.alloc(8), { declared: 0xffffffff }), ann.token), Code.ResourceExhausted);
+    expectStatus(
+      await h2.call(pathOf(getTalkMethod), envelope(Buffer.alloc(8), { declared: 0xffffffff }), ann.token),
+      Code.ResourceExhausted,
+    );
     await expectUsable(ann, talk);
   });
 
@@ -363,10 +383,16 @@ describe.each(backends)("unary gRPC over raw HTTP/2 on %s", (backend) => {
 
     expectStatus(await h2.call(path, request("no token"), undefined), Code.Unauthenticated);
     expectStatus(await h2.call(path, request("not a jwt"), "not-a-jwt"), Code.Unauthenticated);
-    expectStatus(await h2.call(path, request("basic"), undefined, { authorization: "Basic YWxhZGRpbjpvcGVuc2VzYW1l" }), Code.Unauthenticated);
+    expectStatus(
+      await h2.call(path, request("basic"), undefined, { authorization: "Basic YWxhZGRpbjpvcGVuc2VzYW1l" }),
+      Code.Unauthenticated,
+    );
     const forged = await mintToken(randomBytes(32).toString("hex"), { customerId: ann.customerId, agentId: ann.id, name: "Ann" });
     expectStatus(await h2.call(path, request("forged"), forged), Code.Unauthenticated);
-    expectStatus(await h2.call(pathOf(getTalkMethod), envelope(encode(getTalkMethod.input, { id: talk.id })), forged), Code.Unauthenticated);
+    expectStatus(
+      await h2.call(pathOf(getTalkMethod), envelope(encode(getTalkMethod.input, { id: talk.id })), forged),
+      Code.Unauthenticated,
+    );
 
     // A valid agent of another customer sees neither the talk nor a way to write to it.
     const eve = await env.agent(newCustomer(), "Eve", { via: "connect" });

@@ -18,7 +18,12 @@ import { runs, toolPresent } from "../support/external-tools.js";
 const run = promisify(execFile);
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const debianPython = "/usr/bin/python3";
-const haveGrpcio = toolPresent("grpc-message (Python grpcio)", "python3-grpcio", runs(debianPython, ["-c", "import grpc"]), "apt-get install -y python3-grpcio");
+const haveGrpcio = toolPresent(
+  "grpc-message (Python grpcio)",
+  "python3-grpcio",
+  runs(debianPython, ["-c", "import grpc"]),
+  "apt-get install -y python3-grpcio",
+);
 
 /** A bad id whose error message holds ":", ",", '"', "%" and a non-ASCII letter. */
 const badId = "nope 50% ö";
@@ -30,7 +35,10 @@ const encodings = [
 ] as const;
 
 function talkService(address: string, gzip: boolean): grpc.Client {
-  const definition = protoLoader.loadSync(["talk/v1/talk_service.proto"], { includeDirs: [`${root}proto`, `${root}third_party`], keepCase: true });
+  const definition = protoLoader.loadSync(["talk/v1/talk_service.proto"], {
+    includeDirs: [`${root}proto`, `${root}third_party`],
+    keepCase: true,
+  });
   const talkV1 = (grpc.loadPackageDefinition(definition)["talk"] as grpc.GrpcObject)["v1"] as grpc.GrpcObject;
   const ctor = talkV1["TalkService"] as grpc.ServiceClientConstructor;
   return new ctor(address, grpc.credentials.createInsecure(), gzip ? { "grpc.default_compression_algorithm": 2 } : {});
@@ -51,7 +59,9 @@ describe("grpc-message as the gRPC spec encodes it", () => {
     metadata.set("authorization", `Bearer ${ann.token}`);
     try {
       const error = await new Promise<grpc.ServiceError>((resolve, reject) => {
-        const getTalk = (client as unknown as Record<string, (r: object, m: grpc.Metadata, cb: (e: grpc.ServiceError | null) => void) => void>)["GetTalk"];
+        const getTalk = (
+          client as unknown as Record<string, (r: object, m: grpc.Metadata, cb: (e: grpc.ServiceError | null) => void) => void>
+        )["GetTalk"];
         getTalk?.call(client, { id: badId }, metadata, (e) => (e === null ? reject(new Error("GetTalk succeeded")) : resolve(e)));
       });
       expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
@@ -61,10 +71,14 @@ describe("grpc-message as the gRPC spec encodes it", () => {
     }
   });
 
-  it.runIf(haveGrpcio).each(encodings)("Python grpcio shows the message as written, %s", async (_, encoding) => {
-    const ann = await env.agent(newCustomer(), "Ann");
-    const script = `${root}test/interop/clients/grpcio_error.py`;
-    const { stdout } = await run(debianPython, [script, new URL(env.url).host, ann.token, badId, encoding], { timeout: 60_000 });
-    expect(stdout).toBe(`INVALID_ARGUMENT\n${expected}\n`);
-  }, 60_000);
+  it.runIf(haveGrpcio).each(encodings)(
+    "Python grpcio shows the message as written, %s",
+    async (_, encoding) => {
+      const ann = await env.agent(newCustomer(), "Ann");
+      const script = `${root}test/interop/clients/grpcio_error.py`;
+      const { stdout } = await run(debianPython, [script, new URL(env.url).host, ann.token, badId, encoding], { timeout: 60_000 });
+      expect(stdout).toBe(`INVALID_ARGUMENT\n${expected}\n`);
+    },
+    60_000,
+  );
 });

@@ -29,7 +29,19 @@ import {
 import { chromiumPath, launchChromium } from "../support/chromium.js";
 import { frame, parseFrames, trailerFlag } from "../support/envelopes.js";
 import { TalkServiceClient } from "../support/grpc-web-stub.js";
-import { backends, Code, createTalk, expectCode, must, newCustomer, sendText, sleep, useService, type TestAgent, type TestEnv } from "../support/harness.js";
+import {
+  backends,
+  Code,
+  createTalk,
+  expectCode,
+  must,
+  newCustomer,
+  sendText,
+  sleep,
+  useService,
+  type TestAgent,
+  type TestEnv,
+} from "../support/harness.js";
 import { httpRequest } from "../support/rest-helpers.js";
 
 /** xhr2's XMLHttpRequest, as far as the streaming subclass below reaches into it. */
@@ -99,13 +111,18 @@ describe.each(backends)("Google's grpc-web runtime in text mode on %s", (backend
     const customer = newCustomer();
     const [ann, bob] = await Promise.all([env.agent(customer, "Ann"), env.agent(customer, "Bob")]);
     const client = new TalkServiceClient(env.url);
-    const created = await client.createTalk(create(CreateTalkRequestSchema, { type: "group", name: "Over grpc-web-text", participantIds: [bob.id] }), bearer(ann));
+    const created = await client.createTalk(
+      create(CreateTalkRequestSchema, { type: "group", name: "Over grpc-web-text", participantIds: [bob.id] }),
+      bearer(ann),
+    );
     const talk = must(created.talk, "talk");
     expect(talk.name).toBe("Over grpc-web-text");
     expect(talk.type).toBe("group");
 
     const got = await new Promise<GetTalkResponse>((resolve, reject) => {
-      client.getTalk(create(GetTalkRequestSchema, { id: talk.id }), bearer(bob), (error, response) => (error === null ? resolve(response) : reject(error)));
+      client.getTalk(create(GetTalkRequestSchema, { id: talk.id }), bearer(bob), (error, response) =>
+        error === null ? resolve(response) : reject(error),
+      );
     });
     expect(got.talk?.id).toBe(talk.id);
     expect(got.talk?.memberCount).toBe(2);
@@ -190,7 +207,14 @@ describe.each(backends)("Google's grpc-web runtime in text mode on %s", (backend
       }
 
       // Not base64: the client's fault, as a trailer frame (the status of a call that sent no message).
-      const garbled = await httpRequest(agent, env.url, "POST", path, { ...headers, "content-type": "application/grpc-web-text" }, "not base64!");
+      const garbled = await httpRequest(
+        agent,
+        env.url,
+        "POST",
+        path,
+        { ...headers, "content-type": "application/grpc-web-text" },
+        "not base64!",
+      );
       expect(garbled.status).toBe(200);
       const trailer = must(parseFrames(fromBase64Groups(garbled.text)).frames[0]);
       expect(trailer.flags).toBe(trailerFlag);
@@ -250,7 +274,10 @@ describe.skipIf(!haveChromium)("Google's grpc-web runtime in text mode in Chromi
     const script = must(bundle.outputFiles[0], "the bundle").text;
     server = createServer((req, res) => {
       if (req.url === "/main.js") return void res.writeHead(200, { "content-type": "text/javascript" }).end(script);
-      if (req.url === "/") return void res.writeHead(200, { "content-type": "text/html" }).end(`<!doctype html><script type="module" src="/main.js"></script>`);
+      if (req.url === "/")
+        return void res
+          .writeHead(200, { "content-type": "text/html" })
+          .end(`<!doctype html><script type="module" src="/main.js"></script>`);
       res.writeHead(404).end();
     });
     await new Promise<void>((resolve) => server?.listen(0, "127.0.0.1", resolve));
@@ -292,19 +319,30 @@ describe.skipIf(!haveChromium)("Google's grpc-web runtime in text mode in Chromi
         globals.received = [];
         globals.streamErrors = [];
         const client = new globals.talkhub.TalkServiceClient(url);
-        const stream = client.watchTalk(globals.talkhub.create(globals.talkhub.WatchTalkRequestSchema, { chatId: talkId }), { authorization: `Bearer ${token}` });
+        const stream = client.watchTalk(globals.talkhub.create(globals.talkhub.WatchTalkRequestSchema, { chatId: talkId }), {
+          authorization: `Bearer ${token}`,
+        });
         stream.on("data", (response) => {
-          if (response.kind.case === "event" && response.kind.value.payload.case === "messageCreated") globals.received.push(response.kind.value.payload.value.text);
+          if (response.kind.case === "event" && response.kind.value.payload.case === "messageCreated")
+            globals.received.push(response.kind.value.payload.value.text);
         });
         stream.on("error", (error) => globals.streamErrors.push(`${error.code} ${error.message}`));
         globals.cancel = () => stream.cancel();
       }, call);
       // The replay from the start, then what is sent while the page watches.
-      await page.waitForFunction(() => (globalThis as unknown as PageGlobals).received.includes("before the page"), undefined, { timeout: 10_000 });
+      await page.waitForFunction(() => (globalThis as unknown as PageGlobals).received.includes("before the page"), undefined, {
+        timeout: 10_000,
+      });
       for (const text of ["while the page watches", "and another"]) await sendText(ann, talk.id, text);
-      await page.waitForFunction(() => (globalThis as unknown as PageGlobals).received.includes("and another"), undefined, { timeout: 10_000 });
+      await page.waitForFunction(() => (globalThis as unknown as PageGlobals).received.includes("and another"), undefined, {
+        timeout: 10_000,
+      });
       // The joins' system messages come first in the replay.
-      expect((await page.evaluate(() => (globalThis as unknown as PageGlobals).received)).slice(-3)).toEqual(["before the page", "while the page watches", "and another"]);
+      expect((await page.evaluate(() => (globalThis as unknown as PageGlobals).received)).slice(-3)).toEqual([
+        "before the page",
+        "while the page watches",
+        "and another",
+      ]);
       expect(openStreams(env, bob)).toBe(1);
 
       await page.evaluate(() => (globalThis as unknown as PageGlobals).cancel?.());

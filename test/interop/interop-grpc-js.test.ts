@@ -89,7 +89,12 @@ describe.each(backends)("interop with @grpc/grpc-js on %s", (backend) => {
     const metadata = new grpc.Metadata();
     metadata.set("authorization", `Bearer ${a.token}`);
 
-    const created = await unary<{ talk: TalkJson }>(talks, "CreateTalk", { type: "group", name: "interop", participant_ids: [b.id] }, metadata);
+    const created = await unary<{ talk: TalkJson }>(
+      talks,
+      "CreateTalk",
+      { type: "group", name: "interop", participant_ids: [b.id] },
+      metadata,
+    );
     expect(created.talk).toMatchObject({ type: "group", status: "active", member_count: 2, customer_id: customer });
     const chatId = created.talk.id;
 

@@ -20,7 +20,10 @@ describe("x-request-id on every protocol", () => {
 
   it("grpc-js: echoed in the headers of an answer and in the metadata of an error", async () => {
     const ann = await env.agent(newCustomer(), "Ann");
-    const definition = protoLoader.loadSync(["talk/v1/talk_service.proto"], { includeDirs: [`${root}proto`, `${root}third_party`], keepCase: true });
+    const definition = protoLoader.loadSync(["talk/v1/talk_service.proto"], {
+      includeDirs: [`${root}proto`, `${root}third_party`],
+      keepCase: true,
+    });
     const talkV1 = (grpc.loadPackageDefinition(definition)["talk"] as grpc.GrpcObject)["v1"] as grpc.GrpcObject;
     const client = new (talkV1["TalkService"] as grpc.ServiceClientConstructor)(new URL(env.url).host, grpc.credentials.createInsecure());
     const call = (method: string, request: object, id: string) => {
@@ -71,7 +74,11 @@ describe("x-request-id on every protocol", () => {
     expect(reply.headers.get("vary")).toContain("Access-Control-Request-Headers");
     // A malformed list is not reflected: the fixed list answers, tracing headers in it.
     const odd = await rest(env.url, "OPTIONS", "/talk.v1.TalkService/ListTalks", {
-      headers: { Origin: "https://console.example", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-a, (bad)" },
+      headers: {
+        Origin: "https://console.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "x-a, (bad)",
+      },
     });
     expect(odd.headers.get("access-control-allow-headers")?.toLowerCase()).toContain("traceparent");
   });

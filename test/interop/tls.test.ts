@@ -37,9 +37,23 @@ async function selfSigned(dir: string): Promise<{ certFile: string; keyFile: str
   const certFile = join(dir, "cert.pem");
   const keyFile = join(dir, "key.pem");
   await run("openssl", [
-    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-    "-keyout", keyFile, "-out", certFile, "-days", "2", "-subj", "/CN=localhost",
-    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+    "-keyout",
+    keyFile,
+    "-out",
+    certFile,
+    "-days",
+    "2",
+    "-subj",
+    "/CN=localhost",
+    "-addext",
+    "subjectAltName=IP:127.0.0.1,DNS:localhost",
   ]);
   return { certFile, keyFile };
 }
@@ -115,7 +129,10 @@ describe("TLS on the public port", () => {
     ({ certFile, keyFile } = await selfSigned(dir));
     ca = await readFile(certFile);
     const secret = newSecret();
-    talkhub = await spawnTalkhub({ TALKHUB_TLS_CERT: certFile, TALKHUB_TLS_KEY: keyFile, TALKHUB_JWT_SECRET: secret, TALKHUB_LOG_LEVEL: "warn" }, 150_000);
+    talkhub = await spawnTalkhub(
+      { TALKHUB_TLS_CERT: certFile, TALKHUB_TLS_KEY: keyFile, TALKHUB_JWT_SECRET: secret, TALKHUB_LOG_LEVEL: "warn" },
+      150_000,
+    );
     base = `https://127.0.0.1:${talkhub.port}`;
     const customer = randomUUID();
     [ann, bob] = await Promise.all([newAgent(secret, customer, "Ann"), newAgent(secret, customer, "Bob")]);
@@ -155,7 +172,12 @@ describe("TLS on the public port", () => {
     const untrusting = new Talks(address, grpc.credentials.createSsl());
     const plaintext = new Talks(address, grpc.credentials.createInsecure());
     try {
-      const sent = await unary<{ message: { chat_id: string; text: string } }>(messages, "SendMessage", { chat_id: chatId, text: "over grpc-js and TLS" }, metadata);
+      const sent = await unary<{ message: { chat_id: string; text: string } }>(
+        messages,
+        "SendMessage",
+        { chat_id: chatId, text: "over grpc-js and TLS" },
+        metadata,
+      );
       expect(sent.message).toMatchObject({ chat_id: chatId, text: "over grpc-js and TLS" });
       const talk = await unary<{ talk: { id: string } }>(byName, "GetTalk", { id: chatId }, metadata);
       expect(talk.talk.id).toBe(chatId);
@@ -174,8 +196,14 @@ describe("TLS on the public port", () => {
     for (const [name, transport] of [
       ["gRPC h2", h2("grpc", ann.token)],
       ["Connect h2", h2("connect", ann.token)],
-      ["Connect HTTP/1.1", createConnectTransport({ baseUrl: base, httpVersion: "1.1", nodeOptions: { ca }, interceptors: [bearer(ann.token)] })],
-      ["gRPC-Web HTTP/1.1", createGrpcWebTransport({ baseUrl: base, httpVersion: "1.1", nodeOptions: { ca }, interceptors: [bearer(ann.token)] })],
+      [
+        "Connect HTTP/1.1",
+        createConnectTransport({ baseUrl: base, httpVersion: "1.1", nodeOptions: { ca }, interceptors: [bearer(ann.token)] }),
+      ],
+      [
+        "gRPC-Web HTTP/1.1",
+        createGrpcWebTransport({ baseUrl: base, httpVersion: "1.1", nodeOptions: { ca }, interceptors: [bearer(ann.token)] }),
+      ],
     ] as const) {
       const reply = await createClient(MessageService, transport).sendMessage({ chatId, text: `over ${name}` });
       expect(reply.message?.text, name).toBe(`over ${name}`);
@@ -194,29 +222,54 @@ describe("TLS on the public port", () => {
       return undefined;
     })().catch((error: unknown) => (controller.signal.aborted ? undefined : Promise.reject(error)));
     const watched = await createClient(MessageService, h2("connect", ann.token)).sendMessage({ chatId, text: "to the watcher" });
-    await expect(Promise.race([seen, new Promise((resolve) => setTimeout(() => resolve("timeout"), 10_000))])).resolves.toBe(watched.message?.seq);
+    await expect(Promise.race([seen, new Promise((resolve) => setTimeout(() => resolve("timeout"), 10_000))])).resolves.toBe(
+      watched.message?.seq,
+    );
     controller.abort();
   });
 
   it("serves curl over --http1.1 and --http2: health, Connect JSON and REST /v1.0; curl without the certificate is refused", async () => {
-    for (const [flag, version] of [["--http1.1", "1.1"], ["--http2", "2"]] as const) {
+    for (const [flag, version] of [
+      ["--http1.1", "1.1"],
+      ["--http2", "2"],
+    ] as const) {
       for (const host of ["127.0.0.1", "localhost"]) {
         const url = `https://${host}:${talkhub.port}`;
-        expect(await curl([flag, "--cacert", certFile, "-w", " %{http_version}", `${url}/healthz`]), `${flag} ${host}`).toBe(`{"status":"ok"} ${version}`);
+        expect(await curl([flag, "--cacert", certFile, "-w", " %{http_version}", `${url}/healthz`]), `${flag} ${host}`).toBe(
+          `{"status":"ok"} ${version}`,
+        );
       }
       const connect = await curl([
-        flag, "--cacert", certFile, "-w", "\n%{http_version}",
-        "-H", "content-type: application/json", "-H", `authorization: Bearer ${ann.token}`,
-        "-d", JSON.stringify({ id: chatId }), `${base}/talk.v1.TalkService/GetTalk`,
+        flag,
+        "--cacert",
+        certFile,
+        "-w",
+        "\n%{http_version}",
+        "-H",
+        "content-type: application/json",
+        "-H",
+        `authorization: Bearer ${ann.token}`,
+        "-d",
+        JSON.stringify({ id: chatId }),
+        `${base}/talk.v1.TalkService/GetTalk`,
       ]);
       const [body, negotiated] = connect.split("\n");
       expect(negotiated, `${flag} Connect`).toBe(version);
       expect(JSON.parse(body ?? "{}")).toMatchObject({ talk: { id: chatId } });
 
       const restSend = await curl([
-        flag, "--cacert", certFile, "-w", "\n%{http_version} %{http_code}",
-        "-H", "content-type: application/json", "-H", `authorization: Bearer ${ann.token}`,
-        "-d", JSON.stringify({ text: `REST ${flag}` }), `${base}/v1.0/talks/${chatId}/messages`,
+        flag,
+        "--cacert",
+        certFile,
+        "-w",
+        "\n%{http_version} %{http_code}",
+        "-H",
+        "content-type: application/json",
+        "-H",
+        `authorization: Bearer ${ann.token}`,
+        "-d",
+        JSON.stringify({ text: `REST ${flag}` }),
+        `${base}/v1.0/talks/${chatId}/messages`,
       ]);
       const [restBody, restStatus] = restSend.split("\n");
       expect(restStatus, `${flag} REST`).toBe(`${version} 200`);
@@ -237,10 +290,16 @@ describe("TLS on the public port", () => {
       });
       const topic = `agent_id:${bob.id}:talk_chat:${chatId}`;
       socket.send(JSON.stringify({ type: "subscribe", topics: [topic] }));
-      await vi.waitFor(() => expect(frames.find((f) => f["type"] === "ack")).toMatchObject({ action: "subscribe", topics: [topic] }), { timeout: 10_000 });
+      await vi.waitFor(() => expect(frames.find((f) => f["type"] === "ack")).toMatchObject({ action: "subscribe", topics: [topic] }), {
+        timeout: 10_000,
+      });
       const sent = await createClient(MessageService, h2("grpc", ann.token)).sendMessage({ chatId, text: "over wss" });
       await vi.waitFor(
-        () => expect(frames.find((f) => f["topic"] === topic && f["type"] === "message_created")).toMatchObject({ seq: Number(sent.message?.seq), message_created: { text: "over wss" } }),
+        () =>
+          expect(frames.find((f) => f["topic"] === topic && f["type"] === "message_created")).toMatchObject({
+            seq: Number(sent.message?.seq),
+            message_created: { text: "over wss" },
+          }),
         { timeout: 10_000 },
       );
     } finally {
@@ -248,31 +307,37 @@ describe("TLS on the public port", () => {
     }
   });
 
-  it.runIf(haveChromium)("serves Chromium, which trusts the certificate by its key: the console page and a Connect call, over h2", async () => {
-    const index = join(repo, "web/dist/index.html");
-    if (!existsSync(index)) {
-      // The console as `npm run build:web` makes it (the console e2e test builds it the same way).
-      await run(process.execPath, [join(repo, "node_modules/vite/bin/vite.js"), "build", "--config", "web/vite.config.ts", "--logLevel", "warn"], { cwd: repo, timeout: 150_000 });
-    }
-    // Chromium accepts a certificate whose public key hash is listed (it needs its own user data
-    // dir, which playwright gives every launch); any other certificate error still fails.
-    const spki = new X509Certificate(ca).publicKey.export({ type: "spki", format: "der" });
-    const pin = createHash("sha256").update(spki).digest("base64");
-    const browser = await launchChromium([`--ignore-certificate-errors-spki-list=${pin}`]);
-    try {
-      const page = await browser.newPage();
-      // The console's files: a build elsewhere may be rewriting web/dist this moment.
-      await vi.waitFor(
-        async () => {
-          const response = await page.goto(`https://localhost:${talkhub.port}/`);
-          expect(response?.status()).toBe(200);
-          expect(response?.headers()["content-security-policy"]).toContain("default-src 'self'");
-        },
-        { timeout: 30_000, interval: 500 },
-      );
-      // Evaluated in the page (this project's TypeScript has no DOM types).
-      expect(await page.evaluate('performance.getEntriesByType("navigation")[0].nextHopProtocol')).toBe("h2");
-      const answer: unknown = await page.evaluate(`(async () => {
+  it.runIf(haveChromium)(
+    "serves Chromium, which trusts the certificate by its key: the console page and a Connect call, over h2",
+    async () => {
+      const index = join(repo, "web/dist/index.html");
+      if (!existsSync(index)) {
+        // The console as `npm run build:web` makes it (the console e2e test builds it the same way).
+        await run(
+          process.execPath,
+          [join(repo, "node_modules/vite/bin/vite.js"), "build", "--config", "web/vite.config.ts", "--logLevel", "warn"],
+          { cwd: repo, timeout: 150_000 },
+        );
+      }
+      // Chromium accepts a certificate whose public key hash is listed (it needs its own user data
+      // dir, which playwright gives every launch); any other certificate error still fails.
+      const spki = new X509Certificate(ca).publicKey.export({ type: "spki", format: "der" });
+      const pin = createHash("sha256").update(spki).digest("base64");
+      const browser = await launchChromium([`--ignore-certificate-errors-spki-list=${pin}`]);
+      try {
+        const page = await browser.newPage();
+        // The console's files: a build elsewhere may be rewriting web/dist this moment.
+        await vi.waitFor(
+          async () => {
+            const response = await page.goto(`https://localhost:${talkhub.port}/`);
+            expect(response?.status()).toBe(200);
+            expect(response?.headers()["content-security-policy"]).toContain("default-src 'self'");
+          },
+          { timeout: 30_000, interval: 500 },
+        );
+        // Evaluated in the page (this project's TypeScript has no DOM types).
+        expect(await page.evaluate('performance.getEntriesByType("navigation")[0].nextHopProtocol')).toBe("h2");
+        const answer: unknown = await page.evaluate(`(async () => {
         const response = await fetch("/talk.v1.TalkService/GetTalk", {
           method: "POST",
           headers: { "content-type": "application/json", authorization: ${JSON.stringify(`Bearer ${ann.token}`)} },
@@ -282,18 +347,23 @@ describe("TLS on the public port", () => {
         const protocol = performance.getEntriesByType("resource").at(-1)?.nextHopProtocol;
         return { status: response.status, body, protocol };
       })()`);
-      expect(answer).toMatchObject({ status: 200, body: { talk: { id: chatId } }, protocol: "h2" });
-    } finally {
-      await browser.close();
-    }
-  }, 240_000);
+        expect(answer).toMatchObject({ status: 200, body: { talk: { id: chatId } }, protocol: "h2" });
+      } finally {
+        await browser.close();
+      }
+    },
+    240_000,
+  );
 
   it("answers plaintext on the TLS port with a clean failure and keeps serving", async () => {
     const http1 = await curl(["--http1.1", "-w", " %{http_code}", `http://127.0.0.1:${talkhub.port}/healthz`]);
     expect(http1).toBe("This port speaks TLS only: use https:// (or wss://).\n 400");
     // h2c with prior knowledge gets bytes that are no HTTP/2 (curl: 16, an HTTP/2 framing error, or 52 no reply).
     expect([16, 52, 56]).toContain(await curlFails(["--http2-prior-knowledge", `http://127.0.0.1:${talkhub.port}/healthz`]));
-    const h2c = await createClient(TalkService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${talkhub.port}`, interceptors: [bearer(ann.token)] }))
+    const h2c = await createClient(
+      TalkService,
+      createGrpcTransport({ baseUrl: `http://127.0.0.1:${talkhub.port}`, interceptors: [bearer(ann.token)] }),
+    )
       .getTalk({ id: chatId })
       .catch((error: unknown) => ConnectError.from(error));
     expect(h2c).toBeInstanceOf(ConnectError);

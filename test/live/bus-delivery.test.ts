@@ -45,7 +45,10 @@ const slowSweep = "600000";
 const busBound = 10_000;
 
 /** Counts the messages published on the subjects of one prefix, per subject. */
-async function countPublished(natsUrl: string, prefix: string): Promise<{ count(subject: string): number; total(): number; close(): Promise<void> }> {
+async function countPublished(
+  natsUrl: string,
+  prefix: string,
+): Promise<{ count(subject: string): number; total(): number; close(): Promise<void> }> {
   const nc: NatsConnection = await connect({ servers: natsUrl, name: "bus-delivery test" });
   const counts = new Map<string, number>();
   nc.subscribe(`${prefix}.>`, { callback: (_error, msg) => void counts.set(msg.subject, (counts.get(msg.subject) ?? 0) + 1) });
@@ -63,14 +66,21 @@ async function reach(watchers: readonly Watcher[], chatId: string, head: (w: Wat
   await vi.waitFor(
     () => {
       const behind = watchers.filter((w) => !watchersReached([w], chatId, head));
-      if (behind.length > 0) throw new Error(`behind after ${timeout} ms: ${behind.map((w) => `${w.name} (${w.events.length} events)`).join(", ")}`);
+      if (behind.length > 0)
+        throw new Error(`behind after ${timeout} ms: ${behind.map((w) => `${w.name} (${w.events.length} events)`).join(", ")}`);
     },
     { timeout, interval: 50 },
   );
 }
 
 /** Sends through A, watches on B, adds a member on A whose feed on B must follow the talk. */
-async function crossProcessScene(suite: ProcessSuite, a: TalkhubProcess | undefined, b: TalkhubProcess | undefined, secret: string, bound: number) {
+async function crossProcessScene(
+  suite: ProcessSuite,
+  a: TalkhubProcess | undefined,
+  b: TalkhubProcess | undefined,
+  secret: string,
+  bound: number,
+) {
   const { on, keep, database } = suite;
   const customer = randomUUID();
   const [olga, pavel, quinn] = (await Promise.all(["Olga", "Pavel", "Quinn"].map((name) => newAgent(secret, customer, name)))) as [
@@ -88,7 +98,8 @@ async function crossProcessScene(suite: ProcessSuite, a: TalkhubProcess | undefi
   expect(chatId).not.toBe("");
   const talkPavel = keep(watchTalk("B WatchTalk Pavel", on(b, pavel), chatId, 0));
   await talkPavel.started();
-  const head = async () => Number((await database().query<{ last_seq: string }>("SELECT last_seq FROM talks WHERE id = $1", [chatId]))[0]?.last_seq);
+  const head = async () =>
+    Number((await database().query<{ last_seq: string }>("SELECT last_seq FROM talks WHERE id = $1", [chatId]))[0]?.last_seq);
   // Whatever the watcher's first read of the log found, the rest must come within the bound.
   for (let i = 0; i < 20; i++) await aOlga.messages.sendMessage({ chatId, text: `over the bus ${i}`, clientMessageId: `bus-${i}` });
   const afterMessages = await head();

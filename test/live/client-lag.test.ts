@@ -30,7 +30,10 @@ describe("client resume after a lag cut-off", () => {
 
     const reconnectedFrom: Code[] = [];
     const stop = new AbortController();
-    const stream = client.watchTalk({ chatId }, { signal: stop.signal, onStatus: (s, e) => s === "reconnecting" && e !== undefined && reconnectedFrom.push(e.code) });
+    const stream = client.watchTalk(
+      { chatId },
+      { signal: stop.signal, onStatus: (s, e) => s === "reconnecting" && e !== undefined && reconnectedFrom.push(e.code) },
+    );
     let release: () => void = () => undefined;
     const stalled = new Promise<void>((resolve) => (release = resolve));
     const total = 400;
@@ -42,7 +45,13 @@ describe("client resume after a lag cut-off", () => {
         if (response.kind.case !== "event") continue;
         seqs.push(Number(response.kind.value.seq));
         // Stalls after the first message, with the stream open, until the sends are done.
-        if (response.kind.value.type === "message_created" && seqs.length > 0 && response.kind.value.payload.case === "messageCreated" && response.kind.value.payload.value.text === "first") await stalled;
+        if (
+          response.kind.value.type === "message_created" &&
+          seqs.length > 0 &&
+          response.kind.value.payload.case === "messageCreated" &&
+          response.kind.value.payload.value.text === "first"
+        )
+          await stalled;
         if (seqs.at(-1) === last) break;
       }
     })();

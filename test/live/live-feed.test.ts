@@ -88,7 +88,9 @@ describe.each(backends)("WatchEvents on %s", (backend) => {
       expect(joined.payload.case === "participantJoined" && joined.payload.value.participant?.ownerId).toBe(a.id);
 
       const createdEvents = feed.of(created.id);
-      const ownJoin = createdEvents.findIndex((e) => e.payload.case === "participantJoined" && e.payload.value.participant?.ownerId === a.id);
+      const ownJoin = createdEvents.findIndex(
+        (e) => e.payload.case === "participantJoined" && e.payload.value.participant?.ownerId === a.id,
+      );
       expect(ownJoin, `a's join in ${JSON.stringify(createdEvents.map((e) => e.type))}`).toBe(0);
       expectContiguous(createdEvents, Number(must(createdEvents[0]).seq), createdLast, "the created talk");
     } finally {
@@ -136,7 +138,9 @@ describe.each(backends)("WatchEvents on %s", (backend) => {
       expect(overlap, "events delivered twice").toEqual([]);
 
       // Resuming from a cursor taken mid-stream gives the rest.
-      const midCursor = must(resumed.responses.find((r) => r.kind.case === "event" && r.kind.value.chatId === t2.id && Number(r.kind.value.seq) === seen2 + 2)).cursor;
+      const midCursor = must(
+        resumed.responses.find((r) => r.kind.case === "event" && r.kind.value.chatId === t2.id && Number(r.kind.value.seq) === seen2 + 2),
+      ).cursor;
       const fromMid = new FeedWatcher(a, midCursor);
       try {
         await fromMid.ready();
@@ -254,7 +258,10 @@ describe.each(backends)("WatchEvents on %s", (backend) => {
     try {
       await again.ready();
       await marker(again, b, stay.id);
-      expect(again.events.filter((e) => e.chatId !== stay.id), again.describe()).toEqual([]);
+      expect(
+        again.events.filter((e) => e.chatId !== stay.id),
+        again.describe(),
+      ).toEqual([]);
     } finally {
       await again.abort();
     }

@@ -8,7 +8,16 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { WatchTalkRequestSchema, WatchTalkResponseSchema } from "../../gen/talk/v1/talk_service_pb.js";
 import { Code, TestEnv, createTalk, liveBackends, must, newCustomer, sendText, useService } from "../support/harness.js";
 import type { TestAgent } from "../support/harness.js";
-import { FeedWatcher, RawConnectStream, TalkWatcher, WsClient, expectContiguous, garbageCollector, lastSeqOf, range } from "../support/live-helpers.js";
+import {
+  FeedWatcher,
+  RawConnectStream,
+  TalkWatcher,
+  WsClient,
+  expectContiguous,
+  garbageCollector,
+  lastSeqOf,
+  range,
+} from "../support/live-helpers.js";
 
 const backends = await liveBackends();
 
@@ -40,7 +49,10 @@ describe.each(backends)("slow consumers on %s", (backend) => {
     try {
       // The first event brings the response headers: the stream is attached.
       await sendText(a, chatId, "first");
-      await vi.waitFor(() => expect(raw.status !== undefined || raw.failure !== undefined, "the response headers").toBe(true), { timeout: 5_000, interval: 20 });
+      await vi.waitFor(() => expect(raw.status !== undefined || raw.failure !== undefined, "the response headers").toBe(true), {
+        timeout: 5_000,
+        interval: 20,
+      });
       expect(raw.status).toBe(200);
       const text = "x".repeat(4096);
       const total = 400;
@@ -57,15 +69,23 @@ describe.each(backends)("slow consumers on %s", (backend) => {
 
       // Now read: what was in flight, then the end of stream with resource_exhausted.
       raw.read();
-      await vi.waitFor(() => expect(raw.endStream !== undefined || raw.ended, `the end of the stream (${raw.envelopes.length} envelopes)`).toBe(true), { timeout: 15_000, interval: 20 });
+      await vi.waitFor(
+        () => expect(raw.endStream !== undefined || raw.ended, `the end of the stream (${raw.envelopes.length} envelopes)`).toBe(true),
+        { timeout: 15_000, interval: 20 },
+      );
       const endStream = must(raw.endStream, `end-stream message (ended=${raw.ended}, failure=${String(raw.failure)})`);
-      expect((endStream["error"] as { code?: string } | undefined)?.code, JSON.stringify(endStream).slice(0, 300)).toBe("resource_exhausted");
+      expect((endStream["error"] as { code?: string } | undefined)?.code, JSON.stringify(endStream).slice(0, 300)).toBe(
+        "resource_exhausted",
+      );
       // Heartbeats (the first response is one) carry no event.
       const seqs = raw.messages.filter((m) => m["event"] !== undefined).map((m) => Number((m["event"] as { seq?: string }).seq));
       // What did arrive is a contiguous prefix, well short of everything: the server was not drained.
       expect(seqs).toEqual(range(start + 1, start + seqs.length));
       expect(seqs.length).toBeLessThan(total);
-      expect(heapGrowth, `heap grew by ${(heapGrowth / 1e6).toFixed(1)} MB (gc ${gc === undefined ? "unavailable" : "forced"})`).toBeLessThan(30e6);
+      expect(
+        heapGrowth,
+        `heap grew by ${(heapGrowth / 1e6).toFixed(1)} MB (gc ${gc === undefined ? "unavailable" : "forced"})`,
+      ).toBeLessThan(30e6);
 
       // Resuming from the last seq received works and brings the rest.
       const resumedFrom = start + seqs.length;
@@ -90,13 +110,19 @@ describe.each(backends)("slow consumers on %s", (backend) => {
     try {
       // The first event brings the response headers: the stream is attached.
       await sendText(a, chatId, "first");
-      await vi.waitFor(() => expect(raw.status !== undefined || raw.failure !== undefined, "the response headers").toBe(true), { timeout: 5_000, interval: 20 });
+      await vi.waitFor(() => expect(raw.status !== undefined || raw.failure !== undefined, "the response headers").toBe(true), {
+        timeout: 5_000,
+        interval: 20,
+      });
       expect(raw.status).toBe(200);
       const text = "y".repeat(4096);
       for (let i = 0; i < 300; i++) await sendText(i % 2 === 0 ? a : b, chatId, `${i} ${text}`);
       expect(await lastSeqOf(a, chatId)).toBe(start + 301);
       raw.read();
-      await vi.waitFor(() => expect(raw.trailers !== undefined || raw.ended, `the trailers (${raw.envelopes.length} envelopes)`).toBe(true), { timeout: 15_000, interval: 20 });
+      await vi.waitFor(
+        () => expect(raw.trailers !== undefined || raw.ended, `the trailers (${raw.envelopes.length} envelopes)`).toBe(true),
+        { timeout: 15_000, interval: 20 },
+      );
       expect(raw.trailers?.["grpc-status"], JSON.stringify(raw.trailers)).toBe(String(Code.ResourceExhausted));
       const seqs = raw.messageBytes.flatMap((bytes) => {
         const response = fromBinary(WatchTalkResponseSchema, bytes);
@@ -123,7 +149,10 @@ describe.each(backends)("slow consumers on %s", (backend) => {
       const text = "z".repeat(4096);
       for (let i = 0; i < 300; i++) await sendText(a, chatId, `${i} ${text}`);
       raw.read();
-      await vi.waitFor(() => expect(raw.endStream !== undefined || raw.ended, "the end of the feed").toBe(true), { timeout: 15_000, interval: 20 });
+      await vi.waitFor(() => expect(raw.endStream !== undefined || raw.ended, "the end of the feed").toBe(true), {
+        timeout: 15_000,
+        interval: 20,
+      });
       const endStream = must(raw.endStream, "end-stream message");
       expect((endStream["error"] as { code?: string } | undefined)?.code).toBe("resource_exhausted");
       expect(raw.messages.filter((m) => m["event"] !== undefined).length).toBeLessThan(300);

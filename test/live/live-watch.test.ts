@@ -7,7 +7,17 @@ import { describe, expect, it, vi } from "vitest";
 import type { Event } from "../../gen/talk/v1/events_pb.js";
 import { Code, createTalk, liveBackends, ms, must, newCustomer, sendText, useService } from "../support/harness.js";
 import type { TestAgent, TestEnv } from "../support/harness.js";
-import { TalkWatcher, allEventTypes, expectContiguous, lastSeqOf, listAllMessages, payloadCase, range, replayAll, seqsOf } from "../support/live-helpers.js";
+import {
+  TalkWatcher,
+  allEventTypes,
+  expectContiguous,
+  lastSeqOf,
+  listAllMessages,
+  payloadCase,
+  range,
+  replayAll,
+  seqsOf,
+} from "../support/live-helpers.js";
 
 const backends = await liveBackends();
 
@@ -55,14 +65,20 @@ async function reconnectingWatch(
     const watcher = new TalkWatcher(agents[cycle % agents.length] as TestAgent, chatId, after);
     sessions++;
     // Take a few events (or whatever comes before the writers stop), then drop the stream.
-    await vi.waitFor(() => expect(watcher.events.length >= 3 + cycle || !busy() || watcher.ended, watcher.describe()).toBe(true), { timeout: 15_000, interval: 20 });
+    await vi.waitFor(() => expect(watcher.events.length >= 3 + cycle || !busy() || watcher.ended, watcher.describe()).toBe(true), {
+      timeout: 15_000,
+      interval: 20,
+    });
     await watcher.abort();
     expect(watcher.error?.code, `cycle ${cycle} ended by: ${watcher.error?.message}`).toBe(Code.Canceled);
     events.push(...watcher.events);
     after = watcher.lastSeq;
     // Let some messages go by while disconnected.
     const sentAtCut = sent();
-    await vi.waitFor(() => expect(sent() >= sentAtCut + 4 || !busy(), "messages sent while disconnected").toBe(true), { timeout: 15_000, interval: 20 });
+    await vi.waitFor(() => expect(sent() >= sentAtCut + 4 || !busy(), "messages sent while disconnected").toBe(true), {
+      timeout: 15_000,
+      interval: 20,
+    });
   }
   return { events, sessions };
 }
@@ -92,8 +108,15 @@ describe.each(backends)("WatchTalk on %s", (backend) => {
       const replay = watcher.events.slice();
       expectContiguous(replay, 1, last, "replay");
       // Creation: each member joins (participant_joined, then a system message).
-      expect(replay.slice(0, 4).map((e) => e.type)).toEqual(["participant_joined", "message_created", "participant_joined", "message_created"]);
-      const joined = replay.filter((e) => e.payload.case === "participantJoined").map((e) => (e.payload.value as { participant?: { ownerId: string } }).participant?.ownerId);
+      expect(replay.slice(0, 4).map((e) => e.type)).toEqual([
+        "participant_joined",
+        "message_created",
+        "participant_joined",
+        "message_created",
+      ]);
+      const joined = replay
+        .filter((e) => e.payload.case === "participantJoined")
+        .map((e) => (e.payload.value as { participant?: { ownerId: string } }).participant?.ownerId);
       expect(new Set(joined)).toEqual(new Set([a.id, b.id]));
       for (const e of replay.slice(0, 4).filter((x) => x.payload.case === "messageCreated")) {
         expect((e.payload.value as { type: string }).type).toBe("system");
@@ -139,7 +162,15 @@ describe.each(backends)("WatchTalk on %s", (backend) => {
     ).finally(() => (sending = false));
 
     // Two independent watchers, each cut and resumed several times while the messages go out.
-    const follow = (agents: TestAgent[]) => reconnectingWatch(agents, chatId, start, () => sending, () => sent, 6);
+    const follow = (agents: TestAgent[]) =>
+      reconnectingWatch(
+        agents,
+        chatId,
+        start,
+        () => sending,
+        () => sent,
+        6,
+      );
     const [first, second] = await Promise.all([follow([a, b]), follow([c, a])]);
     await sendAll;
     const final = start + senders.length * perSender;
@@ -219,10 +250,10 @@ describe.each(backends)("WatchTalk on %s", (backend) => {
       expect(new Set(events.map((e) => e.type))).toEqual(new Set(allEventTypes));
       for (const e of events) expect(e.payload.case, `payload of ${e.type}`).toBe(payloadCase(e.type));
 
-      const [created, updated, reacted, unreacted, deleted, joined, joinedNote, left, , talkUpdated, closed, reopened, talkDeleted] = events.map(
-        (e) => e.payload,
-      );
-      const asMessage = (p: Event["payload"] | undefined) => must(p?.case === "messageCreated" || p?.case === "messageUpdated" || p?.case === "messageDeleted" ? p.value : undefined, "message");
+      const [created, updated, reacted, unreacted, deleted, joined, joinedNote, left, , talkUpdated, closed, reopened, talkDeleted] =
+        events.map((e) => e.payload);
+      const asMessage = (p: Event["payload"] | undefined) =>
+        must(p?.case === "messageCreated" || p?.case === "messageUpdated" || p?.case === "messageDeleted" ? p.value : undefined, "message");
       expect(asMessage(created)).toMatchObject({ id: message.id, text: "original", ownerId: a.id });
       expect(must(events[0]).actor).toMatchObject({ ownerType: "agent", ownerId: a.id });
       expect(asMessage(updated)).toMatchObject({ id: message.id, text: "edited" });
@@ -366,11 +397,15 @@ describe.each(backends)("WatchTalk on %s", (backend) => {
       await watcher.waitSeq(head);
       // Wait for a heartbeat after the replay too, so the rule is checked on both sides of it.
       const seen = watcher.responses.length;
-      await vi.waitFor(() => expect(watcher.responses.length > seen, "a heartbeat after the replay").toBe(true), { timeout: 5_000, interval: 20 });
+      await vi.waitFor(() => expect(watcher.responses.length > seen, "a heartbeat after the replay").toBe(true), {
+        timeout: 5_000,
+        interval: 20,
+      });
       let delivered = from;
       for (const response of watcher.responses) {
         if (response.kind.case === "event") delivered = Number(response.kind.value.seq);
-        if (response.kind.case === "heartbeat") expect(Number(response.kind.value.lastSeq), "a heartbeat's last_seq").toBeLessThanOrEqual(delivered);
+        if (response.kind.case === "heartbeat")
+          expect(Number(response.kind.value.lastSeq), "a heartbeat's last_seq").toBeLessThanOrEqual(delivered);
       }
       expect(watcher.heartbeats.length).toBeGreaterThanOrEqual(2);
     } finally {
@@ -413,17 +448,26 @@ describe.each(backends)("WatchTalk on %s", (backend) => {
     const last = await lastSeqOf(a, chatId);
     const watcher = new TalkWatcher(a, chatId, last);
     try {
-      await vi.waitFor(() => expect(watcher.heartbeats.length >= 1, `a heartbeat (${watcher.describe()})`).toBe(true), { timeout: 5_000, interval: 20 });
+      await vi.waitFor(() => expect(watcher.heartbeats.length >= 1, `a heartbeat (${watcher.describe()})`).toBe(true), {
+        timeout: 5_000,
+        interval: 20,
+      });
       expect(Number(must(watcher.heartbeats[0]).lastSeq)).toBe(last);
       await sendText(a, chatId, "wake up");
       await watcher.waitSeq(last + 1);
       const seen = watcher.heartbeats.length;
-      await vi.waitFor(() => expect(watcher.heartbeats.length > seen, "a heartbeat after the event").toBe(true), { timeout: 5_000, interval: 20 });
+      await vi.waitFor(() => expect(watcher.heartbeats.length > seen, "a heartbeat after the event").toBe(true), {
+        timeout: 5_000,
+        interval: 20,
+      });
       expect(Number(must(watcher.heartbeats.at(-1)).lastSeq)).toBe(last + 1);
       // Heartbeats come at about heartbeatMs (300 ms), not in a burst.
       const before = watcher.heartbeats.length;
       const t0 = Date.now();
-      await vi.waitFor(() => expect(watcher.heartbeats.length >= before + 3, "three more heartbeats").toBe(true), { timeout: 5_000, interval: 20 });
+      await vi.waitFor(() => expect(watcher.heartbeats.length >= before + 3, "three more heartbeats").toBe(true), {
+        timeout: 5_000,
+        interval: 20,
+      });
       expect(Date.now() - t0).toBeGreaterThanOrEqual(600);
       expect(watcher.events).toHaveLength(1);
     } finally {
@@ -455,7 +499,10 @@ describe.each(backends)("WatchTalk gap fill on %s", (backend) => {
       await watcher.waitSeq(start + 1);
       // Drop every publish of this talk: only the log knows of the next events.
       bus.publish = function (this: unknown, events) {
-        publish.call(this, events.filter((e) => e.chatId !== chatId));
+        publish.call(
+          this,
+          events.filter((e) => e.chatId !== chatId),
+        );
       };
       await sendText(a, chatId, "lost 1");
       await sendText(b, chatId, "lost 2");

@@ -80,13 +80,28 @@ describe.each(backends)("WebSocket streams on %s", (backend) => {
     const client = await openOn(env, a);
     try {
       await subscribe(client, [talkTopic, allTopic]);
-      await expect.poll(async () => metricValue(await scrape(env), "talkhub_streams_open", watchTalkMethod), { timeout: 10_000, message: "the talk topic counted as a WatchTalk stream" }).toBe(base.talkOpen + 1);
-      await expect.poll(async () => metricValue(await scrape(env), "talkhub_streams_open", watchEventsMethod), { timeout: 10_000, message: "the * topic counted as a WatchEvents stream" }).toBe(base.eventsOpen + 1);
+      await expect
+        .poll(async () => metricValue(await scrape(env), "talkhub_streams_open", watchTalkMethod), {
+          timeout: 10_000,
+          message: "the talk topic counted as a WatchTalk stream",
+        })
+        .toBe(base.talkOpen + 1);
+      await expect
+        .poll(async () => metricValue(await scrape(env), "talkhub_streams_open", watchEventsMethod), {
+          timeout: 10_000,
+          message: "the * topic counted as a WatchEvents stream",
+        })
+        .toBe(base.eventsOpen + 1);
 
       const from = client.frames.length;
       client.send({ type: "unsubscribe", topics: [talkTopic] });
       await client.waitFrame((f) => f["type"] === "ack", from);
-      await expect.poll(async () => metricValue(await scrape(env), "talkhub_streams_open", watchTalkMethod), { timeout: 10_000, message: "an unsubscribed topic uncounted" }).toBe(base.talkOpen);
+      await expect
+        .poll(async () => metricValue(await scrape(env), "talkhub_streams_open", watchTalkMethod), {
+          timeout: 10_000,
+          message: "an unsubscribed topic uncounted",
+        })
+        .toBe(base.talkOpen);
 
       // A refused subscription is a refused WatchTalk call: counted with its code, and its
       // error frame carries the call's request id, as every RPC error does.
@@ -94,11 +109,20 @@ describe.each(backends)("WebSocket streams on %s", (backend) => {
       const answers = await answersTo(client, { type: "subscribe", topics: [refused], after_seq: 0 });
       expect(answers).toEqual([expect.objectContaining({ type: "error", code: "not_found", topic: refused })]);
       expect(answers[0]?.["request_id"]).toEqual(expect.any(String));
-      await expect.poll(async () => metricValue(await scrape(env), "talkhub_rpc_requests_total", { ...watchTalkMethod, code: "not_found" }), { timeout: 10_000 }).toBe(base.talkNotFound + 1);
+      await expect
+        .poll(async () => metricValue(await scrape(env), "talkhub_rpc_requests_total", { ...watchTalkMethod, code: "not_found" }), {
+          timeout: 10_000,
+        })
+        .toBe(base.talkNotFound + 1);
     } finally {
       client.close();
     }
-    await expect.poll(async () => metricValue(await scrape(env), "talkhub_streams_open", watchEventsMethod), { timeout: 10_000, message: "a closed socket's topics uncounted" }).toBe(base.eventsOpen);
+    await expect
+      .poll(async () => metricValue(await scrape(env), "talkhub_streams_open", watchEventsMethod), {
+        timeout: 10_000,
+        message: "a closed socket's topics uncounted",
+      })
+      .toBe(base.eventsOpen);
   });
 
   it("sends heartbeat frames on idle topics and pings at the heartbeat interval", async () => {
@@ -147,7 +171,9 @@ describe.each(backends)("WebSocket streams on %s", (backend) => {
     let closedAfter: number | undefined;
     socket.on("ping", () => (pings += 1));
     socket.on("error", () => undefined);
-    const acked = new Promise<void>((resolve) => socket.on("message", (data) => (JSON.parse(data.toString()) as Frame)["type"] === "ack" && resolve()));
+    const acked = new Promise<void>((resolve) =>
+      socket.on("message", (data) => (JSON.parse(data.toString()) as Frame)["type"] === "ack" && resolve()),
+    );
     await new Promise<void>((resolve, reject) => {
       socket.once("open", () => resolve());
       socket.once("error", reject);
@@ -157,11 +183,19 @@ describe.each(backends)("WebSocket streams on %s", (backend) => {
     try {
       socket.send(JSON.stringify({ type: "subscribe", topics: [`agent_id:${a.id}:talk_chat:${chatId}`] }));
       await acked;
-      await vi.waitFor(() => expect(closedAfter, "the server to close the silent socket").toBeDefined(), { timeout: 20 * heartbeatMs, interval: 20 });
+      await vi.waitFor(() => expect(closedAfter, "the server to close the silent socket").toBeDefined(), {
+        timeout: 20 * heartbeatMs,
+        interval: 20,
+      });
       // A socket is cut once it has answered no ping for two intervals (checked at each ping).
       expect(pings).toBeGreaterThanOrEqual(1);
       expect(must(closedAfter)).toBeGreaterThanOrEqual(2 * heartbeatMs - 50);
-      await expect.poll(async () => metricValue(await scrape(env), "talkhub_streams_open", watchTalkMethod), { timeout: 10_000, message: "its subscription ended" }).toBe(base);
+      await expect
+        .poll(async () => metricValue(await scrape(env), "talkhub_streams_open", watchTalkMethod), {
+          timeout: 10_000,
+          message: "its subscription ended",
+        })
+        .toBe(base);
     } finally {
       socket.terminate();
     }
@@ -179,7 +213,9 @@ describe.each(backends)("WebSocket streams on %s", (backend) => {
     try {
       await subscribe(client, [allTopic]);
       const before = await sendText(b, first, "before the drop");
-      const frame = await client.waitFrame((f) => f["chat_id"] === first && (f["message_created"] as Frame | undefined)?.["id"] === before.id);
+      const frame = await client.waitFrame(
+        (f) => f["chat_id"] === first && (f["message_created"] as Frame | undefined)?.["id"] === before.id,
+      );
       expect(frame["topic"]).toBe(allTopic);
       cursor = String(frame["cursor"]);
       expect(cursor.length).toBeGreaterThan(0);
@@ -201,8 +237,14 @@ describe.each(backends)("WebSocket streams on %s", (backend) => {
       const of = (chatId: string) => again.events(allTopic).filter((f) => f["chat_id"] === chatId);
       await vi.waitFor(
         () => {
-          expect(of(first).some((f) => seqOf(f) === firstLast), "the first talk's missed events").toBe(true);
-          expect(of(second).some((f) => seqOf(f) === secondLast), "the second talk's missed events").toBe(true);
+          expect(
+            of(first).some((f) => seqOf(f) === firstLast),
+            "the first talk's missed events",
+          ).toBe(true);
+          expect(
+            of(second).some((f) => seqOf(f) === secondLast),
+            "the second talk's missed events",
+          ).toBe(true);
         },
         { timeout: 10_000, interval: 20 },
       );
@@ -226,7 +268,13 @@ describe.each(backends)("WebSocket streams on %s", (backend) => {
       const client = await openOn(env, a);
       try {
         await subscribe(client, [topic], { after_seq: afterSeq });
-        await vi.waitFor(() => expect(client.events(topic).length, `frames from seq 3 (after_seq ${JSON.stringify(afterSeq)})`).toBeGreaterThanOrEqual(last - 2), { timeout: 10_000, interval: 20 });
+        await vi.waitFor(
+          () =>
+            expect(client.events(topic).length, `frames from seq 3 (after_seq ${JSON.stringify(afterSeq)})`).toBeGreaterThanOrEqual(
+              last - 2,
+            ),
+          { timeout: 10_000, interval: 20 },
+        );
         expect(client.events(topic).map(seqOf)).toEqual(range(3, last));
       } finally {
         client.close();
@@ -236,7 +284,9 @@ describe.each(backends)("WebSocket streams on %s", (backend) => {
     try {
       for (const afterSeq of ["x", "", " 2", "2 ", "1.5", "0x2", "1e2", "+2", "-1", -1, 1.5, true, {}, [2], "99999999999999999999999"]) {
         const answers = await answersTo(client, { type: "subscribe", topics: [topic], after_seq: afterSeq });
-        expect(answers, `after_seq ${JSON.stringify(afterSeq)}`).toEqual([expect.objectContaining({ type: "error", code: "invalid_argument" })]);
+        expect(answers, `after_seq ${JSON.stringify(afterSeq)}`).toEqual([
+          expect.objectContaining({ type: "error", code: "invalid_argument" }),
+        ]);
         expect(String(answers[0]?.["message"]), `after_seq ${JSON.stringify(afterSeq)}`).toContain("after_seq");
       }
       expect(client.events()).toEqual([]);

@@ -49,7 +49,8 @@ async function trio(env: TestEnv): Promise<{ a: TestAgent; b: TestAgent; c: Test
 }
 
 /** The URL of a service's WebSocket for a token. */
-const wsUrlOf = (env: TestEnv, token: string, path = "/v1.0/ws") => `ws://127.0.0.1:${env.service.port}${path}?token=${encodeURIComponent(token)}`;
+const wsUrlOf = (env: TestEnv, token: string, path = "/v1.0/ws") =>
+  `ws://127.0.0.1:${env.service.port}${path}?token=${encodeURIComponent(token)}`;
 
 /** Opens a socket as an agent and waits until it is open. */
 async function openOn(env: TestEnv, agent: TestAgent, path?: string): Promise<WsClient> {
@@ -104,7 +105,14 @@ describe.each(backends)("WebSocket on %s", (backend) => {
         "participant_left",
         "message_created",
       ];
-      await vi.waitFor(() => expect(client.events(topic).length >= expected.length, `${expected.length} frames, got ${JSON.stringify(client.events(topic).map((f) => f["type"]))}`).toBe(true), { timeout: 10_000, interval: 20 });
+      await vi.waitFor(
+        () =>
+          expect(
+            client.events(topic).length >= expected.length,
+            `${expected.length} frames, got ${JSON.stringify(client.events(topic).map((f) => f["type"]))}`,
+          ).toBe(true),
+        { timeout: 10_000, interval: 20 },
+      );
       const frames = client.events(topic);
       expect(frames.map((f) => f["type"])).toEqual(expected);
       expect(frames.map(seqOf)).toEqual(range(start + 1, start + expected.length));
@@ -140,7 +148,10 @@ describe.each(backends)("WebSocket on %s", (backend) => {
     try {
       await subscribe(client, [topic], { after_seq: 2 });
       await sendText(a, chatId, "late");
-      await vi.waitFor(() => expect(client.events(topic).length >= last - 1, `frames from seq 3 (${client.frames.length})`).toBe(true), { timeout: 10_000, interval: 20 });
+      await vi.waitFor(() => expect(client.events(topic).length >= last - 1, `frames from seq 3 (${client.frames.length})`).toBe(true), {
+        timeout: 10_000,
+        interval: 20,
+      });
       expect(client.events(topic).map(seqOf)).toEqual(range(3, last + 1));
     } finally {
       client.close();
@@ -172,8 +183,20 @@ describe.each(backends)("WebSocket on %s", (backend) => {
       expect(ofCreated.map(seqOf)).toEqual(range(firstSeq, lastCreated));
       expect(ofCreated[0]).toMatchObject({ type: "participant_joined", participant_joined: { participant: { owner_id: a.id } } });
       expect(ofCreated.at(-1)?.["message_created"]).toMatchObject({ text: "in the new talk" });
-      await vi.waitFor(() => expect(client.events(topic).some((f) => f["chat_id"] === existing && seqOf(f) === lastExisting), "the existing talk's frame").toBe(true), { timeout: 10_000, interval: 20 });
-      expect(client.events(topic).filter((f) => f["chat_id"] === existing).map(seqOf)).toEqual([lastExisting]);
+      await vi.waitFor(
+        () =>
+          expect(
+            client.events(topic).some((f) => f["chat_id"] === existing && seqOf(f) === lastExisting),
+            "the existing talk's frame",
+          ).toBe(true),
+        { timeout: 10_000, interval: 20 },
+      );
+      expect(
+        client
+          .events(topic)
+          .filter((f) => f["chat_id"] === existing)
+          .map(seqOf),
+      ).toEqual([lastExisting]);
     } finally {
       client.close();
     }
@@ -192,23 +215,47 @@ describe.each(backends)("WebSocket on %s", (backend) => {
         { frame: { type: "subscribe", topics: `agent_id:${a.id}:talk_chat:${mine}` }, code: "invalid_argument" },
         { frame: { type: "subscribe", topics: [42] }, code: "invalid_argument" },
         { frame: { type: "subscribe", topics: [`agent_id:${a.id}:talk_chat:${mine}`], after_seq: "x" }, code: "invalid_argument" },
-        { frame: { type: "subscribe", topics: [`team_id:${a.id}:talk_chat:${mine}`] }, code: "invalid_argument", topic: `team_id:${a.id}:talk_chat:${mine}` },
-        { frame: { type: "subscribe", topics: [`agent_id:${a.id}:tickets:${mine}`] }, code: "invalid_argument", topic: `agent_id:${a.id}:tickets:${mine}` },
+        {
+          frame: { type: "subscribe", topics: [`team_id:${a.id}:talk_chat:${mine}`] },
+          code: "invalid_argument",
+          topic: `team_id:${a.id}:talk_chat:${mine}`,
+        },
+        {
+          frame: { type: "subscribe", topics: [`agent_id:${a.id}:tickets:${mine}`] },
+          code: "invalid_argument",
+          topic: `agent_id:${a.id}:tickets:${mine}`,
+        },
         { frame: { type: "subscribe", topics: ["garbage"] }, code: "invalid_argument", topic: "garbage" },
-        { frame: { type: "subscribe", topics: [`agent_id:${b.id}:talk_chat:${mine}`] }, code: "permission_denied", topic: `agent_id:${b.id}:talk_chat:${mine}` },
-        { frame: { type: "subscribe", topics: [`agent_id:${b.id}:talk_chat:*`] }, code: "permission_denied", topic: `agent_id:${b.id}:talk_chat:*` },
+        {
+          frame: { type: "subscribe", topics: [`agent_id:${b.id}:talk_chat:${mine}`] },
+          code: "permission_denied",
+          topic: `agent_id:${b.id}:talk_chat:${mine}`,
+        },
+        {
+          frame: { type: "subscribe", topics: [`agent_id:${b.id}:talk_chat:*`] },
+          code: "permission_denied",
+          topic: `agent_id:${b.id}:talk_chat:*`,
+        },
         {
           frame: { type: "subscribe", topics: [`customer_id:${newCustomer()}:talk_chat:${mine}`] },
           code: "permission_denied",
         },
-        { frame: { type: "subscribe", topics: [`agent_id:${a.id}:talk_chat:${notMine}`] }, code: "not_found", topic: `agent_id:${a.id}:talk_chat:${notMine}` },
+        {
+          frame: { type: "subscribe", topics: [`agent_id:${a.id}:talk_chat:${notMine}`] },
+          code: "not_found",
+          topic: `agent_id:${a.id}:talk_chat:${notMine}`,
+        },
         { frame: { type: "subscribe", topics: [`agent_id:${a.id}:talk_chat:${randomUUID()}`] }, code: "not_found" },
       ];
       for (const { frame, code, topic } of cases) {
         const from = client.frames.length;
         client.send(frame);
         const error = await client.waitFrame((f) => f["type"] === "error", from);
-        expect(error, `answer to ${JSON.stringify(frame)}`).toMatchObject({ type: "error", code, ...(topic === undefined ? {} : { topic }) });
+        expect(error, `answer to ${JSON.stringify(frame)}`).toMatchObject({
+          type: "error",
+          code,
+          ...(topic === undefined ? {} : { topic }),
+        });
         expect(typeof error["message"]).toBe("string");
         expect(client.closed, `closed after ${JSON.stringify(frame)}`).toBe(false);
       }
@@ -251,7 +298,9 @@ describe.each(backends)("WebSocket on %s", (backend) => {
       // Subscribing again works, from now on.
       await subscribe(client, [topic1]);
       const again = await sendText(b, first, "subscribed again");
-      const frame = await client.waitFrame((f) => f["topic"] === topic1 && (f["message_created"] as { id?: string } | undefined)?.id === again.id);
+      const frame = await client.waitFrame(
+        (f) => f["topic"] === topic1 && (f["message_created"] as { id?: string } | undefined)?.id === again.id,
+      );
       expect(seqOf(frame)).toBe(Number(again.seq));
       expect(client.events(topic1)).toHaveLength(countBefore + 1);
     } finally {
@@ -284,7 +333,12 @@ describe.each(backends)("WebSocket on %s", (backend) => {
     expect(await upgradeStatus(`${base}/v1.0/ws`)).toBe(401);
     expect(await upgradeStatus(`${base}/v1.0/ws?token=`)).toBe(401);
     expect(await upgradeStatus(`${base}/v1.0/ws?token=garbage`)).toBe(401);
-    const forged = await mintToken(randomBytes(32).toString("hex"), { customerId: a.customerId, agentId: a.id, name: "Ann", role: undefined });
+    const forged = await mintToken(randomBytes(32).toString("hex"), {
+      customerId: a.customerId,
+      agentId: a.id,
+      name: "Ann",
+      role: undefined,
+    });
     expect(await upgradeStatus(`${base}/v1.0/ws?token=${forged}`)).toBe(401);
     expect(await upgradeStatus(`${base}/v1.0/service_agents/ws?token=${forged}`)).toBe(401);
     // The real token is accepted on both paths.
@@ -295,13 +349,22 @@ describe.each(backends)("WebSocket on %s", (backend) => {
     const { a, b } = await trio(env);
     const chatId = (await createTalk(a, [b])).id;
     // A token of the same agent that expires within seconds.
-    const shortLived = await mintToken(env.secret, { customerId: a.customerId, agentId: a.id, name: "Ann", role: undefined, expiresInSeconds: 3 });
+    const shortLived = await mintToken(env.secret, {
+      customerId: a.customerId,
+      agentId: a.id,
+      name: "Ann",
+      role: undefined,
+      expiresInSeconds: 3,
+    });
     const client = new WsClient(wsUrl(shortLived));
     const closed = closeOf(client);
     await client.opened;
     try {
       await subscribe(client, [`agent_id:${a.id}:talk_chat:*`, `agent_id:${a.id}:talk_chat:${chatId}`]);
-      await vi.waitFor(() => expect(closed.code !== undefined, "the socket to close when its token expires").toBe(true), { timeout: 20_000, interval: 20 });
+      await vi.waitFor(() => expect(closed.code !== undefined, "the socket to close when its token expires").toBe(true), {
+        timeout: 20_000,
+        interval: 20,
+      });
       expect(closed.code).toBe(4001);
       expect(closed.reason).toContain("expired");
       // The expired token no longer opens a socket; the agent's valid one does, and serves.
@@ -351,7 +414,9 @@ describe.each(backends)("WebSocket on %s", (backend) => {
     // The same on the REST edge.
     expect((await rest(env.service.url, "GET", `/v1.0/talks?token=${garbage}`, { bearer: a.token })).status).toBe(200);
     expect((await rest(env.service.url, "GET", `/v1.0/talks?token=${a.token}`, { bearer: garbage })).status).toBe(401);
-    expect((await rest(env.service.url, "GET", `/v1.0/talks?token=${a.token}`, { headers: { Authorization: "Basic YTpi" } })).status).toBe(401);
+    expect((await rest(env.service.url, "GET", `/v1.0/talks?token=${a.token}`, { headers: { Authorization: "Basic YTpi" } })).status).toBe(
+      401,
+    );
     expect((await rest(env.service.url, "GET", `/v1.0/talks?token=${a.token}`)).status).toBe(200);
   });
 

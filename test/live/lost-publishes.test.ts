@@ -52,7 +52,9 @@ async function reach(watchers: readonly Watcher[], chatId: string, head: number,
       const behind = watchers.filter((w) => !watchersReached([w], chatId, () => head));
       if (behind.length > 0) {
         const took = Date.now() - started;
-        throw new Error(`behind after ${took} ms: ${behind.map((w) => `${w.name} (${w.events.filter((e) => e.chatId === chatId).length} events)`).join(", ")}`);
+        throw new Error(
+          `behind after ${took} ms: ${behind.map((w) => `${w.name} (${w.events.filter((e) => e.chatId === chatId).length} events)`).join(", ")}`,
+        );
       }
     },
     { timeout, interval: 50 },
@@ -102,12 +104,9 @@ describe.skipIf(!ready)("every stream kind recovers from the log what the bus dr
   it("WatchTalk, a member's WatchEvents, and the joins WatchEvents must pick up all get every event within the bounds", async () => {
     const { on, keep, database } = suite;
     const customer = randomUUID();
-    const [olga, pavel, quinn, rita] = (await Promise.all(["Olga", "Pavel", "Quinn", "Rita"].map((name) => newAgent(secret, customer, name)))) as [
-      AgentIdentity,
-      AgentIdentity,
-      AgentIdentity,
-      AgentIdentity,
-    ];
+    const [olga, pavel, quinn, rita] = (await Promise.all(
+      ["Olga", "Pavel", "Quinn", "Rita"].map((name) => newAgent(secret, customer, name)),
+    )) as [AgentIdentity, AgentIdentity, AgentIdentity, AgentIdentity];
     const aOlga = on(a, olga);
     await Promise.all([aOlga, on(a, pavel), on(a, quinn), on(a, rita)].map((clients) => clients.talks.listTalks({})));
     const chatId = (await aOlga.talks.createTalk({ type: "group", participantIds: [pavel.id] })).talk?.id ?? "";
@@ -120,7 +119,8 @@ describe.skipIf(!ready)("every stream kind recovers from the log what the bus dr
     const feedQuinn = keep(watchEvents("B WatchEvents Quinn (added later)", on(b, quinn)));
     const feedRita = keep(watchEvents("B WatchEvents Rita (in a talk created later)", on(b, rita)));
     for (const watcher of [talkPavel, feedPavel, feedQuinn, feedRita]) await watcher.started();
-    const pavelFrom = Number((await database().query<{ last_seq: string }>("SELECT last_seq FROM talks WHERE id = $1", [chatId]))[0]?.last_seq) + 1;
+    const pavelFrom =
+      Number((await database().query<{ last_seq: string }>("SELECT last_seq FROM talks WHERE id = $1", [chatId]))[0]?.last_seq) + 1;
 
     for (let i = 0; i < 77; i++) await aOlga.messages.sendMessage({ chatId, text: `dropped ${i}`, clientMessageId: `lost-${i}` });
     let head = (await eventLog(database(), chatId)).length;

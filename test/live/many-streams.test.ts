@@ -26,10 +26,15 @@ type Outcome = { readonly opened: true } | { readonly opened: false; readonly st
 
 const watchTalk = (chatId: string, afterSeq: bigint) =>
   ({ method: "WatchTalk", body: toBinary(WatchTalkRequestSchema, create(WatchTalkRequestSchema, { chatId, afterSeq })) }) as const;
-const watchEvents = () => ({ method: "WatchEvents", body: toBinary(WatchEventsRequestSchema, create(WatchEventsRequestSchema, { cursor: "" })) }) as const;
+const watchEvents = () =>
+  ({ method: "WatchEvents", body: toBinary(WatchEventsRequestSchema, create(WatchEventsRequestSchema, { cursor: "" })) }) as const;
 
 /** Opens a stream on `session`; resolves at its first response (opened) or its end (refused). */
-function openStream(session: http2.ClientHttp2Session, token: string, call: { method: string; body: Uint8Array }): { outcome: Promise<Outcome>; close: () => void } {
+function openStream(
+  session: http2.ClientHttp2Session,
+  token: string,
+  call: { method: string; body: Uint8Array },
+): { outcome: Promise<Outcome>; close: () => void } {
   const request = session.request({
     ":method": "POST",
     ":path": `/talk.v1.TalkService/${call.method}`,
@@ -50,7 +55,9 @@ function openStream(session: http2.ClientHttp2Session, token: string, call: { me
       message = String(trailers["grpc-message"] ?? message);
     });
     request.once("data", () => resolve({ opened: true }));
-    request.on("close", () => resolve({ opened: false, status: status === "" ? "no status" : status, message: decodeURIComponent(message) }));
+    request.on("close", () =>
+      resolve({ opened: false, status: status === "" ? "no status" : status, message: decodeURIComponent(message) }),
+    );
     request.on("error", () => undefined);
   });
   return { outcome, close: () => request.close(http2.constants.NGHTTP2_CANCEL) };
@@ -78,14 +85,18 @@ describe.each(backends)("10,000 streams opening at once on %s", (backend) => {
     onStatement: () => void statements++,
   });
 
-  const settle = (streams: readonly { outcome: Promise<Outcome> }[], before: number, started: number) => settleWith(() => statements, streams, before, started);
+  const settle = (streams: readonly { outcome: Promise<Outcome> }[], before: number, started: number) =>
+    settleWith(() => statements, streams, before, started);
 
   it("all open, none refused, with far fewer statements than streams (then 1,000 WatchEvents feeds at once)", async () => {
     const customer = newCustomer();
     const agents: TestAgent[] = await pool(agentCount, 32, (i) => env.agent(customer, `Agent ${i}`, { via: "grpc" }));
     const member = (talk: number, k: number) => must(agents[(talk + k) % agentCount]);
     const talks = await pool(talkCount, 32, async (t) => {
-      const created = await member(t, 0).talks.createTalk({ type: "group", participantIds: Array.from({ length: membersPerTalk - 1 }, (_, k) => member(t, k + 1).id) });
+      const created = await member(t, 0).talks.createTalk({
+        type: "group",
+        participantIds: Array.from({ length: membersPerTalk - 1 }, (_, k) => member(t, k + 1).id),
+      });
       const talk = must(created.talk);
       return { id: talk.id, lastSeq: talk.lastSeq };
     });
@@ -109,7 +120,9 @@ describe.each(backends)("10,000 streams opening at once on %s", (backend) => {
         }
       }
       const talkStreams = await settle(streams, before, started);
-      console.log(`WatchTalk: ${talkStreams.count} streams opened in ${talkStreams.openMs} ms with ${talkStreams.used} statements; refused: ${talkStreams.refused.length}`);
+      console.log(
+        `WatchTalk: ${talkStreams.count} streams opened in ${talkStreams.openMs} ms with ${talkStreams.used} statements; refused: ${talkStreams.refused.length}`,
+      );
       expect(talkStreams.refused.length, `refused: ${talkStreams.describe()}`).toBe(0);
       expect(talkStreams.count).toBe(talkCount * membersPerTalk);
       // One per stream would be 10,000 (20,000 with the feeds' heads); batches make it a few hundred at most.
@@ -122,7 +135,9 @@ describe.each(backends)("10,000 streams opening at once on %s", (backend) => {
       const feedsStarted = Date.now();
       for (const [i, agent] of agents.entries()) streams.push(openStream(must(sessions[i % connections]), agent.token, watchEvents()));
       const feeds = await settle(streams, feedsBefore, feedsStarted);
-      console.log(`WatchEvents: ${feeds.count} streams opened in ${feeds.openMs} ms with ${feeds.used} statements; refused: ${feeds.refused.length}`);
+      console.log(
+        `WatchEvents: ${feeds.count} streams opened in ${feeds.openMs} ms with ${feeds.used} statements; refused: ${feeds.refused.length}`,
+      );
       expect(feeds.refused.length, `refused: ${feeds.describe()}`).toBe(0);
       expect(feeds.used, "statements sent while the WatchEvents streams opened").toBeLessThan(feeds.count / 10);
     } finally {

@@ -59,9 +59,9 @@ describe.skipIf(!ready)("two Talkhub processes on one database and one NATS", ()
 
   it("watchers on A receive every event caused through B, in order, exactly once", async () => {
     const customer = randomUUID();
-    const [olga, pavel, quinn, dana] = await Promise.all(
+    const [olga, pavel, quinn, dana] = (await Promise.all(
       ["Olga", "Pavel", "Quinn", "Dana"].map((name) => newAgent(secret, customer, name)),
-    ) as [AgentIdentity, AgentIdentity, AgentIdentity, AgentIdentity];
+    )) as [AgentIdentity, AgentIdentity, AgentIdentity, AgentIdentity];
     const bOlga = on(b, olga);
     const bPavel = on(b, pavel);
     const bQuinn = on(b, quinn);
@@ -99,7 +99,20 @@ describe.skipIf(!ready)("two Talkhub processes on one database and one NATS", ()
 
     const emojis = ["👍", "🎉", "👀", "✅"];
     const reactions = (async () => {
-      if (!(await vi.waitFor(async () => { if (!(acked.length >= 30)) throw new Error("not yet"); }, { timeout: 20_000, interval: 50 }).then(() => true, () => false))) throw new Error("reactions: fewer than 30 messages were acknowledged");
+      if (
+        !(await vi
+          .waitFor(
+            async () => {
+              if (!(acked.length >= 30)) throw new Error("not yet");
+            },
+            { timeout: 20_000, interval: 50 },
+          )
+          .then(
+            () => true,
+            () => false,
+          ))
+      )
+        throw new Error("reactions: fewer than 30 messages were acknowledged");
       const targets = acked.slice(0, 20);
       await pool(targets.length, 5, async (k) => {
         const reactor = senders[k % senders.length] as Clients;
@@ -111,7 +124,9 @@ describe.skipIf(!ready)("two Talkhub processes on one database and one NATS", ()
     })();
 
     const membership = (async (): Promise<Watcher> => {
-      await expect.poll(() => acked.length, { timeout: 20_000, message: "membership: 100 messages acknowledged" }).toBeGreaterThanOrEqual(100);
+      await expect
+        .poll(() => acked.length, { timeout: 20_000, message: "membership: 100 messages acknowledged" })
+        .toBeGreaterThanOrEqual(100);
       const added = await bOlga.talks.addParticipant({ chatId, agentId: dana.id });
       const participantId = added.participant?.id ?? "";
       const danaTalk = keep(watchTalk("A WatchTalk Dana", on(a, dana), chatId, 0));
@@ -125,7 +140,8 @@ describe.skipIf(!ready)("two Talkhub processes on one database and one NATS", ()
 
     const [, , danaTalk] = await Promise.all([messages, reactions, membership]);
 
-    const head = async () => Number((await database().query<{ last_seq: string }>("SELECT last_seq FROM talks WHERE id = $1", [chatId]))[0]?.last_seq);
+    const head = async () =>
+      Number((await database().query<{ last_seq: string }>("SELECT last_seq FROM talks WHERE id = $1", [chatId]))[0]?.last_seq);
     const last = await head();
     const danaJoined = await participantEventSeq(database(), chatId, "participant_joined", dana.id);
     const danaLeft = await participantEventSeq(database(), chatId, "participant_left", dana.id);
@@ -135,12 +151,15 @@ describe.skipIf(!ready)("two Talkhub processes on one database and one NATS", ()
       [danaTalk, danaLeft],
     ]);
     const all = [...talkWatchers, feedPavel, feedDana, danaTalk];
-    await vi.waitFor(
-      () => {
-        if (!watchersReached(all, chatId, (watcher) => until.get(watcher) ?? last)) throw new Error("watchers have not reached their heads");
-      },
-      { timeout: 30_000, interval: 50 },
-    ).catch(() => undefined); // the exact-log checks below name which watcher is short
+    await vi
+      .waitFor(
+        () => {
+          if (!watchersReached(all, chatId, (watcher) => until.get(watcher) ?? last))
+            throw new Error("watchers have not reached their heads");
+        },
+        { timeout: 30_000, interval: 50 },
+      )
+      .catch(() => undefined); // the exact-log checks below name which watcher is short
 
     const log = await eventLog(database(), chatId);
     const n = expectContiguousLog(log);
@@ -160,7 +179,11 @@ describe.skipIf(!ready)("two Talkhub processes on one database and one NATS", ()
     expectExactly(feedDana, chatId, log, danaJoined, danaLeft);
     // Dana's own stream: the whole log up to her leave (a late member replays from 1), then the end.
     expectExactly(danaTalk, chatId, log, 1, danaLeft);
-    expect(danaTalk.events.at(-1), `${danaTalk.name}: the last event is Dana's own leave`).toEqual({ seq: danaLeft, type: "participant_left", chatId });
+    expect(danaTalk.events.at(-1), `${danaTalk.name}: the last event is Dana's own leave`).toEqual({
+      seq: danaLeft,
+      type: "participant_left",
+      chatId,
+    });
     expect(danaTalk.error?.code, `${danaTalk.name} should end with PERMISSION_DENIED after Dana left`).toBe(Code.PermissionDenied);
     // Feeds carry nothing of other talks.
     for (const feed of [feedPavel, feedDana]) expect(feed.events.filter((event) => event.chatId !== chatId)).toEqual([]);
@@ -182,12 +205,19 @@ describe.skipIf(!ready)("two Talkhub processes on one database and one NATS", ()
 
     const created = await aOlga.talks.createTalk({ type: "group", participantIds: [pavel.id, quinn.id] });
     const chatId = created.talk?.id ?? "";
-    const talkWatchers = [keep(watchTalk("B WatchTalk Olga", on(b, olga), chatId, 0)), keep(watchTalk("B WatchTalk Pavel", on(b, pavel), chatId, 0))];
+    const talkWatchers = [
+      keep(watchTalk("B WatchTalk Olga", on(b, olga), chatId, 0)),
+      keep(watchTalk("B WatchTalk Pavel", on(b, pavel), chatId, 0)),
+    ];
     await Promise.all(talkWatchers.map((watcher) => watcher.started()));
 
     const senders = [aOlga, aPavel, aQuinn];
     const sent = await pool(40, 10, async (i) => {
-      const response = await (senders[i % 3] as Clients).messages.sendMessage({ chatId, text: `reverse ${i}`, clientMessageId: `rev-${i}` });
+      const response = await (senders[i % 3] as Clients).messages.sendMessage({
+        chatId,
+        text: `reverse ${i}`,
+        clientMessageId: `rev-${i}`,
+      });
       return response.message?.id ?? "";
     });
     await aPavel.messages.addReaction({ messageId: sent[0] ?? "", emoji: "🔁" });
@@ -197,7 +227,17 @@ describe.skipIf(!ready)("two Talkhub processes on one database and one NATS", ()
     const n = expectContiguousLog(log);
     expect(n).toBe(6 + 40 + 2);
     const all = [...talkWatchers, feedQuinn];
-    await vi.waitFor(async () => { if (!(watchersReached(all, chatId, () => n))) throw new Error("not yet"); }, { timeout: 30_000, interval: 50 }).then(() => true, () => false);
+    await vi
+      .waitFor(
+        async () => {
+          if (!watchersReached(all, chatId, () => n)) throw new Error("not yet");
+        },
+        { timeout: 30_000, interval: 50 },
+      )
+      .then(
+        () => true,
+        () => false,
+      );
     const quinnJoined = await participantEventSeq(database(), chatId, "participant_joined", quinn.id);
     for (const watcher of talkWatchers) {
       expect(watcher.error, `${watcher.name} ended`).toBeUndefined();

@@ -53,7 +53,9 @@ describe.skipIf(!postgres)("npm run migrate on Postgres, and a service that does
         migrate({ DATABASE_URL: `${database.url}_missing`, TALKHUB_JWT_SECRET: newSecret() }),
       ]);
       expect(refused).toMatch(/exited \(code [1-9]\d*, signal null\)/);
-      expect(refused).toContain(`Talkhub not started: the database schema is behind: ${migrationNames.length} migrations are pending (${migrationNames.join(", ")}); run npm run migrate first`);
+      expect(refused).toContain(
+        `Talkhub not started: the database schema is behind: ${migrationNames.length} migrations are pending (${migrationNames.join(", ")}); run npm run migrate first`,
+      );
       expect(refused).not.toMatch(/\n\s+at /);
       expect(refused).not.toMatch(/Talkhub listening/);
       // Checking created nothing, not even Kysely's bookkeeping tables.
@@ -90,7 +92,9 @@ describe("npm run migrate on the embedded data dir", () => {
     const dataDir = join(scratch, "data");
     const first = await migrate({ TALKHUB_DATA_DIR: dataDir });
     expect(first).toMatchObject({ code: 0, stderr: "" });
-    expect(first.stdout.trim()).toBe(`applied ${migrationNames.length} migrations (embedded PGlite in ${dataDir}): ${migrationNames.join(", ")}`);
+    expect(first.stdout.trim()).toBe(
+      `applied ${migrationNames.length} migrations (embedded PGlite in ${dataDir}): ${migrationNames.join(", ")}`,
+    );
 
     const service = await spawnTalkhub({ TALKHUB_DATA_DIR: dataDir, TALKHUB_MIGRATE_AT_START: "false" }, 300_000);
     try {

@@ -80,20 +80,27 @@ describe.each(backends)("operator surface on %s", (backend) => {
       ["negotiated", []],
       ["grpc-v1", ["--reflect-protocol", "grpc-v1"]],
       ["grpc-v1alpha", ["--reflect-protocol", "grpc-v1alpha"]],
-    ] as const)("buf curl lists the services through reflection (%s)", async (_, flags) => {
-      const { stdout } = await bufCurl(["--protocol", "grpc", "--http2-prior-knowledge", ...flags, "--list-services", url()]);
-      const services = stdout.split("\n").map((line) => line.trim()).filter((line) => line !== "");
-      for (const name of [
-        "talk.v1.TalkService",
-        "talk.v1.MessageService",
-        "talk.v1.AgentService",
-        "grpc.health.v1.Health",
-        "grpc.reflection.v1.ServerReflection",
-        "grpc.reflection.v1alpha.ServerReflection",
-      ]) {
-        expect(services).toContain(name);
-      }
-    }, 90_000);
+    ] as const)(
+      "buf curl lists the services through reflection (%s)",
+      async (_, flags) => {
+        const { stdout } = await bufCurl(["--protocol", "grpc", "--http2-prior-knowledge", ...flags, "--list-services", url()]);
+        const services = stdout
+          .split("\n")
+          .map((line) => line.trim())
+          .filter((line) => line !== "");
+        for (const name of [
+          "talk.v1.TalkService",
+          "talk.v1.MessageService",
+          "talk.v1.AgentService",
+          "grpc.health.v1.Health",
+          "grpc.reflection.v1.ServerReflection",
+          "grpc.reflection.v1alpha.ServerReflection",
+        ]) {
+          expect(services).toContain(name);
+        }
+      },
+      90_000,
+    );
 
     it("buf curl lists the methods and calls SendMessage with no proto files", async () => {
       const { stdout: methods } = await bufCurl(["--protocol", "grpc", "--http2-prior-knowledge", "--list-methods", url()]);
@@ -122,7 +129,14 @@ describe.each(backends)("operator surface on %s", (backend) => {
 
       // Without a token the call is refused with UNAUTHENTICATED (buf curl exits with code << 3).
       await expect(
-        bufCurl(["--protocol", "grpc", "--http2-prior-knowledge", "-d", JSON.stringify({ chat_id: talk.id, text }), `${url()}/talk.v1.MessageService/SendMessage`]),
+        bufCurl([
+          "--protocol",
+          "grpc",
+          "--http2-prior-knowledge",
+          "-d",
+          JSON.stringify({ chat_id: talk.id, text }),
+          `${url()}/talk.v1.MessageService/SendMessage`,
+        ]),
       ).rejects.toThrow(/unauthenticated/i);
     }, 90_000);
 
@@ -199,7 +213,10 @@ describe.each(backends)("operator surface on %s", (backend) => {
       }
       // The operator listener serves nothing else: no API, no console.
       expect((await rest(operatorUrl, "GET", "/v1.0/talks")).status).toBe(404);
-      expect((await rest(operatorUrl, "POST", "/talk.v1.TalkService/ListTalks", { headers: { "Content-Type": "application/json" }, body: "{}" })).status).toBe(404);
+      expect(
+        (await rest(operatorUrl, "POST", "/talk.v1.TalkService/ListTalks", { headers: { "Content-Type": "application/json" }, body: "{}" }))
+          .status,
+      ).toBe(404);
       // And the public port still answers.
       expect((await rest(url(), "GET", "/healthz")).status).toBe(200);
     });
@@ -216,10 +233,21 @@ describe.each(backends)("operator surface on %s", (backend) => {
       expectRestError(await call(url(), "GET", `/v1.0/talks/${randomUUID()}`, a.token), 404, "not_found");
       const after = await metrics(env.service);
       expect(metricValue(after, "talkhub_rpc_requests_total", ok) - metricValue(before, "talkhub_rpc_requests_total", ok)).toBe(3);
-      expect(metricValue(after, "talkhub_rpc_requests_total", missing) - metricValue(before, "talkhub_rpc_requests_total", missing)).toBe(1);
+      expect(metricValue(after, "talkhub_rpc_requests_total", missing) - metricValue(before, "talkhub_rpc_requests_total", missing)).toBe(
+        1,
+      );
       const count = { method: "talk.v1.TalkService/ListTalks" };
-      expect(metricValue(after, "talkhub_rpc_duration_seconds_count", count)).toBeGreaterThanOrEqual(metricValue(before, "talkhub_rpc_duration_seconds_count", count) + 3);
-      for (const name of ["talkhub_rpc_duration_seconds", "talkhub_streams_open", "talkhub_events_published_total", "talkhub_events_delivered_total", "talkhub_event_delivery_lag_seconds", "talkhub_db_pool_connections"]) {
+      expect(metricValue(after, "talkhub_rpc_duration_seconds_count", count)).toBeGreaterThanOrEqual(
+        metricValue(before, "talkhub_rpc_duration_seconds_count", count) + 3,
+      );
+      for (const name of [
+        "talkhub_rpc_duration_seconds",
+        "talkhub_streams_open",
+        "talkhub_events_published_total",
+        "talkhub_events_delivered_total",
+        "talkhub_event_delivery_lag_seconds",
+        "talkhub_db_pool_connections",
+      ]) {
         expect(after).toContain(`# TYPE ${name} `);
       }
       if (backend === "postgres") expect(metricValue(after, "talkhub_db_pool_connections", { state: "total" })).toBeGreaterThan(0);
@@ -233,7 +261,9 @@ describe.each(backends)("operator surface on %s", (backend) => {
       await sendText(a, talk.id, "counted");
       const afterSend = await metrics(env.service);
       // The message, at least (a send is one event).
-      expect(metricValue(afterSend, "talkhub_events_published_total") - metricValue(before, "talkhub_events_published_total")).toBeGreaterThanOrEqual(1);
+      expect(
+        metricValue(afterSend, "talkhub_events_published_total") - metricValue(before, "talkhub_events_published_total"),
+      ).toBeGreaterThanOrEqual(1);
 
       const head = must((await a.talks.getTalk({ id: talk.id })).talk);
       const wanted = Number(head.lastSeq);
@@ -252,13 +282,21 @@ describe.each(backends)("operator surface on %s", (backend) => {
         abort.abort();
       }
       const afterWatch = await metrics(env.service);
-      expect(metricValue(afterWatch, "talkhub_events_delivered_total") - metricValue(afterSend, "talkhub_events_delivered_total")).toBeGreaterThanOrEqual(wanted);
+      expect(
+        metricValue(afterWatch, "talkhub_events_delivered_total") - metricValue(afterSend, "talkhub_events_delivered_total"),
+      ).toBeGreaterThanOrEqual(wanted);
       expect(metricValue(afterWatch, "talkhub_event_delivery_lag_seconds_count")).toBeGreaterThanOrEqual(wanted);
 
       // An open stream shows in talkhub_streams_open until it ends. The first one is counted
       // out once the server has seen it end.
       const base = metricValue(before, "talkhub_streams_open", watchOpen);
-      await expect.poll(async () => metricValue(await metrics(env.service), "talkhub_streams_open", watchOpen) <= base, { timeout: 10_000, interval: 100, message: "the first stream to be uncounted" }).toBe(true);
+      await expect
+        .poll(async () => metricValue(await metrics(env.service), "talkhub_streams_open", watchOpen) <= base, {
+          timeout: 10_000,
+          interval: 100,
+          message: "the first stream to be uncounted",
+        })
+        .toBe(true);
       const watching = new AbortController();
       // One event pending, so that the stream has started sending when it is counted.
       const stream = b.talks.watchTalk({ chatId: talk.id, afterSeq: head.lastSeq - 1n }, { signal: watching.signal });
@@ -270,12 +308,24 @@ describe.each(backends)("operator surface on %s", (backend) => {
         }
       })();
       try {
-        await expect.poll(async () => metricValue(await metrics(env.service), "talkhub_streams_open", watchOpen) >= base + 1, { timeout: 10_000, interval: 100, message: "the open stream to be counted" }).toBe(true);
+        await expect
+          .poll(async () => metricValue(await metrics(env.service), "talkhub_streams_open", watchOpen) >= base + 1, {
+            timeout: 10_000,
+            interval: 100,
+            message: "the open stream to be counted",
+          })
+          .toBe(true);
       } finally {
         watching.abort();
         await pump;
       }
-      await expect.poll(async () => metricValue(await metrics(env.service), "talkhub_streams_open", watchOpen) <= base, { timeout: 10_000, interval: 100, message: "the closed stream to be uncounted" }).toBe(true);
+      await expect
+        .poll(async () => metricValue(await metrics(env.service), "talkhub_streams_open", watchOpen) <= base, {
+          timeout: 10_000,
+          interval: 100,
+          message: "the closed stream to be uncounted",
+        })
+        .toBe(true);
     });
 
     it("counts a watcher that hangs up as canceled, not internal (REST NDJSON and Connect streams)", async () => {
@@ -305,14 +355,25 @@ describe.each(backends)("operator surface on %s", (backend) => {
         expect(ConnectError.from(error).code).toBe(Code.Canceled);
       }
 
-      await expect.poll(async () => {
-        const now = await metrics(env.service);
-        return metricValue(now, "talkhub_rpc_requests_total", canceled) + metricValue(now, "talkhub_rpc_requests_total", internal) >=
-          metricValue(before, "talkhub_rpc_requests_total", canceled) + metricValue(before, "talkhub_rpc_requests_total", internal) + 2;
-      }, { timeout: 10_000, interval: 100, message: "both hang-ups to be counted" }).toBe(true);
+      await expect
+        .poll(
+          async () => {
+            const now = await metrics(env.service);
+            return (
+              metricValue(now, "talkhub_rpc_requests_total", canceled) + metricValue(now, "talkhub_rpc_requests_total", internal) >=
+              metricValue(before, "talkhub_rpc_requests_total", canceled) + metricValue(before, "talkhub_rpc_requests_total", internal) + 2
+            );
+          },
+          { timeout: 10_000, interval: 100, message: "both hang-ups to be counted" },
+        )
+        .toBe(true);
       const after = await metrics(env.service);
-      expect(metricValue(after, "talkhub_rpc_requests_total", internal) - metricValue(before, "talkhub_rpc_requests_total", internal)).toBe(0);
-      expect(metricValue(after, "talkhub_rpc_requests_total", canceled) - metricValue(before, "talkhub_rpc_requests_total", canceled)).toBe(2);
+      expect(metricValue(after, "talkhub_rpc_requests_total", internal) - metricValue(before, "talkhub_rpc_requests_total", internal)).toBe(
+        0,
+      );
+      expect(metricValue(after, "talkhub_rpc_requests_total", canceled) - metricValue(before, "talkhub_rpc_requests_total", canceled)).toBe(
+        2,
+      );
     });
   });
 });
@@ -356,10 +417,16 @@ describe.each(backends)("CORS on %s", (backend) => {
     expect(refused.headers.get("access-control-allow-origin")).toBeNull();
 
     const a = await restricted.agent(newCustomer(), "Ann");
-    const actual = await rest(restricted.service.url, "GET", "/v1.0/talks", { bearer: a.token, headers: { Origin: "https://evil.example" } });
+    const actual = await rest(restricted.service.url, "GET", "/v1.0/talks", {
+      bearer: a.token,
+      headers: { Origin: "https://evil.example" },
+    });
     expect(actual.status).toBe(200);
     expect(actual.headers.get("access-control-allow-origin")).toBeNull();
-    const fromConsole = await rest(restricted.service.url, "GET", "/v1.0/talks", { bearer: a.token, headers: { Origin: "https://console.example" } });
+    const fromConsole = await rest(restricted.service.url, "GET", "/v1.0/talks", {
+      bearer: a.token,
+      headers: { Origin: "https://console.example" },
+    });
     expect(fromConsole.headers.get("access-control-allow-origin")).toBe("https://console.example");
   });
 });
@@ -390,7 +457,9 @@ class PrivatePostgres {
   }
 
   private async pg(tool: string, args: string[]): Promise<string> {
-    const [file, fullArgs] = this.asPostgres ? ["runuser", ["-u", "postgres", "--", join(this.bin, tool), ...args]] : [join(this.bin, tool), args];
+    const [file, fullArgs] = this.asPostgres
+      ? ["runuser", ["-u", "postgres", "--", join(this.bin, tool), ...args]]
+      : [join(this.bin, tool), args];
     try {
       const { stdout } = await run(file, fullArgs, { timeout: 60_000 });
       return stdout;
@@ -407,7 +476,18 @@ class PrivatePostgres {
   }
 
   async start(): Promise<void> {
-    await this.pg("pg_ctl", ["-D", this.data, "-o", `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1`, "-l", join(this.dir, "log"), "-w", "-t", "30", "start"]);
+    await this.pg("pg_ctl", [
+      "-D",
+      this.data,
+      "-o",
+      `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1`,
+      "-l",
+      join(this.dir, "log"),
+      "-w",
+      "-t",
+      "30",
+      "start",
+    ]);
   }
 
   async stop(): Promise<void> {
@@ -477,7 +557,9 @@ describe("readiness against a private Postgres", () => {
       expect(down.status).toBe(503);
       expect(down.json).toMatchObject({ ready: false, database: "unreachable" });
       expect((await health.check({})).status).toBe(Serving.NOT_SERVING);
-      await expect.poll(() => seen.includes(Serving.NOT_SERVING), { timeout: 15_000, interval: 100, message: "Watch to send NOT_SERVING" }).toBe(true);
+      await expect
+        .poll(() => seen.includes(Serving.NOT_SERVING), { timeout: 15_000, interval: 100, message: "Watch to send NOT_SERVING" })
+        .toBe(true);
       // /healthz is liveness only: still 200.
       expect((await rest(base, "GET", "/healthz")).status).toBe(200);
       // Calls fail with an error status, not a hang.
@@ -485,9 +567,21 @@ describe("readiness against a private Postgres", () => {
       expect(failing.status).toBeGreaterThanOrEqual(500);
 
       await pgsql.start();
-      await expect.poll(async () => (await rest(base, "GET", "/readyz")).status === 200, { timeout: 30_000, interval: 250, message: "/readyz to be 200 again" }).toBe(true);
+      await expect
+        .poll(async () => (await rest(base, "GET", "/readyz")).status === 200, {
+          timeout: 30_000,
+          interval: 250,
+          message: "/readyz to be 200 again",
+        })
+        .toBe(true);
       expect((await health.check({})).status).toBe(Serving.SERVING);
-      await expect.poll(() => seen.lastIndexOf(Serving.SERVING) > seen.indexOf(Serving.NOT_SERVING), { timeout: 15_000, interval: 100, message: "Watch to send SERVING again" }).toBe(true);
+      await expect
+        .poll(() => seen.lastIndexOf(Serving.SERVING) > seen.indexOf(Serving.NOT_SERVING), {
+          timeout: 15_000,
+          interval: 100,
+          message: "Watch to send SERVING again",
+        })
+        .toBe(true);
       expectStatus(await call(base, "GET", "/v1.0/talks", a.token), 200);
     } finally {
       abort.abort();
@@ -559,10 +653,15 @@ describe("JSON request logs", () => {
     expect(viaConnect.headers.get("x-request-id")).toBe(connectId);
     expectRestError(await call(service.url, "GET", `/v1.0/talks/${randomUUID()}?token=${token}`, token), 404, "not_found");
 
-    await expect.poll(() => {
-      const ids = logLines(service.output()).map((line) => line.request_id);
-      return ids.includes(restId) && ids.includes(connectId) && logLines(service.output()).some((line) => line.code === "not_found");
-    }, { timeout: 10_000, interval: 100, message: "the log lines" }).toBe(true);
+    await expect
+      .poll(
+        () => {
+          const ids = logLines(service.output()).map((line) => line.request_id);
+          return ids.includes(restId) && ids.includes(connectId) && logLines(service.output()).some((line) => line.code === "not_found");
+        },
+        { timeout: 10_000, interval: 100, message: "the log lines" },
+      )
+      .toBe(true);
     const lines = logLines(service.output());
     const rpcLines = lines.filter((line) => line.method !== undefined);
     for (const line of rpcLines) {
@@ -574,7 +673,10 @@ describe("JSON request logs", () => {
     }
     expect(rpcLines.filter((line) => line.request_id === restId)).toHaveLength(1);
     expect(rpcLines.find((line) => line.request_id === restId)).toMatchObject({ method: "talk.v1.MessageService/SendMessage", code: "ok" });
-    expect(rpcLines.find((line) => line.request_id === connectId)).toMatchObject({ method: "talk.v1.MessageService/SendMessage", code: "ok" });
+    expect(rpcLines.find((line) => line.request_id === connectId)).toMatchObject({
+      method: "talk.v1.MessageService/SendMessage",
+      code: "ok",
+    });
     expect(rpcLines.find((line) => line.code === "not_found")).toMatchObject({ method: "talk.v1.TalkService/GetTalk" });
     // Requests without an id get one of their own.
     const created = rpcLines.find((line) => line.method === "talk.v1.TalkService/CreateTalk");
@@ -589,13 +691,15 @@ describe("JSON request logs", () => {
     expect(output).not.toContain(connectText);
     expect(output).not.toContain(secret);
   }, 60_000);
-
 });
 
 describe("operator listener configuration", () => {
   it("is 127.0.0.1:9090 by default; TALKHUB_OPERATOR_PORT=off turns it off; bad values are refused", () => {
     expect(readConfig({}).operator).toEqual({ host: "127.0.0.1", port: 9090 });
-    expect(readConfig({ TALKHUB_OPERATOR_PORT: "9191", TALKHUB_OPERATOR_HOST: "10.0.0.5" }).operator).toEqual({ host: "10.0.0.5", port: 9191 });
+    expect(readConfig({ TALKHUB_OPERATOR_PORT: "9191", TALKHUB_OPERATOR_HOST: "10.0.0.5" }).operator).toEqual({
+      host: "10.0.0.5",
+      port: 9191,
+    });
     expect(readConfig({ TALKHUB_OPERATOR_PORT: "off" }).operator).toBeNull();
     for (const bad of ["70000", "-1", "metrics"]) {
       expect(() => readConfig({ TALKHUB_OPERATOR_PORT: bad }), bad).toThrow(ConfigError);

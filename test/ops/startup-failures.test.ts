@@ -93,7 +93,9 @@ describe("servers that do not answer at start", () => {
     const lines = refusedLines(result);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(
-      new RegExp(`^Talkhub not started: NATS_URL: NATS at nats://127\\.0\\.0\\.1:${port} not reachable: \\d+ attempts in [\\d.]+ s \\(TALKHUB_NATS_STARTUP_TIMEOUT_MS=2000\\), the last: .+`),
+      new RegExp(
+        `^Talkhub not started: NATS_URL: NATS at nats://127\\.0\\.0\\.1:${port} not reachable: \\d+ attempts in [\\d.]+ s \\(TALKHUB_NATS_STARTUP_TIMEOUT_MS=2000\\), the last: .+`,
+      ),
     );
     const attempts = logLines(result.stdout).filter((line) => line.msg === "NATS not reachable yet; retrying");
     expect(attempts.length, result.stdout).toBeGreaterThanOrEqual(2);
@@ -177,7 +179,10 @@ describe.skipIf(!postgres)("a Postgres that comes up during the retries", () => 
     url.host = `127.0.0.1:${proxy.port}`;
     let service: TalkhubProcess | undefined;
     try {
-      const starting = spawnTalkhub({ DATABASE_URL: url.toString(), TALKHUB_JWT_SECRET: newSecret(), TALKHUB_DB_STARTUP_TIMEOUT_MS: "120000" }, 240_000);
+      const starting = spawnTalkhub(
+        { DATABASE_URL: url.toString(), TALKHUB_JWT_SECRET: newSecret(), TALKHUB_DB_STARTUP_TIMEOUT_MS: "120000" },
+        240_000,
+      );
       // Two attempts cut, then the proxy lets the next through to the real server.
       await waitFor("two connection attempts", () => proxy.cut >= 2, 180_000);
       proxy.open();
@@ -242,7 +247,11 @@ describe.skipIf(!natsBinary)("a running service", () => {
         socket.once("error", () => resolve(-1));
       });
       expect(upgradeStatus).toBe(401);
-      await waitFor("a token refused line for the WebSocket", () => logged("token refused").some((line) => line.method === "websocket upgrade"), 10_000);
+      await waitFor(
+        "a token refused line for the WebSocket",
+        () => logged("token refused").some((line) => line.method === "websocket upgrade"),
+        10_000,
+      );
       expect(logged("token refused").find((line) => line.method === "websocket upgrade")).toMatchObject({
         level: 20,
         reason: "the token is not valid",
@@ -252,7 +261,13 @@ describe.skipIf(!natsBinary)("a running service", () => {
 
       const operatorPort = /on 127\.0\.0\.1:(\d+)/.exec(running.stdout())?.[1];
       const metrics = await (await fetch(`http://127.0.0.1:${operatorPort}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
-      for (const name of ["process_resident_memory_bytes", "process_cpu_seconds_total", "nodejs_heap_size_used_bytes", "nodejs_eventloop_lag_seconds", "talkhub_rpc_requests_total"]) {
+      for (const name of [
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "nodejs_heap_size_used_bytes",
+        "nodejs_eventloop_lag_seconds",
+        "talkhub_rpc_requests_total",
+      ]) {
         expect(metrics).toMatch(new RegExp(`^# TYPE ${name} `, "m"));
       }
       expect(metrics).not.toMatch(/^talkhub_(process|nodejs)_/m);

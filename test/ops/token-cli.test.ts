@@ -9,7 +9,10 @@ const root = fileURLToPath(new URL("../..", import.meta.url));
 
 async function token(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ["--import", "tsx", "src/cli/token.ts", ...args], { cwd: root, timeout: 60_000 });
+    const { stdout, stderr } = await run(process.execPath, ["--import", "tsx", "src/cli/token.ts", ...args], {
+      cwd: root,
+      timeout: 60_000,
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code?: number; stdout?: string; stderr?: string };

@@ -127,11 +127,13 @@ describe.each(backends)("rate limits (sends 5/s burst 5, talk creates 6/min burs
     // REST: 429.
     const dan = await env.agent(randomUUID(), "Dan");
     const replies = await Promise.all(
-      Array.from({ length: 4 }, () => httpCall(env.url, "POST", "/v1.0/talks", { token: dan.token, body: "{}", headers: { "Content-Type": "application/json" } })),
+      Array.from({ length: 4 }, () =>
+        httpCall(env.url, "POST", "/v1.0/talks", { token: dan.token, body: "{}", headers: { "Content-Type": "application/json" } }),
+      ),
     );
     expect(replies.map((r) => r.status).sort()).toEqual([200, 200, 200, 429]);
     expect(replies.find((r) => r.status === 429)?.headers.get("retry-after")).toMatch(/^[1-9][0-9]*$/);
-    }, 60_000);
+  }, 60_000);
 
   it("a 3rd concurrent WatchTalk stream is RESOURCE_EXHAUSTED; closing one lets a new one open", async () => {
     const eve = await env.agent(randomUUID(), "Eve", { via: "grpc" });
@@ -150,7 +152,10 @@ describe.each(backends)("rate limits (sends 5/s burst 5, talk creates 6/min burs
     await expectCode(three.first, Code.ResourceExhausted);
     three.abort.abort();
     // WatchEvents counts against the same quota; so does REST.
-    const feed = env.as(eve, "grpc").talks.watchEvents({}, { signal: AbortSignal.timeout(10_000) })[Symbol.asyncIterator]();
+    const feed = env
+      .as(eve, "grpc")
+      .talks.watchEvents({}, { signal: AbortSignal.timeout(10_000) })
+      [Symbol.asyncIterator]();
     await expectCode(withTimeout(feed.next(), 10_000, "feed"), Code.ResourceExhausted);
     const rest = await httpCall(env.url, "GET", `/v1.0/talks/${chatId}/events`, { token: eve.token, firstLine: true, timeoutMs: 10_000 });
     expect(rest.status, rest.text).toBe(429);
@@ -186,7 +191,8 @@ describe.each(backends)("size and count limits (no rate limits) on %s", (backend
   it("reactions per message: 500 (50 agents x 10 emoji) are taken, the 501st is RESOURCE_EXHAUSTED", async () => {
     const customer = randomUUID();
     const agents: TestAgent[] = [];
-    for (let i = 0; i < 50; i += 10) agents.push(...(await Promise.all(Array.from({ length: 10 }, (_, j) => env.agent(customer, `R${i + j}`)))));
+    for (let i = 0; i < 50; i += 10)
+      agents.push(...(await Promise.all(Array.from({ length: 10 }, (_, j) => env.agent(customer, `R${i + j}`)))));
     const owner = must(agents[0]);
     const talk = must((await owner.talks.createTalk({ type: "group", participantIds: agents.slice(1).map((a) => a.id) })).talk);
     expect(talk.memberCount).toBe(50);
@@ -204,7 +210,11 @@ describe.each(backends)("size and count limits (no rate limits) on %s", (backend
     const before = await env.counts();
     await expectCode(owner.messages.addReaction({ messageId: message.id, emoji: "e10" }), Code.ResourceExhausted);
     await expectCode(
-      httpCall(env.url, "POST", `/v1.0/messages/${message.id}/reactions`, { token: owner.token, body: '{"emoji":"x"}', headers: { "Content-Type": "application/json" } }).then((r) => {
+      httpCall(env.url, "POST", `/v1.0/messages/${message.id}/reactions`, {
+        token: owner.token,
+        body: '{"emoji":"x"}',
+        headers: { "Content-Type": "application/json" },
+      }).then((r) => {
         if (r.status !== 429) throw new Error(`HTTP ${r.status} ${r.text}`);
         throw new ConnectError(String(r.json?.message), Code.ResourceExhausted);
       }),
@@ -230,13 +240,16 @@ describe.each(backends)("size and count limits (no rate limits) on %s", (backend
     const customer = randomUUID();
     const admin = await env.agent(customer, "Admin", { role: "admin" });
     for (let i = 0; i < 210; i += 30) {
-      await Promise.all(Array.from({ length: Math.min(30, 210 - i) }, (_, j) => admin.agents.createAgent({ name: `A${String(i + j).padStart(3, "0")}` })));
+      await Promise.all(
+        Array.from({ length: Math.min(30, 210 - i) }, (_, j) => admin.agents.createAgent({ name: `A${String(i + j).padStart(3, "0")}` })),
+      );
     }
     const chatId = must((await admin.talks.createTalk({ type: "group" })).talk).id;
     for (let i = 0; i < 205; i += 25) {
       await Promise.all(Array.from({ length: Math.min(25, 205 - i) }, (_, j) => admin.messages.sendMessage({ chatId, text: `m${i + j}` })));
     }
-    for (let i = 0; i < 205; i += 25) await Promise.all(Array.from({ length: Math.min(25, 205 - i) }, () => admin.talks.createTalk({ type: "group" })));
+    for (let i = 0; i < 205; i += 25)
+      await Promise.all(Array.from({ length: Math.min(25, 205 - i) }, () => admin.talks.createTalk({ type: "group" })));
     for (const pageSize of [201, 1000, 2 ** 31 - 1]) {
       const agents = await admin.agents.listAgents({ pageSize });
       expect(agents.result).toHaveLength(200);
@@ -284,10 +297,16 @@ describe.each(backends)("size and count limits (no rate limits) on %s", (backend
     const ann = await env.agent(randomUUID(), "Ann");
     const chatId = await talkOf(ann);
     const media = (i: number) => ({ type: "application/pdf", url: `https://files.example/${i}.pdf`, name: `${i}.pdf` });
-    const ten = must((await ann.messages.sendMessage({ chatId, text: "", medias: Array.from({ length: 10 }, (_, i) => media(i)) })).message);
+    const ten = must(
+      (await ann.messages.sendMessage({ chatId, text: "", medias: Array.from({ length: 10 }, (_, i) => media(i)) })).message,
+    );
     expect(ten.medias).toHaveLength(10);
     const before = await env.counts();
-    await expectCode(ann.messages.sendMessage({ chatId, text: "x", medias: Array.from({ length: 11 }, (_, i) => media(i)) }), Code.InvalidArgument, "medias");
+    await expectCode(
+      ann.messages.sendMessage({ chatId, text: "x", medias: Array.from({ length: 11 }, (_, i) => media(i)) }),
+      Code.InvalidArgument,
+      "medias",
+    );
     const rest = await httpCall(env.url, "POST", `/v1.0/talks/${chatId}/messages`, {
       token: ann.token,
       body: JSON.stringify({ text: "x", medias: Array.from({ length: 11 }, (_, i) => media(i)) }),

@@ -49,7 +49,12 @@ class JwksServer {
 }
 
 /** Calls ListTalks over a transport; the code and message of the answer. */
-async function rpcOutcome(env: TestEnv, token: string | undefined, via: Via, authorization?: string): Promise<{ code: string; message: string }> {
+async function rpcOutcome(
+  env: TestEnv,
+  token: string | undefined,
+  via: Via,
+  authorization?: string,
+): Promise<{ code: string; message: string }> {
   const client = env.clients(token, via, authorization);
   try {
     await client.talks.listTalks({});
@@ -74,7 +79,11 @@ function secretsOf(token: string): string[] {
 }
 
 /** The token is refused everywhere (gRPC, Connect, REST header and ?token=) with `code`, unechoed. */
-async function expectRefused(env: TestEnv, token: string, code: "unauthenticated" | "permission_denied" = "unauthenticated"): Promise<void> {
+async function expectRefused(
+  env: TestEnv,
+  token: string,
+  code: "unauthenticated" | "permission_denied" = "unauthenticated",
+): Promise<void> {
   const secrets = secretsOf(token);
   const status = code === "unauthenticated" ? 401 : 403;
   for (const via of transports) {
@@ -110,7 +119,11 @@ const attackerJwks = new JwksServer(() => [attacker.jwk]);
 
 beforeAll(async () => {
   const t = await generateKeyPair("RS256", { extractable: true });
-  trusted = { privateKey: t.privateKey, jwk: { ...(await exportJWK(t.publicKey)), kid: "trusted-1", alg: "RS256", use: "sig" }, pem: await exportSPKI(t.publicKey) };
+  trusted = {
+    privateKey: t.privateKey,
+    jwk: { ...(await exportJWK(t.publicKey)), kid: "trusted-1", alg: "RS256", use: "sig" },
+    pem: await exportSPKI(t.publicKey),
+  };
   const a = await generateKeyPair("RS256", { extractable: true });
   attacker = { privateKey: a.privateKey, jwk: { ...(await exportJWK(a.publicKey)), kid: "trusted-1", alg: "RS256", use: "sig" } };
   await jwks.start();
@@ -144,7 +157,13 @@ describe.each(backends)("token attacks against a service with an HS256 secret an
   });
 
   it("refuses HS/RS confusion: the public key as an HMAC secret", async () => {
-    const pemVariants = [trusted.pem, trusted.pem.trim(), Buffer.from(trusted.pem), JSON.stringify(trusted.jwk), createPublicKey(trusted.pem).export({ type: "pkcs1", format: "pem" }).toString()];
+    const pemVariants = [
+      trusted.pem,
+      trusted.pem.trim(),
+      Buffer.from(trusted.pem),
+      JSON.stringify(trusted.jwk),
+      createPublicKey(trusted.pem).export({ type: "pkcs1", format: "pem" }).toString(),
+    ];
     for (const key of pemVariants) {
       await expectRefused(env, handmade({ alg: "HS256", typ: "JWT", kid: "trusted-1" }, claims(), key));
       // An HMAC signature under an asymmetric alg header.
@@ -156,7 +175,10 @@ describe.each(backends)("token attacks against a service with an HS256 secret an
 
   it("refuses RS256 tokens not signed by a JWKS key (embedded jwk, foreign jku, unknown key)", async () => {
     await expectRefused(env, await rs256(attacker.privateKey, claims()));
-    await expectRefused(env, await rs256(attacker.privateKey, claims(), { jwk: { kty: attacker.jwk.kty, n: attacker.jwk.n, e: attacker.jwk.e } }));
+    await expectRefused(
+      env,
+      await rs256(attacker.privateKey, claims(), { jwk: { kty: attacker.jwk.kty, n: attacker.jwk.n, e: attacker.jwk.e } }),
+    );
     const before = attackerJwks.requests;
     await expectRefused(env, await rs256(attacker.privateKey, claims(), { jku: attackerJwks.url }));
     await expectRefused(env, await rs256(attacker.privateKey, claims(), { x5u: attackerJwks.url }));
@@ -234,10 +256,17 @@ describe.each(backends)("token attacks against a service with an HS256 secret an
         ["GET", `/v1.0/talks?token=${bad}`],
         ["POST", `/talk.v1.TalkService/ListTalks?token=${bad}`],
       ] as const) {
-        const reply = await httpCall(env.url, method, path, { body: method === "POST" ? "{}" : undefined, headers: { "Content-Type": "application/json" } });
+        const reply = await httpCall(env.url, method, path, {
+          body: method === "POST" ? "{}" : undefined,
+          headers: { "Content-Type": "application/json" },
+        });
         expect(reply.status, `${method} ${path}: ${reply.text}`).toBe(401);
         expect(reply.json?.code).toBe("unauthenticated");
-        expect(reply.text).not.toContain(decodeURIComponent(bad).replace(/[\r\n\0]/g, "").slice(0, 20) || "\u0000never");
+        expect(reply.text).not.toContain(
+          decodeURIComponent(bad)
+            .replace(/[\r\n\0]/g, "")
+            .slice(0, 20) || "\u0000never",
+        );
         expect(reply.headers.get("x-injected")).toBeNull();
       }
     }

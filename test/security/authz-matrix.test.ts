@@ -29,7 +29,13 @@ type Row = Record<Exclude<Caller, "anonymous">, Outcome>;
 
 const talkRow: Row = { participant: "ok", outsider: "not_found", admin: "not_found", foreign: "not_found", foreignAdmin: "not_found" };
 const everyone: Row = { participant: "ok", outsider: "ok", admin: "ok", foreign: "ok", foreignAdmin: "ok" };
-const adminOnly: Row = { participant: "permission_denied", outsider: "permission_denied", admin: "ok", foreign: "permission_denied", foreignAdmin: "not_found" };
+const adminOnly: Row = {
+  participant: "permission_denied",
+  outsider: "permission_denied",
+  admin: "ok",
+  foreign: "permission_denied",
+  foreignAdmin: "not_found",
+};
 
 /** What an allowed call must have done, seen in the tables' changes; a message when it did not. */
 interface EffectContext {
@@ -47,13 +53,17 @@ const reads: Effect = ({ changes }) => (changes.size === 0 ? undefined : `a read
 const added =
   (table: string, what: string, match: (row: SnapshotRow, c: EffectContext) => boolean): Effect =>
   (c) =>
-    (c.changes.get(table)?.added ?? []).some((row) => match(row, c)) ? undefined : `no ${table} row added with ${what}: ${describeChanges(c.changes)}`;
+    (c.changes.get(table)?.added ?? []).some((row) => match(row, c))
+      ? undefined
+      : `no ${table} row added with ${what}: ${describeChanges(c.changes)}`;
 
 /** A row of `table` was changed so that it matches. */
 const changed =
   (table: string, what: string, match: (row: SnapshotRow, c: EffectContext) => boolean): Effect =>
   (c) =>
-    (c.changes.get(table)?.changed ?? []).some(({ after }) => match(after, c)) ? undefined : `no ${table} row changed to ${what}: ${describeChanges(c.changes)}`;
+    (c.changes.get(table)?.changed ?? []).some(({ after }) => match(after, c))
+      ? undefined
+      : `no ${table} row changed to ${what}: ${describeChanges(c.changes)}`;
 
 /** A row of `table` that matches is gone, or (soft delete) now has tm_delete set. */
 const deleted =
@@ -61,7 +71,9 @@ const deleted =
   (c) => {
     const diff = c.changes.get(table);
     const gone = (diff?.removed ?? []).some((row) => match(row, c));
-    const marked = (diff?.changed ?? []).some(({ before, after }) => match(after, c) && before["tm_delete"] === null && after["tm_delete"] !== null);
+    const marked = (diff?.changed ?? []).some(
+      ({ before, after }) => match(after, c) && before["tm_delete"] === null && after["tm_delete"] !== null,
+    );
     return gone || marked ? undefined : `no ${table} row deleted with ${what}: ${describeChanges(c.changes)}`;
   };
 
@@ -74,33 +86,60 @@ interface Spec {
 const matrix: Record<string, Spec> = {
   "TalkService.CreateTalk": {
     who: { ...everyone, foreign: "not_found", foreignAdmin: "not_found" },
-    effect: added("talks", "a group talk of the caller's customer", (r, c) => r["type"] === "group" && r["customer_id"] === c.caller.customerId),
+    effect: added(
+      "talks",
+      "a group talk of the caller's customer",
+      (r, c) => r["type"] === "group" && r["customer_id"] === c.caller.customerId,
+    ),
   },
   "TalkService.GetTalk": { who: talkRow, effect: reads },
   "TalkService.ListTalks": { who: everyone, effect: reads },
-  "TalkService.UpdateTalk": { who: talkRow, effect: changed("talks", 'name "renamed"', (r, c) => r["id"] === c.s.talkId && r["name"] === "renamed") },
-  "TalkService.CloseTalk": { who: talkRow, effect: changed("talks", "status closed", (r, c) => r["id"] === c.s.talkId && r["status"] === "closed") },
-  "TalkService.ReopenTalk": { who: talkRow, effect: changed("talks", "status active", (r, c) => r["id"] === c.s.talkId && r["status"] === "active") },
+  "TalkService.UpdateTalk": {
+    who: talkRow,
+    effect: changed("talks", 'name "renamed"', (r, c) => r["id"] === c.s.talkId && r["name"] === "renamed"),
+  },
+  "TalkService.CloseTalk": {
+    who: talkRow,
+    effect: changed("talks", "status closed", (r, c) => r["id"] === c.s.talkId && r["status"] === "closed"),
+  },
+  "TalkService.ReopenTalk": {
+    who: talkRow,
+    effect: changed("talks", "status active", (r, c) => r["id"] === c.s.talkId && r["status"] === "active"),
+  },
   "TalkService.DeleteTalk": { who: talkRow, effect: deleted("talks", "the scene's id", (r, c) => r["id"] === c.s.talkId) },
   "TalkService.AddParticipant": {
     who: talkRow,
     effect: added("participants", "the third agent in the talk", (r, c) => r["chat_id"] === c.s.talkId && r["owner_id"] === c.s.third.id),
   },
-  "TalkService.RemoveParticipant": { who: talkRow, effect: deleted("participants", "the other's membership", (r, c) => r["id"] === c.s.otherParticipantId) },
+  "TalkService.RemoveParticipant": {
+    who: talkRow,
+    effect: deleted("participants", "the other's membership", (r, c) => r["id"] === c.s.otherParticipantId),
+  },
   "TalkService.ListParticipants": { who: talkRow, effect: reads },
   "TalkService.WatchTalk": { who: talkRow, effect: reads },
   "TalkService.WatchEvents": { who: everyone, effect: reads },
   "MessageService.SendMessage": {
     who: talkRow,
-    effect: added("messages", 'text "matrix" by the caller', (r, c) => r["chat_id"] === c.s.talkId && r["text"] === "matrix" && r["owner_id"] === c.caller.id),
+    effect: added(
+      "messages",
+      'text "matrix" by the caller',
+      (r, c) => r["chat_id"] === c.s.talkId && r["text"] === "matrix" && r["owner_id"] === c.caller.id,
+    ),
   },
   "MessageService.GetMessage": { who: talkRow, effect: reads },
   "MessageService.ListMessages": { who: talkRow, effect: reads },
-  "MessageService.UpdateMessage": { who: talkRow, effect: changed("messages", 'text "edited"', (r, c) => r["id"] === c.s.messageId && r["text"] === "edited") },
+  "MessageService.UpdateMessage": {
+    who: talkRow,
+    effect: changed("messages", 'text "edited"', (r, c) => r["id"] === c.s.messageId && r["text"] === "edited"),
+  },
   "MessageService.DeleteMessage": { who: talkRow, effect: deleted("messages", "the scene's message", (r, c) => r["id"] === c.s.messageId) },
   "MessageService.AddReaction": {
     who: talkRow,
-    effect: added("reactions", "heart by the caller", (r, c) => r["message_id"] === c.s.messageId && r["emoji"] === "heart" && r["owner_id"] === c.caller.id),
+    effect: added(
+      "reactions",
+      "heart by the caller",
+      (r, c) => r["message_id"] === c.s.messageId && r["emoji"] === "heart" && r["owner_id"] === c.caller.id,
+    ),
   },
   "MessageService.RemoveReaction": {
     who: talkRow,
@@ -112,37 +151,76 @@ const matrix: Record<string, Spec> = {
   },
   "AgentService.CreateAgent": {
     who: { ...adminOnly, foreignAdmin: "ok" },
-    effect: added("agents", 'name "Created" in the caller\'s customer', (r, c) => r["name"] === "Created" && r["customer_id"] === c.caller.customerId),
+    effect: added(
+      "agents",
+      'name "Created" in the caller\'s customer',
+      (r, c) => r["name"] === "Created" && r["customer_id"] === c.caller.customerId,
+    ),
   },
-  "AgentService.GetAgent": { who: { participant: "ok", outsider: "ok", admin: "ok", foreign: "not_found", foreignAdmin: "not_found" }, effect: reads },
+  "AgentService.GetAgent": {
+    who: { participant: "ok", outsider: "ok", admin: "ok", foreign: "not_found", foreignAdmin: "not_found" },
+    effect: reads,
+  },
   "AgentService.ListAgents": { who: everyone, effect: reads },
-  "AgentService.UpdateAgent": { who: adminOnly, effect: changed("agents", 'name "Renamed"', (r, c) => r["id"] === c.s.other.id && r["name"] === "Renamed") },
+  "AgentService.UpdateAgent": {
+    who: adminOnly,
+    effect: changed("agents", 'name "Renamed"', (r, c) => r["id"] === c.s.other.id && r["name"] === "Renamed"),
+  },
   "AgentService.DeleteAgent": { who: adminOnly, effect: deleted("agents", "the other agent", (r, c) => r["id"] === c.s.other.id) },
 };
 
 /** The REST paths each RPC must have, so that a new or changed binding fails until listed here. */
 const expectedBindings = [
-  "POST /v1.0/talks", "POST /v1.0/service_agents/talk_chats",
-  "GET /v1.0/talks/{id}", "GET /v1.0/service_agents/talk_chats/{id}",
-  "GET /v1.0/talks", "GET /v1.0/service_agents/talk_chats",
-  "PUT /v1.0/talks/{id}", "PUT /v1.0/service_agents/talk_chats/{id}", "PATCH /v1.0/talks/{id}", "PATCH /v1.0/service_agents/talk_chats/{id}",
-  "POST /v1.0/talks/{id}/close", "POST /v1.0/service_agents/talk_chats/{id}/close",
-  "POST /v1.0/talks/{id}/reopen", "POST /v1.0/service_agents/talk_chats/{id}/reopen",
-  "DELETE /v1.0/talks/{id}", "DELETE /v1.0/service_agents/talk_chats/{id}",
-  "POST /v1.0/talks/{chat_id}/participants", "POST /v1.0/service_agents/talk_chats/{chat_id}/participants",
-  "DELETE /v1.0/talks/{chat_id}/participants/{participant_id}", "DELETE /v1.0/service_agents/talk_chats/{chat_id}/participants/{participant_id}",
-  "GET /v1.0/talks/{chat_id}/participants", "GET /v1.0/service_agents/talk_chats/{chat_id}/participants",
-  "GET /v1.0/talks/{chat_id}/events", "GET /v1.0/service_agents/talk_chats/{chat_id}/events",
-  "GET /v1.0/events", "GET /v1.0/service_agents/events",
-  "POST /v1.0/talks/{chat_id}/messages", "POST /v1.0/service_agents/talk_messages",
-  "GET /v1.0/messages/{id}", "GET /v1.0/service_agents/talk_messages/{id}",
-  "GET /v1.0/talks/{chat_id}/messages", "GET /v1.0/service_agents/talk_messages",
-  "PUT /v1.0/messages/{id}", "PUT /v1.0/service_agents/talk_messages/{id}", "PATCH /v1.0/messages/{id}", "PATCH /v1.0/service_agents/talk_messages/{id}",
-  "DELETE /v1.0/messages/{id}", "DELETE /v1.0/service_agents/talk_messages/{id}",
-  "POST /v1.0/messages/{message_id}/reactions", "POST /v1.0/service_agents/talk_messages/{message_id}/reactions",
-  "DELETE /v1.0/messages/{message_id}/reactions/{emoji}", "DELETE /v1.0/service_agents/talk_messages/{message_id}/reactions/{emoji}",
-  "DELETE /v1.0/messages/{message_id}/reactions", "DELETE /v1.0/service_agents/talk_messages/{message_id}/reactions",
-  "POST /v1.0/agents", "GET /v1.0/agents/{id}", "GET /v1.0/agents", "PUT /v1.0/agents/{id}", "PATCH /v1.0/agents/{id}", "DELETE /v1.0/agents/{id}",
+  "POST /v1.0/talks",
+  "POST /v1.0/service_agents/talk_chats",
+  "GET /v1.0/talks/{id}",
+  "GET /v1.0/service_agents/talk_chats/{id}",
+  "GET /v1.0/talks",
+  "GET /v1.0/service_agents/talk_chats",
+  "PUT /v1.0/talks/{id}",
+  "PUT /v1.0/service_agents/talk_chats/{id}",
+  "PATCH /v1.0/talks/{id}",
+  "PATCH /v1.0/service_agents/talk_chats/{id}",
+  "POST /v1.0/talks/{id}/close",
+  "POST /v1.0/service_agents/talk_chats/{id}/close",
+  "POST /v1.0/talks/{id}/reopen",
+  "POST /v1.0/service_agents/talk_chats/{id}/reopen",
+  "DELETE /v1.0/talks/{id}",
+  "DELETE /v1.0/service_agents/talk_chats/{id}",
+  "POST /v1.0/talks/{chat_id}/participants",
+  "POST /v1.0/service_agents/talk_chats/{chat_id}/participants",
+  "DELETE /v1.0/talks/{chat_id}/participants/{participant_id}",
+  "DELETE /v1.0/service_agents/talk_chats/{chat_id}/participants/{participant_id}",
+  "GET /v1.0/talks/{chat_id}/participants",
+  "GET /v1.0/service_agents/talk_chats/{chat_id}/participants",
+  "GET /v1.0/talks/{chat_id}/events",
+  "GET /v1.0/service_agents/talk_chats/{chat_id}/events",
+  "GET /v1.0/events",
+  "GET /v1.0/service_agents/events",
+  "POST /v1.0/talks/{chat_id}/messages",
+  "POST /v1.0/service_agents/talk_messages",
+  "GET /v1.0/messages/{id}",
+  "GET /v1.0/service_agents/talk_messages/{id}",
+  "GET /v1.0/talks/{chat_id}/messages",
+  "GET /v1.0/service_agents/talk_messages",
+  "PUT /v1.0/messages/{id}",
+  "PUT /v1.0/service_agents/talk_messages/{id}",
+  "PATCH /v1.0/messages/{id}",
+  "PATCH /v1.0/service_agents/talk_messages/{id}",
+  "DELETE /v1.0/messages/{id}",
+  "DELETE /v1.0/service_agents/talk_messages/{id}",
+  "POST /v1.0/messages/{message_id}/reactions",
+  "POST /v1.0/service_agents/talk_messages/{message_id}/reactions",
+  "DELETE /v1.0/messages/{message_id}/reactions/{emoji}",
+  "DELETE /v1.0/service_agents/talk_messages/{message_id}/reactions/{emoji}",
+  "DELETE /v1.0/messages/{message_id}/reactions",
+  "DELETE /v1.0/service_agents/talk_messages/{message_id}/reactions",
+  "POST /v1.0/agents",
+  "GET /v1.0/agents/{id}",
+  "GET /v1.0/agents",
+  "PUT /v1.0/agents/{id}",
+  "PATCH /v1.0/agents/{id}",
+  "DELETE /v1.0/agents/{id}",
 ];
 
 const rowKey = (method: DescMethod) => `${method.parent.name}.${method.name}`;
@@ -178,7 +256,13 @@ async function scene(cast: Cast, method: DescMethod | undefined): Promise<Scene>
   await cast.participant.messages.addReaction({ messageId: message.id, emoji: "thumbsup" });
   const participants = (await cast.participant.talks.listParticipants({ chatId: talk.id })).result;
   if (method?.name === "ReopenTalk") await cast.participant.talks.closeTalk({ id: talk.id });
-  return { talkId: talk.id, messageId: message.id, other, third, otherParticipantId: must(participants.find((p) => p.ownerId === other.id)).id };
+  return {
+    talkId: talk.id,
+    messageId: message.id,
+    other,
+    third,
+    otherParticipantId: must(participants.find((p) => p.ownerId === other.id)).id,
+  };
 }
 
 /** The request of a cell, as proto-JSON (field names as in the protos). */
@@ -255,7 +339,12 @@ async function callRpc(clients: Clients, method: DescMethod, json: JsonObject): 
 }
 
 /** Calls a REST binding: path fields from the request, the rest in the body or the query. */
-async function callRest(env: TestEnv, binding: RestBinding, json: JsonObject, token: string | undefined): Promise<{ code: string; detail: string }> {
+async function callRest(
+  env: TestEnv,
+  binding: RestBinding,
+  json: JsonObject,
+  token: string | undefined,
+): Promise<{ code: string; detail: string }> {
   const rest: JsonObject = { ...json };
   const path = binding.template.segments
     .map((segment) => {
@@ -286,7 +375,6 @@ async function callRest(env: TestEnv, binding: RestBinding, json: JsonObject, to
   const expectedStatus = (statusOf as Record<string, number | undefined>)[code];
   return { code: expectedStatus === reply.status ? code : `${code}/HTTP ${reply.status}`, detail };
 }
-
 
 /** The services and methods the service's router serves: a router registered exactly as the service registers it. */
 function served(env: TestEnv): { services: DescService[]; methods: DescMethod[] } {
@@ -382,7 +470,8 @@ describe.each(backends)("authorization matrix (%s)", (backend) => {
           .flatMap((diff) => [...diff.added, ...diff.removed, ...diff.changed.map((c) => c.after)])
           .filter((row) => row["customer_id"] !== undefined && row["customer_id"] !== agent.customerId);
         if (wrong !== undefined) failures.push(`${label} as ${caller}: ${wrong}`);
-        if (elsewhere.length > 0) failures.push(`${label} as ${caller}: changed another customer's rows: ${JSON.stringify(elsewhere).slice(0, 500)}`);
+        if (elsewhere.length > 0)
+          failures.push(`${label} as ${caller}: changed another customer's rows: ${JSON.stringify(elsewhere).slice(0, 500)}`);
         if (wrong !== undefined || elsewhere.length > 0) mark = "!";
       }
       cells.set(caller, `${code}${mark}`);
@@ -420,7 +509,9 @@ describe.each(backends)("authorization matrix (%s)", (backend) => {
   }, 360_000);
 
   it("prints the matrix", () => {
-    console.log(`${backend}\n${"call".padEnd(72)} ${callers.map((c) => c.padEnd(18)).join("")}\n${[...printed].sort().join("\n")}\n(! marks a cell that differs from the expected code or effect)`);
+    console.log(
+      `${backend}\n${"call".padEnd(72)} ${callers.map((c) => c.padEnd(18)).join("")}\n${[...printed].sort().join("\n")}\n(! marks a cell that differs from the expected code or effect)`,
+    );
     expect(printed.filter((line) => line.includes("!"))).toEqual([]);
   });
 
@@ -498,7 +589,8 @@ describe.each(backends)("authorization matrix (%s)", (backend) => {
     }
     expect((await httpCall(env.url, "GET", "/metrics")).status).toBe(404);
     const operatorUrl = must(env.service.operatorUrl, "the operator listener");
-    for (const path of ["/healthz", "/readyz"]) expect((await httpCall(operatorUrl, "GET", path)).status, `${path} on the operator port`).toBe(200);
+    for (const path of ["/healthz", "/readyz"])
+      expect((await httpCall(operatorUrl, "GET", path)).status, `${path} on the operator port`).toBe(200);
     const metrics = await httpCall(operatorUrl, "GET", "/metrics");
     expect(metrics.status).toBe(200);
     expect(metrics.text).toContain("# TYPE");

@@ -51,7 +51,9 @@ describe("FeedCursor.decode", () => {
     for (const seq of [-1, 2 ** 53, 1.5, "3", null]) refused(encode({ w: 0, s: { [talk]: seq } }));
     refused(encode({ w: 0, s: [] }));
     // A watermark within the clock skew of another process is taken.
-    expect(FeedCursor.decode("cursor", encode({ w: now.getTime() + 30_000, s: {} }), now).watermarkTime.getTime()).toBe(now.getTime() + 30_000);
+    expect(FeedCursor.decode("cursor", encode({ w: now.getTime() + 30_000, s: {} }), now).watermarkTime.getTime()).toBe(
+      now.getTime() + 30_000,
+    );
   });
 
   it("refuses a token larger than 64 KiB before decoding it", () => {
@@ -64,7 +66,11 @@ describe("FeedCursor.decode", () => {
 describe("tokens without exp", () => {
   const secret = "a-test-secret-of-enough-length-0123456789";
   const withoutExp = () =>
-    new SignJWT({ customer_id: randomUUID() }).setSubject(randomUUID()).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setIssuedAt().sign(new TextEncoder().encode(secret));
+    new SignJWT({ customer_id: randomUUID() })
+      .setSubject(randomUUID())
+      .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+      .setIssuedAt()
+      .sign(new TextEncoder().encode(secret));
 
   it("are refused by default and accepted when configured", async () => {
     const strict = createVerifier({ secret, jwksUrl: undefined, issuer: undefined, audience: undefined });
@@ -107,7 +113,11 @@ describe.each(backends)("bad values on %s", (backend) => {
       [{ name: "a\u001b[31m.png" }, "medias[0].name"],
     ];
     for (const [change, field] of bad) {
-      await expectCode(agent.messages.sendMessage({ chatId: talk.id, text: "x", medias: [{ ...media, ...change }] }), Code.InvalidArgument, field);
+      await expectCode(
+        agent.messages.sendMessage({ chatId: talk.id, text: "x", medias: [{ ...media, ...change }] }),
+        Code.InvalidArgument,
+        field,
+      );
     }
     expect((await agent.messages.listMessages({ chatId: talk.id })).result.filter((m) => m.text === "x")).toEqual([]);
     await sendText(agent, talk.id, "still answering");

@@ -39,7 +39,9 @@ afterEach(() => scrubPrototype());
 const reserved = ["__proto__", "constructor", "prototype"] as const;
 
 /** A JSON text written key by key, so that "__proto__" stays an ordinary own key on the wire. */
-type Tree = { readonly kind: "leaf"; readonly value: string | number | boolean | null } | { readonly kind: "object"; readonly entries: readonly (readonly [string, Tree])[] };
+type Tree =
+  | { readonly kind: "leaf"; readonly value: string | number | boolean | null }
+  | { readonly kind: "object"; readonly entries: readonly (readonly [string, Tree])[] };
 
 function jsonText(tree: Tree): string {
   if (tree.kind === "leaf") return JSON.stringify(tree.value);
@@ -47,7 +49,9 @@ function jsonText(tree: Tree): string {
 }
 
 function hasReservedKey(tree: Tree): boolean {
-  return tree.kind === "object" && tree.entries.some(([key, value]) => (reserved as readonly string[]).includes(key) || hasReservedKey(value));
+  return (
+    tree.kind === "object" && tree.entries.some(([key, value]) => (reserved as readonly string[]).includes(key) || hasReservedKey(value))
+  );
 }
 
 function expectClientError(reply: HttpReply, what: string): void {
@@ -63,7 +67,11 @@ describe("claims are read as own properties", () => {
   const verify = createVerifier({ secret, jwksUrl: undefined, issuer: undefined, audience: undefined });
 
   async function signed(payload: Record<string, unknown>): Promise<string> {
-    return new SignJWT(payload).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setIssuedAt().setExpirationTime("1h").sign(new TextEncoder().encode(secret));
+    return new SignJWT(payload)
+      .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+      .setIssuedAt()
+      .setExpirationTime("1h")
+      .sign(new TextEncoder().encode(secret));
   }
 
   it("a polluted Object.prototype supplies no role and no name", async () => {
@@ -80,7 +88,10 @@ describe("claims are read as own properties", () => {
   });
 
   it('an own "__proto__" claim is only a claim', async () => {
-    const payload = JSON.parse(`{"sub":"${randomUUID()}","customer_id":"${randomUUID()}","__proto__":{"role":"admin"}}`) as Record<string, unknown>;
+    const payload = JSON.parse(`{"sub":"${randomUUID()}","customer_id":"${randomUUID()}","__proto__":{"role":"admin"}}`) as Record<
+      string,
+      unknown
+    >;
     const identity = await verify(await signed(payload));
     expect(identity.role).toBe("agent");
     expect(prototypeWrites()).toEqual([]);
@@ -110,7 +121,12 @@ describe.each(backends)("hostile keys on %s", (backend) => {
   afterEach(() => expect(unexpected.splice(0)).toEqual([]));
   const url = (): string => env.service.url;
   const call = (method: string, path: string, token?: string, body?: string): Promise<HttpReply> =>
-    httpCall(url(), method, path, { token, body, headers: body === undefined ? {} : { "Content-Type": "application/json" }, timeoutMs: 10_000 });
+    httpCall(url(), method, path, {
+      token,
+      body,
+      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      timeoutMs: 10_000,
+    });
 
   /** The process answers an ordinary call of `agent`, and a no-role token is still no admin. */
   async function expectUnharmed(agent: TestAgent): Promise<void> {
@@ -130,7 +146,12 @@ describe.each(backends)("hostile keys on %s", (backend) => {
     expect(({} as Record<string, unknown>)["role"]).toBeUndefined();
     await expectUnharmed(agent);
     // The same through the other spellings, with a token this time.
-    for (const query of ["__proto__.role=admin", "constructor.prototype.role=admin", "page_size.constructor.prototype.role=admin", "__proto__[role]=admin"]) {
+    for (const query of [
+      "__proto__.role=admin",
+      "constructor.prototype.role=admin",
+      "page_size.constructor.prototype.role=admin",
+      "__proto__[role]=admin",
+    ]) {
       const again = await call("GET", `/v1.0/talks?${query}`, agent.token);
       expect(again.status, `${query}: ${again.text}`).toBe(400);
       expect(again.json.message, query).toContain(query.split("=")[0]);
@@ -154,7 +175,12 @@ describe.each(backends)("hostile keys on %s", (backend) => {
     const talk = await createTalk(agent, []);
     const bodies: [string, string, string, string][] = [
       ["POST", "/v1.0/talks", `{"type":"group","__proto__":{"role":"admin"}}`, "__proto__"],
-      ["POST", `/v1.0/talks/${talk.id}/messages`, `{"text":"hi","medias":[{"type":"a/b","url":"http://x/y","name":"n","constructor":{"prototype":{"role":"admin"}}}]}`, "medias[0].constructor"],
+      [
+        "POST",
+        `/v1.0/talks/${talk.id}/messages`,
+        `{"text":"hi","medias":[{"type":"a/b","url":"http://x/y","name":"n","constructor":{"prototype":{"role":"admin"}}}]}`,
+        "medias[0].constructor",
+      ],
       ["POST", "/v1.0/agents", `{"name":"X","prototype":1}`, "prototype"],
     ];
     for (const [method, path, body, key] of bodies) {
@@ -164,7 +190,12 @@ describe.each(backends)("hostile keys on %s", (backend) => {
       expect(reply.json.message).toContain(key);
     }
     // A deep body is walked without recursion and refused by the codec, not by the stack.
-    const deep = await call("POST", `/v1.0/talks/${talk.id}/messages`, agent.token, `{"text":"hi","medias":${"[".repeat(200_000)}${"]".repeat(200_000)}}`);
+    const deep = await call(
+      "POST",
+      `/v1.0/talks/${talk.id}/messages`,
+      agent.token,
+      `{"text":"hi","medias":${"[".repeat(200_000)}${"]".repeat(200_000)}}`,
+    );
     expectClientError(deep, "a body nested 200,000 deep");
     expect((await agent.messages.listMessages({ chatId: talk.id })).result.filter((m) => m.text === "hi")).toEqual([]);
     await expectUnharmed(agent);
@@ -174,8 +205,17 @@ describe.each(backends)("hostile keys on %s", (backend) => {
     const agent = await env.agent(newCustomer(), "Ann");
     // The Connect codec looks keys up among the message's fields: like every unknown field,
     // these are dropped.
-    for (const body of [`{"__proto__":{"role":"admin"}}`, `{"type":"group","constructor":{"prototype":{"role":"admin"}}}`, `{"name":"x","__proto__":null}`]) {
-      const reply = await httpCall(url(), "POST", "/talk.v1.TalkService/CreateTalk", { token: agent.token, body, headers: { "Content-Type": "application/json" }, timeoutMs: 10_000 });
+    for (const body of [
+      `{"__proto__":{"role":"admin"}}`,
+      `{"type":"group","constructor":{"prototype":{"role":"admin"}}}`,
+      `{"name":"x","__proto__":null}`,
+    ]) {
+      const reply = await httpCall(url(), "POST", "/talk.v1.TalkService/CreateTalk", {
+        token: agent.token,
+        body,
+        headers: { "Content-Type": "application/json" },
+        timeoutMs: 10_000,
+      });
       expect(reply.status, `${body}: ${reply.text}`).toBe(200);
       expect(prototypeWrites(), body).toEqual([]);
     }
@@ -191,8 +231,15 @@ describe.each(backends)("hostile keys on %s", (backend) => {
   });
 
   it("a token with an own __proto__ claim is no admin", async () => {
-    const payload = JSON.parse(`{"sub":"${randomUUID()}","customer_id":"${newCustomer()}","__proto__":{"role":"admin"}}`) as Record<string, unknown>;
-    const token = await new SignJWT(payload).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setIssuedAt().setExpirationTime("1h").sign(new TextEncoder().encode(env.secret));
+    const payload = JSON.parse(`{"sub":"${randomUUID()}","customer_id":"${newCustomer()}","__proto__":{"role":"admin"}}`) as Record<
+      string,
+      unknown
+    >;
+    const token = await new SignJWT(payload)
+      .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+      .setIssuedAt()
+      .setExpirationTime("1h")
+      .sign(new TextEncoder().encode(env.secret));
     const { agents } = env.clients(token, "connect");
     await expectCode(agents.createAgent({ name: "Intruder" }), Code.PermissionDenied);
     expect(prototypeWrites()).toEqual([]);
@@ -205,7 +252,13 @@ describe.each(backends)("hostile keys on %s", (backend) => {
     await expectCode(agent.talks.listTalks({ pageToken: encode(`{"__proto__":[1,"x"]}`) }), Code.InvalidArgument, "page_token");
     for (const cursor of [`{"w":0,"s":{"__proto__":1}}`, `{"__proto__":{"w":0,"s":{}}}`, `{"w":0,"s":{"__proto__":{"x":1}}}`]) {
       const stream = agent.talks.watchEvents({ cursor: encode(cursor) }, { signal: AbortSignal.timeout(10_000) });
-      await expectCode((async () => { for await (const _ of stream) break; })(), Code.InvalidArgument, "cursor");
+      await expectCode(
+        (async () => {
+          for await (const _ of stream) break;
+        })(),
+        Code.InvalidArgument,
+        "cursor",
+      );
     }
     await expectUnharmed(agent);
   });
@@ -233,17 +286,43 @@ describe.each(backends)("hostile keys on %s", (backend) => {
     const agent = await env.agent(customer, "Ann");
     const talk = await createTalk(agent, []);
     const bindings: readonly RestBinding[] = restBindings([...apiServices]);
-    const word = fc.constantFrom(...reserved, "page_size", "chat_id", "id", "name", "medias", "role", "toString", "valueOf", "hasOwnProperty", "__defineSetter__", "x");
+    const word = fc.constantFrom(
+      ...reserved,
+      "page_size",
+      "chat_id",
+      "id",
+      "name",
+      "medias",
+      "role",
+      "toString",
+      "valueOf",
+      "hasOwnProperty",
+      "__defineSetter__",
+      "x",
+    );
     const hostileKey = fc
-      .tuple(fc.array(word, { maxLength: 3 }), fc.constantFrom(...reserved), fc.array(word, { maxLength: 3 }), fc.constantFrom(".", "[", "]"))
-      .map(([before, bad, after, joint]) => (joint === "." ? [...before, bad, ...after].join(".") : `${before.join(".")}${before.length > 0 ? "." : ""}${bad}[${after.join("][")}]`));
+      .tuple(
+        fc.array(word, { maxLength: 3 }),
+        fc.constantFrom(...reserved),
+        fc.array(word, { maxLength: 3 }),
+        fc.constantFrom(".", "[", "]"),
+      )
+      .map(([before, bad, after, joint]) =>
+        joint === "."
+          ? [...before, bad, ...after].join(".")
+          : `${before.join(".")}${before.length > 0 ? "." : ""}${bad}[${after.join("][")}]`,
+      );
     const anyKey = fc.oneof(hostileKey, word, fc.constantFrom("page_size", "token", "cursor"));
-    const leaf: fc.Arbitrary<Tree> = fc.oneof(fc.constantFrom("admin", "", 1, -1, true, null), fc.uuid()).map((value) => ({ kind: "leaf", value }));
+    const leaf: fc.Arbitrary<Tree> = fc
+      .oneof(fc.constantFrom("admin", "", 1, -1, true, null), fc.uuid())
+      .map((value) => ({ kind: "leaf", value }));
     const tree: fc.Arbitrary<Tree> = fc.letrec<{ node: Tree }>((tie) => ({
       node: fc.oneof(
         { depthSize: "small", withCrossShrink: true },
         leaf,
-        fc.array(fc.tuple(fc.oneof(word, fc.string({ maxLength: 6 })), tie("node")), { maxLength: 4 }).map((entries): Tree => ({ kind: "object", entries })),
+        fc
+          .array(fc.tuple(fc.oneof(word, fc.string({ maxLength: 6 })), tie("node")), { maxLength: 4 })
+          .map((entries): Tree => ({ kind: "object", entries })),
       ),
     })).node;
     const pathValue = fc.oneof(fc.constantFrom(...reserved, talk.id, agent.id, "a.b", "__proto__.role", "%00"), fc.uuid());
@@ -268,13 +347,23 @@ describe.each(backends)("hostile keys on %s", (backend) => {
         const bodyAllowed = r.binding.body !== "" && r.binding.httpMethod !== "GET";
         const bodyTree: Tree =
           r.hostileIn === "body" && bodyAllowed && !hasReservedKey(r.body)
-            ? { kind: "object", entries: [[r.hostileQuery[0].split(/[.[\]]/).find((k) => (reserved as readonly string[]).includes(k)) ?? "__proto__", r.body]] }
+            ? {
+                kind: "object",
+                entries: [
+                  [r.hostileQuery[0].split(/[.[\]]/).find((k) => (reserved as readonly string[]).includes(k)) ?? "__proto__", r.body],
+                ],
+              }
             : r.body;
         const pairs = r.hostileIn === "query" || !bodyAllowed ? [...r.query, r.hostileQuery] : r.query;
         const query = pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("&");
         const body = bodyAllowed ? jsonText(bodyTree) : undefined;
         const what = `${r.binding.httpMethod} /${path}?${query} ${body ?? ""}`;
-        const reply = await call(r.binding.httpMethod, `/${path}${query === "" ? "" : `?${query}`}`, r.withToken ? agent.token : undefined, body);
+        const reply = await call(
+          r.binding.httpMethod,
+          `/${path}${query === "" ? "" : `?${query}`}`,
+          r.withToken ? agent.token : undefined,
+          body,
+        );
         expectClientError(reply, what);
         expect(prototypeWrites(), what).toEqual([]);
         const alive = await call("GET", "/v1.0/talks?page_size=1", agent.token);

@@ -131,7 +131,6 @@ function park(session: http2.ClientHttp2Session, path: string, declared: number,
   return parked;
 }
 
-
 /** Live ArrayBuffer bytes (Buffers) of this process, after a collection when one can be had. */
 function bufferBytes(): number {
   garbageCollector()?.();
@@ -166,7 +165,9 @@ describe("connection limits in the configuration", () => {
   it("refuses a headers timeout longer than the request timeout, and values out of range", () => {
     expect(() => readConfig({ TALKHUB_HEADERS_TIMEOUT_MS: "9000", TALKHUB_REQUEST_TIMEOUT_MS: "5000" })).toThrow(ConfigError);
     expect(() => readConfig({ TALKHUB_REQUEST_TIMEOUT_MS: "0" })).toThrow(/TALKHUB_REQUEST_TIMEOUT_MS/);
-    expect(() => readConfig({ TALKHUB_UNAUTHENTICATED_BYTES_PER_CONNECTION: "10" })).toThrow(/TALKHUB_UNAUTHENTICATED_BYTES_PER_CONNECTION/);
+    expect(() => readConfig({ TALKHUB_UNAUTHENTICATED_BYTES_PER_CONNECTION: "10" })).toThrow(
+      /TALKHUB_UNAUTHENTICATED_BYTES_PER_CONNECTION/,
+    );
   });
 });
 
@@ -341,7 +342,9 @@ describe.each(backends)("slow and idle connections on %s", (backend) => {
       const streams = 100;
       const partial = Buffer.alloc(MiB, 1);
       try {
-        const calls = Array.from({ length: streams }, () => park(session, "/talk.v1.MessageService/SendMessage", maxRequestBytes - 16, partial));
+        const calls = Array.from({ length: streams }, () =>
+          park(session, "/talk.v1.MessageService/SendMessage", maxRequestBytes - 16, partial),
+        );
         await vi.waitFor(() => expect(calls.filter((call) => call.closed).length).toBe(streams), { timeout: 10_000 });
         expect(new Set(calls.map((call) => call.grpcStatus))).toEqual(new Set(["16"]));
         // 100 MiB offered; what was taken in is at most the flow-control windows.
@@ -379,7 +382,9 @@ describe.each(backends)("slow and idle connections on %s", (backend) => {
       const client = new RawSocket(port());
       const declared = maxRequestBytes - 16;
       try {
-        client.socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: ${contentType}\r\n${extra}Content-Length: ${declared}\r\n\r\n`);
+        client.socket.write(
+          `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: ${contentType}\r\n${extra}Content-Length: ${declared}\r\n\r\n`,
+        );
         client.socket.write(prefix);
         client.socket.write(Buffer.alloc(64 * 1024, 0x20));
         // The rest of the body is never sent: the answer must come without it.
@@ -391,13 +396,25 @@ describe.each(backends)("slow and idle connections on %s", (backend) => {
     }
 
     it("answers a Connect call without a token 401 before its body has arrived", async () => {
-      const reply = await partialPost("/talk.v1.TalkService/ListTalks", "application/json", "Connect-Protocol-Version: 1\r\n", Buffer.alloc(0), /unauthenticated/);
+      const reply = await partialPost(
+        "/talk.v1.TalkService/ListTalks",
+        "application/json",
+        "Connect-Protocol-Version: 1\r\n",
+        Buffer.alloc(0),
+        /unauthenticated/,
+      );
       expect(reply).toMatch(/^HTTP\/1\.1 401/);
       await stillServing();
     });
 
     it("answers a gRPC-Web call without a token UNAUTHENTICATED before its body has arrived", async () => {
-      const reply = await partialPost("/talk.v1.TalkService/ListTalks", "application/grpc-web+proto", "", frameHead(maxRequestBytes - 32), /grpc-status:\s?\d+/i);
+      const reply = await partialPost(
+        "/talk.v1.TalkService/ListTalks",
+        "application/grpc-web+proto",
+        "",
+        frameHead(maxRequestBytes - 32),
+        /grpc-status:\s?\d+/i,
+      );
       expect(reply).toMatch(/^HTTP\/1\.1 200/);
       expect(reply).toMatch(/grpc-status:\s?16/i);
       await stillServing();

@@ -92,7 +92,12 @@ function firstOf(emitter: NodeJS.EventEmitter, events: readonly string[], ms = 5
 }
 
 /** One raw gRPC call on an HTTP/2 session, reset with CANCEL at the moment `when` names. */
-async function rawReset(session: http2.ClientHttp2Session, token: string, target: Target, when: "headers" | "body" | "first-data"): Promise<void> {
+async function rawReset(
+  session: http2.ClientHttp2Session,
+  token: string,
+  target: Target,
+  when: "headers" | "body" | "first-data",
+): Promise<void> {
   const stream = session.request({
     ":method": "POST",
     ":path": target.path,
@@ -112,7 +117,12 @@ async function rawReset(session: http2.ClientHttp2Session, token: string, target
 }
 
 /** A grpc-js server stream of `target`, by its generic client. */
-function grpcJsCall(client: grpc.Client, token: string, target: Target, deadline?: number): grpc.ClientReadableStream<MessageShape<DescMessage>> {
+function grpcJsCall(
+  client: grpc.Client,
+  token: string,
+  target: Target,
+  deadline?: number,
+): grpc.ClientReadableStream<MessageShape<DescMessage>> {
   const metadata = new grpc.Metadata();
   metadata.set("authorization", `Bearer ${token}`);
   const call = client.makeServerStreamRequest(
@@ -284,7 +294,11 @@ describe.each(backends)("stream release on %s", (backend) => {
       const via = env.as(b, "connect");
       await inBatches(40, async (i) => {
         const watcher = target.method === "WatchTalk" ? new TalkWatcher(via, chatId, start) : new FeedWatcher(via, cursor);
-        if (i % 2 === 1) await vi.waitFor(() => expect(watcher.responses.length > 0 || watcher.ended, "a first response").toBe(true), { timeout: 10_000, interval: 20 });
+        if (i % 2 === 1)
+          await vi.waitFor(() => expect(watcher.responses.length > 0 || watcher.ended, "a first response").toBe(true), {
+            timeout: 10_000,
+            interval: 20,
+          });
         await watcher.abort();
       });
       count("Connect aborted", 40);
@@ -299,7 +313,14 @@ describe.each(backends)("stream release on %s", (backend) => {
     // The agent opens its 100 streams again; the 101st is refused; closing them frees all.
     const fresh = range(1, streamsPerAgent).map((i) => (i % 2 === 0 ? new TalkWatcher(b, chatId, 0) : new FeedWatcher(b)));
     try {
-      await vi.waitFor(() => expect(fresh.every((w) => w.responses.length > 0 || w.ended), "100 fresh streams").toBe(true), { timeout: 30_000, interval: 20 });
+      await vi.waitFor(
+        () =>
+          expect(
+            fresh.every((w) => w.responses.length > 0 || w.ended),
+            "100 fresh streams",
+          ).toBe(true),
+        { timeout: 30_000, interval: 20 },
+      );
       expect(fresh.filter((w) => w.ended).map((w) => w.error?.message)).toEqual([]);
       expect(counters(env, b.id).agent).toBe(streamsPerAgent);
       const extra = new FeedWatcher(b);
@@ -311,7 +332,6 @@ describe.each(backends)("stream release on %s", (backend) => {
     // The process still answers.
     await sendText(a, chatId, "still here");
   });
-
 });
 
 describe.each(backends)("stream release at shutdown on %s", (backend) => {
@@ -340,7 +360,10 @@ describe.each(backends)("stream release at shutdown on %s", (backend) => {
         stream.pause();
         stream.end(frame(target.request));
       }
-      await vi.waitFor(() => expect(counters(env, b.id).agent === 5, JSON.stringify(counters(env, b.id))).toBe(true), { timeout: 10_000, interval: 20 });
+      await vi.waitFor(() => expect(counters(env, b.id).agent === 5, JSON.stringify(counters(env, b.id))).toBe(true), {
+        timeout: 10_000,
+        interval: 20,
+      });
       await env.closeService();
       expect(counters(env, b.id)).toEqual(zero);
       for (const watcher of watchers) expect(codeOf(await watcher.waitEnd())).toBe("Unavailable");
@@ -355,7 +378,9 @@ describe.each(backends)("REST NDJSON backpressure on %s", (backend) => {
   const maxQueued = 50;
   const env = useService(backend, { live: { streamMaxQueued: maxQueued, heartbeatMs: 60_000, gapCheckMs: 200 } });
 
-  it("a reader that stops reading is cut off with a final RESOURCE_EXHAUSTED line, and its slot and feed are released", { timeout: 60_000 }, async () => {
+  it("a reader that stops reading is cut off with a final RESOURCE_EXHAUSTED line, and its slot and feed are released", {
+    timeout: 60_000,
+  }, async () => {
     const customer = newCustomer();
     const [a, b] = await Promise.all([env.agent(customer, "Ann", { via: "grpc" }), env.agent(customer, "Bob", { via: "grpc" })]);
     const chatId = (await createTalk(a, [b])).id;
@@ -386,7 +411,10 @@ describe.each(backends)("REST NDJSON backpressure on %s", (backend) => {
       const ended = firstOf(stream, ["end", "close"], 15_000);
       stream.resume();
       await ended;
-      const lines = body.trim().split("\n").map((line) => JSON.parse(line) as { event?: { seq?: string }; error?: { code?: string } });
+      const lines = body
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line) as { event?: { seq?: string }; error?: { code?: string } });
       expect(lines.at(-1)?.error?.code, JSON.stringify(lines.at(-1)).slice(0, 200)).toBe("resource_exhausted");
       const seqs = lines.flatMap((line) => (line.event?.seq === undefined ? [] : [Number(line.event.seq)]));
       expect(seqs).toEqual(range(start + 1, start + seqs.length));

@@ -8,7 +8,12 @@ import http from "node:http";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { WatchEventsRequestSchema, WatchEventsResponseSchema, WatchTalkRequestSchema, WatchTalkResponseSchema } from "../../gen/talk/v1/talk_service_pb.js";
+import {
+  WatchEventsRequestSchema,
+  WatchEventsResponseSchema,
+  WatchTalkRequestSchema,
+  WatchTalkResponseSchema,
+} from "../../gen/talk/v1/talk_service_pb.js";
 import { mintToken } from "../../src/auth/tokens.js";
 import { Unauthenticated } from "../../src/domain/model/errors.js";
 import type { AgentId, CustomerId } from "../../src/domain/model/ids.js";
@@ -22,7 +27,11 @@ const backends = await liveBackends();
 const expiredMessage = "the token has expired; reconnect with a new token";
 
 /** A WatchTalk (or WatchEvents) over grpc-js; resolves with the status it ended with. */
-function grpcJsWatch(address: string, token: string, chatId: string | undefined): { opened: Promise<void>; ended: Promise<grpc.StatusObject>; close(): void } {
+function grpcJsWatch(
+  address: string,
+  token: string,
+  chatId: string | undefined,
+): { opened: Promise<void>; ended: Promise<grpc.StatusObject>; close(): void } {
   const client = new grpc.Client(address, grpc.credentials.createInsecure());
   const metadata = new grpc.Metadata();
   metadata.set("authorization", `Bearer ${token}`);
@@ -54,7 +63,11 @@ function grpcJsWatch(address: string, token: string, chatId: string | undefined)
 }
 
 /** A REST NDJSON stream read in the background; `lines` grows as lines arrive. */
-function restWatch(baseUrl: string, token: string, path: string): { lines: Record<string, unknown>[]; ended: Promise<void>; close(): void } {
+function restWatch(
+  baseUrl: string,
+  token: string,
+  path: string,
+): { lines: Record<string, unknown>[]; ended: Promise<void>; close(): void } {
   const lines: Record<string, unknown>[] = [];
   let buffer = "";
   const request = http.get(`${baseUrl}${path}`, { headers: { authorization: `Bearer ${token}` }, agent: false });
@@ -99,17 +112,34 @@ describe.each(backends)("credentials end streams on %s", (backend) => {
 
   const pair = () => pairOn(env);
 
-  it("a stream opened with a short-lived token ends UNAUTHENTICATED when the token expires (grpc-js, gRPC, Connect, REST)", { timeout: 30_000 }, async () => {
+  it("a stream opened with a short-lived token ends UNAUTHENTICATED when the token expires (grpc-js, gRPC, Connect, REST)", {
+    timeout: 30_000,
+  }, async () => {
     const { bob, chatId } = await pair();
-    const short = await mintToken(env.secret, { customerId: bob.customerId, agentId: bob.id, name: bob.name, role: "agent", expiresInSeconds: 3 });
+    const short = await mintToken(env.secret, {
+      customerId: bob.customerId,
+      agentId: bob.id,
+      name: bob.name,
+      role: "agent",
+      expiresInSeconds: 3,
+    });
     const viaGrpc: TestAgent = { ...bob, token: short, ...env.clients(short, "grpc") };
     const viaConnect: TestAgent = { ...bob, token: short, ...env.clients(short, "connect") };
-    const watchers = [new TalkWatcher(viaGrpc, chatId, await lastSeqOf(bob, chatId)), new FeedWatcher(viaConnect), new FeedWatcher(viaGrpc)];
+    const watchers = [
+      new TalkWatcher(viaGrpc, chatId, await lastSeqOf(bob, chatId)),
+      new FeedWatcher(viaConnect),
+      new FeedWatcher(viaGrpc),
+    ];
     const address = new URL(env.service.url).host;
     const grpcJs = [grpcJsWatch(address, short, chatId), grpcJsWatch(address, short, undefined)];
     const rest = restWatch(env.service.url, short, `/v1.0/talks/${chatId}/events`);
     try {
-      await Promise.all([...watchers.map((w) => vi.waitFor(() => expect(w.responses.length > 0, "a first response").toBe(true), { timeout: 10_000, interval: 20 })), ...grpcJs.map((g) => g.opened)]);
+      await Promise.all([
+        ...watchers.map((w) =>
+          vi.waitFor(() => expect(w.responses.length > 0, "a first response").toBe(true), { timeout: 10_000, interval: 20 }),
+        ),
+        ...grpcJs.map((g) => g.opened),
+      ]);
       await vi.waitFor(() => expect(rest.lines.length > 0, "the first REST line").toBe(true), { timeout: 10_000, interval: 20 });
       for (const watcher of watchers) {
         const error = await watcher.waitEnd(15_000);
@@ -136,7 +166,11 @@ describe.each(backends)("credentials end streams on %s", (backend) => {
     const watchers = [new TalkWatcher(bob, chatId, await lastSeqOf(bob, chatId)), new FeedWatcher(env.as(bob, "connect"))];
     const rest = restWatch(env.service.url, bob.token, "/v1.0/events");
     try {
-      await Promise.all(watchers.map((w) => vi.waitFor(() => expect(w.responses.length > 0, "a first response").toBe(true), { timeout: 10_000, interval: 20 })));
+      await Promise.all(
+        watchers.map((w) =>
+          vi.waitFor(() => expect(w.responses.length > 0, "a first response").toBe(true), { timeout: 10_000, interval: 20 }),
+        ),
+      );
       await vi.waitFor(() => expect(rest.lines.length > 0, "the first REST line").toBe(true), { timeout: 10_000, interval: 20 });
       await ann.agents.deleteAgent({ id: bob.id });
       for (const watcher of watchers) {

@@ -53,7 +53,10 @@ class RawWs {
   }
 
   /** Connects and upgrades; resolves once the HTTP answer's head is read (see `status`). */
-  static async open(port: number, options: { token?: string; query?: string; path?: string; headers?: Record<string, string> }): Promise<RawWs> {
+  static async open(
+    port: number,
+    options: { token?: string; query?: string; path?: string; headers?: Record<string, string> },
+  ): Promise<RawWs> {
     const socket = connect({ host: "127.0.0.1", port });
     const raw = new RawWs(socket);
     await new Promise<void>((resolve, reject) => {
@@ -124,7 +127,13 @@ class RawWs {
 
   /** Waits for the server's close frame (or the end of the connection); returns it. */
   async closed(timeoutMs = 15_000): Promise<CloseFrame | undefined> {
-    await vi.waitFor(() => expect(this.close !== undefined || this.ended, `a close frame (${this.frames.length} frames, ${this.bytesReceived} bytes)`).toBe(true), { timeout: timeoutMs, interval: 20 });
+    await vi.waitFor(
+      () =>
+        expect(this.close !== undefined || this.ended, `a close frame (${this.frames.length} frames, ${this.bytesReceived} bytes)`).toBe(
+          true,
+        ),
+      { timeout: timeoutMs, interval: 20 },
+    );
     return this.close;
   }
 
@@ -187,7 +196,9 @@ const closeFrame = (): Buffer => {
  * `ws` checks a frame (RSV, opcode, control rules, mask, then length, then UTF-8); undefined
  * when the frame is acceptable or its fate depends on bytes that were not sent.
  */
-function expectedCode(spec: Required<Pick<FrameSpec, "fin" | "rsv" | "opcode" | "masked">> & { payload: Uint8Array; declared: bigint; form: 7 | 16 | 64 }): number | undefined {
+function expectedCode(
+  spec: Required<Pick<FrameSpec, "fin" | "rsv" | "opcode" | "masked">> & { payload: Uint8Array; declared: bigint; form: 7 | 16 | 64 },
+): number | undefined {
   const control = spec.opcode >= 0x8 && spec.opcode <= 0xa;
   const data = spec.opcode === 0x1 || spec.opcode === 0x2;
   const lengthField = spec.form === 7 ? Number(spec.declared & 0x7fn) : spec.form === 16 ? 126 : 127;
@@ -252,7 +263,9 @@ describe.each(backends)("WebSocket raw frames on %s", (backend) => {
     expect(health.status).toBe(200);
     await agent.talks.listTalks({});
     const raw = await upgraded(agent);
-    await raw.write(frame({ opcode: 0x1, payload: text(JSON.stringify({ type: "subscribe", topics: [`agent_id:${agent.id}:talk_chat:*`] })) }));
+    await raw.write(
+      frame({ opcode: 0x1, payload: text(JSON.stringify({ type: "subscribe", topics: [`agent_id:${agent.id}:talk_chat:*`] })) }),
+    );
     await vi.waitFor(() => expect(raw.texts.length > 0 || raw.ended, "an ack").toBe(true), { timeout: 10_000, interval: 20 });
     expect(raw.texts[0]).toMatchObject({ type: "ack", action: "subscribe" });
     raw.destroy();
@@ -260,7 +273,11 @@ describe.each(backends)("WebSocket raw frames on %s", (backend) => {
 
   const big = Buffer.alloc(1_000, 0x61);
   const cases: { name: string; bytes: () => Buffer; code: number }[] = [
-    { name: "a frame over the size limit", bytes: () => frame({ opcode: 0x1, payload: big, declared: BigInt(maxFrameBytes + 1) }), code: 1009 },
+    {
+      name: "a frame over the size limit",
+      bytes: () => frame({ opcode: 0x1, payload: big, declared: BigInt(maxFrameBytes + 1) }),
+      code: 1009,
+    },
     { name: "a payload length over 2^53", bytes: () => frame({ opcode: 0x2, payload: big, declared: 2n ** 60n, form: 64 }), code: 1009 },
     {
       name: "fragments that together pass the size limit",
@@ -271,9 +288,25 @@ describe.each(backends)("WebSocket raw frames on %s", (backend) => {
         ]),
       code: 1009,
     },
-    { name: "invalid UTF-8 in a text frame", bytes: () => frame({ opcode: 0x1, payload: Buffer.from([0x7b, 0xc3, 0x28, 0x7d]) }), code: 1007 },
-    { name: "invalid UTF-8 across fragments", bytes: () => Buffer.concat([frame({ opcode: 0x1, fin: false, payload: Buffer.from([0xe2, 0x82]) }), frame({ opcode: 0x0, payload: Buffer.from([0x41]) })]), code: 1007 },
-    { name: "invalid UTF-8 in a close reason", bytes: () => frame({ opcode: 0x8, payload: Buffer.from([0x03, 0xe8, 0xff, 0xfe]) }), code: 1007 },
+    {
+      name: "invalid UTF-8 in a text frame",
+      bytes: () => frame({ opcode: 0x1, payload: Buffer.from([0x7b, 0xc3, 0x28, 0x7d]) }),
+      code: 1007,
+    },
+    {
+      name: "invalid UTF-8 across fragments",
+      bytes: () =>
+        Buffer.concat([
+          frame({ opcode: 0x1, fin: false, payload: Buffer.from([0xe2, 0x82]) }),
+          frame({ opcode: 0x0, payload: Buffer.from([0x41]) }),
+        ]),
+      code: 1007,
+    },
+    {
+      name: "invalid UTF-8 in a close reason",
+      bytes: () => frame({ opcode: 0x8, payload: Buffer.from([0x03, 0xe8, 0xff, 0xfe]) }),
+      code: 1007,
+    },
     { name: "an unmasked client frame", bytes: () => frame({ opcode: 0x1, masked: false, payload: text("{}") }), code: 1002 },
     { name: "reserved data opcode 0x3", bytes: () => frame({ opcode: 0x3, payload: text("{}") }), code: 1002 },
     { name: "reserved control opcode 0xB", bytes: () => frame({ opcode: 0xb }), code: 1002 },
@@ -284,7 +317,11 @@ describe.each(backends)("WebSocket raw frames on %s", (backend) => {
     { name: "a ping over 125 bytes", bytes: () => frame({ opcode: 0x9, payload: Buffer.alloc(126) }), code: 1002 },
     { name: "a close frame of one byte", bytes: () => frame({ opcode: 0x8, payload: Buffer.from([0x03]) }), code: 1002 },
     { name: "a close frame with an invalid code", bytes: () => frame({ opcode: 0x8, payload: Buffer.from([0x03, 0xed]) }), code: 1002 },
-    { name: "a new message inside a fragmented one", bytes: () => Buffer.concat([frame({ opcode: 0x1, fin: false, payload: text("{") }), frame({ opcode: 0x1, payload: text("}") })]), code: 1002 },
+    {
+      name: "a new message inside a fragmented one",
+      bytes: () => Buffer.concat([frame({ opcode: 0x1, fin: false, payload: text("{") }), frame({ opcode: 0x1, payload: text("}") })]),
+      code: 1002,
+    },
   ];
 
   it.each(cases)("closes only the socket that sent $name ($code), and goes on serving", async ({ bytes, code }) => {
@@ -298,7 +335,10 @@ describe.each(backends)("WebSocket raw frames on %s", (backend) => {
     await vi.waitFor(() => expect(raw.ended, "the connection to end").toBe(true), { timeout: 15_000, interval: 20 });
     // The other socket of the same agent is untouched and still answers.
     await bystander.write(frame({ opcode: 0x1, payload: text("not json") }));
-    await vi.waitFor(() => expect(bystander.texts.length > 0 || bystander.ended, "an error frame on the other socket").toBe(true), { timeout: 10_000, interval: 20 });
+    await vi.waitFor(() => expect(bystander.texts.length > 0 || bystander.ended, "an error frame on the other socket").toBe(true), {
+      timeout: 10_000,
+      interval: 20,
+    });
     expect(bystander.texts[0]).toMatchObject({ type: "error", code: "invalid_argument" });
     expect(bystander.close).toBeUndefined();
     await stillServing(agent);
@@ -321,7 +361,9 @@ describe.each(backends)("WebSocket raw frames on %s", (backend) => {
     await stillServing(agent);
   });
 
-  it("answers random subscribe and unsubscribe frames with acks and client error codes, never internal (fuzz)", { timeout: 90_000 }, async () => {
+  it("answers random subscribe and unsubscribe frames with acks and client error codes, never internal (fuzz)", {
+    timeout: 90_000,
+  }, async () => {
     const customer = newCustomer();
     const agent = await env.agent(customer, "Topics");
     const other = await env.agent(customer, "Other");
@@ -329,11 +371,27 @@ describe.each(backends)("WebSocket raw frames on %s", (backend) => {
     const raw = await upgraded(agent);
     const clientCodes = new Set(["invalid_argument", "permission_denied", "not_found", "resource_exhausted", "out_of_range"]);
     const part = fc.oneof(
-      fc.constantFrom("agent_id", "customer_id", "talk_chat", "*", "", agent.id, agent.customerId, other.id, chatId, chatId.toUpperCase(), "__proto__", "constructor"),
+      fc.constantFrom(
+        "agent_id",
+        "customer_id",
+        "talk_chat",
+        "*",
+        "",
+        agent.id,
+        agent.customerId,
+        other.id,
+        chatId,
+        chatId.toUpperCase(),
+        "__proto__",
+        "constructor",
+      ),
       fc.uuid(),
       fc.string({ maxLength: 30 }),
     );
-    const topic = fc.oneof(fc.array(part, { minLength: 1, maxLength: 5 }).map((parts) => parts.join(":")), fc.string({ maxLength: 60 }));
+    const topic = fc.oneof(
+      fc.array(part, { minLength: 1, maxLength: 5 }).map((parts) => parts.join(":")),
+      fc.string({ maxLength: 60 }),
+    );
     const frameArb = fc.record(
       {
         type: fc.oneof({ weight: 4, arbitrary: fc.constantFrom("subscribe", "unsubscribe") }, { weight: 1, arbitrary: fc.anything() }),
@@ -353,7 +411,14 @@ describe.each(backends)("WebSocket raw frames on %s", (backend) => {
         await raw.write(frame({ opcode: 0x1, payload: text(JSON.stringify(request)) }));
         // Frames are answered in order: the sentinel's ack comes after every answer to this one.
         await raw.write(frame({ opcode: 0x1, payload: text(JSON.stringify({ type: "unsubscribe", topics: [sentinel] })) }));
-        await vi.waitFor(() => expect(raw.ended || raw.frames.slice(from).some((f) => f.opcode === 0x1 && f.payload.includes(sentinel)), "the sentinel's ack").toBe(true), { timeout: 10_000, interval: 20 });
+        await vi.waitFor(
+          () =>
+            expect(
+              raw.ended || raw.frames.slice(from).some((f) => f.opcode === 0x1 && f.payload.includes(sentinel)),
+              "the sentinel's ack",
+            ).toBe(true),
+          { timeout: 10_000, interval: 20 },
+        );
         expect(raw.close, "the socket stays open").toBeUndefined();
       }),
       { numRuns, endOnFailure: true },
@@ -374,12 +439,17 @@ describe.each(backends)("WebSocket raw frames on %s", (backend) => {
     const frameArb = fc.record({
       fin: fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
       rsv: fc.oneof({ weight: 4, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 7 }) }),
-      opcode: fc.oneof({ weight: 3, arbitrary: fc.constantFrom(0x1, 0x2, 0x8, 0x9, 0xa) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 15 }) }),
+      opcode: fc.oneof(
+        { weight: 3, arbitrary: fc.constantFrom(0x1, 0x2, 0x8, 0x9, 0xa) },
+        { weight: 1, arbitrary: fc.integer({ min: 0, max: 15 }) },
+      ),
       masked: fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
       payload: fc.oneof(
         fc.uint8Array({ maxLength: 200 }),
         fc.json({ maxDepth: 3 }).map((json) => new TextEncoder().encode(json)),
-        fc.constantFrom(`{"type":"subscribe","topics":["garbage"]}`, `{"type":"unsubscribe","topics":[]}`).map((s) => new TextEncoder().encode(s)),
+        fc
+          .constantFrom(`{"type":"subscribe","topics":["garbage"]}`, `{"type":"unsubscribe","topics":[]}`)
+          .map((s) => new TextEncoder().encode(s)),
       ),
       length: fc.oneof(
         { weight: 4, arbitrary: fc.constant<{ form?: 16 | 64; value?: bigint }>({}) },
@@ -408,7 +478,10 @@ describe.each(backends)("WebSocket raw frames on %s", (backend) => {
             const close = await raw.closed();
             expect(close?.code, `close after ${bytes.subarray(0, 16).toString("hex")}`).toBe(expected);
           }
-          await vi.waitFor(() => expect(raw.ended || raw.close !== undefined, "the socket to close").toBe(true), { timeout: 15_000, interval: 20 });
+          await vi.waitFor(() => expect(raw.ended || raw.close !== undefined, "the socket to close").toBe(true), {
+            timeout: 15_000,
+            interval: 20,
+          });
           closes.set(raw.close?.code, (closes.get(raw.close?.code) ?? 0) + 1);
         } finally {
           raw.destroy();
@@ -448,14 +521,25 @@ describe.each(backends)("WebSocket backpressure on %s", (backend) => {
     }
   }
 
-  it("closes a client that floods frames and never reads with 1008, after at most the documented unread bytes", { timeout: 90_000 }, async () => {
+  it("closes a client that floods frames and never reads with 1008, after at most the documented unread bytes", {
+    timeout: 90_000,
+  }, async () => {
     const customer = newCustomer();
     const agent = await env.agent(customer, "Slow");
     const raw = await RawWs.open(env.service.port, { token: agent.token });
     try {
       expect(raw.status).toBe(101);
-      await raw.write(frame({ opcode: 0x1, payload: text(JSON.stringify({ type: "subscribe", topics: [`agent_id:${agent.id}:talk_chat:*`] })) }));
-      await vi.waitFor(() => expect(raw.texts.some((f) => f["type"] === "ack"), "the ack").toBe(true), { timeout: 10_000, interval: 20 });
+      await raw.write(
+        frame({ opcode: 0x1, payload: text(JSON.stringify({ type: "subscribe", topics: [`agent_id:${agent.id}:talk_chat:*`] })) }),
+      );
+      await vi.waitFor(
+        () =>
+          expect(
+            raw.texts.some((f) => f["type"] === "ack"),
+            "the ack",
+          ).toBe(true),
+        { timeout: 10_000, interval: 20 },
+      );
       expect(await streamFree(agent), "the socket's subscription holds the agent's one stream").toBe(false);
       // From now on the client reads nothing.
       raw.socket.pause();
@@ -471,7 +555,13 @@ describe.each(backends)("WebSocket backpressure on %s", (backend) => {
         if (i % 50 === 49) released = await streamFree(agent);
       }
       // The server gives up on the client: its subscription is ended at once, which shows here.
-      await expect.poll(async () => released || (released = await streamFree(agent)), { timeout: 30_000, interval: 20, message: "the flooded socket's subscription to end" }).toBe(true);
+      await expect
+        .poll(async () => released || (released = await streamFree(agent)), {
+          timeout: 30_000,
+          interval: 20,
+          message: "the flooded socket's subscription to end",
+        })
+        .toBe(true);
       // Reading again, the client finds what was queued, then the close frame.
       raw.socket.resume();
       const close = await raw.closed(30_000);
@@ -494,10 +584,15 @@ describe.each(backends)("WebSocket backpressure on %s", (backend) => {
       expect(raw.status).toBe(101);
       const count = 300;
       const batch = Buffer.concat(
-        Array.from({ length: count }, (_, i) => frame({ opcode: 0x1, payload: text(JSON.stringify({ type: "unsubscribe", topics: [`t${i}`] })) })),
+        Array.from({ length: count }, (_, i) =>
+          frame({ opcode: 0x1, payload: text(JSON.stringify({ type: "unsubscribe", topics: [`t${i}`] })) }),
+        ),
       );
       await raw.write(batch);
-      await vi.waitFor(() => expect(raw.texts.length >= count || raw.ended, `${count} acks (${raw.texts.length})`).toBe(true), { timeout: 20_000, interval: 20 });
+      await vi.waitFor(() => expect(raw.texts.length >= count || raw.ended, `${count} acks (${raw.texts.length})`).toBe(true), {
+        timeout: 20_000,
+        interval: 20,
+      });
       expect(raw.texts.map((f) => (f["topics"] as string[])[0])).toEqual(Array.from({ length: count }, (_, i) => `t${i}`));
       expect(raw.close).toBeUndefined();
     } finally {

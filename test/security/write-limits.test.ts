@@ -13,7 +13,19 @@ import type { Identity } from "../../src/domain/model/identity.js";
 import { WriteLimits, writeClasses, type TakeTokens, type TokenRequest } from "../../src/domain/write/write-limits.js";
 import { openDatabase, type Database } from "../../src/store/database.js";
 import { pruneFullBuckets, takeTokens } from "../../src/store/rate-bucket-store.js";
-import { backends, Code, createTalk, expectCode, must, newCustomer, sendText, sleep, useService, type TestAgent, type TestEnv } from "../support/harness.js";
+import {
+  backends,
+  Code,
+  createTalk,
+  expectCode,
+  must,
+  newCustomer,
+  sendText,
+  sleep,
+  useService,
+  type TestAgent,
+  type TestEnv,
+} from "../support/harness.js";
 
 const slow = (burst: number) => ({ perSecond: 1 / 60, burst });
 
@@ -215,7 +227,10 @@ describe("WriteLimits with a fake store", () => {
     ]);
     expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "fulfilled", "rejected", "rejected", "fulfilled"]);
     expect(store.calls).toHaveLength(1);
-    expect(store.calls[0]?.map((r) => [r.agentId, r.count])).toEqual([["a", 5], ["b", 1]]);
+    expect(store.calls[0]?.map((r) => [r.agentId, r.count])).toEqual([
+      ["a", 5],
+      ["b", 1],
+    ]);
     const refused = (results[3] as PromiseRejectedResult).reason as ResourceExhausted;
     expect(refused.kind).toBe("resource_exhausted");
     // No token left, one every two seconds.
@@ -282,7 +297,12 @@ describe("write limit settings", () => {
     expect(writes?.sends).toEqual({ perSecond: 20, burst: 50 });
     expect(writes?.talkCreates).toEqual({ perSecond: 1, burst: 20 });
     for (const c of writeClasses) expect(writes?.[c].perSecond, c).toBeGreaterThan(0);
-    const set = readConfig({ TALKHUB_TALK_CREATE_RATE: "30", TALKHUB_REACTION_RATE: "0.5", TALKHUB_REACTION_BURST: "4", TALKHUB_DELETE_RATE: "0" });
+    const set = readConfig({
+      TALKHUB_TALK_CREATE_RATE: "30",
+      TALKHUB_REACTION_RATE: "0.5",
+      TALKHUB_REACTION_BURST: "4",
+      TALKHUB_DELETE_RATE: "0",
+    });
     expect(set.abuse?.writes.talkCreates.perSecond).toBe(0.5);
     expect(set.abuse?.writes.reactions).toEqual({ perSecond: 0.5, burst: 4 });
     expect(set.abuse?.writes.deletes.perSecond).toBe(0);

@@ -59,8 +59,18 @@ export class TalkServiceClient {
     this.client = new GrpcWebClientBase({ format: "text" });
   }
 
-  private readonly methodDescriptorCreateTalk = methodDescriptor(TalkService.method.createTalk, MethodType.UNARY, CreateTalkRequestSchema, CreateTalkResponseSchema);
-  private readonly methodDescriptorGetTalk = methodDescriptor(TalkService.method.getTalk, MethodType.UNARY, GetTalkRequestSchema, GetTalkResponseSchema);
+  private readonly methodDescriptorCreateTalk = methodDescriptor(
+    TalkService.method.createTalk,
+    MethodType.UNARY,
+    CreateTalkRequestSchema,
+    CreateTalkResponseSchema,
+  );
+  private readonly methodDescriptorGetTalk = methodDescriptor(
+    TalkService.method.getTalk,
+    MethodType.UNARY,
+    GetTalkRequestSchema,
+    GetTalkResponseSchema,
+  );
   private readonly methodDescriptorWatchTalk = methodDescriptor(
     TalkService.method.watchTalk,
     MethodType.SERVER_STREAMING,
@@ -69,11 +79,20 @@ export class TalkServiceClient {
   );
 
   createTalk(request: CreateTalkRequest, metadata: Metadata | null): Promise<CreateTalkResponse> {
-    return this.client.unaryCall(`${this.hostname}/talk.v1.TalkService/CreateTalk`, request, metadata ?? {}, this.methodDescriptorCreateTalk);
+    return this.client.unaryCall(
+      `${this.hostname}/talk.v1.TalkService/CreateTalk`,
+      request,
+      metadata ?? {},
+      this.methodDescriptorCreateTalk,
+    );
   }
 
   getTalk(request: GetTalkRequest, metadata: Metadata | null): Promise<GetTalkResponse>;
-  getTalk(request: GetTalkRequest, metadata: Metadata | null, callback: (err: RpcError | null, response: GetTalkResponse) => void): ClientReadableStream<GetTalkResponse>;
+  getTalk(
+    request: GetTalkRequest,
+    metadata: Metadata | null,
+    callback: (err: RpcError | null, response: GetTalkResponse) => void,
+  ): ClientReadableStream<GetTalkResponse>;
   getTalk(
     request: GetTalkRequest,
     metadata: Metadata | null,
@@ -85,6 +104,11 @@ export class TalkServiceClient {
   }
 
   watchTalk(request: WatchTalkRequest, metadata: Metadata | null): ClientReadableStream<WatchTalkResponse> {
-    return this.client.serverStreaming(`${this.hostname}/talk.v1.TalkService/WatchTalk`, request, metadata ?? {}, this.methodDescriptorWatchTalk);
+    return this.client.serverStreaming(
+      `${this.hostname}/talk.v1.TalkService/WatchTalk`,
+      request,
+      metadata ?? {},
+      this.methodDescriptorWatchTalk,
+    );
   }
 }

@@ -184,7 +184,8 @@ export class TestEnv {
   async start(late: ServiceEnvOptions = {}): Promise<void> {
     const options: ServiceEnvOptions = { ...this.options, ...late, auth: { ...this.options.auth, ...late.auth } };
     this.started = options;
-    const database = this.shared?.database ?? (this.backend === "postgres" && options.database === undefined ? await createTestDatabase() : undefined);
+    const database =
+      this.shared?.database ?? (this.backend === "postgres" && options.database === undefined ? await createTestDatabase() : undefined);
     const dataDir = await mkdtemp(join(tmpdir(), "talkhub-test-"));
     this.busUrl = this.backend === "postgres" ? natsUrl : undefined;
     this.liveConfig = { ...defaultLiveConfig, natsPrefix: randomNatsPrefix(), ...options.live };
@@ -277,7 +278,14 @@ export class TestEnv {
 
   /** The same agent (same token), with clients talking to this env's service. */
   as(agent: TestAgent, via: Via = agent.via): TestAgent {
-    return { id: agent.id, customerId: agent.customerId, name: agent.name, token: agent.token, role: agent.role, ...this.clients(agent.token, via) };
+    return {
+      id: agent.id,
+      customerId: agent.customerId,
+      name: agent.name,
+      token: agent.token,
+      role: agent.role,
+      ...this.clients(agent.token, via),
+    };
   }
 
   /** Mints a token for a new agent (fresh UUID) and, by default, enters it into the directory. */
@@ -352,11 +360,7 @@ export function ms(timestamp: Timestamp | undefined): number {
 }
 
 /** `owner` creates a talk (group by default) with `others`. */
-export async function createTalk(
-  owner: TestAgent,
-  others: readonly TestAgent[],
-  type: "normal" | "group" = "group",
-): Promise<Talk> {
+export async function createTalk(owner: TestAgent, others: readonly TestAgent[], type: "normal" | "group" = "group"): Promise<Talk> {
   const response = await owner.talks.createTalk({ type, participantIds: others.map((agent) => agent.id) });
   return must(response.talk, "talk");
 }

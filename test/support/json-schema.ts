@@ -7,8 +7,19 @@
 type Schema = { readonly [key: string]: unknown };
 
 const known = new Set([
-  "$ref", "type", "properties", "required", "additionalProperties", "items", "enum", "oneOf",
-  "format", "pattern", "minimum", "contentEncoding", "description",
+  "$ref",
+  "type",
+  "properties",
+  "required",
+  "additionalProperties",
+  "items",
+  "enum",
+  "oneOf",
+  "format",
+  "pattern",
+  "minimum",
+  "contentEncoding",
+  "description",
 ]);
 
 const rfc3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
@@ -24,7 +35,10 @@ export function schemaProblems(document: Schema, schema: Schema, value: unknown,
   for (const key of Object.keys(schema)) if (!known.has(key)) throw new Error(`${at}: the checker does not know the schema keyword ${key}`);
   const ref = schema["$ref"];
   if (typeof ref === "string") {
-    const target = ref.replace(/^#\//, "").split("/").reduce<unknown>((node, part) => (node as Schema | undefined)?.[part], document);
+    const target = ref
+      .replace(/^#\//, "")
+      .split("/")
+      .reduce<unknown>((node, part) => (node as Schema | undefined)?.[part], document);
     if (target === undefined) throw new Error(`${at}: unresolved $ref ${ref}`);
     return schemaProblems(document, target as Schema, value, at);
   }
@@ -38,13 +52,17 @@ export function schemaProblems(document: Schema, schema: Schema, value: unknown,
   const actual = typeOf(value);
   if (typeof type === "string" && actual !== type && !(type === "number" && actual === "integer")) return [`${at}: ${actual}, not ${type}`];
   const enumValues = schema["enum"];
-  if (Array.isArray(enumValues) && !enumValues.includes(value)) problems.push(`${at}: ${JSON.stringify(value)} is not one of ${enumValues.join(", ")}`);
+  if (Array.isArray(enumValues) && !enumValues.includes(value))
+    problems.push(`${at}: ${JSON.stringify(value)} is not one of ${enumValues.join(", ")}`);
   if (typeof value === "string") {
     const pattern = schema["pattern"];
-    if (typeof pattern === "string" && !new RegExp(pattern, "u").test(value)) problems.push(`${at}: ${JSON.stringify(value)} does not match ${pattern}`);
-    if (schema["format"] === "date-time" && !(rfc3339.test(value) && !Number.isNaN(Date.parse(value)))) problems.push(`${at}: ${JSON.stringify(value)} is not an RFC 3339 date-time`);
+    if (typeof pattern === "string" && !new RegExp(pattern, "u").test(value))
+      problems.push(`${at}: ${JSON.stringify(value)} does not match ${pattern}`);
+    if (schema["format"] === "date-time" && !(rfc3339.test(value) && !Number.isNaN(Date.parse(value))))
+      problems.push(`${at}: ${JSON.stringify(value)} is not an RFC 3339 date-time`);
   }
-  if (typeof value === "number" && typeof schema["minimum"] === "number" && value < schema["minimum"]) problems.push(`${at}: ${value} < ${schema["minimum"]}`);
+  if (typeof value === "number" && typeof schema["minimum"] === "number" && value < schema["minimum"])
+    problems.push(`${at}: ${value} < ${schema["minimum"]}`);
   if (Array.isArray(value) && schema["items"] !== undefined) {
     value.forEach((item, i) => problems.push(...schemaProblems(document, schema["items"] as Schema, item, `${at}[${i}]`)));
   }
@@ -56,7 +74,8 @@ export function schemaProblems(document: Schema, schema: Schema, value: unknown,
       const property = properties[name];
       if (property !== undefined) problems.push(...schemaProblems(document, property, item, `${at}.${name}`));
       else if (schema["additionalProperties"] === false) problems.push(`${at}: ${name} is not in the schema`);
-      else if (typeof schema["additionalProperties"] === "object") problems.push(...schemaProblems(document, schema["additionalProperties"] as Schema, item, `${at}.${name}`));
+      else if (typeof schema["additionalProperties"] === "object")
+        problems.push(...schemaProblems(document, schema["additionalProperties"] as Schema, item, `${at}.${name}`));
     }
   }
   return problems;

@@ -70,7 +70,14 @@ abstract class Recorder<R> {
 
   /** Waits until `n` events were received. */
   async waitEvents(n: number, timeoutMs = 10_000): Promise<Event[]> {
-    await vi.waitFor(() => expect(this.events.length >= n || (this.ended && this.events.length < n), `${n} events (got ${this.events.length}: ${this.describe()})`).toBe(true), { timeout: timeoutMs, interval: 20 });
+    await vi.waitFor(
+      () =>
+        expect(
+          this.events.length >= n || (this.ended && this.events.length < n),
+          `${n} events (got ${this.events.length}: ${this.describe()})`,
+        ).toBe(true),
+      { timeout: timeoutMs, interval: 20 },
+    );
     if (this.events.length < n) throw new Error(`the stream ended after ${this.events.length} of ${n} events: ${this.describe()}`);
     return this.events;
   }
@@ -94,7 +101,9 @@ abstract class Recorder<R> {
   }
 }
 
-type TalkResponse = { kind: { case: "event"; value: Event } | { case: "heartbeat"; value: Heartbeat } | { case: undefined; value?: undefined } };
+type TalkResponse = {
+  kind: { case: "event"; value: Event } | { case: "heartbeat"; value: Heartbeat } | { case: undefined; value?: undefined };
+};
 
 /** A WatchTalk stream recorded in the background. */
 export class TalkWatcher extends Recorder<TalkResponse> {
@@ -119,7 +128,10 @@ export class TalkWatcher extends Recorder<TalkResponse> {
 
   /** Waits until the event with `seq` was received. */
   async waitSeq(seq: number, timeoutMs = 10_000): Promise<void> {
-    await vi.waitFor(() => expect(this.lastSeq >= seq || this.ended, `seq ${seq} (${this.describe()})`).toBe(true), { timeout: timeoutMs, interval: 20 });
+    await vi.waitFor(() => expect(this.lastSeq >= seq || this.ended, `seq ${seq} (${this.describe()})`).toBe(true), {
+      timeout: timeoutMs,
+      interval: 20,
+    });
     if (this.lastSeq < seq) throw new Error(`the stream ended before seq ${seq}: ${this.describe()}`);
   }
 }
@@ -145,7 +157,10 @@ export class FeedWatcher extends Recorder<FeedResponse> {
 
   /** Waits for the first response (the starting heartbeat), so the feed is following its talks. */
   async ready(timeoutMs = 10_000): Promise<void> {
-    await vi.waitFor(() => expect(this.responses.length > 0 || this.ended, `the first response (${this.describe()})`).toBe(true), { timeout: timeoutMs, interval: 20 });
+    await vi.waitFor(() => expect(this.responses.length > 0 || this.ended, `the first response (${this.describe()})`).toBe(true), {
+      timeout: timeoutMs,
+      interval: 20,
+    });
     if (this.responses.length === 0) throw new Error(`the feed ended before its first response: ${this.describe()}`);
   }
 
@@ -157,7 +172,10 @@ export class FeedWatcher extends Recorder<FeedResponse> {
   /** Waits until an event of `chatId` with seq >= `seq` was received. */
   async waitTalkSeq(chatId: string, seq: number, timeoutMs = 10_000): Promise<void> {
     const reached = () => this.of(chatId).some((e) => Number(e.seq) >= seq);
-    await vi.waitFor(() => expect(reached() || this.ended, `talk ${chatId} seq ${seq} (${this.describe()})`).toBe(true), { timeout: timeoutMs, interval: 20 });
+    await vi.waitFor(() => expect(reached() || this.ended, `talk ${chatId} seq ${seq} (${this.describe()})`).toBe(true), {
+      timeout: timeoutMs,
+      interval: 20,
+    });
     if (!reached()) throw new Error(`the feed ended before talk ${chatId} seq ${seq}: ${this.describe()}`);
   }
 }
@@ -334,7 +352,10 @@ export class WsClient {
     const found = await vi.waitFor(
       () => {
         const frame = this.frames.slice(from).find(predicate);
-        expect(frame !== undefined || this.closed, `a frame (${this.frames.length} frames, last: ${JSON.stringify(this.frames.at(-1))?.slice(0, 300)})`).toBe(true);
+        expect(
+          frame !== undefined || this.closed,
+          `a frame (${this.frames.length} frames, last: ${JSON.stringify(this.frames.at(-1))?.slice(0, 300)})`,
+        ).toBe(true);
         return frame;
       },
       { timeout: timeoutMs, interval: 20 },

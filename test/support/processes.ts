@@ -437,7 +437,12 @@ export interface Watcher {
 
 function record(
   name: string,
-  open: (signal: AbortSignal) => AsyncIterable<{ kind: { case: "event"; value: { seq: bigint; type: string; chatId: string } } | { case: "heartbeat"; value: unknown } | { case: undefined; value?: undefined } }>,
+  open: (signal: AbortSignal) => AsyncIterable<{
+    kind:
+      | { case: "event"; value: { seq: bigint; type: string; chatId: string } }
+      | { case: "heartbeat"; value: unknown }
+      | { case: undefined; value?: undefined };
+  }>,
 ): Watcher {
   const controller = new AbortController();
   const events: SeenEvent[] = [];

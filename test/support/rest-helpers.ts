@@ -88,11 +88,7 @@ export function specTimeMs(value: string): number {
 }
 
 /** Reads NDJSON lines from a streaming fetch body until `enough` says so or time runs out. */
-export async function readLines(
-  body: ReadableStream<Uint8Array>,
-  enough: (lines: Json[]) => boolean,
-  timeoutMs = 10_000,
-): Promise<Json[]> {
+export async function readLines(body: ReadableStream<Uint8Array>, enough: (lines: Json[]) => boolean, timeoutMs = 10_000): Promise<Json[]> {
   const reader = body.getReader();
   const decoder = new TextDecoder();
   const lines: Json[] = [];

@@ -191,7 +191,4 @@ export const clientErrorCodes = new Set([
 export const clientErrorStatuses = new Set([400, 401, 403, 404, 405, 408, 409, 411, 413, 415, 429, 431, 499, 501, 505]);
 
 export const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
-  Promise.race([
-    promise,
-    new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)),
-  ]);
+  Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms))]);

@@ -28,7 +28,6 @@ export interface TableChanges {
   readonly changed: { readonly before: SnapshotRow; readonly after: SnapshotRow }[];
 }
 
-
 /** A schema's tables with their primary keys, and whether they hold a customer_id column. */
 export interface SchemaTable {
   readonly name: string;
@@ -69,7 +68,8 @@ export async function takeSnapshot(db: Executor, tables: readonly SchemaTable[],
   const snapshot = new Map<string, TableSnapshot>();
   for (const { name, key, scoped } of tables) {
     const order = sql.raw(key.length === 0 ? "r::text" : key.map((column) => `r."${column}"`).join(", "));
-    const where = customers !== undefined && customers.length > 0 && scoped ? sql`WHERE r.customer_id::text IN (${sql.join(customers)})` : sql``;
+    const where =
+      customers !== undefined && customers.length > 0 && scoped ? sql`WHERE r.customer_id::text IN (${sql.join(customers)})` : sql``;
     const { rows } = await sql<Record<string, unknown>>`SELECT r.* FROM ${sql.table(name)} AS r ${where} ORDER BY ${order}`.execute(db);
     const byKey = new Map<string, SnapshotRow>();
     for (const raw of rows) {

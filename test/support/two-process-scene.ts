@@ -8,7 +8,15 @@ import { expect } from "vitest";
 import type { Event } from "../../gen/talk/v1/events_pb.js";
 import type { TestAgent } from "./harness.js";
 import { range } from "./live-helpers.js";
-import { describeSeqs, newAgent, type AgentIdentity, type Clients, type LoggedEvent, type ProcessSuite, type TalkhubProcess } from "./processes.js";
+import {
+  describeSeqs,
+  newAgent,
+  type AgentIdentity,
+  type Clients,
+  type LoggedEvent,
+  type ProcessSuite,
+  type TalkhubProcess,
+} from "./processes.js";
 
 /** An identity with clients of one process, in the shape the live-helpers watchers take. */
 export const agentOn = (identity: AgentIdentity, clients: Clients): TestAgent => ({
@@ -47,7 +55,17 @@ export async function groupOnTwo(secret: string, on: ProcessSuite["on"], a: Talk
   const onB = [on(b, olga), on(b, pavel), on(b, quinn)] as const;
   await Promise.all([...onA, ...onB].map((clients) => clients.talks.listTalks({})));
   const created = await onA[0].talks.createTalk({ type: "group", participantIds: [pavel.id, quinn.id] });
-  return { customer, agents: [olga, pavel, quinn], olga, pavel, quinn, onA, onB, chatId: created.talk?.id ?? "", createdSeq: Number(created.talk?.lastSeq ?? 0n) };
+  return {
+    customer,
+    agents: [olga, pavel, quinn],
+    olga,
+    pavel,
+    quinn,
+    onA,
+    onB,
+    chatId: created.talk?.id ?? "",
+    createdSeq: Number(created.talk?.lastSeq ?? 0n),
+  };
 }
 
 /** Asserts that events are exactly the log's events from..to (seqs and types), in order. */

@@ -19,8 +19,12 @@ import {
   type WatchTalkRequest as WatchTalkMessage,
 } from "../../clients/ts/src/index.js";
 
-const event = (chatId: string, seq: number) => ({ kind: { case: "event" as const, value: create(EventSchema, { chatId, seq: BigInt(seq), type: "message_created" }) } });
-const heartbeat = (lastSeq: number) => ({ kind: { case: "heartbeat" as const, value: create(HeartbeatSchema, { lastSeq: BigInt(lastSeq) }) } });
+const event = (chatId: string, seq: number) => ({
+  kind: { case: "event" as const, value: create(EventSchema, { chatId, seq: BigInt(seq), type: "message_created" }) },
+});
+const heartbeat = (lastSeq: number) => ({
+  kind: { case: "heartbeat" as const, value: create(HeartbeatSchema, { lastSeq: BigInt(lastSeq) }) },
+});
 
 interface Opened {
   readonly afterSeq: bigint;
@@ -48,7 +52,8 @@ function scripted(script: Script, token: TokenSource = "t0") {
           router.service(TalkService, {
             watchTalk: (request: WatchTalkMessage, context) => record(request.afterSeq, "", context),
             watchEvents: async function* (request: WatchEventsMessage, context) {
-              for await (const item of record(0n, request.cursor, context)) yield { ...item, cursor: `c${item.kind.case === "event" ? item.kind.value.seq : "h"}` };
+              for await (const item of record(0n, request.cursor, context))
+                yield { ...item, cursor: `c${item.kind.case === "event" ? item.kind.value.seq : "h"}` };
             },
           }),
         { transport: { interceptors } },
@@ -104,16 +109,19 @@ describe("resumable WatchTalk", () => {
     expect(statuses.at(-1)).toBe("stopped");
   });
 
-  it.each([Code.PermissionDenied, Code.NotFound, Code.InvalidArgument, Code.OutOfRange])("stops on code %s and surfaces it", async (code) => {
-    const { client, opened } = scripted(async function* () {
-      yield event("a", 8);
-      throw new ConnectError("no", code);
-    });
-    const { items, error } = await collect(client.watchTalk({ chatId: "a", afterSeq: 7 }));
-    expect(seqsOf(items)).toEqual([8]);
-    expect(error?.code).toBe(code);
-    expect(opened).toHaveLength(1);
-  });
+  it.each([Code.PermissionDenied, Code.NotFound, Code.InvalidArgument, Code.OutOfRange])(
+    "stops on code %s and surfaces it",
+    async (code) => {
+      const { client, opened } = scripted(async function* () {
+        yield event("a", 8);
+        throw new ConnectError("no", code);
+      });
+      const { items, error } = await collect(client.watchTalk({ chatId: "a", afterSeq: 7 }));
+      expect(seqsOf(items)).toEqual([8]);
+      expect(error?.code).toBe(code);
+      expect(opened).toHaveLength(1);
+    },
+  );
 
   it("asks a token function for a refresh after UNAUTHENTICATED, and stops when the new token is refused too", async () => {
     const asked: boolean[] = [];
@@ -207,7 +215,9 @@ describe("resumable WatchEvents", () => {
     });
     const stream = client.watchEvents({ cursor: "start" });
     const { items, error } = await collect(stream);
-    expect(items.filter((i) => i.kind.case === "event").map((i) => `${(i.kind.value as { chatId: string }).chatId}${seqsOf([i])[0]}`)).toEqual(["a1", "b1", "a2"]);
+    expect(
+      items.filter((i) => i.kind.case === "event").map((i) => `${(i.kind.value as { chatId: string }).chatId}${seqsOf([i])[0]}`),
+    ).toEqual(["a1", "b1", "a2"]);
     expect(opened.map((o) => o.cursor)).toEqual(["start", "c1", "ch"]);
     expect(stream.stats.duplicatesDropped).toBe(1);
     expect(error?.code).toBe(Code.InvalidArgument);

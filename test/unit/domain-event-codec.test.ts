@@ -92,6 +92,12 @@ describe("event codec", () => {
   });
 
   it("a row from a plain event has the payload its encoding has", () => {
-    expect(eventRow(created)).toMatchObject({ chat_id: talkId, seq: 7, type: "message_created", actor_id: ann, payload: encodeEvent(created).payload });
+    expect(eventRow(created)).toMatchObject({
+      chat_id: talkId,
+      seq: 7,
+      type: "message_created",
+      actor_id: ann,
+      payload: encodeEvent(created).payload,
+    });
   });
 });

@@ -66,7 +66,10 @@ describe("text", () => {
 describe("medias", () => {
   it("takes valid attachments and returns only their three fields", () => {
     const extra = { ...media, extra: "dropped" };
-    expect(validate.medias("medias", [extra, { ...media, url: "http://example.com/b" }])).toEqual([media, { ...media, url: "http://example.com/b" }]);
+    expect(validate.medias("medias", [extra, { ...media, url: "http://example.com/b" }])).toEqual([
+      media,
+      { ...media, url: "http://example.com/b" },
+    ]);
     expect(validate.medias("medias", [])).toEqual([]);
   });
 

@@ -3,7 +3,15 @@ import { describe, expect, it, vi } from "vitest";
 import { ResourceExhausted } from "../../src/domain/model/errors.js";
 import type { AgentId, CustomerId } from "../../src/domain/model/ids.js";
 import type { Identity } from "../../src/domain/model/identity.js";
-import { WriteLimits, writeClasses, type Rate, type TakeTokens, type TokenGrant, type TokenRequest, type WriteClass } from "../../src/domain/write/write-limits.js";
+import {
+  WriteLimits,
+  writeClasses,
+  type Rate,
+  type TakeTokens,
+  type TokenGrant,
+  type TokenRequest,
+  type WriteClass,
+} from "../../src/domain/write/write-limits.js";
 
 const customer = "c0000000-0000-4000-8000-000000000001" as CustomerId;
 const caller = (n: number): Identity => ({
@@ -90,7 +98,11 @@ describe("WriteLimits", () => {
     const store = bucketStore((r) => ({ granted: 0, left: r.agentId === ann.agentId ? 3 : 0 }));
     const limits = new WriteLimits(rates(), store.take, () => 0);
     expect(await outcome(limits.take(ann, "sends"))).toMatchObject({ retryAfterMs: 1 });
-    const short = new WriteLimits(rates(), async () => [], () => 0);
+    const short = new WriteLimits(
+      rates(),
+      async () => [],
+      () => 0,
+    );
     expect(await outcome(short.take(bob, "reactions"))).toMatchObject({
       message: "too many reaction changes; retry in 2000 ms",
       retryAfterMs: 2000,
@@ -145,7 +157,11 @@ describe("WriteLimits", () => {
 
   it("names each class of write in its refusal", async () => {
     const all = Object.fromEntries(writeClasses.map((c) => [c, { perSecond: 1, burst: 1 }])) as Record<WriteClass, Rate>;
-    const limits = new WriteLimits(all, async (requests) => requests.map(() => ({ granted: 0, left: 0 })), () => 0);
+    const limits = new WriteLimits(
+      all,
+      async (requests) => requests.map(() => ({ granted: 0, left: 0 })),
+      () => 0,
+    );
     const messages: string[] = [];
     for (const c of writeClasses) {
       const refused = await outcome(limits.take(ann, c));

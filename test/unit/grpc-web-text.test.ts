@@ -20,7 +20,14 @@ async function readAll(body: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
 
 function request(contentType: string, body: AsyncIterable<Uint8Array>): UniversalServerRequest {
   const header = new Headers({ "content-type": contentType, "content-length": "99", "x-grpc-web": "1" });
-  return { httpVersion: "1.1", url: "http://x/talk.v1.TalkService/GetTalk", method: "POST", header, body, signal: new AbortController().signal };
+  return {
+    httpVersion: "1.1",
+    url: "http://x/talk.v1.TalkService/GetTalk",
+    method: "POST",
+    header,
+    body,
+    signal: new AbortController().signal,
+  };
 }
 
 /** A call that reads its request whole and answers `frames`, one chunk each, as gRPC-Web. */
@@ -29,7 +36,11 @@ function answering(frames: readonly Uint8Array[]) {
   const call = async (req: UniversalServerRequest): Promise<UniversalServerResponse> => {
     seen.header = req.header;
     seen.body = Buffer.concat(await readAll(req.body as AsyncIterable<Uint8Array>));
-    return { status: 200, header: new Headers({ "content-type": "application/grpc-web+proto", "content-length": "7" }), body: chunks(...frames) };
+    return {
+      status: 200,
+      header: new Headers({ "content-type": "application/grpc-web+proto", "content-length": "7" }),
+      body: chunks(...frames),
+    };
   };
   return { call: withGrpcWebText(call), seen };
 }

@@ -228,11 +228,15 @@ describe("LiveBody", () => {
       ends.push(error);
       return error;
     });
-    await expect(body.runFrames({ write: (frame) => {
+    await expect(
+      body.runFrames({
+        write: (frame) => {
           frames.push(frame[0] as number);
           return true;
         },
-        onDrain: () => undefined })).resolves.toBeUndefined();
+        onDrain: () => undefined,
+      }),
+    ).resolves.toBeUndefined();
     expect(frames).toEqual([7]);
     expect(ends).toEqual([undefined]);
 

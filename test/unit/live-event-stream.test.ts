@@ -590,7 +590,7 @@ describe("EventStream: replay and live events meeting", () => {
     log.fill(talkA, 2);
     await stream.follow(customerId, talkA, 0);
     await stream.follow(customerId, talkB, 0);
-    let open = () => undefined as void;
+    let open: () => void = () => {};
     log.gate = new Promise<void>((resolve) => (open = resolve));
     void stream.start(outlet);
     await settle();
@@ -665,7 +665,7 @@ describe("EventStream: replay and live events meeting", () => {
     log.fill(talkA, 2);
     await stream.follow(customerId, talkA, 0);
     await stream.follow(customerId, talkB, 0);
-    let open = () => undefined as void;
+    let open: () => void = () => {};
     log.gate = new Promise<void>((resolve) => (open = resolve));
     void stream.start(outlet);
     await settle();
@@ -685,7 +685,7 @@ describe("EventStream: replay and live events meeting", () => {
     const { outlet } = recorder();
     log.fill(talkA, 2);
     await stream.follow(customerId, talkA, 0);
-    let open = () => undefined as void;
+    let open: () => void = () => {};
     log.gate = new Promise<void>((resolve) => (open = resolve));
     log.failNext = new Error("db down");
     const ended = stream.start(outlet);

@@ -7,7 +7,8 @@ import { talkA, talkB } from "./live-fakes.js";
 const now = new Date("2026-05-01T12:00:00Z");
 const t = now.getTime();
 const token = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
-const contents = (cursor: FeedCursor) => JSON.parse(Buffer.from(cursor.encode(), "base64url").toString("utf8")) as { w: number; s: Record<string, number> };
+const contents = (cursor: FeedCursor) =>
+  JSON.parse(Buffer.from(cursor.encode(), "base64url").toString("utf8")) as { w: number; s: Record<string, number> };
 const talk = (i: number) => `0190a3b4-0000-7000-8000-${i.toString(16).padStart(12, "0")}` as TalkId;
 
 function refusal(value: string): string {

@@ -94,7 +94,12 @@ describe("live frames", () => {
     const cursor = "c".repeat(200);
     expect(hex(talkEventFrame(event))).toBe(envelopeOf(toBinary(WatchTalkResponseSchema, talkEventMessage(event))));
     expect(hex(feedEventFrame(event, cursor))).toBe(
-      envelopeOf(toBinary(WatchEventsResponseSchema, create(WatchEventsResponseSchema, { kind: { case: "event", value: eventToProto(event) }, cursor }))),
+      envelopeOf(
+        toBinary(
+          WatchEventsResponseSchema,
+          create(WatchEventsResponseSchema, { kind: { case: "event", value: eventToProto(event) }, cursor }),
+        ),
+      ),
     );
     expect(unframe(talkHeartbeatFrame(9)).flag).toBe(0);
     expect(unframe(feedHeartbeatFrame(cursor)).flag).toBe(0);

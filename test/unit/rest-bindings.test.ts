@@ -20,7 +20,14 @@ describe("restBindings", () => {
 
   it("lists a rule's additional bindings after it, each with its own body, and skips methods without a rule", () => {
     const a = testService([
-      { name: "A", rule: { pattern: get("/v1/a/{id}"), responseBody: "inner", additionalBindings: [{ pattern: { case: "post", value: "/v1/b" }, body: "*" }] } },
+      {
+        name: "A",
+        rule: {
+          pattern: get("/v1/a/{id}"),
+          responseBody: "inner",
+          additionalBindings: [{ pattern: { case: "post", value: "/v1/b" }, body: "*" }],
+        },
+      },
       { name: "NoRule" },
       { name: "C", rule: { pattern: { case: "patch", value: "/v1/c/{inner.name}" }, body: "inner" } },
     ]);
@@ -39,7 +46,9 @@ describe("restBindings", () => {
   });
 
   it("refuses a custom pattern and a rule without one", () => {
-    expect(() => bindingsOf({ pattern: { case: "custom", value: { kind: "HEAD", path: "/v1/x" } } })).toThrow(/unsupported google.api.http pattern custom/);
+    expect(() => bindingsOf({ pattern: { case: "custom", value: { kind: "HEAD", path: "/v1/x" } } })).toThrow(
+      /unsupported google.api.http pattern custom/,
+    );
     expect(() => bindingsOf({ body: "*" })).toThrow(/unsupported google.api.http pattern undefined/);
   });
 

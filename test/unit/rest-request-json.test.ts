@@ -41,7 +41,8 @@ describe("requestJson: the body", () => {
   });
 
   it('refuses a "*" body that is not a JSON object', () => {
-    for (const body of ["[]", '"s"', "null", "3", "[{}]"]) expect(refusal(() => run(wholeBody, body))).toBe("the request body must be a JSON object");
+    for (const body of ["[]", '"s"', "null", "3", "[{}]"])
+      expect(refusal(() => run(wholeBody, body))).toBe("the request body must be a JSON object");
   });
 
   it("refuses a body that is not JSON", () => {
@@ -62,9 +63,15 @@ describe("requestJson: the body", () => {
 
   it("refuses a reserved key anywhere in the body, naming where", () => {
     expect(refusal(() => run(wholeBody, '{"__proto__":{"x":1}}'))).toBe('the request body\'s key "__proto__" is not allowed');
-    expect(refusal(() => run(wholeBody, '{"inner":{"deeper":{"constructor":1}}}'))).toBe('the request body\'s key "inner.deeper.constructor" is not allowed');
-    expect(refusal(() => run(wholeBody, '{"medias":[1,{"a":2},{"prototype":3}]}'))).toBe('the request body\'s key "medias[2].prototype" is not allowed');
-    expect(refusal(() => run(innerBody, '[[{"ok":1}],[{"__proto__":1}]]'))).toBe('the request body\'s key "[1][0].__proto__" is not allowed');
+    expect(refusal(() => run(wholeBody, '{"inner":{"deeper":{"constructor":1}}}'))).toBe(
+      'the request body\'s key "inner.deeper.constructor" is not allowed',
+    );
+    expect(refusal(() => run(wholeBody, '{"medias":[1,{"a":2},{"prototype":3}]}'))).toBe(
+      'the request body\'s key "medias[2].prototype" is not allowed',
+    );
+    expect(refusal(() => run(innerBody, '[[{"ok":1}],[{"__proto__":1}]]'))).toBe(
+      'the request body\'s key "[1][0].__proto__" is not allowed',
+    );
   });
 
   it("looks past scalars in arrays and objects", () => {
@@ -75,9 +82,13 @@ describe("requestJson: the body", () => {
 
   it("shortens a long reserved-key path in the message", () => {
     const long = "k".repeat(95);
-    expect(refusal(() => run(wholeBody, `{"${long}":{"__proto__":1}}`))).toBe(`the request body's key "${`${long}.__pr`}..." is not allowed`);
+    expect(refusal(() => run(wholeBody, `{"${long}":{"__proto__":1}}`))).toBe(
+      `the request body's key "${`${long}.__pr`}..." is not allowed`,
+    );
     const exact = "k".repeat(90);
-    expect(refusal(() => run(wholeBody, `{"${exact}":{"__proto__":1}}`))).toBe(`the request body's key "${exact}.__proto__" is not allowed`);
+    expect(refusal(() => run(wholeBody, `{"${exact}":{"__proto__":1}}`))).toBe(
+      `the request body's key "${exact}.__proto__" is not allowed`,
+    );
   });
 });
 

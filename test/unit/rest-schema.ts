@@ -18,7 +18,12 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 const T = FieldDescriptorProto_Type;
 const L = FieldDescriptorProto_Label;
 
-function field(name: string, number: number, type: FieldDescriptorProto_Type, more: { readonly typeName?: string; readonly label?: FieldDescriptorProto_Label } = {}) {
+function field(
+  name: string,
+  number: number,
+  type: FieldDescriptorProto_Type,
+  more: { readonly typeName?: string; readonly label?: FieldDescriptorProto_Label } = {},
+) {
   const jsonName = name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
   return { name, number, type, label: L.OPTIONAL, jsonName, ...more };
 }

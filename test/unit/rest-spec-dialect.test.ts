@@ -24,7 +24,7 @@ describe("the spec's JSON dialect", () => {
     expect(() => toSpecTime("2024-01-17 10:30:00")).toThrow();
   });
 
-  it("a live talk: tm_delete is \"\", last_seq a number, the timestamps in the spec's form", () => {
+  it('a live talk: tm_delete is "", last_seq a number, the timestamps in the spec\'s form', () => {
     const talk = create(TalkSchema, {
       id: "e8b2e976-f043-44c8-bb89-e214e225e813",
       type: "normal",
@@ -34,7 +34,12 @@ describe("the spec's JSON dialect", () => {
       tmActivity: at("2024-01-17T10:31:00.500Z"),
     });
     const json = toSpecJson(TalkSchema, talk);
-    expect(json).toMatchObject({ tm_create: "2024-01-17 10:30:00.000000", tm_update: "2024-01-17 10:31:00.500000", tm_delete: "", last_seq: 42 });
+    expect(json).toMatchObject({
+      tm_create: "2024-01-17 10:30:00.000000",
+      tm_update: "2024-01-17 10:31:00.500000",
+      tm_delete: "",
+      last_seq: 42,
+    });
     // Every proto field is there, in proto order, empty ones too.
     expect(Object.keys(json)).toEqual(TalkSchema.fields.map((f) => f.name));
   });
@@ -43,14 +48,21 @@ describe("the spec's JSON dialect", () => {
     const top = create(MessageSchema, {
       id: "a",
       seq: 3n,
-      metadata: create(MessageMetadataSchema, { reactions: [{ emoji: "👍", ownerType: "agent", ownerId: "x", tmCreate: at("2024-01-17T10:35:00Z") }] }),
+      metadata: create(MessageMetadataSchema, {
+        reactions: [{ emoji: "👍", ownerType: "agent", ownerId: "x", tmCreate: at("2024-01-17T10:35:00Z") }],
+      }),
       tmCreate: at("2024-01-17T10:32:00Z"),
       tmUpdate: at("2024-01-17T10:35:00Z"),
       tmDelete: at("2024-01-17T10:36:00Z"),
     });
     const json = toSpecJson(MessageSchema, top);
     expect("parent_id" in json).toBe(false);
-    expect(json).toMatchObject({ seq: 3, medias: [], tm_delete: "2024-01-17 10:36:00.000000", metadata: { reactions: [{ tm_create: "2024-01-17 10:35:00.000000" }] } });
+    expect(json).toMatchObject({
+      seq: 3,
+      medias: [],
+      tm_delete: "2024-01-17 10:36:00.000000",
+      metadata: { reactions: [{ tm_create: "2024-01-17 10:35:00.000000" }] },
+    });
     expect(toSpecJson(MessageSchema, create(MessageSchema, { parentId: "p" }))["parent_id"]).toBe("p");
   });
 
@@ -62,12 +74,21 @@ describe("the spec's JSON dialect", () => {
       payload: { case: "messageCreated", value: create(MessageSchema, { id: "m", tmCreate: at("2024-01-17T10:32:00Z") }) },
     });
     const json = toSpecJson(EventSchema, event);
-    expect(json).toMatchObject({ seq: 7, tm_create: "2024-01-17 10:32:00.000000", message_created: { id: "m", tm_delete: "", tm_create: "2024-01-17 10:32:00.000000" } });
+    expect(json).toMatchObject({
+      seq: 7,
+      tm_create: "2024-01-17 10:32:00.000000",
+      message_created: { id: "m", tm_delete: "", tm_create: "2024-01-17 10:32:00.000000" },
+    });
     expect("message_updated" in json).toBe(false);
   });
 
-  it("reads back what it writes: the spec's timestamps and \"\" as unset", () => {
-    const talk = create(TalkSchema, { id: "t", lastSeq: 9n, tmCreate: at("2024-01-17T10:30:00.250Z"), tmUpdate: at("2024-01-17T10:30:00Z") });
+  it('reads back what it writes: the spec\'s timestamps and "" as unset', () => {
+    const talk = create(TalkSchema, {
+      id: "t",
+      lastSeq: 9n,
+      tmCreate: at("2024-01-17T10:30:00.250Z"),
+      tmUpdate: at("2024-01-17T10:30:00Z"),
+    });
     const json = JSON.parse(JSON.stringify(toSpecJson(TalkSchema, talk)));
     expect(fromJson(TalkSchema, fromSpecJson(TalkSchema, json))).toEqual(talk);
     expect(toJson(TalkSchema, fromJson(TalkSchema, fromSpecJson(TalkSchema, { tm_create: "2024-01-17 10:30:00.000001" })))).toEqual({
@@ -132,14 +153,38 @@ const imports: Record<string, DescFile> = {
 };
 const SampleSchema = createFileRegistry(sampleFile, (name) => imports[name]).getMessage("dialect.v1.Sample") as DescMessage;
 /** A Sample with nothing set, as the dialect writes it: every implicit field, unset timestamps "". */
-const emptySample = { times: [], seqs: [], sizes: [], small: 0, fixed: 0, sfixed: 0, count: 0, parts: [], labels: {}, parent_id: "", names: [], at: "", extras: [], values: [] };
+const emptySample = {
+  times: [],
+  seqs: [],
+  sizes: [],
+  small: 0,
+  fixed: 0,
+  sfixed: 0,
+  count: 0,
+  parts: [],
+  labels: {},
+  parent_id: "",
+  names: [],
+  at: "",
+  extras: [],
+  values: [],
+};
 const sample = (json: JsonObject): JsonObject => toSpecJson(SampleSchema, fromJson(SampleSchema, json));
 
 describe("the spec's dialect for any message", () => {
   it("writes every int64 kind as a number when it is one exactly, else as proto JSON's string", () => {
     expect(
       sample({
-        seqs: ["0", "-1", "9007199254740991", "9007199254740992", "-9007199254740991", "-9007199254740992", "-9223372036854775808", "9223372036854775807"],
+        seqs: [
+          "0",
+          "-1",
+          "9007199254740991",
+          "9007199254740992",
+          "-9007199254740991",
+          "-9007199254740992",
+          "-9223372036854775808",
+          "9223372036854775807",
+        ],
         sizes: ["18446744073709551615", "1"],
         small: "-5",
         fixed: "7",
@@ -148,7 +193,16 @@ describe("the spec's dialect for any message", () => {
       }),
     ).toEqual({
       ...emptySample,
-      seqs: [0, -1, 9007199254740991, "9007199254740992", -9007199254740991, "-9007199254740992", "-9223372036854775808", "9223372036854775807"],
+      seqs: [
+        0,
+        -1,
+        9007199254740991,
+        "9007199254740992",
+        -9007199254740991,
+        "-9007199254740992",
+        "-9223372036854775808",
+        "9223372036854775807",
+      ],
       sizes: ["18446744073709551615", 1],
       small: -5,
       fixed: 7,
@@ -157,7 +211,7 @@ describe("the spec's dialect for any message", () => {
     });
   });
 
-  it("leaves strings that look like numbers as strings, and parent_id \"\" on any other message", () => {
+  it('leaves strings that look like numbers as strings, and parent_id "" on any other message', () => {
     expect(sample({ names: ["12", "-1", "x"], parent_id: "42" })).toEqual({ ...emptySample, names: ["12", "-1", "x"], parent_id: "42" });
     expect(toSpecJson(MessageSchema, create(MessageSchema, { text: "42", parentId: "7" }))).toMatchObject({ text: "42", parent_id: "7" });
   });
@@ -195,7 +249,10 @@ describe("the spec's dialect for any message", () => {
       value: struct,
     });
     // A list item written as a string is a timestamp only in a list of timestamps.
-    expect(sample({ values: ["2024-01-17T10:30:00Z", "x", 1, struct] })).toEqual({ ...emptySample, values: ["2024-01-17T10:30:00Z", "x", 1, struct] });
+    expect(sample({ values: ["2024-01-17T10:30:00Z", "x", 1, struct] })).toEqual({
+      ...emptySample,
+      values: ["2024-01-17T10:30:00Z", "x", 1, struct],
+    });
     expect(sample({ value: null })).toEqual({ ...emptySample, value: null });
     expect(sample({ value: [1, "2"] })).toEqual({ ...emptySample, value: [1, "2"] });
     expect(sample({ value: "2024-01-17T10:30:00Z" })).toEqual({ ...emptySample, value: "2024-01-17T10:30:00Z" });
@@ -209,11 +266,21 @@ describe("toSpecTime and fromSpecTime", () => {
     expect(toSpecTime("2024-01-17T10:30:00.000000999Z")).toBe("2024-01-17 10:30:00.000000");
     expect(toSpecTime("0001-01-01T00:00:00Z")).toBe("0001-01-01 00:00:00.000000");
     // Whatever the process's time zone, proto JSON's time is UTC and is written as it is.
-    expect(toSpecJson(TalkSchema, create(TalkSchema, { tmCreate: at("2024-12-31T23:59:59.999Z") }))["tm_create"]).toBe("2024-12-31 23:59:59.999000");
+    expect(toSpecJson(TalkSchema, create(TalkSchema, { tmCreate: at("2024-12-31T23:59:59.999Z") }))["tm_create"]).toBe(
+      "2024-12-31 23:59:59.999000",
+    );
   });
 
   it("refuses a value that is not proto JSON's UTC timestamp, naming it", () => {
-    for (const value of ["2024-01-17T10:30:00+01:00", "2024-01-17T10:30:00", "2024-01-17T10:30:00.Z", "2024-01-17T10:30:00.1234567890Z", "x2024-01-17T10:30:00Z", "2024-01-17T10:30:00Zx", ""]) {
+    for (const value of [
+      "2024-01-17T10:30:00+01:00",
+      "2024-01-17T10:30:00",
+      "2024-01-17T10:30:00.Z",
+      "2024-01-17T10:30:00.1234567890Z",
+      "x2024-01-17T10:30:00Z",
+      "2024-01-17T10:30:00Zx",
+      "",
+    ]) {
       expect(() => toSpecTime(value), value).toThrow(new Error(`not a proto JSON timestamp: ${value}`));
     }
   });
@@ -221,14 +288,21 @@ describe("toSpecTime and fromSpecTime", () => {
   it("reads the spec's form as RFC 3339 UTC, and leaves any other text for the proto JSON reader", () => {
     expect(fromSpecTime("2024-01-17 10:30:00.123456")).toBe("2024-01-17T10:30:00.123456Z");
     expect(fromSpecTime("0001-01-01 00:00:00.000000")).toBe("0001-01-01T00:00:00.000000Z");
-    for (const value of ["2024-01-17 10:30:00", "2024-01-17 10:30:00.123", "2024-01-17 10:30:00.1234567", " 2024-01-17 10:30:00.000000", "2024-01-17 10:30:00.000000 ", ""]) {
+    for (const value of [
+      "2024-01-17 10:30:00",
+      "2024-01-17 10:30:00.123",
+      "2024-01-17 10:30:00.1234567",
+      " 2024-01-17 10:30:00.000000",
+      "2024-01-17 10:30:00.000000 ",
+      "",
+    ]) {
       expect(fromSpecTime(value), value).toBe(value);
     }
   });
 });
 
 describe("fromSpecJson", () => {
-  it("reads a timestamp under its proto name or its JSON name; \"\" is unset", () => {
+  it('reads a timestamp under its proto name or its JSON name; "" is unset', () => {
     expect(fromSpecJson(TalkSchema, { tmCreate: "2024-01-17 10:30:00.000001", tmDelete: "", tm_update: "2024-01-17 10:30:00.5" })).toEqual({
       tmCreate: "2024-01-17T10:30:00.000001Z",
       tm_update: "2024-01-17 10:30:00.5",
@@ -239,11 +313,17 @@ describe("fromSpecJson", () => {
   it("converts at depth, in messages and in lists of messages, and leaves what is not an object for the reader", () => {
     const json: JsonObject = {
       seq: 3,
-      message_created: { tm_create: "2024-01-17 10:32:00.000000", metadata: { reactions: [{ tm_create: "2024-01-17 10:35:00.000000" }, null, 1] } },
+      message_created: {
+        tm_create: "2024-01-17 10:32:00.000000",
+        metadata: { reactions: [{ tm_create: "2024-01-17 10:35:00.000000" }, null, 1] },
+      },
     };
     expect(fromSpecJson(EventSchema, json)).toEqual({
       seq: 3,
-      message_created: { tm_create: "2024-01-17T10:32:00.000000Z", metadata: { reactions: [{ tm_create: "2024-01-17T10:35:00.000000Z" }, null, 1] } },
+      message_created: {
+        tm_create: "2024-01-17T10:32:00.000000Z",
+        metadata: { reactions: [{ tm_create: "2024-01-17T10:35:00.000000Z" }, null, 1] },
+      },
     });
     const specTimeText = "2024-01-17 10:32:00.000000";
     const misshapen: JsonObject[] = [
@@ -264,11 +344,15 @@ describe("fromSpecJson", () => {
       { undefined: specTimeText },
     ];
     for (const body of misshapen) expect(fromSpecJson(EventSchema, structuredClone(body)), JSON.stringify(body)).toEqual(body);
-    expect(fromSpecJson(CreateTalkRequestSchema, { participant_ids: [{ tm_create: "" }, "a"] })).toEqual({ participant_ids: [{ tm_create: "" }, "a"] });
+    expect(fromSpecJson(CreateTalkRequestSchema, { participant_ids: [{ tm_create: "" }, "a"] })).toEqual({
+      participant_ids: [{ tm_create: "" }, "a"],
+    });
   });
 
   it("walks the request message's fields only: other keys, __proto__ too, are left for the reader to refuse", () => {
-    const json = JSON.parse('{"__proto__": {"tm_create": "2024-01-17 10:30:00.000000"}, "other": {"tm_create": ""}, "participant_ids": [{"tm_create": ""}]}') as JsonObject;
+    const json = JSON.parse(
+      '{"__proto__": {"tm_create": "2024-01-17 10:30:00.000000"}, "other": {"tm_create": ""}, "participant_ids": [{"tm_create": ""}]}',
+    ) as JsonObject;
     const copy = structuredClone(json);
     expect(fromSpecJson(TalkSchema, json)).toEqual(copy);
     expect(Object.getPrototypeOf(json)).toBe(Object.prototype);

@@ -30,14 +30,26 @@ interface Call {
 function fakeTransport(answer: { unary?: () => Promise<Res>; stream?: (signal: AbortSignal | undefined) => AsyncIterable<Res> }) {
   const calls: Call[] = [];
   const transport: Transport = {
-    unary: (async (method: { name: string }, signal: AbortSignal | undefined, _t: unknown, header: ConstructorParameters<typeof Headers>[0], input: object) => {
+    unary: (async (
+      method: { name: string },
+      signal: AbortSignal | undefined,
+      _t: unknown,
+      header: ConstructorParameters<typeof Headers>[0],
+      input: object,
+    ) => {
       calls.push({ method: method.name, input: { ...input }, headers: new Headers(header), signal });
       const message = await (answer.unary ?? (async () => res({})))();
       return { stream: false, message, header: new Headers(), trailer: new Headers() };
     }) as unknown as Transport["unary"],
-    stream: (async (method: { name: string }, signal: AbortSignal | undefined, _t: unknown, header: ConstructorParameters<typeof Headers>[0], input: AsyncIterable<object>) => {
+    stream: (async (
+      method: { name: string },
+      signal: AbortSignal | undefined,
+      _t: unknown,
+      header: ConstructorParameters<typeof Headers>[0],
+      input: AsyncIterable<object>,
+    ) => {
       for await (const one of input) calls.push({ method: method.name, input: { ...one }, headers: new Headers(header), signal });
-      return { stream: true, message: (answer.stream ?? (async function* () {}))(signal), header: new Headers(), trailer: new Headers() };
+      return { stream: true, message: (answer.stream ?? async function* () {})(signal), header: new Headers(), trailer: new Headers() };
     }) as unknown as Transport["stream"],
   };
   return { transport, calls };
@@ -72,11 +84,18 @@ class FakeResponse extends EventEmitter implements RestResponse {
     return JSON.parse(this.body);
   }
   lines(): unknown[] {
-    return this.body.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as unknown);
+    return this.body
+      .split("\n")
+      .filter((l) => l !== "")
+      .map((l) => JSON.parse(l) as unknown);
   }
 }
 
-function request(method: string, url: string, init: { body?: (string | Buffer)[]; headers?: Record<string, string | string[]>; httpVersionMajor?: number } = {}): RestRequest {
+function request(
+  method: string,
+  url: string,
+  init: { body?: (string | Buffer)[]; headers?: Record<string, string | string[]>; httpVersionMajor?: number } = {},
+): RestRequest {
   const chunks = init.body ?? [];
   return {
     method,
@@ -104,7 +123,8 @@ function setup(answer: Parameters<typeof fakeTransport>[0] = {}, maxBodyBytes = 
 describe("REST handler: routing", () => {
   it("hands on requests outside the REST prefixes", async () => {
     const { send, calls } = setup();
-    for (const url of ["/test.v1.Svc/Get", "/v2/things/x", "/", "/v1x/things/a"]) expect((await send(request("GET", url))).handled).toBe(false);
+    for (const url of ["/test.v1.Svc/Get", "/v2/things/x", "/", "/v1x/things/a"])
+      expect((await send(request("GET", url))).handled).toBe(false);
     expect((await send({ ...request("GET", "/"), url: undefined })).handled).toBe(false);
     expect(calls).toEqual([]);
   });
@@ -139,7 +159,14 @@ describe("REST handler: routing", () => {
     const { send, calls } = setup();
     const { response } = await send(request("GET", "/v1/things/a%2Fb?count=7&chat_id=c"));
     expect(response.status).toBe(200);
-    expect(calls).toEqual([{ method: "Get", input: expect.objectContaining({ id: "a/b", count: 7, chatId: "c" }), headers: expect.any(Headers), signal: expect.any(AbortSignal) }]);
+    expect(calls).toEqual([
+      {
+        method: "Get",
+        input: expect.objectContaining({ id: "a/b", count: 7, chatId: "c" }),
+        headers: expect.any(Headers),
+        signal: expect.any(AbortSignal),
+      },
+    ]);
   });
 });
 
@@ -193,7 +220,10 @@ describe("REST handler: unary calls", () => {
     expect(notJson.headers["connection"]).toBeUndefined();
     const badField = (await send(request("POST", "/v1/things", { body: ['{"count":"many"}'] }))).response;
     expect(badField.status).toBe(400);
-    expect(badField.json()).toEqual({ code: "invalid_argument", message: expect.stringMatching(/^invalid request: cannot decode field test\.v1\.Req\.count/) });
+    expect(badField.json()).toEqual({
+      code: "invalid_argument",
+      message: expect.stringMatching(/^invalid request: cannot decode field test\.v1\.Req\.count/),
+    });
     expect(calls).toEqual([]);
   });
 
@@ -297,10 +327,7 @@ describe("REST handler: server streaming", () => {
       "x-request-id": calls[0]!.headers.get("x-request-id"),
     });
     expect(response.body.endsWith("\n")).toBe(true);
-    expect(response.lines()).toEqual([
-      { id: "1" },
-      { id: "2", inner: { name: "n", items: [] } },
-    ]);
+    expect(response.lines()).toEqual([{ id: "1" }, { id: "2", inner: { name: "n", items: [] } }]);
   });
 
   it("answers 200 and an empty body for a stream without messages", async () => {

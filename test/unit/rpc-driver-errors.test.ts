@@ -5,14 +5,7 @@
  * whose driver fails as pg does when Postgres refuses connections, drops them, or shuts down.
  */
 import { Code, ConnectError, createClient, createRouterTransport, type Interceptor } from "@connectrpc/connect";
-import {
-  Kysely,
-  PostgresAdapter,
-  PostgresIntrospector,
-  PostgresQueryCompiler,
-  type DatabaseConnection,
-  type Driver,
-} from "kysely";
+import { Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, type DatabaseConnection, type Driver } from "kysely";
 import { describe, expect, it } from "vitest";
 import { AgentService } from "../../gen/talk/v1/agent_service_pb.js";
 import { MessageService } from "../../gen/talk/v1/message_service_pb.js";
@@ -46,6 +39,7 @@ const failures = {
 function failingDatabase(failure: { readonly connect?: Error; readonly query?: Error }): Kysely<Schema> {
   const connection: DatabaseConnection = {
     executeQuery: () => Promise.reject(failure.query ?? new Error("no query expected")),
+    // biome-ignore lint/correctness/useYield: a stream that fails before its first row
     async *streamQuery() {
       throw failure.query ?? new Error("no query expected");
     },

@@ -136,11 +136,19 @@ class FakeSendStore implements BatchStore {
     this.alone.push(request);
     await Promise.resolve();
     const talk = this.talks.get(request.talkId);
-    if (talk === undefined || talk.customerId !== request.caller.customerId || !this.members.get(request.talkId)?.has(request.caller.agentId)) {
+    if (
+      talk === undefined ||
+      talk.customerId !== request.caller.customerId ||
+      !this.members.get(request.talkId)?.has(request.caller.agentId)
+    ) {
       throw new NotFound("talk", request.talkId);
     }
     const first = this.messages.find(
-      (m) => request.clientMessageId !== null && m.chatId === request.talkId && m.ownerId === request.caller.agentId && m.clientMessageId === request.clientMessageId,
+      (m) =>
+        request.clientMessageId !== null &&
+        m.chatId === request.talkId &&
+        m.ownerId === request.caller.agentId &&
+        m.clientMessageId === request.clientMessageId,
     );
     if (first !== undefined) return first;
     if (talk.status !== "active") throw new FailedPrecondition("the talk is closed; reopen it first");
@@ -173,13 +181,16 @@ function batcher(options: Partial<SendBatcherOptions> = {}): SendBatcher {
       published.push(...committed.map(eventOf));
     },
   };
-  return new SendBatcher({ store, events, now: () => now }, {
-    maxBatch: 100,
-    maxInFlight: 1,
-    parallelAfter: 1,
-    onCommit: (size) => committed.push(size),
-    ...options,
-  });
+  return new SendBatcher(
+    { store, events, now: () => now },
+    {
+      maxBatch: 100,
+      maxInFlight: 1,
+      parallelAfter: 1,
+      onCommit: (size) => committed.push(size),
+      ...options,
+    },
+  );
 }
 
 interface SendOptions {
@@ -188,7 +199,14 @@ interface SendOptions {
 }
 
 function send(b: SendBatcher, from: Identity, talkId: TalkId, text: string, options: SendOptions = {}): Promise<Message> {
-  return b.submit({ caller: from, talkId, text, medias: [], parentId: options.parentId ?? null, clientMessageId: options.clientMessageId ?? null });
+  return b.submit({
+    caller: from,
+    talkId,
+    text,
+    medias: [],
+    parentId: options.parentId ?? null,
+    clientMessageId: options.clientMessageId ?? null,
+  });
 }
 
 /** Settles a send into its message or its error, so a batch's outcomes can be compared at once. */
@@ -456,10 +474,7 @@ describe("SendBatcher: good and bad sends in one batch", () => {
     store.addTalk(tid(1), [ann, bob]);
     const earlier = store.addMessage(mid(1), tid(1), ann, "k");
     const b = batcher();
-    const [retry, other] = await Promise.all([
-      send(b, ann, tid(1), "retry", { clientMessageId: "k" }),
-      send(b, bob, tid(1), "other"),
-    ]);
+    const [retry, other] = await Promise.all([send(b, ann, tid(1), "retry", { clientMessageId: "k" }), send(b, bob, tid(1), "other")]);
     expect(retry).toBe(earlier);
     expect(other).toMatchObject({ text: "alone: other", ownerId: bob.agentId });
     expect(store.alone.map((r) => r.text)).toEqual(["retry", "other"]);

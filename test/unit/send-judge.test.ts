@@ -53,20 +53,31 @@ describe("judgeSend", () => {
     expect(summary(judgeSend(known({ customerId: otherCustomer }), request(), true, none))).toEqual(notFound);
     expect(summary(judgeSend(known({}, [bob.agentId]), request(), true, none))).toEqual(notFound);
     // Before anything else: a retry into a talk the sender left learns nothing of it.
-    expect(summary(judgeSend(known({}, []), request({ clientMessageId: "k" }), true, { parentTalk: talkId, first: firstMessage }))).toEqual(notFound);
+    expect(summary(judgeSend(known({}, []), request({ clientMessageId: "k" }), true, { parentTalk: talkId, first: firstMessage }))).toEqual(
+      notFound,
+    );
   });
 
   it("answers a retry with its first message, even in a closed talk or with a parent elsewhere", () => {
     const retry = request({ clientMessageId: "k", parentId });
     expect(summary(judgeSend(known(), retry, true, { parentTalk: otherTalk, first: firstMessage }))).toEqual(["first", firstMessage]);
-    expect(summary(judgeSend(known({ status: "closed" }), retry, true, { parentTalk: talkId, first: firstMessage }))).toEqual(["first", firstMessage]);
+    expect(summary(judgeSend(known({ status: "closed" }), retry, true, { parentTalk: talkId, first: firstMessage }))).toEqual([
+      "first",
+      firstMessage,
+    ]);
   });
 
   it("refuses a closed talk only on a fresh read; a remembered one is read again", () => {
     const closed = known({ status: "closed" });
-    expect(summary(judgeSend(closed, request(), true, none))).toEqual(["refuse", "failed_precondition", "the talk is closed; reopen it first"]);
+    expect(summary(judgeSend(closed, request(), true, none))).toEqual([
+      "refuse",
+      "failed_precondition",
+      "the talk is closed; reopen it first",
+    ]);
     expect(summary(judgeSend(closed, request(), false, none))).toEqual(["read again"]);
-    expect(summary(judgeSend(closed, request({ clientMessageId: "k" }), false, { parentTalk: undefined, first: undefined }))).toEqual(["read again"]);
+    expect(summary(judgeSend(closed, request({ clientMessageId: "k" }), false, { parentTalk: undefined, first: undefined }))).toEqual([
+      "read again",
+    ]);
   });
 
   it("leaves a retry into a closed talk to the locking path when its first message is not known", () => {
@@ -83,10 +94,15 @@ describe("judgeSend", () => {
     expect(summary(judgeSend(known(), reply, true, { parentTalk: otherTalk, first: null }))).toEqual(invalid);
     expect(summary(judgeSend(known(), reply, true, { parentTalk: undefined, first: null }))).toEqual(invalid);
     expect(summary(judgeSend(known(), reply, true, { parentTalk: talkId, first: null }))).toEqual(["write", talkId]);
-    expect(summary(judgeSend(known({ status: "closed" }), reply, true, { parentTalk: otherTalk, first: null }))[1]).toBe("failed_precondition");
+    expect(summary(judgeSend(known({ status: "closed" }), reply, true, { parentTalk: otherTalk, first: null }))[1]).toBe(
+      "failed_precondition",
+    );
   });
 
   it("writes a send with a client_message_id whose first message is not known (the unique index decides)", () => {
-    expect(summary(judgeSend(known(), request({ clientMessageId: "k" }), false, { parentTalk: undefined, first: undefined }))).toEqual(["write", talkId]);
+    expect(summary(judgeSend(known(), request({ clientMessageId: "k" }), false, { parentTalk: undefined, first: undefined }))).toEqual([
+      "write",
+      talkId,
+    ]);
   });
 });

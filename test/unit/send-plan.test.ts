@@ -78,7 +78,13 @@ describe("planBatch", () => {
         send(ann, tid(1), "reply elsewhere", { parentId: mid(2) }),
         send(ann, tid(1), "reply", { parentId: mid(1) }),
       ],
-      snapshot(talks, { parents: [[mid(1), tid(1)], [mid(2), tid(2)]], fresh: [tid(1), tid(2), tid(3), tid(9)] }),
+      snapshot(talks, {
+        parents: [
+          [mid(1), tid(1)],
+          [mid(2), tid(2)],
+        ],
+        fresh: [tid(1), tid(2), tid(3), tid(9)],
+      }),
       clock,
     );
     expect(outline(plan.results)).toEqual([

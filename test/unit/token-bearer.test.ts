@@ -37,7 +37,8 @@ describe("bearerToken", () => {
   });
 
   it("refuses a query token that cannot be a JWT", () => {
-    for (const bad of ["a%20b", "a+b", "a%2Fb", "a%00", "a~b"]) expect(bearerToken(undefined, `/x?token=${bad}`)).toEqual({ from: "query", token: undefined });
+    for (const bad of ["a%20b", "a+b", "a%2Fb", "a%00", "a~b"])
+      expect(bearerToken(undefined, `/x?token=${bad}`)).toEqual({ from: "query", token: undefined });
   });
 
   it("finds no token without a query, an empty one, or another parameter", () => {

@@ -29,7 +29,13 @@ describe("mintToken", () => {
   it("mints what the verifier accepts with the same secret only", async () => {
     const token = await mintToken(secret, { customerId, agentId, name: "Ann", role: "admin", expiresInSeconds: 60 });
     const verify = createVerifier({ secret, jwksUrl: undefined, issuer: undefined, audience: undefined });
-    expect(await verify(token)).toEqual({ agentId, customerId, name: "Ann", role: "admin", expiresAt: (Math.floor(now.getTime() / 1000) + 60) * 1000 });
+    expect(await verify(token)).toEqual({
+      agentId,
+      customerId,
+      name: "Ann",
+      role: "admin",
+      expiresAt: (Math.floor(now.getTime() / 1000) + 60) * 1000,
+    });
     const other = createVerifier({ secret: `${secret}x`, jwksUrl: undefined, issuer: undefined, audience: undefined });
     await expect(other(token)).rejects.toThrow("the token is not valid");
   });

@@ -20,7 +20,9 @@ const jwtVerify = vi.mocked(jose.jwtVerify);
 const start = new Date("2026-01-01T00:00:00Z").getTime();
 
 const mint = (exp: number, name = "a") =>
-  new jose.SignJWT({ sub: agent, customer_id: customer, name, exp }).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode(secret));
+  new jose.SignJWT({ sub: agent, customer_id: customer, name, exp })
+    .setProtectedHeader({ alg: "HS256" })
+    .sign(new TextEncoder().encode(secret));
 const verifier = () => createVerifier({ secret, jwksUrl: undefined, issuer: undefined, audience: undefined });
 
 beforeEach(() => {
@@ -69,7 +71,9 @@ describe("remembered tokens", () => {
     await verify(token);
     vi.setSystemTime(exp * 1000 + 1);
     // As if the clock were back: the token is valid again only to a fresh check.
-    jwtVerify.mockImplementationOnce(async () => ({ payload: { sub: agent, customer_id: customer, exp: exp + 100 }, protectedHeader: { alg: "HS256" } }) as never);
+    jwtVerify.mockImplementationOnce(
+      async () => ({ payload: { sub: agent, customer_id: customer, exp: exp + 100 }, protectedHeader: { alg: "HS256" } }) as never,
+    );
     expect((await verify(token)).expiresAt).toBe((exp + 100) * 1000);
     expect(await verify(token)).toEqual(expect.objectContaining({ expiresAt: (exp + 100) * 1000 }));
     expect(jwtVerify).toHaveBeenCalledTimes(2);

@@ -9,7 +9,13 @@ const agent = "0190a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b";
 const customer = "0190a3b4-0000-7000-8000-000000000001";
 const now = () => Math.floor(Date.now() / 1000);
 
-const options = (more: Partial<VerifierOptions> = {}): VerifierOptions => ({ secret, jwksUrl: undefined, issuer: undefined, audience: undefined, ...more });
+const options = (more: Partial<VerifierOptions> = {}): VerifierOptions => ({
+  secret,
+  jwksUrl: undefined,
+  issuer: undefined,
+  audience: undefined,
+  ...more,
+});
 
 /** An HS256 token with valid claims unless `claims` overrides them (undefined removes one). */
 async function hs256(claims: Record<string, unknown> = {}, key: string = secret, alg = "HS256"): Promise<string> {
@@ -122,7 +128,9 @@ describe("createVerifier: HS256", () => {
   });
 
   it("accepts a name with non-ASCII letters and role agent", async () => {
-    expect(await verify(await hs256({ name: "Zoë 李", role: "agent" }))).toEqual(expect.objectContaining({ name: "Zoë 李", role: "agent" }));
+    expect(await verify(await hs256({ name: "Zoë 李", role: "agent" }))).toEqual(
+      expect.objectContaining({ name: "Zoë 李", role: "agent" }),
+    );
   });
 });
 
@@ -134,7 +142,12 @@ describe("createVerifier: issuer and audience", () => {
   });
 
   it("refuses another or a missing issuer or audience", async () => {
-    for (const claims of [{ iss: "https://evil", aud: "talkhub" }, { aud: "talkhub" }, { iss: "https://idp", aud: "other" }, { iss: "https://idp" }]) {
+    for (const claims of [
+      { iss: "https://evil", aud: "talkhub" },
+      { aud: "talkhub" },
+      { iss: "https://idp", aud: "other" },
+      { iss: "https://idp" },
+    ]) {
       expect(await refusal(verify, await hs256(claims))).toBe("a token claim is not valid");
     }
   });
@@ -218,7 +231,8 @@ describe("createVerifier: algorithms and keys", () => {
     for (const header of [{ alg: "none" }, { alg: "hs256" }, { alg: 256 }, { typ: "JWT" }, null, [], "HS256", "{not json"]) {
       expect(await refusal(verify, `${b64(header)}.${body}.`)).toBe("the token's algorithm is not accepted");
     }
-    for (const token of ["", "abc", ".", "..", "%%%.x.y"]) expect(await refusal(verify, token)).toBe("the token's algorithm is not accepted");
+    for (const token of ["", "abc", ".", "..", "%%%.x.y"])
+      expect(await refusal(verify, token)).toBe("the token's algorithm is not accepted");
   });
 
   it("needs a secret or a JWKS", () => {

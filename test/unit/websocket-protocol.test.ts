@@ -41,7 +41,10 @@ describe("parseFrame", () => {
 
   it("refuses any other after_seq, naming the field", () => {
     for (const value of ["x", "", " 1", "1 ", "1.5", "1e2", "+1", "0x1", "-1", -1, 1.5, 2 ** 60, "9223372036854775808", true, {}, [1]]) {
-      expect(refusal(() => parseFrame(subscribe({ after_seq: value }))), JSON.stringify(value)).toBe("after_seq");
+      expect(
+        refusal(() => parseFrame(subscribe({ after_seq: value }))),
+        JSON.stringify(value),
+      ).toBe("after_seq");
     }
   });
 
@@ -76,9 +79,18 @@ describe("server frames", () => {
 
   it("writes a heartbeat in the event frames' shape: the type, its payload under the type's name, the topic", () => {
     const heartbeat = create(HeartbeatSchema, { lastSeq: 38n, tmCreate: { seconds: 1n } });
-    expect(JSON.parse(heartbeatFrame(heartbeat, "t"))).toEqual({ type: "heartbeat", heartbeat: { last_seq: 38, tm_create: "1970-01-01 00:00:01.000000" }, topic: "t" });
+    expect(JSON.parse(heartbeatFrame(heartbeat, "t"))).toEqual({
+      type: "heartbeat",
+      heartbeat: { last_seq: 38, tm_create: "1970-01-01 00:00:01.000000" },
+      topic: "t",
+    });
     const feedBeat = create(HeartbeatSchema, { tmCreate: { seconds: 1n } });
-    expect(JSON.parse(heartbeatFrame(feedBeat, "*", "cur"))).toEqual({ type: "heartbeat", heartbeat: { tm_create: "1970-01-01 00:00:01.000000" }, topic: "*", cursor: "cur" });
+    expect(JSON.parse(heartbeatFrame(feedBeat, "*", "cur"))).toEqual({
+      type: "heartbeat",
+      heartbeat: { tm_create: "1970-01-01 00:00:01.000000" },
+      topic: "*",
+      cursor: "cur",
+    });
   });
 
   it("writes errors with the codes of every other edge, and the call's request id when it has one", () => {
@@ -93,7 +105,13 @@ describe("server frames", () => {
 const me = "0190a000-0000-7000-8000-00000000000a";
 const myCustomer = "0190a000-0000-7000-8000-0000000000c0";
 const talkId = "0190a000-0000-7000-8000-0000000000f1";
-const caller: Identity = { agentId: me as AgentId, customerId: myCustomer as CustomerId, name: undefined, role: "agent", expiresAt: Infinity };
+const caller: Identity = {
+  agentId: me as AgentId,
+  customerId: myCustomer as CustomerId,
+  name: undefined,
+  role: "agent",
+  expiresAt: Infinity,
+};
 
 /** What a refusal says: its class, and the message a client reads in the error frame. */
 function refusedWith(run: () => unknown): { kind: string; message: string } {
@@ -120,18 +138,29 @@ describe("parseTopic", () => {
   it("refuses a topic without exactly four parts, quoting at most 100 characters of it", () => {
     const shape = (topic: string) => invalid(`topics: "${topic}" is not <scope>:<scope_id>:talk_chat:<talk_id or *>`);
     for (const topic of ["", "*", `agent_id:${me}:talk_chat`, `agent_id:${me}:talk_chat:${talkId}:x`, `agent_id:${me}:talk_chat:*:`]) {
-      expect(refusedWith(() => parseTopic(caller, topic)), topic).toEqual(shape(topic));
+      expect(
+        refusedWith(() => parseTopic(caller, topic)),
+        topic,
+      ).toEqual(shape(topic));
     }
     const long = `agent_id:${me}:talk_chat:${"x".repeat(300)}:`;
     expect(refusedWith(() => parseTopic(caller, long))).toEqual(shape(long.slice(0, 100)));
   });
 
   it("refuses an unknown resource or scope, quoting at most 40 characters of it", () => {
-    expect(refusedWith(() => parseTopic(caller, `agent_id:${me}:talk_message:*`))).toEqual(invalid('topics: unknown resource "talk_message"; use talk_chat'));
-    expect(refusedWith(() => parseTopic(caller, `agent_id:${me}:${"r".repeat(50)}:*`))).toEqual(invalid(`topics: unknown resource "${"r".repeat(40)}"; use talk_chat`));
+    expect(refusedWith(() => parseTopic(caller, `agent_id:${me}:talk_message:*`))).toEqual(
+      invalid('topics: unknown resource "talk_message"; use talk_chat'),
+    );
+    expect(refusedWith(() => parseTopic(caller, `agent_id:${me}:${"r".repeat(50)}:*`))).toEqual(
+      invalid(`topics: unknown resource "${"r".repeat(40)}"; use talk_chat`),
+    );
     expect(refusedWith(() => parseTopic(caller, `agent_id:${me}::*`))).toEqual(invalid('topics: unknown resource ""; use talk_chat'));
-    expect(refusedWith(() => parseTopic(caller, `owner_id:${me}:talk_chat:*`))).toEqual(invalid('topics: unknown scope "owner_id"; use agent_id or customer_id'));
-    expect(refusedWith(() => parseTopic(caller, `${"s".repeat(50)}:${me}:talk_chat:*`))).toEqual(invalid(`topics: unknown scope "${"s".repeat(40)}"; use agent_id or customer_id`));
+    expect(refusedWith(() => parseTopic(caller, `owner_id:${me}:talk_chat:*`))).toEqual(
+      invalid('topics: unknown scope "owner_id"; use agent_id or customer_id'),
+    );
+    expect(refusedWith(() => parseTopic(caller, `${"s".repeat(50)}:${me}:talk_chat:*`))).toEqual(
+      invalid(`topics: unknown scope "${"s".repeat(40)}"; use agent_id or customer_id`),
+    );
     // The resource is checked before the scope.
     expect(refusedWith(() => parseTopic(caller, "x:y:z:*"))).toEqual(invalid('topics: unknown resource "z"; use talk_chat'));
   });
@@ -144,7 +173,10 @@ describe("parseTopic", () => {
     });
     // The customer's id is not the agent's.
     expect(refusedWith(() => parseTopic(caller, `agent_id:${myCustomer}:talk_chat:*`)).kind).toBe("permission_denied");
-    expect(refusedWith(() => parseTopic(caller, `customer_id:${other}:talk_chat:${talkId}`))).toEqual({ kind: "permission_denied", message: "another customer's topic" });
+    expect(refusedWith(() => parseTopic(caller, `customer_id:${other}:talk_chat:${talkId}`))).toEqual({
+      kind: "permission_denied",
+      message: "another customer's topic",
+    });
     expect(refusedWith(() => parseTopic(caller, `customer_id:${me}:talk_chat:${talkId}`)).kind).toBe("permission_denied");
     expect(refusedWith(() => parseTopic(caller, `customer_id:${myCustomer}:talk_chat:*`))).toEqual({
       kind: "permission_denied",
@@ -157,7 +189,9 @@ describe("parseTopic", () => {
 
   it("refuses a talk id that is not a UUID, quoting at most 40 characters of it", () => {
     expect(refusedWith(() => parseTopic(caller, `agent_id:${me}:talk_chat:nope`))).toEqual(invalid('topics: "nope" is not a talk id'));
-    expect(refusedWith(() => parseTopic(caller, `agent_id:${me}:talk_chat:${"9".repeat(60)}`))).toEqual(invalid(`topics: "${"9".repeat(40)}" is not a talk id`));
+    expect(refusedWith(() => parseTopic(caller, `agent_id:${me}:talk_chat:${"9".repeat(60)}`))).toEqual(
+      invalid(`topics: "${"9".repeat(40)}" is not a talk id`),
+    );
     expect(refusedWith(() => parseTopic(caller, `agent_id:${me}:talk_chat:`))).toEqual(invalid('topics: "" is not a talk id'));
     expect(refusedWith(() => parseTopic(caller, `agent_id:${me}:talk_chat:**`))).toEqual(invalid('topics: "**" is not a talk id'));
   });
@@ -165,10 +199,23 @@ describe("parseTopic", () => {
 
 describe("parseFrame, every frame a client may send", () => {
   it("reads a subscribe into its topics and positions, and an unsubscribe into its topics alone", () => {
-    expect(parseFrame(JSON.stringify({ type: "subscribe", topics: ["a", "b"] }))).toEqual({ type: "subscribe", topics: ["a", "b"], afterSeq: undefined, cursor: undefined });
-    expect(parseFrame(JSON.stringify({ type: "subscribe", topics: ["a"], after_seq: "7", cursor: "c" }))).toEqual({ type: "subscribe", topics: ["a"], afterSeq: 7n, cursor: "c" });
+    expect(parseFrame(JSON.stringify({ type: "subscribe", topics: ["a", "b"] }))).toEqual({
+      type: "subscribe",
+      topics: ["a", "b"],
+      afterSeq: undefined,
+      cursor: undefined,
+    });
+    expect(parseFrame(JSON.stringify({ type: "subscribe", topics: ["a"], after_seq: "7", cursor: "c" }))).toEqual({
+      type: "subscribe",
+      topics: ["a"],
+      afterSeq: 7n,
+      cursor: "c",
+    });
     // An unsubscribe has no position: one given is not read, so not refused.
-    expect(parseFrame(JSON.stringify({ type: "unsubscribe", topics: ["a"], after_seq: "x", cursor: 1 }))).toEqual({ type: "unsubscribe", topics: ["a"] });
+    expect(parseFrame(JSON.stringify({ type: "unsubscribe", topics: ["a"], after_seq: "x", cursor: 1 }))).toEqual({
+      type: "unsubscribe",
+      topics: ["a"],
+    });
     // No topics is a frame that asks for nothing.
     expect(parseFrame(JSON.stringify({ type: "subscribe", topics: [] }))).toMatchObject({ type: "subscribe", topics: [] });
     // Fields the protocol does not have are ignored.
@@ -177,32 +224,51 @@ describe("parseFrame, every frame a client may send", () => {
 
   it("refuses what is not a JSON object, each with its own message", () => {
     expect(refusedWith(() => parseFrame(null))).toEqual(invalid("frame: must be a JSON text frame"));
-    for (const text of ["", "{", "{'type':'subscribe'}", "[".repeat(100_000)]) expect(refusedWith(() => parseFrame(text)), text.slice(0, 20)).toEqual(invalid("frame: is not JSON"));
+    for (const text of ["", "{", "{'type':'subscribe'}", "[".repeat(100_000)])
+      expect(
+        refusedWith(() => parseFrame(text)),
+        text.slice(0, 20),
+      ).toEqual(invalid("frame: is not JSON"));
     for (const text of ["null", "1", '"subscribe"', "true", "[]", '[{"type":"subscribe","topics":[]}]']) {
-      expect(refusedWith(() => parseFrame(text)), text).toEqual(invalid("frame: must be a JSON object"));
+      expect(
+        refusedWith(() => parseFrame(text)),
+        text,
+      ).toEqual(invalid("frame: must be a JSON object"));
     }
   });
 
   it("refuses an unknown or missing type", () => {
     for (const type of [undefined, null, "", "SUBSCRIBE", "ack", "subscribe ", 1, ["subscribe"]]) {
-      expect(refusedWith(() => parseFrame(JSON.stringify({ type, topics: ["a"] }))), String(type)).toEqual(invalid('type: must be "subscribe" or "unsubscribe"'));
+      expect(
+        refusedWith(() => parseFrame(JSON.stringify({ type, topics: ["a"] }))),
+        String(type),
+      ).toEqual(invalid('type: must be "subscribe" or "unsubscribe"'));
     }
   });
 
   it("refuses topics that are not an array of strings", () => {
     for (const topics of [undefined, null, "a", {}, { 0: "a", length: 1 }, [1], ["a", 1], ["a", null], [["a"]]]) {
-      expect(refusedWith(() => parseFrame(JSON.stringify({ type: "subscribe", topics }))), JSON.stringify(topics)).toEqual(invalid("topics: must be an array of strings"));
+      expect(
+        refusedWith(() => parseFrame(JSON.stringify({ type: "subscribe", topics }))),
+        JSON.stringify(topics),
+      ).toEqual(invalid("topics: must be an array of strings"));
     }
   });
 
   it("takes 100 topics of 200 characters, and no more", () => {
     const topics = (count: number, chars: number) => Array.from({ length: count }, (_, i) => String(i).padEnd(chars, "x"));
     expect(parseFrame(JSON.stringify({ type: "unsubscribe", topics: topics(100, 200) })).topics).toHaveLength(100);
-    expect(refusedWith(() => parseFrame(JSON.stringify({ type: "unsubscribe", topics: topics(101, 1) })))).toEqual(invalid("topics: at most 100 topics per frame"));
+    expect(refusedWith(() => parseFrame(JSON.stringify({ type: "unsubscribe", topics: topics(101, 1) })))).toEqual(
+      invalid("topics: at most 100 topics per frame"),
+    );
     const oneLong = [...topics(5, 10), "y".repeat(201)];
-    expect(refusedWith(() => parseFrame(JSON.stringify({ type: "subscribe", topics: oneLong })))).toEqual(invalid("topics: a topic has at most 200 characters"));
+    expect(refusedWith(() => parseFrame(JSON.stringify({ type: "subscribe", topics: oneLong })))).toEqual(
+      invalid("topics: a topic has at most 200 characters"),
+    );
     // The count is checked before the lengths.
-    expect(refusedWith(() => parseFrame(JSON.stringify({ type: "subscribe", topics: topics(101, 201) }))).message).toBe("topics: at most 100 topics per frame");
+    expect(refusedWith(() => parseFrame(JSON.stringify({ type: "subscribe", topics: topics(101, 201) }))).message).toBe(
+      "topics: at most 100 topics per frame",
+    );
   });
 
   it("reads a frame's own fields only: a __proto__ key is data, an inherited field is not the frame's", () => {
@@ -236,26 +302,38 @@ describe("parseFrame, every frame a client may send", () => {
   it("says why an after_seq is refused", () => {
     const notInteger = invalid("after_seq: must be an integer (a JSON number or a string of digits)");
     for (const value of ["000000000000000000042", "", "x", "1.0", 1.5, Number.MAX_SAFE_INTEGER + 1, 1e300, true, false, {}, [], [1]]) {
-      expect(refusedWith(() => parseFrame(subscribe({ after_seq: value }))), JSON.stringify(value)).toEqual(notInteger);
+      expect(
+        refusedWith(() => parseFrame(subscribe({ after_seq: value }))),
+        JSON.stringify(value),
+      ).toEqual(notInteger);
     }
     for (const value of ["9223372036854775808", "99999999999999999999", "-99999999999999999999"]) {
-      expect(refusedWith(() => parseFrame(subscribe({ after_seq: value }))), value).toEqual(
-        value.startsWith("-") ? invalid("after_seq: must not be negative") : invalid("after_seq: is larger than an int64"),
-      );
+      expect(
+        refusedWith(() => parseFrame(subscribe({ after_seq: value }))),
+        value,
+      ).toEqual(value.startsWith("-") ? invalid("after_seq: must not be negative") : invalid("after_seq: is larger than an int64"));
     }
     for (const value of [-1, "-1", Number.MIN_SAFE_INTEGER, "-9223372036854775808"]) {
-      expect(refusedWith(() => parseFrame(subscribe({ after_seq: value }))), String(value)).toEqual(invalid("after_seq: must not be negative"));
+      expect(
+        refusedWith(() => parseFrame(subscribe({ after_seq: value }))),
+        String(value),
+      ).toEqual(invalid("after_seq: must not be negative"));
     }
   });
 
-  it("reads a cursor of up to 16 Ki characters; null and \"\" are no cursor", () => {
+  it('reads a cursor of up to 16 Ki characters; null and "" are no cursor', () => {
     const cursor = (value: unknown) => (parseFrame(subscribe({ cursor: value })) as SubscribeRequest).cursor;
     expect(cursor(null)).toBeUndefined();
     expect(cursor("c".repeat(16 * 1024))).toHaveLength(16 * 1024);
     expect(cursor(" ")).toBe(" ");
-    expect(refusedWith(() => parseFrame(subscribe({ cursor: "c".repeat(16 * 1024 + 1) })))).toEqual(invalid("cursor: has at most 16384 characters"));
+    expect(refusedWith(() => parseFrame(subscribe({ cursor: "c".repeat(16 * 1024 + 1) })))).toEqual(
+      invalid("cursor: has at most 16384 characters"),
+    );
     for (const value of [0, false, {}, ["c"]]) {
-      expect(refusedWith(() => parseFrame(subscribe({ cursor: value }))), JSON.stringify(value)).toEqual(invalid("cursor: must be a string: the cursor of a frame of the * topic"));
+      expect(
+        refusedWith(() => parseFrame(subscribe({ cursor: value }))),
+        JSON.stringify(value),
+      ).toEqual(invalid("cursor: must be a string: the cursor of a frame of the * topic"));
     }
   });
 });
@@ -300,13 +378,24 @@ describe("server frames, byte for byte", () => {
 
   it("writes a heartbeat's last_seq first, also when it is 0, and leaves it out on the * topic", () => {
     const heartbeat = create(HeartbeatSchema, { tmCreate: { seconds: 1n, nanos: 5_000_000 } });
-    expect(heartbeatFrame(heartbeat, "t")).toBe('{"type":"heartbeat","heartbeat":{"last_seq":0,"tm_create":"1970-01-01 00:00:01.005000"},"topic":"t"}');
-    expect(heartbeatFrame(heartbeat, "*", "")).toBe('{"type":"heartbeat","heartbeat":{"tm_create":"1970-01-01 00:00:01.005000"},"topic":"*","cursor":""}');
+    expect(heartbeatFrame(heartbeat, "t")).toBe(
+      '{"type":"heartbeat","heartbeat":{"last_seq":0,"tm_create":"1970-01-01 00:00:01.005000"},"topic":"t"}',
+    );
+    expect(heartbeatFrame(heartbeat, "*", "")).toBe(
+      '{"type":"heartbeat","heartbeat":{"tm_create":"1970-01-01 00:00:01.005000"},"topic":"*","cursor":""}',
+    );
   });
 
   it("gives an error the message a client reads on every other edge, with the topic it concerns", () => {
-    expect(errorFrame(new InvalidArgument("topics", "bad"), "t")).toBe('{"type":"error","code":"invalid_argument","message":"topics: bad","topic":"t"}');
+    expect(errorFrame(new InvalidArgument("topics", "bad"), "t")).toBe(
+      '{"type":"error","code":"invalid_argument","message":"topics: bad","topic":"t"}',
+    );
     expect(errorFrame(new PermissionDenied("no"))).toBe('{"type":"error","code":"permission_denied","message":"no"}');
-    expect(JSON.parse(errorFrame(new ConnectError("gone", Code.Unavailable), ""))).toEqual({ type: "error", code: "unavailable", message: "gone", topic: "" });
+    expect(JSON.parse(errorFrame(new ConnectError("gone", Code.Unavailable), ""))).toEqual({
+      type: "error",
+      code: "unavailable",
+      message: "gone",
+      topic: "",
+    });
   });
 });

@@ -38,11 +38,27 @@ export function mediaFromUrl(raw: string): Draft["medias"][number] {
 }
 
 export function createComposer(handlers: { send(draft: Draft): Promise<boolean>; cancelReply(): void }): Composer {
-  const text = h("textarea", { name: "text", rows: 2, placeholder: "Write a message… (Enter sends, Shift+Enter for a new line)", "aria-label": "Message", maxlength: 10000 });
-  const link = h("input", { name: "link", type: "url", placeholder: "Attach a link (https://…), optional", "aria-label": "Attachment link" });
+  const text = h("textarea", {
+    name: "text",
+    rows: 2,
+    placeholder: "Write a message… (Enter sends, Shift+Enter for a new line)",
+    "aria-label": "Message",
+    maxlength: 10000,
+  });
+  const link = h("input", {
+    name: "link",
+    type: "url",
+    placeholder: "Attach a link (https://…), optional",
+    "aria-label": "Attachment link",
+  });
   const send = h("button", { type: "submit", class: "send" }, "Send");
   const replyLabel = h("span", { class: "reply-label" });
-  const replying = h("div", { class: "replying", hidden: true }, replyLabel, h("button", { type: "button", class: "link", "aria-label": "Cancel reply", onclick: () => handlers.cancelReply() }, "✕"));
+  const replying = h(
+    "div",
+    { class: "replying", hidden: true },
+    replyLabel,
+    h("button", { type: "button", class: "link", "aria-label": "Cancel reply", onclick: () => handlers.cancelReply() }, "✕"),
+  );
   const note = h("p", { class: "composer-note", hidden: true });
   const error = h("p", { class: "error", role: "alert", hidden: true });
 

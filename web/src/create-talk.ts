@@ -4,7 +4,12 @@ import { type Api, describeError } from "./api.js";
 import { h } from "./dom.js";
 
 export function createTalkForm(api: Api, created: (talk: Talk) => void): HTMLElement {
-  const ids = h("input", { name: "participants", placeholder: "Agent ids, separated by spaces or commas", "aria-label": "Participant agent ids", autocomplete: "off" });
+  const ids = h("input", {
+    name: "participants",
+    placeholder: "Agent ids, separated by spaces or commas",
+    "aria-label": "Participant agent ids",
+    autocomplete: "off",
+  });
   const name = h("input", { name: "name", placeholder: "Name (optional)", "aria-label": "Talk name", maxlength: 200 });
   const error = h("p", { class: "error", role: "alert", hidden: true });
   const submit = h("button", { type: "submit" }, "Create talk");

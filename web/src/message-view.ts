@@ -31,7 +31,13 @@ export interface MessageContext {
 export function renderThread(node: ThreadNode, ctx: MessageContext): HTMLElement {
   const article = renderMessage(node.message, ctx);
   if (node.replies.length > 0) {
-    article.append(h("div", { class: "replies", "aria-label": "Replies" }, node.replies.map((reply) => renderThread(reply, ctx))));
+    article.append(
+      h(
+        "div",
+        { class: "replies", "aria-label": "Replies" },
+        node.replies.map((reply) => renderThread(reply, ctx)),
+      ),
+    );
   }
   return article;
 }
@@ -69,9 +75,19 @@ function renderMessage(message: Message, ctx: MessageContext): HTMLElement {
         h(
           "ul",
           { class: "medias" },
-          message.medias.filter((media) => /^https?:\/\//i.test(media.url)).map((media) =>
-            h("li", {}, h("a", { href: media.url, target: "_blank", rel: "noopener noreferrer", title: media.type }, `📎 ${media.name || media.url}`)),
-          ),
+          message.medias
+            .filter((media) => /^https?:\/\//i.test(media.url))
+            .map((media) =>
+              h(
+                "li",
+                {},
+                h(
+                  "a",
+                  { href: media.url, target: "_blank", rel: "noopener noreferrer", title: media.type },
+                  `📎 ${media.name || media.url}`,
+                ),
+              ),
+            ),
         ),
       );
     }
@@ -79,7 +95,14 @@ function renderMessage(message: Message, ctx: MessageContext): HTMLElement {
 
   article.append(reactionBar(message, ctx));
   if (ctx.writable && !deleted) article.append(actionBar(message, own, ctx));
-  else if (ctx.writable) article.append(h("div", { class: "msg-actions" }, h("button", { type: "button", class: "link", onclick: () => ctx.actions.reply(message) }, "Reply")));
+  else if (ctx.writable)
+    article.append(
+      h(
+        "div",
+        { class: "msg-actions" },
+        h("button", { type: "button", class: "link", onclick: () => ctx.actions.reply(message) }, "Reply"),
+      ),
+    );
   return article;
 }
 
@@ -112,7 +135,11 @@ function reactionBar(message: Message, ctx: MessageContext): HTMLElement {
         "span",
         { class: "picker", role: "group", "aria-label": "Pick a reaction" },
         quickEmojis.map((emoji) =>
-          h("button", { type: "button", class: "pick", "data-emoji": emoji, onclick: () => ctx.actions.toggleReaction(message, emoji) }, emoji),
+          h(
+            "button",
+            { type: "button", class: "pick", "data-emoji": emoji, onclick: () => ctx.actions.toggleReaction(message, emoji) },
+            emoji,
+          ),
         ),
       ),
     );
@@ -135,7 +162,12 @@ function actionBar(message: Message, own: boolean, ctx: MessageContext): HTMLEle
 }
 
 function editForm(message: Message, ctx: MessageContext): HTMLElement {
-  const input = h("input", { class: "edit-input", value: ctx.editing?.draft ?? message.text, "aria-label": "Edit message", maxlength: 10000 });
+  const input = h("input", {
+    class: "edit-input",
+    value: ctx.editing?.draft ?? message.text,
+    "aria-label": "Edit message",
+    maxlength: 10000,
+  });
   input.addEventListener("input", () => ctx.actions.editDraft(input.value));
   input.addEventListener("keydown", (event) => {
     if (event.key === "Escape") ctx.actions.cancelEdit();

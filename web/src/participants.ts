@@ -26,12 +26,28 @@ export function renderParticipants(
       return h(
         "li",
         { class: "participant", "data-agent-id": p.ownerId },
-        h("span", { class: "who" }, h("span", { class: "name" }, self ? `${p.ownerName || names.of(p.ownerId)} (you)` : p.ownerName || names.of(p.ownerId)), h("code", { class: "agent-id", title: p.ownerId }, p.ownerId)),
-        removable && h("button", { type: "button", class: "link danger", "data-action": self ? "leave" : "remove", onclick: () => actions.remove(p) }, self ? "Leave" : "Remove"),
+        h(
+          "span",
+          { class: "who" },
+          h("span", { class: "name" }, self ? `${p.ownerName || names.of(p.ownerId)} (you)` : p.ownerName || names.of(p.ownerId)),
+          h("code", { class: "agent-id", title: p.ownerId }, p.ownerId),
+        ),
+        removable &&
+          h(
+            "button",
+            { type: "button", class: "link danger", "data-action": self ? "leave" : "remove", onclick: () => actions.remove(p) },
+            self ? "Leave" : "Remove",
+          ),
       );
     }),
   );
-  const input = h("input", { name: "agent-id", placeholder: "Agent id (UUID)", "aria-label": "Agent id to add", autocomplete: "off", disabled: !active });
+  const input = h("input", {
+    name: "agent-id",
+    placeholder: "Agent id (UUID)",
+    "aria-label": "Agent id to add",
+    autocomplete: "off",
+    disabled: !active,
+  });
   const form = h(
     "form",
     {

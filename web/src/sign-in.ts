@@ -7,7 +7,14 @@ import { decodeToken, type Session } from "./auth.js";
 import { h } from "./dom.js";
 
 export function signInScreen(signedIn: (session: Session, api: Api, remember: boolean) => void, notice = ""): HTMLElement {
-  const token = h("textarea", { name: "token", rows: 5, placeholder: "eyJhbGciOi…", "aria-label": "Token", spellcheck: "false", autocomplete: "off" });
+  const token = h("textarea", {
+    name: "token",
+    rows: 5,
+    placeholder: "eyJhbGciOi…",
+    "aria-label": "Token",
+    spellcheck: "false",
+    autocomplete: "off",
+  });
   const error = h("p", { class: "error", role: "alert", hidden: notice === "" }, notice);
   const remember = h("input", { type: "checkbox", name: "remember" });
   const submit = h("button", { type: "submit" }, "Sign in");
@@ -34,7 +41,15 @@ export function signInScreen(signedIn: (session: Session, api: Api, remember: bo
       },
     },
     h("h1", {}, "Talkhub"),
-    h("p", {}, "Paste an agent token to sign in. ", h("code", {}, "npm start"), " prints demo tokens for Alice and Bob; ", h("code", {}, "npm run token"), " mints others."),
+    h(
+      "p",
+      {},
+      "Paste an agent token to sign in. ",
+      h("code", {}, "npm start"),
+      " prints demo tokens for Alice and Bob; ",
+      h("code", {}, "npm run token"),
+      " mints others.",
+    ),
     token,
     h("label", { class: "remember" }, remember, " Remember me on this device"),
     submit,

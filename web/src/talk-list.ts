@@ -156,7 +156,10 @@ export class TalkList {
         }
         if (payload.case === "messageCreated") {
           const message = payload.value;
-          entry.preview = message.type === "system" ? message.text : `${mine ? "You" : this.names.of(message.ownerId)}: ${message.text || "📎 attachment"}`;
+          entry.preview =
+            message.type === "system"
+              ? message.text
+              : `${mine ? "You" : this.names.of(message.ownerId)}: ${message.text || "📎 attachment"}`;
           if (!mine && event.chatId !== this.selected) entry.unread += 1;
         }
         break;
@@ -186,7 +189,8 @@ export class TalkList {
             {},
             sorted.map((entry) => {
               const { talk } = entry;
-              const title = talk.name || (entry.others === undefined ? "…" : entry.others.length > 0 ? entry.others.join(", ") : "Just you");
+              const title =
+                talk.name || (entry.others === undefined ? "…" : entry.others.length > 0 ? entry.others.join(", ") : "Just you");
               const activity = talk.tmActivity === undefined ? undefined : timestampDate(talk.tmActivity);
               return h(
                 "li",
@@ -194,9 +198,18 @@ export class TalkList {
                 h(
                   "button",
                   { type: "button", onclick: () => this.hooks.select(talk.id) },
-                  h("span", { class: "talk-item-title" }, title, talk.status !== "active" && h("span", { class: "badge status-closed" }, talk.status)),
+                  h(
+                    "span",
+                    { class: "talk-item-title" },
+                    title,
+                    talk.status !== "active" && h("span", { class: "badge status-closed" }, talk.status),
+                  ),
                   h("time", { class: "talk-item-time" }, shortTime(activity)),
-                  h("span", { class: "talk-item-preview" }, entry.preview || `${talk.type} · ${talk.memberCount} member${talk.memberCount === 1 ? "" : "s"}`),
+                  h(
+                    "span",
+                    { class: "talk-item-preview" },
+                    entry.preview || `${talk.type} · ${talk.memberCount} member${talk.memberCount === 1 ? "" : "s"}`,
+                  ),
                   entry.unread > 0 && h("span", { class: "unread", "aria-label": `${entry.unread} unread` }, String(entry.unread)),
                 ),
               );

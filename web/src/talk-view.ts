@@ -133,7 +133,8 @@ export class TalkView {
         if (result === "gap") void this.resync();
         else if (result === "applied") {
           const payload = response.kind.value.payload;
-          if (payload.case === "participantJoined") this.names.learn(payload.value.participant?.ownerId ?? "", payload.value.participant?.ownerName ?? "");
+          if (payload.case === "participantJoined")
+            this.names.learn(payload.value.participant?.ownerId ?? "", payload.value.participant?.ownerName ?? "");
           this.scheduleRender();
         }
       },
@@ -191,10 +192,21 @@ export class TalkView {
         remove: (participant) => void this.removeParticipant(participant),
       }),
     );
-    const reason = state.ended === "left" ? "You left this talk." : state.ended === "deleted" ? "This talk was deleted." : state.talk.status !== "active" ? "This talk is closed. Reopen it to write." : undefined;
+    const reason =
+      state.ended === "left"
+        ? "You left this talk."
+        : state.ended === "deleted"
+          ? "This talk was deleted."
+          : state.talk.status !== "active"
+            ? "This talk is closed. Reopen it to write."
+            : undefined;
     this.composer.setEnabled(reason === undefined, reason);
     const replied = this.replyTo === undefined ? undefined : state.messages.get(this.replyTo);
-    this.composer.setReplyTo(replied === undefined ? undefined : `${replied.ownerId === this.session.agentId ? "yourself" : this.names.of(replied.ownerId)}: “${preview(replied.text)}”`);
+    this.composer.setReplyTo(
+      replied === undefined
+        ? undefined
+        : `${replied.ownerId === this.session.agentId ? "yourself" : this.names.of(replied.ownerId)}: “${preview(replied.text)}”`,
+    );
     this.errorBox.hidden = this.error === "";
     this.errorBox.textContent = this.error;
   }
@@ -214,8 +226,26 @@ export class TalkView {
       h("span", { class: `live-status ${this.status}`, "data-live": this.status, title: "Live updates" }, statusLabel(this.status)),
       canManage &&
         (talk.status === "active"
-          ? h("button", { type: "button", class: "secondary", "data-action": "close-talk", onclick: () => void this.call(() => this.api.talks.closeTalk({ id: talk.id })) }, "Close talk")
-          : h("button", { type: "button", class: "secondary", "data-action": "reopen-talk", onclick: () => void this.call(() => this.api.talks.reopenTalk({ id: talk.id })) }, "Reopen")),
+          ? h(
+              "button",
+              {
+                type: "button",
+                class: "secondary",
+                "data-action": "close-talk",
+                onclick: () => void this.call(() => this.api.talks.closeTalk({ id: talk.id })),
+              },
+              "Close talk",
+            )
+          : h(
+              "button",
+              {
+                type: "button",
+                class: "secondary",
+                "data-action": "reopen-talk",
+                onclick: () => void this.call(() => this.api.talks.reopenTalk({ id: talk.id })),
+              },
+              "Reopen",
+            )),
     );
   }
 
@@ -235,7 +265,12 @@ export class TalkView {
       confirmingDelete: this.confirmingDelete,
       actions: this.messageActions,
     };
-    replaceChildren(box, threads.length === 0 ? h("p", { class: "placeholder" }, "No messages yet. Say hello!") : threads.map((node) => renderThread(node, ctx)));
+    replaceChildren(
+      box,
+      threads.length === 0
+        ? h("p", { class: "placeholder" }, "No messages yet. Say hello!")
+        : threads.map((node) => renderThread(node, ctx)),
+    );
     if (nearBottom) box.scrollTop = box.scrollHeight;
     else box.scrollTop = scrollTop;
     if (editFocused) box.querySelector<HTMLInputElement>(".edit-input")?.focus();
@@ -251,7 +286,9 @@ export class TalkView {
       this.pickerFor = undefined;
       this.scheduleRender();
       void this.call(() =>
-        mine ? this.api.messages.removeReaction({ messageId: message.id, emoji }) : this.api.messages.addReaction({ messageId: message.id, emoji }),
+        mine
+          ? this.api.messages.removeReaction({ messageId: message.id, emoji })
+          : this.api.messages.addReaction({ messageId: message.id, emoji }),
       );
     },
     togglePicker: (message) => {
@@ -305,7 +342,13 @@ export class TalkView {
     if (state === undefined) return false;
     const parentId = this.replyTo ?? "";
     const ok = await this.call(async () => {
-      const { message } = await this.api.messages.sendMessage({ chatId: state.talk.id, text: draft.text, medias: draft.medias, parentId, clientMessageId: randomId() });
+      const { message } = await this.api.messages.sendMessage({
+        chatId: state.talk.id,
+        text: draft.text,
+        medias: draft.medias,
+        parentId,
+        clientMessageId: randomId(),
+      });
       // Shown at once; the stream's message_created for it is the same message. Only when it
       // is not there yet: a copy from the stream may already carry later changes.
       if (message !== undefined && this.state === state && !state.messages.has(message.id)) {

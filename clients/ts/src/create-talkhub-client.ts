@@ -77,7 +77,9 @@ export function createTalkhubClient(options: TalkhubClientOptions): TalkhubClien
     messages: createClient(MessageService, transport),
     agents: createClient(AgentService, transport),
     transport,
-    watchTalk: (request, watch) => new ResumableStream(watchTalkCall(talks, request.chatId, BigInt(request.afterSeq ?? 0)), options.token, withDefaults(watch)),
-    watchEvents: (request = {}, watch) => new ResumableStream(watchEventsCall(talks, request.cursor ?? ""), options.token, withDefaults(watch)),
+    watchTalk: (request, watch) =>
+      new ResumableStream(watchTalkCall(talks, request.chatId, BigInt(request.afterSeq ?? 0)), options.token, withDefaults(watch)),
+    watchEvents: (request = {}, watch) =>
+      new ResumableStream(watchEventsCall(talks, request.cursor ?? ""), options.token, withDefaults(watch)),
   };
 }

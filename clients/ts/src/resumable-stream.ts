@@ -109,9 +109,12 @@ export class ResumableStream<Res, Position> implements AsyncIterable<Res> {
       let lastSeen = Date.now();
       const watchdog =
         idleMs > 0
-          ? setInterval(() => {
-              if (Date.now() - lastSeen > idleMs) attempt.abort(new ConnectError(`no response for ${idleMs} ms`, Code.DeadlineExceeded));
-            }, Math.min(idleMs, 1_000))
+          ? setInterval(
+              () => {
+                if (Date.now() - lastSeen > idleMs) attempt.abort(new ConnectError(`no response for ${idleMs} ms`, Code.DeadlineExceeded));
+              },
+              Math.min(idleMs, 1_000),
+            )
           : undefined;
       let live = false;
       const goLive = (): void => {

@@ -7,7 +7,11 @@ import type { TalkService, WatchEventsResponse, WatchTalkResponse } from "../../
 import type { ResumableCall } from "./resumable-stream.js";
 
 /** WatchTalk resumes after the last seq delivered; an event at or below it is a duplicate. */
-export function watchTalkCall(talks: Client<typeof TalkService>, chatId: string, afterSeq: bigint): ResumableCall<WatchTalkResponse, bigint> {
+export function watchTalkCall(
+  talks: Client<typeof TalkService>,
+  chatId: string,
+  afterSeq: bigint,
+): ResumableCall<WatchTalkResponse, bigint> {
   let position = afterSeq;
   return {
     open: (signal, headers, onHeader) => talks.watchTalk({ chatId, afterSeq: position }, { signal, headers, onHeader }),

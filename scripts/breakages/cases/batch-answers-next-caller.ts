@@ -6,7 +6,12 @@ export default breakage({
   edits: [
     {
       file: "src/sends/send-batcher.ts",
-      find: ["      for (const [p, result] of attempt.settled) {", "        if (result instanceof Error) p.reject(result);", "        else p.resolve(result);", "      }"].join("\n"),
+      find: [
+        "      for (const [p, result] of attempt.settled) {",
+        "        if (result instanceof Error) p.reject(result);",
+        "        else p.resolve(result);",
+        "      }",
+      ].join("\n"),
       replace: [
         "      attempt.settled.forEach(([p, result], i, all) => {",
         "        const next = all[(i + 1) % all.length]?.[1] ?? result;",

@@ -33,8 +33,5 @@ export default breakage({
       ].join("\n"),
     },
   ],
-  suites: [
-    { file: "test/security/authz-matrix.test.ts" },
-    { file: "test/security/fuzz.test.ts", filter: "aimed at the fixture" },
-  ],
+  suites: [{ file: "test/security/authz-matrix.test.ts" }, { file: "test/security/fuzz.test.ts", filter: "aimed at the fixture" }],
 });

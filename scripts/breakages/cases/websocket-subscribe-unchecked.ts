@@ -2,7 +2,8 @@ import { breakage } from "../breakage.js";
 
 export default breakage({
   behaviour: "WebSocket talk topics need membership",
-  breakage: "src/http/websocket.ts: subscribe acknowledges a topic whose WatchTalk call was refused (the membership check's answer is dropped)",
+  breakage:
+    "src/http/websocket.ts: subscribe acknowledges a topic whose WatchTalk call was refused (the membership check's answer is dropped)",
   edits: [
     {
       file: "src/http/websocket.ts",

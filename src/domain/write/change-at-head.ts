@@ -7,7 +7,14 @@
  * race (the head moved) reads and decides again; after a few, the change takes the talk's row
  * lock, so a change to a busy talk does not starve. Events are published after the write.
  */
-import { commitTalkChange, lockTalkOf, readTalkTarget, type TalkCommit, type TalkTarget, type TargetQuery } from "../../store/talk-change-store.js";
+import {
+  commitTalkChange,
+  lockTalkOf,
+  readTalkTarget,
+  type TalkCommit,
+  type TalkTarget,
+  type TargetQuery,
+} from "../../store/talk-change-store.js";
 import type { DomainDeps } from "../deps.js";
 import type { DomainError } from "../model/errors.js";
 import { encodeEvent, type EncodedEvent } from "../../bus/event-codec.js";

@@ -37,4 +37,3 @@ export function draftMessage(change: TalkChange, sender: AgentId | null, fields:
     tmDelete: null,
   };
 }
-

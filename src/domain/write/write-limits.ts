@@ -13,16 +13,7 @@ import type { AgentId, CustomerId } from "../model/ids.js";
 import type { Identity } from "../model/identity.js";
 
 /** The classes of write, each with its own budget. */
-export const writeClasses = [
-  "sends",
-  "talkCreates",
-  "participants",
-  "reactions",
-  "edits",
-  "deletes",
-  "talkStatus",
-  "agentAdmin",
-] as const;
+export const writeClasses = ["sends", "talkCreates", "participants", "reactions", "edits", "deletes", "talkStatus", "agentAdmin"] as const;
 export type WriteClass = (typeof writeClasses)[number];
 
 /** What a refusal calls the writes of each class. */

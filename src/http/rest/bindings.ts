@@ -1,6 +1,6 @@
 /** The REST bindings of the services: every google.api.http rule and its additional bindings. */
 import { getOption, hasOption, type DescMethod, type DescService } from "@bufbuild/protobuf";
-import { http, } from "../../../gen/google/api/annotations_pb.js";
+import { http } from "../../../gen/google/api/annotations_pb.js";
 import type { HttpRule } from "../../../gen/google/api/http_pb.js";
 import { fieldPath } from "./field-path.js";
 import { parsePathTemplate, type PathTemplate } from "./path-template.js";

@@ -79,7 +79,12 @@ function queryValue(field: DescField, values: string[]): JsonValue {
 }
 
 /** Builds the request message's JSON; INVALID_ARGUMENT for a body or key it refuses. */
-export function requestJson(binding: RestBinding, bodyText: string, query: URLSearchParams, pathFields: ReadonlyMap<string, string>): JsonObject {
+export function requestJson(
+  binding: RestBinding,
+  bodyText: string,
+  query: URLSearchParams,
+  pathFields: ReadonlyMap<string, string>,
+): JsonObject {
   const input: DescMessage = binding.method.input;
   const json = emptyObject();
   // A DELETE without a body in its rule may still carry the request's fields in one, as clients
@@ -94,7 +99,10 @@ export function requestJson(binding: RestBinding, bodyText: string, query: URLSe
       const unknown = Object.keys(parsed).filter((key) => fieldNamed(input, key) === undefined);
       if (unknown.length > 0) {
         const known = input.fields.map((f) => f.name).join(", ");
-        throw new ConnectError(`unknown field${unknown.length > 1 ? "s" : ""} ${unknown.map(shown).join(", ")} in the request body: this call takes ${known}`, Code.InvalidArgument);
+        throw new ConnectError(
+          `unknown field${unknown.length > 1 ? "s" : ""} ${unknown.map(shown).join(", ")} in the request body: this call takes ${known}`,
+          Code.InvalidArgument,
+        );
       }
       for (const key of Object.keys(parsed)) json[key] = parsed[key] ?? null;
     } else {
@@ -103,7 +111,8 @@ export function requestJson(binding: RestBinding, bodyText: string, query: URLSe
   }
   for (const key of new Set(query.keys())) {
     // Refused for every binding, also where the query is not read: such a key is never data.
-    if (key.split(/[.[\]]/).some(isReservedKey)) throw new ConnectError(`query parameter ${shown(key)} is not allowed`, Code.InvalidArgument);
+    if (key.split(/[.[\]]/).some(isReservedKey))
+      throw new ConnectError(`query parameter ${shown(key)} is not allowed`, Code.InvalidArgument);
     if (binding.body === "*" || key === "token") continue;
     // Parameters that name no field are ignored (cache busters, ?token=); a dotted one that
     // starts at a field must follow the message's fields to the end.

@@ -8,11 +8,25 @@
  *  - a message's parent_id is left out when empty, as the spec's top-level messages show it.
  * docs/api.md lists the mapping and what still differs from the spec.
  */
-import { ScalarType, toJson, type DescField, type DescMessage, type JsonObject, type JsonValue, type MessageShape } from "@bufbuild/protobuf";
+import {
+  ScalarType,
+  toJson,
+  type DescField,
+  type DescMessage,
+  type JsonObject,
+  type JsonValue,
+  type MessageShape,
+} from "@bufbuild/protobuf";
 
 const protoJson = { useProtoFieldName: true, alwaysEmitImplicit: true } as const;
 const timestampType = "google.protobuf.Timestamp";
-const int64Types: ReadonlySet<ScalarType> = new Set([ScalarType.INT64, ScalarType.UINT64, ScalarType.SINT64, ScalarType.FIXED64, ScalarType.SFIXED64]);
+const int64Types: ReadonlySet<ScalarType> = new Set([
+  ScalarType.INT64,
+  ScalarType.UINT64,
+  ScalarType.SINT64,
+  ScalarType.FIXED64,
+  ScalarType.SFIXED64,
+]);
 /** Fields the spec's examples leave out when they are empty ("<message type>.<field>"). */
 export const omittedWhenEmpty: ReadonlySet<string> = new Set(["talk.v1.Message.parent_id"]);
 
@@ -29,9 +43,11 @@ export function toSpecTime(value: string): string {
   return `${date} ${time}.${fraction.padEnd(6, "0").slice(0, 6)}`;
 }
 
-const isObject = (value: JsonValue | undefined): value is JsonObject => typeof value === "object" && value !== null && !Array.isArray(value);
+const isObject = (value: JsonValue | undefined): value is JsonObject =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
 /** A message whose JSON is written field by field (not a well-known type with a JSON form of its own, such as Struct or Value). */
-const isPlain = (schema: DescMessage, value: JsonValue | undefined): value is JsonObject => isObject(value) && !schema.typeName.startsWith("google.protobuf.");
+const isPlain = (schema: DescMessage, value: JsonValue | undefined): value is JsonObject =>
+  isObject(value) && !schema.typeName.startsWith("google.protobuf.");
 
 /** One field's proto JSON value in the dialect; undefined leaves the field out. */
 function specValue(field: DescField, value: JsonValue | undefined): JsonValue | undefined {
@@ -43,7 +59,9 @@ function specValue(field: DescField, value: JsonValue | undefined): JsonValue | 
       if (!Array.isArray(value)) return value;
       if (field.listKind === "message") {
         const item = field.message;
-        return value.map((v) => (item.typeName === timestampType && typeof v === "string" ? toSpecTime(v) : isPlain(item, v) ? specObject(item, v) : v));
+        return value.map((v) =>
+          item.typeName === timestampType && typeof v === "string" ? toSpecTime(v) : isPlain(item, v) ? specObject(item, v) : v,
+        );
       }
       return field.listKind === "scalar" && int64Types.has(field.scalar) ? value.map(int64Number) : value;
     case "scalar":

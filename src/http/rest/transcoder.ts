@@ -8,7 +8,11 @@
 import {
   fromJson,
   type DescMethodServerStreaming,
-  type DescMethodUnary, type DescService, type JsonValue, type Message } from "@bufbuild/protobuf";
+  type DescMethodUnary,
+  type DescService,
+  type JsonValue,
+  type Message,
+} from "@bufbuild/protobuf";
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { createAsyncIterable } from "@connectrpc/connect/protocol";
 import { randomUUID } from "node:crypto";
@@ -60,7 +64,15 @@ export interface RestOptions {
 }
 
 /** Headers that describe the HTTP exchange itself, not the call. */
-const notForwarded = new Set(["content-type", "content-length", "connection", "host", "transfer-encoding", "accept-encoding", "keep-alive"]);
+const notForwarded = new Set([
+  "content-type",
+  "content-length",
+  "connection",
+  "host",
+  "transfer-encoding",
+  "accept-encoding",
+  "keep-alive",
+]);
 
 function sendJson(res: RestResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   res.writeHead(status, { "content-type": "application/json", ...headers });
@@ -128,7 +140,12 @@ export function createRestHandler(options: RestOptions): (req: RestRequest, res:
       if (!prefixes.has(url.pathname.split("/")[1])) return false;
       const allowed = [...new Set(bindings.filter((b) => matchPathTemplate(b.template, url.pathname) !== null).map((b) => b.httpMethod))];
       if (allowed.length > 0) {
-        sendJson(res, 405, { code: codeName(Code.Unimplemented), message: `${req.method ?? ""} is not allowed on ${url.pathname}` }, { allow: allowed.join(", ") });
+        sendJson(
+          res,
+          405,
+          { code: codeName(Code.Unimplemented), message: `${req.method ?? ""} is not allowed on ${url.pathname}` },
+          { allow: allowed.join(", ") },
+        );
       } else {
         sendError(res, new ConnectError(`no such path: ${url.pathname}`, Code.NotFound));
       }
@@ -144,7 +161,8 @@ export function createRestHandler(options: RestOptions): (req: RestRequest, res:
       const connectError = ConnectError.from(error);
       if (!res.headersSent) {
         // A refused body may still be arriving: on HTTP/1.1 the connection cannot be reused.
-        const close: Record<string, string> = connectError.code === Code.ResourceExhausted && req.httpVersionMajor === 1 ? { connection: "close" } : {};
+        const close: Record<string, string> =
+          connectError.code === Code.ResourceExhausted && req.httpVersionMajor === 1 ? { connection: "close" } : {};
         sendError(res, connectError, { "x-request-id": requestId, ...close });
       } else res.end(`${JSON.stringify({ error: errorBody(connectError) })}\n`);
     });
@@ -185,7 +203,13 @@ async function transcode(
     return;
   }
   if (method.methodKind === "server_streaming") {
-    const response = await options.transport.stream(method as DescMethodServerStreaming, signal, undefined, headers, createAsyncIterable([input]));
+    const response = await options.transport.stream(
+      method as DescMethodServerStreaming,
+      signal,
+      undefined,
+      headers,
+      createAsyncIterable([input]),
+    );
     const ndjson = { "content-type": "application/x-ndjson", "cache-control": "no-store", ...echo };
     for await (const message of response.message) {
       if (signal.aborted) return;

@@ -70,7 +70,9 @@ export function talkEventFrame(event: TalkEvent): Uint8Array {
 }
 
 export function talkHeartbeatMessage(lastSeq: number): WatchTalkResponse {
-  return create(WatchTalkResponseSchema, { kind: { case: "heartbeat", value: create(HeartbeatSchema, { lastSeq: BigInt(lastSeq), tmCreate: timestampNow() }) } });
+  return create(WatchTalkResponseSchema, {
+    kind: { case: "heartbeat", value: create(HeartbeatSchema, { lastSeq: BigInt(lastSeq), tmCreate: timestampNow() }) },
+  });
 }
 
 export function talkHeartbeatFrame(lastSeq: number): Uint8Array {
@@ -101,5 +103,13 @@ export function feedEventFrame(event: TalkEvent, cursor: string): Uint8Array {
 }
 
 export function feedHeartbeatFrame(cursor: string): Uint8Array {
-  return frameOf(toBinary(WatchEventsResponseSchema, create(WatchEventsResponseSchema, { kind: { case: "heartbeat", value: create(HeartbeatSchema, { tmCreate: timestampNow() }) }, cursor })));
+  return frameOf(
+    toBinary(
+      WatchEventsResponseSchema,
+      create(WatchEventsResponseSchema, {
+        kind: { case: "heartbeat", value: create(HeartbeatSchema, { tmCreate: timestampNow() }) },
+        cursor,
+      }),
+    ),
+  );
 }

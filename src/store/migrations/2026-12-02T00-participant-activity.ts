@@ -14,7 +14,10 @@ import { sql, type Kysely } from "kysely";
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.alterTable("participants").addColumn("tm_activity", "timestamptz").execute();
   await sql`UPDATE participants p SET tm_activity = t.tm_activity FROM talks t WHERE t.id = p.chat_id`.execute(db);
-  await db.schema.alterTable("participants").alterColumn("tm_activity", (c) => c.setNotNull()).execute();
+  await db.schema
+    .alterTable("participants")
+    .alterColumn("tm_activity", (c) => c.setNotNull())
+    .execute();
 
   // The talk's row is the source of truth: whatever an insert says is replaced. Without a talk
   // the insert's own time stands in, so the foreign key (not NOT NULL) is what refuses it.
