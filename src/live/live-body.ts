@@ -2,11 +2,11 @@
  * The body of a live response (WatchTalk, WatchEvents): a stream that pushes its items to the
  * transport as they come instead of being pulled through a chain of async generators.
  *
- * A transport that writes bytes (the gRPC and Connect binary paths, http/grpc-direct.ts) runs
- * the body with `runFrames`: each item becomes its frame (enveloped bytes, shared by every
- * stream that sends the same event, see the encoding given by the RPC layer) and is written to
- * the socket at once. Any other consumer (connect-node's pipeline for JSON, the WebSocket, REST
- * NDJSON) iterates it as an AsyncIterable of messages.
+ * The gRPC binary path (http/grpc-direct.ts) runs the body with `runFrames`: each item becomes
+ * its frame (enveloped bytes, shared by every stream that sends the same event, see the encoding
+ * given by the RPC layer) and is written to the socket at once. Every other consumer (Connect and
+ * gRPC-Web through connect-node's pipeline, which encodes per stream; the WebSocket; REST NDJSON)
+ * iterates it as an AsyncIterable of messages.
  *
  * Work around the call that must happen once per stream (metrics, logs, error mapping) is
  * hooked on its end with `onEnd`, not wrapped around every item.
