@@ -1,8 +1,10 @@
 /**
  * Whatever the bus loses, every stream kind recovers it from the log within the documented
  * bound (docs/events.md): two Talkhub processes on one Postgres and a private nats-server that
- * accepts their connections but denies publishing on the talk subjects and the agent subjects,
- * so every publish is dropped by the server. The sweeps run at their default intervals
+ * accepts their connections but denies publishing on the talk subjects, the agent subjects, or
+ * both, so those publishes are dropped by the server. Each loss alone is a case of its own: a
+ * path that recovers only when both are lost (or only when the other one still arrives) fails
+ * one of them. The sweeps run at their default intervals
  * (TALKHUB_GAP_CHECK_MS 1 s, TALKHUB_MEMBERSHIP_CHECK_MS 5 s).
  *
  * On B: a WatchTalk stream, a WatchEvents stream of a member, and WatchEvents streams of agents
@@ -61,93 +63,99 @@ async function reach(watchers: readonly Watcher[], chatId: string, head: number,
   );
 }
 
-describe.skipIf(!ready)("every stream kind recovers from the log what the bus dropped (talk and agent publishes denied)", () => {
-  const secret = newSecret();
-  const prefix = newPrefix();
-  const suite = new ProcessSuite();
-  let nats: NatsServer | undefined;
-  let dir: string | undefined;
-  let a: TalkhubProcess | undefined;
-  let b: TalkhubProcess | undefined;
+/** The subjects whose publishes the private nats-server refuses, one case each. */
+const losses = [["talk"], ["agent"], ["talk", "agent"]] as const;
 
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "talkhub-nats-"));
-    const config = join(dir, "nats.conf");
-    // Connections are accepted and may subscribe to anything; publishes on the talk and agent
-    // subjects are refused by the server, so every event the bus carries is lost.
-    await writeFile(
-      config,
-      [
-        "authorization {",
-        `  users = [ { user: "lossy", password: "lossy", permissions: { publish: { deny: ["${prefix}.talk.>", "${prefix}.agent.>"] } } } ]`,
-        "}",
-        'no_auth_user: "lossy"',
-        "",
-      ].join("\n"),
-    );
-    nats = await startNats(undefined, ["-c", config]);
-    const db = (suite.db = await createTestDatabase());
-    const env = {
-      ...talkhubEnv({ databaseUrl: db.url, natsUrl: nats.url, secret, prefix }),
-      TALKHUB_GAP_CHECK_MS: String(gapCheckMs),
-      TALKHUB_MEMBERSHIP_CHECK_MS: String(membershipCheckMs),
-    };
-    [a, b] = await suite.spawn(2, env);
-  }, 60_000);
+describe.skipIf(!ready).each(losses)(
+  "every stream kind recovers from the log what the bus dropped (publishes denied on: %s)",
+  (...denied) => {
+    const secret = newSecret();
+    const prefix = newPrefix();
+    const suite = new ProcessSuite();
+    let nats: NatsServer | undefined;
+    let dir: string | undefined;
+    let a: TalkhubProcess | undefined;
+    let b: TalkhubProcess | undefined;
 
-  afterAll(async () => {
-    await suite.close();
-    await nats?.stop();
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
-  }, 60_000);
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), "talkhub-nats-"));
+      const config = join(dir, "nats.conf");
+      // Connections are accepted and may subscribe to anything; publishes on the denied subjects
+      // are refused by the server, so every event the bus would carry there is lost.
+      await writeFile(
+        config,
+        [
+          "authorization {",
+          `  users = [ { user: "lossy", password: "lossy", permissions: { publish: { deny: [${denied.map((d) => `"${prefix}.${d}.>"`).join(", ")}] } } } ]`,
+          "}",
+          'no_auth_user: "lossy"',
+          "",
+        ].join("\n"),
+      );
+      nats = await startNats(undefined, ["-c", config]);
+      const db = (suite.db = await createTestDatabase());
+      const env = {
+        ...talkhubEnv({ databaseUrl: db.url, natsUrl: nats.url, secret, prefix }),
+        TALKHUB_GAP_CHECK_MS: String(gapCheckMs),
+        TALKHUB_MEMBERSHIP_CHECK_MS: String(membershipCheckMs),
+      };
+      [a, b] = await suite.spawn(2, env);
+    }, 60_000);
 
-  it("WatchTalk, a member's WatchEvents, and the joins WatchEvents must pick up all get every event within the bounds", async () => {
-    const { on, keep, database } = suite;
-    const customer = randomUUID();
-    const [olga, pavel, quinn, rita] = (await Promise.all(
-      ["Olga", "Pavel", "Quinn", "Rita"].map((name) => newAgent(secret, customer, name)),
-    )) as [AgentIdentity, AgentIdentity, AgentIdentity, AgentIdentity];
-    const aOlga = on(a, olga);
-    await Promise.all([aOlga, on(a, pavel), on(a, quinn), on(a, rita)].map((clients) => clients.talks.listTalks({})));
-    const chatId = (await aOlga.talks.createTalk({ type: "group", participantIds: [pavel.id] })).talk?.id ?? "";
-    expect(chatId).not.toBe("");
+    afterAll(async () => {
+      await suite.close();
+      await nats?.stop();
+      if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    }, 60_000);
 
-    // Open on B: Pavel watches the talk and his feed; Quinn and Rita watch feeds before they
-    // take part in anything.
-    const talkPavel = keep(watchTalk("B WatchTalk Pavel", on(b, pavel), chatId, 0));
-    const feedPavel = keep(watchEvents("B WatchEvents Pavel", on(b, pavel)));
-    const feedQuinn = keep(watchEvents("B WatchEvents Quinn (added later)", on(b, quinn)));
-    const feedRita = keep(watchEvents("B WatchEvents Rita (in a talk created later)", on(b, rita)));
-    for (const watcher of [talkPavel, feedPavel, feedQuinn, feedRita]) await watcher.started();
-    const pavelFrom =
-      Number((await database().query<{ last_seq: string }>("SELECT last_seq FROM talks WHERE id = $1", [chatId]))[0]?.last_seq) + 1;
+    it("WatchTalk, a member's WatchEvents, and the joins WatchEvents must pick up all get every event within the bounds", async () => {
+      const { on, keep, database } = suite;
+      const customer = randomUUID();
+      const [olga, pavel, quinn, rita] = (await Promise.all(
+        ["Olga", "Pavel", "Quinn", "Rita"].map((name) => newAgent(secret, customer, name)),
+      )) as [AgentIdentity, AgentIdentity, AgentIdentity, AgentIdentity];
+      const aOlga = on(a, olga);
+      await Promise.all([aOlga, on(a, pavel), on(a, quinn), on(a, rita)].map((clients) => clients.talks.listTalks({})));
+      const chatId = (await aOlga.talks.createTalk({ type: "group", participantIds: [pavel.id] })).talk?.id ?? "";
+      expect(chatId).not.toBe("");
 
-    for (let i = 0; i < 77; i++) await aOlga.messages.sendMessage({ chatId, text: `dropped ${i}`, clientMessageId: `lost-${i}` });
-    let head = (await eventLog(database(), chatId)).length;
-    await reach([talkPavel, feedPavel], chatId, head, gapCheckMs + slack);
+      // Open on B: Pavel watches the talk and his feed; Quinn and Rita watch feeds before they
+      // take part in anything.
+      const talkPavel = keep(watchTalk("B WatchTalk Pavel", on(b, pavel), chatId, 0));
+      const feedPavel = keep(watchEvents("B WatchEvents Pavel", on(b, pavel)));
+      const feedQuinn = keep(watchEvents("B WatchEvents Quinn (added later)", on(b, quinn)));
+      const feedRita = keep(watchEvents("B WatchEvents Rita (in a talk created later)", on(b, rita)));
+      for (const watcher of [talkPavel, feedPavel, feedQuinn, feedRita]) await watcher.started();
+      const pavelFrom =
+        Number((await database().query<{ last_seq: string }>("SELECT last_seq FROM talks WHERE id = $1", [chatId]))[0]?.last_seq) + 1;
 
-    // Joins whose agent-subject publish was dropped: the membership re-check finds them.
-    await aOlga.talks.addParticipant({ chatId, agentId: quinn.id });
-    const ritaChat = (await aOlga.talks.createTalk({ type: "group", participantIds: [rita.id] })).talk?.id ?? "";
-    await aOlga.messages.sendMessage({ chatId, text: "welcome Quinn", clientMessageId: "lost-welcome" });
-    await aOlga.messages.sendMessage({ chatId: ritaChat, text: "welcome Rita", clientMessageId: "lost-rita" });
-    head = (await eventLog(database(), chatId)).length;
-    const ritaHead = (await eventLog(database(), ritaChat)).length;
-    await reach([talkPavel, feedPavel, feedQuinn], chatId, head, membershipCheckMs + gapCheckMs + slack);
-    await reach([feedRita], ritaChat, ritaHead, membershipCheckMs + gapCheckMs + slack);
+      for (let i = 0; i < 77; i++) await aOlga.messages.sendMessage({ chatId, text: `dropped ${i}`, clientMessageId: `lost-${i}` });
+      let head = (await eventLog(database(), chatId)).length;
+      await reach([talkPavel, feedPavel], chatId, head, gapCheckMs + slack);
 
-    // A last event alone (nothing after it reveals a gap): the head sweep brings it.
-    await aOlga.messages.sendMessage({ chatId, text: "the last one", clientMessageId: "lost-last" });
-    head = (await eventLog(database(), chatId)).length;
-    await reach([talkPavel, feedPavel, feedQuinn], chatId, head, gapCheckMs + slack);
+      // Joins whose agent-subject publish was dropped: the membership re-check finds them.
+      await aOlga.talks.addParticipant({ chatId, agentId: quinn.id });
+      const ritaChat = (await aOlga.talks.createTalk({ type: "group", participantIds: [rita.id] })).talk?.id ?? "";
+      await aOlga.messages.sendMessage({ chatId, text: "welcome Quinn", clientMessageId: "lost-welcome" });
+      await aOlga.messages.sendMessage({ chatId: ritaChat, text: "welcome Rita", clientMessageId: "lost-rita" });
+      head = (await eventLog(database(), chatId)).length;
+      const ritaHead = (await eventLog(database(), ritaChat)).length;
+      await reach([talkPavel, feedPavel, feedQuinn], chatId, head, membershipCheckMs + gapCheckMs + slack);
+      await reach([feedRita], ritaChat, ritaHead, membershipCheckMs + gapCheckMs + slack);
 
-    const log = await eventLog(database(), chatId);
-    expect(expectContiguousLog(log)).toBe(head);
-    expectExactly(talkPavel, chatId, log, 1, head);
-    expectExactly(feedPavel, chatId, log, pavelFrom, head);
-    expectExactly(feedQuinn, chatId, log, await participantEventSeq(database(), chatId, "participant_joined", quinn.id), head);
-    const ritaLog = await eventLog(database(), ritaChat);
-    expectExactly(feedRita, ritaChat, ritaLog, await participantEventSeq(database(), ritaChat, "participant_joined", rita.id), ritaHead);
-    for (const watcher of [talkPavel, feedPavel, feedQuinn, feedRita]) expect(watcher.error, `${watcher.name} ended`).toBeUndefined();
-  }, 120_000);
-});
+      // A last event alone (nothing after it reveals a gap): the head sweep brings it.
+      await aOlga.messages.sendMessage({ chatId, text: "the last one", clientMessageId: "lost-last" });
+      head = (await eventLog(database(), chatId)).length;
+      await reach([talkPavel, feedPavel, feedQuinn], chatId, head, gapCheckMs + slack);
+
+      const log = await eventLog(database(), chatId);
+      expect(expectContiguousLog(log)).toBe(head);
+      expectExactly(talkPavel, chatId, log, 1, head);
+      expectExactly(feedPavel, chatId, log, pavelFrom, head);
+      expectExactly(feedQuinn, chatId, log, await participantEventSeq(database(), chatId, "participant_joined", quinn.id), head);
+      const ritaLog = await eventLog(database(), ritaChat);
+      expectExactly(feedRita, ritaChat, ritaLog, await participantEventSeq(database(), ritaChat, "participant_joined", rita.id), ritaHead);
+      for (const watcher of [talkPavel, feedPavel, feedQuinn, feedRita]) expect(watcher.error, `${watcher.name} ended`).toBeUndefined();
+    }, 120_000);
+  },
+);
