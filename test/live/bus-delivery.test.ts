@@ -9,9 +9,6 @@
  *   carried it.
  */
 import { randomUUID } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import {
@@ -26,7 +23,7 @@ import {
   newSecret,
   participantEventSeq,
   sharedNatsUrl,
-  startNats,
+  startNatsDenyingPublish,
   talkhubEnv,
   watchEvents,
   watchersReached,
@@ -157,27 +154,13 @@ describe.skipIf(!ready)("cross-process delivery with the bus cut (publishing den
   const prefix = newPrefix();
   const suite = new ProcessSuite();
   let nats: NatsServer | undefined;
-  let dir: string | undefined;
   let a: TalkhubProcess | undefined;
   let b: TalkhubProcess | undefined;
   let published: Awaited<ReturnType<typeof countPublished>> | undefined;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "talkhub-nats-"));
-    const config = join(dir, "nats.conf");
-    // Clients without credentials are this user, who may subscribe to anything but publish
-    // nothing under the prefix: every publish of the bus is dropped by the server.
-    await writeFile(
-      config,
-      [
-        "authorization {",
-        `  users = [ { user: "cut", password: "cut", permissions: { publish: { deny: ["${prefix}.>"] } } } ]`,
-        "}",
-        'no_auth_user: "cut"',
-        "",
-      ].join("\n"),
-    );
-    nats = await startNats(undefined, ["-c", config]);
+    // Every publish of the bus under the prefix is dropped by the server.
+    nats = await startNatsDenyingPublish([`${prefix}.>`]);
     const db = (suite.db = await createTestDatabase());
     const env = {
       ...talkhubEnv({ databaseUrl: db.url, natsUrl: nats.url, secret, prefix }),
@@ -192,7 +175,6 @@ describe.skipIf(!ready)("cross-process delivery with the bus cut (publishing den
     await published?.close();
     await suite.close();
     await nats?.stop();
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   }, 60_000);
 
   it("a watcher and a feed on B still receive everything written through A, and nothing went over the bus", async () => {

@@ -12,9 +12,6 @@
  * written through A.
  */
 import { randomUUID } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   ProcessSuite,
@@ -27,7 +24,7 @@ import {
   newPrefix,
   newSecret,
   participantEventSeq,
-  startNats,
+  startNatsDenyingPublish,
   talkhubEnv,
   watchEvents,
   watchersReached,
@@ -73,26 +70,12 @@ describe.skipIf(!ready).each(losses)(
     const prefix = newPrefix();
     const suite = new ProcessSuite();
     let nats: NatsServer | undefined;
-    let dir: string | undefined;
     let a: TalkhubProcess | undefined;
     let b: TalkhubProcess | undefined;
 
     beforeAll(async () => {
-      dir = await mkdtemp(join(tmpdir(), "talkhub-nats-"));
-      const config = join(dir, "nats.conf");
-      // Connections are accepted and may subscribe to anything; publishes on the denied subjects
-      // are refused by the server, so every event the bus would carry there is lost.
-      await writeFile(
-        config,
-        [
-          "authorization {",
-          `  users = [ { user: "lossy", password: "lossy", permissions: { publish: { deny: [${denied.map((d) => `"${prefix}.${d}.>"`).join(", ")}] } } } ]`,
-          "}",
-          'no_auth_user: "lossy"',
-          "",
-        ].join("\n"),
-      );
-      nats = await startNats(undefined, ["-c", config]);
+      // Every event the bus would carry on the denied subjects is lost.
+      nats = await startNatsDenyingPublish(denied.map((d) => `${prefix}.${d}.>`));
       const db = (suite.db = await createTestDatabase());
       const env = {
         ...talkhubEnv({ databaseUrl: db.url, natsUrl: nats.url, secret, prefix }),
@@ -105,7 +88,6 @@ describe.skipIf(!ready).each(losses)(
     afterAll(async () => {
       await suite.close();
       await nats?.stop();
-      if (dir !== undefined) await rm(dir, { recursive: true, force: true });
     }, 60_000);
 
     it("WatchTalk, a member's WatchEvents, and the joins WatchEvents must pick up all get every event within the bounds", async () => {

@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestDatabase } from "./database.js";
@@ -305,6 +305,41 @@ async function waitForNats(port: number, child: ChildProcess, timeoutMs: number)
  * Starts `nats-server -a 127.0.0.1 -p <port>` (a free port when none is given); `args` are added
  * to its command line (e.g. `-c <config file>`).
  */
+/**
+ * A private nats-server whose clients may subscribe to anything but whose publishes on any of
+ * `subjects` the server refuses: a bus that loses those messages, without touching the code.
+ * Its stop also removes its config.
+ */
+export async function startNatsDenyingPublish(subjects: readonly string[]): Promise<NatsServer> {
+  const dir = await mkdtemp(join(tmpdir(), "talkhub-nats-"));
+  const config = join(dir, "nats.conf");
+  const deny = subjects.map((subject) => JSON.stringify(subject)).join(", ");
+  await writeFile(
+    config,
+    [
+      "authorization {",
+      `  users = [ { user: "lossy", password: "lossy", permissions: { publish: { deny: [${deny}] } } } ]`,
+      "}",
+      'no_auth_user: "lossy"',
+      "",
+    ].join("\n"),
+  );
+  const nats = await startNats(undefined, ["-c", config]);
+  return {
+    port: nats.port,
+    url: nats.url,
+    get pid() {
+      return nats.pid;
+    },
+    stop: async () => {
+      await nats.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+    kill: () => nats.kill(),
+    restart: () => nats.restart(),
+  };
+}
+
 export async function startNats(port?: number, args: readonly string[] = []): Promise<NatsServer> {
   const natsPort = port ?? (await freePort());
   let child: ChildProcess | undefined;
