@@ -31,6 +31,8 @@ export default {
     "src/rpc/talks/live-frames.ts",
     "src/http/websocket-protocol.ts",
     "src/http/rest/spec-dialect.ts",
+    "src/http/grpc-web-text.ts",
+    "src/rpc/errors.ts",
     // --- end live delivery, token verifier, REST transcoder ---
     // --- send path and domain rules (tests: test/unit/send-*, known-talks, domain-*) ---
     "src/sends/send-batcher.ts",
