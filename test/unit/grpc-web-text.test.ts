@@ -100,4 +100,54 @@ describe("gRPC-Web text mode", () => {
     expect(res.status).toBe(405);
     expect(res.header?.get("content-type")).toBeNull();
   });
+  it("decodes each padded piece on its own, hands the call only whole groups, and names the fault of a bad body", async () => {
+    const given: number[][] = [];
+    const call = withGrpcWebText(async (req) => {
+      for await (const chunk of req.body as AsyncIterable<Uint8Array>) given.push([...chunk]);
+      return { status: 200, header: new Headers({ "content-type": "application/grpc-web+proto" }), body: chunks() };
+    });
+    // "QQ==" is A, "Qg==" is B, "QUJD" is ABC: pieces padded to two, then one with no padding.
+    await call(request("application/grpc-web-text", chunks("QQ", "==Qg==", "QUJD")));
+    expect(given).toEqual([
+      [0x41, 0x42],
+      [0x41, 0x42, 0x43],
+    ]);
+
+    // A piece padded, then one without padding, in one group run; and a cut that leaves three
+    // characters of a group for the next chunk (they must be decoded once, with that chunk).
+    given.length = 0;
+    await call(request("application/grpc-web-text", chunks("QQ==QUJD", "AQIDBAU", "=")));
+    expect(given).toEqual([
+      [0x41, 0x41, 0x42, 0x43],
+      [1, 2, 3],
+      [4, 5],
+    ]);
+
+    const refused = await call(request("application/grpc-web-text", chunks("QQ=!"))).catch((reason: unknown) => reason);
+    expect(refused).toBeInstanceOf(ConnectError);
+    expect((refused as ConnectError).rawMessage).toBe("the body of a grpc-web-text request is not base64");
+  });
+
+  it("leaves a gRPC-Web answer in another content type, and a request without a byte stream, as they are", async () => {
+    const json = withGrpcWebText(async () => ({
+      status: 200,
+      header: new Headers({ "content-type": "application/json", "content-length": "2" }),
+      body: chunks("{}"),
+    }));
+    const res = await json(request("application/grpc-web-text", chunks("AAAA")));
+    expect(res.header?.get("content-type")).toBe("application/json");
+    expect(res.header?.get("content-length")).toBe("2");
+    expect((await readAll(res.body ?? chunks())).map((c) => Buffer.from(c).toString("latin1"))).toEqual(["{}"]);
+
+    for (const body of [null, {}, "AAAA"]) {
+      const seen: UniversalServerRequest[] = [];
+      const passed = withGrpcWebText(async (req) => {
+        seen.push(req);
+        return { status: 200, header: new Headers() };
+      });
+      const req = { ...request("application/grpc-web-text", chunks()), body } as UniversalServerRequest;
+      await passed(req);
+      expect(seen[0], JSON.stringify(body)).toBe(req);
+    }
+  });
 });
